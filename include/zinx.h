@@ -1,0 +1,31 @@
+/*
+ * Zinx for C: a TCP server framework for long-lived connections.
+ *
+ * Include this one header. The pieces, each documented in its own file:
+ *   zinx/error.h    error codes and zinx_strerror()
+ *   zinx/log.h      log levels and sinks
+ *   zinx/pack.h     the wire format (pure pack/unpack)
+ *   zinx/config.h   zinx.json keys and defaults
+ *   zinx/router.h   routers and requests
+ *   zinx/conn.h     connections: send, close, properties, lifetime
+ *   zinx/connmgr.h  the connection manager
+ *   zinx/server.h   the server and its lifecycle
+ */
+#ifndef ZINX_H
+#define ZINX_H
+
+#define ZINX_VERSION_MAJOR 0
+#define ZINX_VERSION_MINOR 1
+#define ZINX_VERSION_PATCH 0
+#define ZINX_VERSION_STRING "0.1.0"
+
+#include "zinx/error.h"
+#include "zinx/log.h"
+#include "zinx/pack.h"
+#include "zinx/config.h"
+#include "zinx/router.h"
+#include "zinx/conn.h"
+#include "zinx/connmgr.h"
+#include "zinx/server.h"
+
+#endif /* ZINX_H */

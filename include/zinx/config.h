@@ -1,0 +1,113 @@
+/*
+ * Server configuration: Zinx's zinx.json keys and defaults, plus ours.
+ *
+ * A zinx_config_t is a plain value: fill it with zinx_config_default(),
+ * then either load a file over it or set fields in code, then pass it to
+ * zinx_server_new(), which copies it. Key names are matched
+ * case-insensitively, as Go's JSON decoder does for Zinx.
+ *
+ * | key               | field               | default         |
+ * |-------------------|---------------------|-----------------|
+ * | Name              | name                | "ZinxServerApp" |
+ * | Host              | host                | "0.0.0.0"       |
+ * | TCPPort           | tcp_port            | 8999            |
+ * | MaxConn           | max_conn            | 12000           |
+ * | MaxPacketSize     | max_packet_size     | 4096            |
+ * | WorkerPoolSize    | worker_pool_size    | 10              |
+ * | MaxWorkerTaskLen  | max_worker_task_len | 1024            |
+ * | MaxMsgChanLen     | max_msg_chan_len    | 1024            |
+ * | IOReadBuffSize    | io_read_buff_size   | 1024            |
+ * | LogDir            | log_dir             | "./log"         |
+ * | LogFile           | log_file            | "" (stderr)     |
+ * | LogIsolationLevel | log_isolation_level | 0               |
+ * | HeartbeatMax      | heartbeat_max       | 10              |
+ * | IOThreads         | io_threads          | 0 (one per CPU) |
+ * | PacketFormat      | packet_format       | "tlv"           |
+ * | OutputHighWater   | output_high_water   | 262144          |
+ * | DrainTimeoutMs    | drain_timeout_ms    | 5000            |
+ *
+ * The README's configuration table says what each one does.
+ */
+#ifndef ZINX_CONFIG_H
+#define ZINX_CONFIG_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "zinx/log.h"
+#include "zinx/pack.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define ZINX_CONFIG_NAME_MAX 256
+#define ZINX_CONFIG_HOST_MAX 64
+#define ZINX_CONFIG_PATH_MAX 1024
+
+typedef struct zinx_config {
+    char name[ZINX_CONFIG_NAME_MAX];  /* server name, shown in logs */
+    char host[ZINX_CONFIG_HOST_MAX];  /* IPv4 or IPv6 literal to bind */
+    int tcp_port;                     /* 0..65535; 0 picks a free port */
+    int max_conn;                     /* 1..1000000 open connections */
+    uint32_t max_packet_size;         /* 1..1 GiB payload bytes per frame */
+    uint32_t worker_pool_size;        /* 0..1024; 0 = handlers on I/O thread */
+    uint32_t max_worker_task_len;     /* 1..16777216 messages per worker queue */
+    uint32_t max_msg_chan_len;        /* 1..16777216, see README */
+    uint32_t io_read_buff_size;       /* 1..64 MiB, lower bound of a read */
+    char log_dir[ZINX_CONFIG_PATH_MAX];
+    char log_file[ZINX_CONFIG_NAME_MAX]; /* "" logs to stderr */
+    int log_isolation_level;          /* 0..3, see zinx_log_min_level() */
+    int heartbeat_max;                /* 1..86400 seconds */
+    uint32_t io_threads;              /* 0..256; 0 = one per online CPU */
+    zinx_packet_format_t packet_format;
+    uint32_t output_high_water;       /* 1 KiB..1 GiB unsent bytes */
+    uint32_t drain_timeout_ms;        /* 0..3600000 */
+} zinx_config_t;
+
+/* Fills *cfg with the defaults of the table above. Thread: any. */
+void zinx_config_default(zinx_config_t *cfg);
+
+/*
+ * Checks every field's range. Returns 0, or ZINX_ECONFIG with a message
+ * naming the key and the problem written to err (NUL-terminated, cut to
+ * err_len; err may be NULL when err_len is 0). Thread: any.
+ */
+int zinx_config_validate(const zinx_config_t *cfg, char *err, size_t err_len);
+
+/*
+ * Applies the JSON object text json[0..len) over *cfg: keys present
+ * overwrite fields, keys absent keep them. `origin` names the source in
+ * messages (a file name, or NULL for "<json>").
+ *
+ * Returns 0 or ZINX_ECONFIG. On error *cfg is unchanged and err receives
+ * "<origin>: <key>: <problem>" (malformed JSON, a root that is not an
+ * object, a wrong type, an out-of-range value, a key given twice). Each
+ * unknown key, and each Zinx key this library does not use, is reported
+ * as a warning to `warn` (may be NULL) and otherwise ignored.
+ * Thread: any; warn is called on the calling thread.
+ */
+int zinx_config_load_json(zinx_config_t *cfg, const char *json, size_t len,
+                          const char *origin, char *err, size_t err_len,
+                          zinx_log_fn warn, void *warn_udata);
+
+/*
+ * Reads the file at path and applies it as zinx_config_load_json() does.
+ * A file that does not exist leaves *cfg unchanged, reports an info
+ * record to `warn` and returns 0, as Zinx does. Any other read failure is
+ * ZINX_ECONFIG with the reason in err.
+ */
+int zinx_config_load_file(zinx_config_t *cfg, const char *path, char *err,
+                          size_t err_len, zinx_log_fn warn, void *warn_udata);
+
+/*
+ * Loads the file Zinx would: $ZINX_CONFIG_FILE_PATH when set and not
+ * empty, else ./conf/zinx.json. Same results as zinx_config_load_file().
+ */
+int zinx_config_load_default(zinx_config_t *cfg, char *err, size_t err_len,
+                             zinx_log_fn warn, void *warn_udata);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* ZINX_CONFIG_H */

@@ -1,0 +1,124 @@
+/*
+ * Connections.
+ *
+ * A zinx_conn_t is one accepted TCP connection. The framework creates and
+ * frees it; user code never frees one.
+ *
+ * Lifetime rule. A connection is reference counted and is freed only when
+ * the last reference is gone, so a pointer you hold a reference on is
+ * never dangling:
+ *   - inside a router step or a hook, the connection passed in is
+ *     borrowed: valid until the call returns;
+ *   - to keep it longer (another thread, a timer, a table of players),
+ *     take a reference with zinx_conn_ref() and drop it with
+ *     zinx_conn_unref() when done;
+ *   - zinx_connmgr_get() returns a new reference.
+ * Holding a reference keeps the memory, not the connection: once it
+ * closes, sends fail with ZINX_ECLOSED and properties are gone.
+ *
+ * Close. zinx_conn_close() is graceful: reading stops, messages already
+ * received are still handled, their replies are flushed, then the socket
+ * closes. zinx_conn_close_now() drops unsent output and closes at once.
+ * Both are idempotent and may be called from any thread, including from
+ * the connection's own handlers and hooks. Whatever closes a connection
+ * (peer, error, oversize frame, close call, server stop), OnConnStop runs
+ * exactly once, after the last handler of the connection has returned.
+ *
+ * Threads. Every function here may be called from any thread.
+ */
+#ifndef ZINX_CONN_H
+#define ZINX_CONN_H
+
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct zinx_conn zinx_conn_t;
+typedef struct zinx_server zinx_server_t;
+
+/*
+ * Called with a connection; udata is what was registered. Used for
+ * OnConnStart and OnConnStop (see zinx_server_on_conn_start()).
+ */
+typedef void (*zinx_conn_hook_fn)(zinx_conn_t *conn, void *udata);
+
+/* Destroys a property value when it is replaced, removed or released. */
+typedef void (*zinx_property_free_fn)(void *value);
+
+/* Adds a reference and returns conn. */
+zinx_conn_t *zinx_conn_ref(zinx_conn_t *conn);
+
+/* Drops a reference; the last one frees the connection. NULL is a no-op. */
+void zinx_conn_unref(zinx_conn_t *conn);
+
+/* The connection's ID: unique within its server, from 1, never reused. */
+uint64_t zinx_conn_id(const zinx_conn_t *conn);
+
+/* The server that accepted the connection. */
+zinx_server_t *zinx_conn_server(const zinx_conn_t *conn);
+
+/*
+ * The peer's and the local address as "1.2.3.4:5678" or "[::1]:5678",
+ * fixed at accept time; the string lives as long as the connection.
+ */
+const char *zinx_conn_remote_addr(const zinx_conn_t *conn);
+const char *zinx_conn_local_addr(const zinx_conn_t *conn);
+
+/* The worker that runs this connection's handlers (connID % pool size). */
+uint32_t zinx_conn_worker_id(const zinx_conn_t *conn);
+
+/* Nonzero while the connection is open and not closing. */
+int zinx_conn_is_open(const zinx_conn_t *conn);
+
+/*
+ * Queues one message (id, data[0..len)) for sending. data is copied
+ * before the call returns. Messages sent from one thread leave in the
+ * order they were sent; the owning I/O thread is woken to write them.
+ * Never blocks on the network.
+ * Returns 0, ZINX_EMSGSIZE when len > MaxPacketSize, ZINX_ECLOSED once the
+ * connection is closing or closed, ZINX_ENOMEM, or ZINX_EINVAL.
+ */
+int zinx_conn_send_msg(zinx_conn_t *conn, uint32_t id, const void *data,
+                       uint32_t len);
+
+/* Graceful close (see above). Returns 0, or ZINX_EINVAL for NULL. */
+int zinx_conn_close(zinx_conn_t *conn);
+
+/* Immediate close (see above). Returns 0, or ZINX_EINVAL for NULL. */
+int zinx_conn_close_now(zinx_conn_t *conn);
+
+/*
+ * Stores value under key (copied), replacing and freeing any previous
+ * value. free_fn (may be NULL) runs when the value is replaced, removed,
+ * or released after OnConnStop. Returns 0, ZINX_EINVAL, ZINX_ENOMEM, or
+ * ZINX_ECLOSED once the properties were released; on error the caller
+ * keeps ownership of value. free_fn runs without any framework lock held.
+ */
+int zinx_conn_set_property(zinx_conn_t *conn, const char *key, void *value,
+                           zinx_property_free_fn free_fn);
+
+/*
+ * Sets *value to the value stored under key. Returns 0 or ZINX_ENOENT.
+ * The value stays owned by the connection; it is valid until it is
+ * replaced or removed, or until OnConnStop returns.
+ */
+int zinx_conn_get_property(zinx_conn_t *conn, const char *key, void **value);
+
+/* Removes and frees the value under key. Returns 0 or ZINX_ENOENT. */
+int zinx_conn_remove_property(zinx_conn_t *conn, const char *key);
+
+/*
+ * One pointer of user data per connection, never touched by the library
+ * (it does not free it). Set and read it with your own synchronisation
+ * when several threads use it; hooks and handlers of one connection run
+ * one at a time, so they need none among themselves.
+ */
+void zinx_conn_set_data(zinx_conn_t *conn, void *data);
+void *zinx_conn_data(const zinx_conn_t *conn);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* ZINX_CONN_H */

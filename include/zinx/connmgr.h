@@ -1,0 +1,64 @@
+/*
+ * Connection manager: the server's table of open connections by ID.
+ *
+ * A connection is added when it is accepted and removed right after its
+ * OnConnStop hook returns, so it can still be found from its own
+ * OnConnStop. All functions may be called from any thread, including
+ * handlers and hooks; none of them calls user code while holding the
+ * manager's lock.
+ */
+#ifndef ZINX_CONNMGR_H
+#define ZINX_CONNMGR_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "zinx/conn.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct zinx_connmgr zinx_connmgr_t;
+
+/*
+ * Visitor for zinx_connmgr_foreach(). conn is borrowed for the call.
+ * Return 0 to continue, anything else to stop the walk.
+ */
+typedef int (*zinx_conn_visit_fn)(zinx_conn_t *conn, void *udata);
+
+/* Number of connections in the table. */
+size_t zinx_connmgr_count(const zinx_connmgr_t *mgr);
+
+/*
+ * Returns a new reference to the connection with this ID, or NULL. The
+ * caller must zinx_conn_unref() it.
+ */
+zinx_conn_t *zinx_connmgr_get(zinx_connmgr_t *mgr, uint64_t id);
+
+/*
+ * Calls visit for every connection of a snapshot taken at the call, in
+ * no particular order, outside the lock (visit may send, close, or call
+ * any manager function). Returns the first nonzero value visit returned,
+ * 0 when it visited them all, or ZINX_ENOMEM.
+ */
+int zinx_connmgr_foreach(zinx_connmgr_t *mgr, zinx_conn_visit_fn visit,
+                         void *udata);
+
+/*
+ * Writes up to cap connection IDs to ids and returns how many the table
+ * held (which may exceed cap).
+ */
+size_t zinx_connmgr_ids(zinx_connmgr_t *mgr, uint64_t *ids, size_t cap);
+
+/*
+ * Closes every connection: gracefully (zinx_conn_close) when graceful is
+ * nonzero, else at once (zinx_conn_close_now). Returns at once; the
+ * closes complete on the I/O threads. Returns 0 or ZINX_ENOMEM.
+ */
+int zinx_connmgr_close_all(zinx_connmgr_t *mgr, int graceful);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* ZINX_CONNMGR_H */

@@ -1,0 +1,167 @@
+/*
+ * The server: listener, I/O threads, worker pool, routers and hooks.
+ *
+ * Typical use:
+ *
+ *     zinx_config_t cfg;
+ *     zinx_config_default(&cfg);
+ *     zinx_server_t *s = zinx_server_new(&cfg);
+ *     zinx_server_add_router(s, 1, &ping_router);
+ *     zinx_server_on_conn_start(s, hello, NULL);
+ *     int rc = zinx_server_serve(s);   // until SIGINT/SIGTERM or stop
+ *     zinx_server_free(s);
+ *
+ * Set-up calls (routers, hooks, log sink) are allowed only before the
+ * server starts and from one thread; after start they return ZINX_ESTATE.
+ * The routing table is then read without locks by every thread.
+ *
+ * Threads. "framework thread" below means an I/O thread or a worker of
+ * this server; handlers and hooks run on those.
+ */
+#ifndef ZINX_SERVER_H
+#define ZINX_SERVER_H
+
+#include <stdarg.h>
+#include <stdint.h>
+
+#include "zinx/config.h"
+#include "zinx/conn.h"
+#include "zinx/connmgr.h"
+#include "zinx/log.h"
+#include "zinx/router.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct zinx_server zinx_server_t;
+
+/* Counters since start; each is read atomically, the set is not. */
+typedef struct zinx_server_stats {
+    uint64_t accepted;          /* connections accepted and served */
+    uint64_t rejected_max_conn; /* accepted then closed: MaxConn reached */
+    uint64_t accept_errors;     /* accept() failures (EMFILE, ...) */
+    uint64_t closed;            /* connections whose OnConnStop ran */
+    uint64_t msgs_in;           /* frames decoded */
+    uint64_t msgs_out;          /* frames queued for sending */
+    uint64_t unrouted;          /* frames with no router (default fallback) */
+    uint64_t oversize;          /* connections closed for a too long frame */
+    uint64_t connections;       /* currently in the connection manager */
+} zinx_server_stats_t;
+
+/*
+ * Creates a stopped server with a copy of *cfg (NULL means the defaults).
+ * The configuration is checked by zinx_server_start(). Returns NULL only
+ * when out of memory. Thread: any.
+ */
+zinx_server_t *zinx_server_new(const zinx_config_t *cfg);
+
+/*
+ * Stops the server if it runs (as zinx_server_stop() + wait), then frees
+ * it and everything it owns. NULL is a no-op. Must not be called from a
+ * framework thread of this server. Connections still referenced by the
+ * user stay valid (closed) until their last zinx_conn_unref().
+ */
+void zinx_server_free(zinx_server_t *server);
+
+/* The server's configuration (a copy owned by the server). */
+const zinx_config_t *zinx_server_config(const zinx_server_t *server);
+
+/*
+ * Registers router for message ID id; *router is copied. Returns 0,
+ * ZINX_EEXIST when id already has one, ZINX_EINVAL, ZINX_ENOMEM, or
+ * ZINX_ESTATE after start.
+ */
+int zinx_server_add_router(zinx_server_t *server, uint32_t id,
+                           const zinx_router_t *router);
+
+/*
+ * Sets the router for IDs that have none (copied; NULL restores the
+ * default, which drops the message, counts it in stats.unrouted and logs
+ * it at debug level). Returns 0, ZINX_EINVAL or ZINX_ESTATE.
+ */
+int zinx_server_set_fallback_router(zinx_server_t *server,
+                                    const zinx_router_t *router);
+
+/*
+ * OnConnStart: runs once per connection, before any of its handlers, on
+ * the thread that will run its handlers; it may send. NULL removes it.
+ * Returns 0 or ZINX_ESTATE.
+ */
+int zinx_server_on_conn_start(zinx_server_t *server, zinx_conn_hook_fn fn,
+                              void *udata);
+
+/*
+ * OnConnStop: runs exactly once per connection, after its last handler
+ * returned, on the thread that ran its handlers; properties are still
+ * readable, sends fail with ZINX_ECLOSED. NULL removes it.
+ * Returns 0 or ZINX_ESTATE.
+ */
+int zinx_server_on_conn_stop(zinx_server_t *server, zinx_conn_hook_fn fn,
+                             void *udata);
+
+/*
+ * Replaces where log records go (NULL restores the configured default:
+ * stderr or LogDir/LogFile). Records below LogIsolationLevel are dropped
+ * before the sink. Returns 0 or ZINX_ESTATE.
+ */
+int zinx_server_set_log_sink(zinx_server_t *server, zinx_log_fn sink,
+                             void *udata);
+
+/* Logs through the server's logger (printf format). Thread: any. */
+void zinx_server_log(zinx_server_t *server, zinx_log_level_t level,
+                     const char *fmt, ...)
+#if defined(__GNUC__)
+    __attribute__((format(printf, 3, 4)))
+#endif
+    ;
+
+/*
+ * Validates the configuration, opens the log, binds and listens on
+ * Host:TCPPort, and starts the I/O threads and workers; returns at once.
+ * Returns 0, ZINX_ECONFIG (the reason is logged), ZINX_ESTATE when
+ * already started, or a negated errno (ZINX_EADDRINUSE, ...).
+ * Thread: any but a framework thread.
+ */
+int zinx_server_start(zinx_server_t *server);
+
+/*
+ * Starts the server if needed, blocks until SIGINT or SIGTERM arrives or
+ * zinx_server_stop() is called, then stops gracefully: stops accepting,
+ * lets queued handlers finish, flushes replies (for at most
+ * DrainTimeoutMs, then closes what is left), runs OnConnStop for every
+ * connection and joins every thread. SIGINT and SIGTERM are blocked in
+ * the calling thread and in every framework thread; other threads of the
+ * program should block them too. Returns 0 or start's error.
+ * Thread: any but a framework thread.
+ */
+int zinx_server_serve(zinx_server_t *server);
+
+/*
+ * Asks the server to stop and returns at once; zinx_server_serve(),
+ * zinx_server_wait() or zinx_server_free() carries the stop out.
+ * Idempotent. Thread: any, including handlers and hooks.
+ */
+int zinx_server_stop(zinx_server_t *server);
+
+/*
+ * Blocks until zinx_server_stop() is called (or a signal, under serve),
+ * then performs the graceful stop described at zinx_server_serve().
+ * Returns 0, ZINX_ESTATE when never started, or ZINX_EDEADLK from a
+ * framework thread.
+ */
+int zinx_server_wait(zinx_server_t *server);
+
+/* The bound TCP port (the real one when TCPPort was 0), or 0 before start. */
+int zinx_server_port(const zinx_server_t *server);
+
+/* The connection manager; owned by the server. Thread: any. */
+zinx_connmgr_t *zinx_server_connmgr(zinx_server_t *server);
+
+/* Copies the counters into *out. Thread: any. */
+void zinx_server_stats(const zinx_server_t *server, zinx_server_stats_t *out);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* ZINX_SERVER_H */
