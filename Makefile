@@ -1,0 +1,116 @@
+# Thin wrapper around CMake; the README's commands.
+#
+#   make / make build   configure and build build/ (RelWithDebInfo)
+#   make deps           install the Debian packages the build needs
+#   make test           build and run the tests plain, with ASan+UBSan
+#                       (build-asan/) and with TSan (build-tsan/)
+#   make test-plain | test-asan | test-tsan   one of those stages
+#   make demo           run scripts/demo.sh against build/
+#   make bench          run scripts/bench.sh against build/
+#   make install        install to $(PREFIX) (DESTDIR is honoured)
+#   make clean          remove the build trees
+#   make format         clang-format the sources in place
+#   make format-check   fail if clang-format would change anything
+
+CMAKE       ?= cmake
+CTEST       ?= ctest
+PREFIX      ?= /usr/local
+BUILD       ?= build
+BUILD_ASAN  ?= build-asan
+BUILD_TSAN  ?= build-tsan
+BUILD_TYPE  ?= RelWithDebInfo
+# Sanitizer trees keep assertions on and avoid optimizer-only false
+# positives of -Werror under instrumentation.
+SAN_BUILD_TYPE ?= Debug
+JOBS        ?= $(shell nproc 2>/dev/null || echo 2)
+CTEST_JOBS  ?= 2
+CMAKE_ARGS  ?=
+FORMAT_DIRS := src include tests examples bench
+
+CTEST_FLAGS = --output-on-failure --no-tests=error -j$(CTEST_JOBS)
+
+# $(call cmake_build,dir,build type,extra cmake args)
+# MAKELEVEL is dropped so the generated makefiles do not print
+# "Entering directory" around every line as recursive makes do.
+define cmake_build
+	$(CMAKE) -S . -B $(1) -DCMAKE_BUILD_TYPE=$(2) $(3) $(CMAKE_ARGS)
+	env -u MAKELEVEL $(CMAKE) --build $(1) -j$(JOBS)
+endef
+
+# $(call stage,title)
+define stage
+	@printf '\n==================== %s ====================\n' "$(1)"
+endef
+
+# Prerequisites such as `deps build` must run in order; the parallelism
+# lives inside cmake --build and ctest.
+.NOTPARALLEL:
+
+.PHONY: all build deps test test-plain test-asan test-tsan demo bench \
+        install clean format format-check
+
+all: build
+
+build:
+	$(call cmake_build,$(BUILD),$(BUILD_TYPE),-DZINX_SANITIZE=)
+
+deps:
+	@bash scripts/install-deps.sh
+
+# Runs every stage even after a failure so one run shows all of them,
+# then fails if any stage failed.
+test: deps
+	@failed=""; \
+	for s in plain asan tsan; do \
+	    $(MAKE) --no-print-directory test-$$s || failed="$$failed $$s"; \
+	done; \
+	printf '\n==================== test summary ====================\n'; \
+	for s in plain asan tsan; do \
+	    case " $$failed " in \
+	    *" $$s "*) printf '%-6s FAILED\n' $$s ;; \
+	    *) printf '%-6s passed\n' $$s ;; \
+	    esac; \
+	done; \
+	if [ -n "$$failed" ]; then \
+	    echo "make test: FAILED:$$failed"; exit 1; \
+	fi; \
+	echo "make test: all stages passed"
+
+test-plain:
+	$(call stage,tests: plain $(BUILD_TYPE) ($(BUILD)/))
+	$(call cmake_build,$(BUILD),$(BUILD_TYPE),-DZINX_SANITIZE=)
+	cd $(BUILD) && $(CTEST) $(CTEST_FLAGS)
+
+test-asan:
+	$(call stage,tests: ASan+UBSan ($(BUILD_ASAN)/))
+	$(call cmake_build,$(BUILD_ASAN),$(SAN_BUILD_TYPE),-DZINX_SANITIZE=address)
+	cd $(BUILD_ASAN) && $(CTEST) $(CTEST_FLAGS)
+
+test-tsan:
+	$(call stage,tests: TSan ($(BUILD_TSAN)/))
+	$(call cmake_build,$(BUILD_TSAN),$(SAN_BUILD_TYPE),-DZINX_SANITIZE=thread)
+	cd $(BUILD_TSAN) && $(CTEST) $(CTEST_FLAGS)
+
+demo: deps build
+	bash scripts/demo.sh $(BUILD)
+
+bench: deps build
+	@if [ -f scripts/bench.sh ]; then \
+	    bash scripts/bench.sh $(BUILD); \
+	else \
+	    echo "make bench: scripts/bench.sh is not there yet"; exit 1; \
+	fi
+
+install: build
+	DESTDIR="$(DESTDIR)" $(CMAKE) --install $(BUILD) --prefix "$(PREFIX)"
+
+clean:
+	rm -rf $(BUILD) $(BUILD_ASAN) $(BUILD_TSAN)
+
+format:
+	find $(wildcard $(FORMAT_DIRS)) -name '*.[ch]' -print0 \
+	    | xargs -0 -r clang-format -i
+
+format-check:
+	find $(wildcard $(FORMAT_DIRS)) -name '*.[ch]' -print0 \
+	    | xargs -0 -r clang-format --dry-run -Werror
