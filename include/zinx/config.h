@@ -69,7 +69,8 @@ typedef struct zinx_config {
 void zinx_config_default(zinx_config_t *cfg);
 
 /*
- * Checks every field's range. Returns 0, or ZINX_ECONFIG with a message
+ * Checks every field's range. Returns 0, ZINX_EINVAL for a NULL cfg, or
+ * ZINX_ECONFIG with a message
  * naming the key and the problem written to err (NUL-terminated, cut to
  * err_len; err may be NULL when err_len is 0). Thread: any.
  */
@@ -80,12 +81,16 @@ int zinx_config_validate(const zinx_config_t *cfg, char *err, size_t err_len);
  * overwrite fields, keys absent keep them. `origin` names the source in
  * messages (a file name, or NULL for "<json>").
  *
- * Returns 0 or ZINX_ECONFIG. On error *cfg is unchanged and err receives
+ * Returns 0, ZINX_ECONFIG, ZINX_EINVAL (NULL cfg, or NULL json with len >
+ * 0) or ZINX_ENOMEM. On ZINX_ECONFIG *cfg is unchanged and err receives
  * "<origin>: <key>: <problem>" (malformed JSON, a root that is not an
  * object, a wrong type, an out-of-range value, a key given twice). Each
  * unknown key, and each Zinx key this library does not use, is reported
  * as a warning to `warn` (may be NULL) and otherwise ignored.
- * Thread: any; warn is called on the calling thread.
+ * Thread: any; warn is called on the calling thread. (cJSON records the
+ * position of a parse error in one process-wide variable; this function
+ * never reads it, but two threads parsing malformed JSON at the same
+ * moment still write it concurrently.)
  */
 int zinx_config_load_json(zinx_config_t *cfg, const char *json, size_t len,
                           const char *origin, char *err, size_t err_len,
