@@ -1,0 +1,111 @@
+/* Growable byte buffers for connection input and output. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "internal.h"
+
+/* Doubling keeps appends amortised O(1); the floor avoids tiny reallocs. */
+#define BUF_MIN_CAP 256u
+
+static size_t grown_cap(size_t cap, size_t need)
+{
+    size_t n = cap < BUF_MIN_CAP ? BUF_MIN_CAP : cap;
+    while (n < need) {
+        if (n > SIZE_MAX / 2)
+            return need;
+        n *= 2;
+    }
+    return n;
+}
+
+int zinx__buf_reserve(zinx__buf_t *b, size_t more)
+{
+    if (b->cap - b->len >= more)
+        return 0;
+    size_t live = b->len - b->off;
+    if (more > SIZE_MAX - live)
+        return ZINX_ENOMEM;
+    /* Reuse the consumed prefix before growing: output buffers are
+       appended to and drained from the front all the time. */
+    if (b->off > 0 && b->cap - live >= more) {
+        memmove(b->data, b->data + b->off, live);
+        b->off = 0;
+        b->len = live;
+        return 0;
+    }
+    size_t cap = grown_cap(b->cap, live + more);
+    uint8_t *p = malloc(cap);
+    if (p == NULL)
+        return ZINX_ENOMEM;
+    if (live > 0)
+        memcpy(p, b->data + b->off, live);
+    free(b->data);
+    b->data = p;
+    b->cap = cap;
+    b->off = 0;
+    b->len = live;
+    return 0;
+}
+
+int zinx__buf_append(zinx__buf_t *b, const void *data, size_t n)
+{
+    if (n == 0)
+        return 0;
+    int rc = zinx__buf_reserve(b, n);
+    if (rc != 0)
+        return rc;
+    memcpy(b->data + b->len, data, n);
+    b->len += n;
+    return 0;
+}
+
+int zinx__buf_append_frame(zinx__buf_t *b, zinx_packet_format_t format,
+                           uint32_t id, const void *data, uint32_t len)
+{
+    int rc = zinx__buf_reserve(b, (size_t)ZINX_HEADER_LEN + len);
+    if (rc != 0)
+        return rc;
+    zinx_pack_header(format, id, len, b->data + b->len);
+    b->len += ZINX_HEADER_LEN;
+    if (len > 0) {
+        memcpy(b->data + b->len, data, len);
+        b->len += len;
+    }
+    return 0;
+}
+
+void zinx__buf_consume(zinx__buf_t *b, size_t n)
+{
+    b->off += n;
+    if (b->off >= b->len) {
+        /* An empty buffer gives its memory back: idle connections should
+           cost as little as possible. */
+        zinx__buf_free(b);
+    }
+}
+
+void zinx__buf_free(zinx__buf_t *b)
+{
+    free(b->data);
+    b->data = NULL;
+    b->off = b->len = b->cap = 0;
+}
+
+int zinx__buf_move(zinx__buf_t *dst, zinx__buf_t *src)
+{
+    if (zinx__buf_size(src) == 0) {
+        zinx__buf_free(src);
+        return 0;
+    }
+    if (zinx__buf_size(dst) == 0) {
+        /* The common case: take the whole allocation, copy nothing. */
+        zinx__buf_free(dst);
+        *dst = *src;
+        memset(src, 0, sizeof(*src));
+        return 0;
+    }
+    int rc = zinx__buf_append(dst, zinx__buf_head(src), zinx__buf_size(src));
+    if (rc == 0)
+        zinx__buf_free(src);
+    return rc;
+}

@@ -1,0 +1,902 @@
+/*
+ * Connections: reading and decoding, handing frames to the worker,
+ * writing replies, closing, and properties.
+ *
+ * Ownership of the fields:
+ *   - "loop" fields are touched only by the owning I/O thread;
+ *   - `lock` guards pending output, `sendable` and the properties;
+ *   - the atomics carry requests between threads (close, poke, inflight).
+ *
+ * References: the loop holds one from creation until the socket is closed
+ * (released after the loop iteration), the connection manager holds one
+ * while the connection is listed, and every queued task, inbox post,
+ * attention-list entry and lingering entry holds one.
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "internal.h"
+
+/* "[" + IPv6 text + "]:" + port + NUL. */
+#define ADDR_TEXT_MAX (INET6_ADDRSTRLEN + 9)
+/* Reads per readiness event: bounded so one busy peer cannot starve the
+   other connections of its loop. */
+#define READS_PER_EVENT 4
+
+enum conn_state {
+    CONN_NEW,      /* accepted, not yet registered with its loop */
+    CONN_OPEN,     /* reading and writing */
+    CONN_DRAINING, /* not reading; finishing queued work and output */
+    CONN_FINISHED  /* sends refused; OnConnStop scheduled */
+};
+
+enum close_request { CLOSE_NONE, CLOSE_GRACEFUL, CLOSE_NOW };
+
+typedef struct property {
+    struct property *next;
+    void *value;
+    zinx_property_free_fn free_fn;
+    char key[];
+} property_t;
+
+struct zinx_conn {
+    atomic_uint refs;
+    uint64_t id;
+    zinx_server_t *server;
+    zinx__loop_t *loop;
+    zinx__worker_t *worker; /* NULL: handlers run on the I/O thread */
+    uint32_t worker_id;
+    zinx_packet_format_t format;
+    uint32_t max_packet_size;
+
+    /* Loop thread only. */
+    int fd;
+    int state;
+    uint32_t events;
+    bool peer_eof;
+    bool paused_worker;  /* worker queue full: frames wait in `in` */
+    bool paused_output;  /* too much unsent output */
+    bool lingering;      /* write side shut, waiting for the peer's EOF */
+    bool in_attn;
+    zinx_conn_t *attn_next;
+    zinx__buf_t in;      /* partial frame, or frames the worker had no room for */
+    zinx__buf_t out;     /* unsent bytes */
+
+    /* Any thread. */
+    atomic_int close_req;
+    atomic_bool open;
+    atomic_bool finished;
+    atomic_bool poked;
+    atomic_bool draining;
+    atomic_uint inflight; /* frames handed to the worker, not yet handled */
+
+    pthread_mutex_t lock;
+    zinx__buf_t pending; /* frames sent from other threads */
+    bool sendable;
+    bool props_released;
+    property_t *props;
+
+    void *user_data;
+    char remote[ADDR_TEXT_MAX];
+    char local[ADDR_TEXT_MAX];
+};
+
+static void finish(zinx_conn_t *c, bool now);
+
+/* ---- creation and references ------------------------------------------ */
+
+static void format_addr(const struct sockaddr_storage *ss, char *out)
+{
+    char ip[INET6_ADDRSTRLEN] = "?";
+    unsigned port = 0;
+    if (ss->ss_family == AF_INET) {
+        const struct sockaddr_in *a = (const struct sockaddr_in *)ss;
+        inet_ntop(AF_INET, &a->sin_addr, ip, sizeof(ip));
+        port = ntohs(a->sin_port);
+        snprintf(out, ADDR_TEXT_MAX, "%s:%u", ip, port);
+    } else if (ss->ss_family == AF_INET6) {
+        const struct sockaddr_in6 *a = (const struct sockaddr_in6 *)ss;
+        inet_ntop(AF_INET6, &a->sin6_addr, ip, sizeof(ip));
+        port = ntohs(a->sin6_port);
+        snprintf(out, ADDR_TEXT_MAX, "[%s]:%u", ip, port);
+    } else {
+        snprintf(out, ADDR_TEXT_MAX, "?");
+    }
+}
+
+static void read_addrs(zinx_conn_t *c)
+{
+    struct sockaddr_storage ss;
+    socklen_t len = sizeof(ss);
+    memset(&ss, 0, sizeof(ss));
+    if (getpeername(c->fd, (struct sockaddr *)&ss, &len) == 0)
+        format_addr(&ss, c->remote);
+    len = sizeof(ss);
+    memset(&ss, 0, sizeof(ss));
+    if (getsockname(c->fd, (struct sockaddr *)&ss, &len) == 0)
+        format_addr(&ss, c->local);
+}
+
+zinx_conn_t *zinx__conn_new(zinx_server_t *server, int fd, uint64_t id,
+                            zinx__loop_t *loop, zinx__worker_t *worker,
+                            uint32_t worker_id)
+{
+    zinx_conn_t *c = calloc(1, sizeof(*c));
+    if (c == NULL)
+        return NULL;
+    atomic_init(&c->refs, 1); /* the loop's */
+    c->id = id;
+    c->server = server;
+    c->loop = loop;
+    c->worker = worker;
+    c->worker_id = worker_id;
+    c->format = server->cfg.packet_format;
+    c->max_packet_size = server->cfg.max_packet_size;
+    c->fd = fd;
+    c->state = CONN_NEW;
+    c->sendable = true;
+    atomic_init(&c->open, true);
+    pthread_mutex_init(&c->lock, NULL);
+    strcpy(c->remote, "?");
+    strcpy(c->local, "?");
+    read_addrs(c);
+    return c;
+}
+
+static void free_props(property_t *p)
+{
+    while (p != NULL) {
+        property_t *next = p->next;
+        if (p->free_fn != NULL)
+            p->free_fn(p->value);
+        free(p);
+        p = next;
+    }
+}
+
+static void conn_free(zinx_conn_t *c)
+{
+    if (c->fd >= 0)
+        close(c->fd);
+    zinx__buf_free(&c->in);
+    zinx__buf_free(&c->out);
+    zinx__buf_free(&c->pending);
+    free_props(c->props);
+    pthread_mutex_destroy(&c->lock);
+    free(c);
+}
+
+zinx_conn_t *zinx_conn_ref(zinx_conn_t *c)
+{
+    atomic_fetch_add_explicit(&c->refs, 1, memory_order_relaxed);
+    return c;
+}
+
+void zinx_conn_unref(zinx_conn_t *c)
+{
+    if (c == NULL)
+        return;
+    if (atomic_fetch_sub_explicit(&c->refs, 1, memory_order_acq_rel) == 1)
+        conn_free(c);
+}
+
+/* ---- accessors ----------------------------------------------------------- */
+
+uint64_t zinx_conn_id(const zinx_conn_t *c)
+{
+    return c->id;
+}
+
+zinx_server_t *zinx_conn_server(const zinx_conn_t *c)
+{
+    return c->server;
+}
+
+const char *zinx_conn_remote_addr(const zinx_conn_t *c)
+{
+    return c->remote;
+}
+
+const char *zinx_conn_local_addr(const zinx_conn_t *c)
+{
+    return c->local;
+}
+
+uint32_t zinx_conn_worker_id(const zinx_conn_t *c)
+{
+    return c->worker_id;
+}
+
+int zinx_conn_is_open(const zinx_conn_t *c)
+{
+    return atomic_load(&c->open);
+}
+
+void zinx_conn_set_data(zinx_conn_t *c, void *data)
+{
+    c->user_data = data;
+}
+
+void *zinx_conn_data(const zinx_conn_t *c)
+{
+    return c->user_data;
+}
+
+int zinx__conn_fd(const zinx_conn_t *c)
+{
+    return c->fd;
+}
+
+bool zinx__conn_in_attention(zinx_conn_t *c, bool set)
+{
+    bool was = c->in_attn;
+    c->in_attn = set;
+    return was;
+}
+
+zinx_conn_t **zinx__conn_attn_next(zinx_conn_t *c)
+{
+    return &c->attn_next;
+}
+
+/* ---- cross-thread signalling --------------------------------------------- */
+
+void zinx__conn_poke(zinx_conn_t *c)
+{
+    if (atomic_exchange(&c->poked, true))
+        return; /* an ATTEND is already on its way */
+    if (zinx__loop_post(c->loop, ZINX__OP_ATTEND, zinx_conn_ref(c)) != 0) {
+        atomic_store(&c->poked, false);
+        zinx_conn_unref(c);
+    }
+}
+
+/* Routes a request to the loop thread: directly when already there. */
+static void nudge(zinx_conn_t *c)
+{
+    if (zinx__loop_is_self(c->loop))
+        zinx__loop_schedule(c->loop, c);
+    else
+        zinx__conn_poke(c);
+}
+
+void zinx__conn_batch_done(zinx_conn_t *c, uint32_t count)
+{
+    /* Pairs with begin_drain(): either this thread sees `draining`, or
+       the loop sees inflight at zero; both are sequentially consistent. */
+    if (atomic_fetch_sub(&c->inflight, count) == count &&
+        atomic_load(&c->draining))
+        zinx__conn_poke(c);
+}
+
+/* ---- hooks ---------------------------------------------------------------- */
+
+void zinx__conn_run_start(zinx_conn_t *c)
+{
+    zinx_server_t *s = c->server;
+    if (s->on_start != NULL)
+        s->on_start(c, s->on_start_udata);
+}
+
+void zinx__conn_run_stop(zinx_conn_t *c)
+{
+    zinx_server_t *s = c->server;
+    if (s->on_stop != NULL)
+        s->on_stop(c, s->on_stop_udata);
+    pthread_mutex_lock(&c->lock);
+    property_t *props = c->props;
+    c->props = NULL;
+    c->props_released = true;
+    pthread_mutex_unlock(&c->lock);
+    free_props(props);
+    atomic_fetch_add_explicit(&s->stats.closed, 1, memory_order_relaxed);
+    /* Last: once the table is empty the server may finish stopping. */
+    zinx__connmgr_remove(s->mgr, c->id);
+}
+
+/* ---- socket bookkeeping (loop thread) ------------------------------------ */
+
+static void set_interest(zinx_conn_t *c)
+{
+    if (c->fd < 0)
+        return;
+    uint32_t ev = 0;
+    if (c->lingering) {
+        ev = EPOLLIN;
+    } else {
+        size_t unsent = zinx__buf_size(&c->out);
+        size_t high = c->server->cfg.output_high_water;
+        /* Hysteresis: resume at half the mark so reads do not flap. */
+        if (c->paused_output && unsent <= high / 2)
+            c->paused_output = false;
+        else if (!c->paused_output && unsent > high)
+            c->paused_output = true;
+        if (c->state == CONN_OPEN && !c->paused_worker && !c->paused_output)
+            ev |= EPOLLIN;
+        if (unsent > 0)
+            ev |= EPOLLOUT;
+    }
+    if (ev != c->events) {
+        zinx__loop_watch(c->loop, c->fd, c, ev, false);
+        c->events = ev;
+    }
+}
+
+void zinx__conn_close_fd(zinx_conn_t *c)
+{
+    if (c->fd < 0)
+        return;
+    zinx__loop_unwatch(c->loop, c->fd);
+    close(c->fd);
+    c->fd = -1;
+    c->lingering = false;
+    zinx__loop_bury(c->loop, c); /* the loop's reference */
+}
+
+static void fail(zinx_conn_t *c, int err)
+{
+    ZINX__LOG(c->server, ZINX_LOG_DEBUG, "conn %llu (%s): closed: %s",
+              (unsigned long long)c->id, c->remote, zinx_strerror(err));
+    finish(c, true);
+}
+
+static void schedule_stop(zinx_conn_t *c)
+{
+    if (c->worker == NULL) {
+        zinx__conn_run_stop(c);
+        return;
+    }
+    zinx__task_t *t = zinx__task_new(ZINX__TASK_STOP, c, 0);
+    if (t == NULL) {
+        /* The worker may still run handlers of this connection, so the
+           hook cannot run here; a late hook beats a lost one. */
+        ZINX__LOG(c->server, ZINX_LOG_ERROR,
+                  "conn %llu: out of memory queueing OnConnStop; retrying",
+                  (unsigned long long)c->id);
+        while ((t = zinx__task_new(ZINX__TASK_STOP, c, 0)) == NULL)
+            usleep(1000);
+    }
+    zinx__worker_push(c->worker, t);
+}
+
+/* Ends the connection. `now` drops unsent output and closes the socket at
+   once; otherwise output is already flushed and the peer gets a FIN. */
+static void finish(zinx_conn_t *c, bool now)
+{
+    if (c->state == CONN_FINISHED)
+        return;
+    c->state = CONN_FINISHED;
+    atomic_store(&c->open, false);
+    atomic_store(&c->finished, true);
+    pthread_mutex_lock(&c->lock);
+    c->sendable = false;
+    zinx__buf_free(&c->pending);
+    pthread_mutex_unlock(&c->lock);
+    zinx__buf_free(&c->in);
+    if (now || c->peer_eof || c->fd < 0) {
+        zinx__buf_free(&c->out);
+        zinx__conn_close_fd(c);
+    } else {
+        /* Closing with unread input would send RST and could destroy
+           replies the peer has not read yet: shut our side, wait for its
+           EOF (bounded by the loop's linger time). */
+        shutdown(c->fd, SHUT_WR);
+        c->lingering = true;
+        set_interest(c);
+        zinx__loop_linger(c->loop, c);
+    }
+    schedule_stop(c);
+}
+
+static void begin_drain(zinx_conn_t *c)
+{
+    if (c->state != CONN_OPEN)
+        return;
+    c->state = CONN_DRAINING;
+    atomic_store(&c->open, false);
+    atomic_store(&c->draining, true);
+}
+
+/* ---- input ------------------------------------------------------------------ */
+
+static void oversize(zinx_conn_t *c)
+{
+    zinx_server_t *s = c->server;
+    atomic_fetch_add_explicit(&s->stats.oversize, 1, memory_order_relaxed);
+    ZINX__LOG(s, ZINX_LOG_WARN,
+              "conn %llu (%s): frame longer than MaxPacketSize %u, closing",
+              (unsigned long long)c->id, c->remote, c->max_packet_size);
+    finish(c, true);
+}
+
+static int dispatch_inline(zinx_conn_t *c, const uint8_t *buf, size_t len,
+                           size_t *consumed)
+{
+    zinx_server_t *s = c->server;
+    size_t off = 0;
+    int rc = 0;
+    while (off < len && atomic_load(&c->close_req) != CLOSE_NOW) {
+        zinx_msg_t m;
+        long n = zinx_unpack(c->format, c->max_packet_size, buf + off,
+                             len - off, &m);
+        if (n < 0) {
+            rc = n == ZINX_EAGAIN ? 0 : (int)n;
+            break;
+        }
+        atomic_fetch_add_explicit(&s->stats.msgs_in, 1, memory_order_relaxed);
+        zinx__route_message(s, c, &m);
+        off += (size_t)n;
+    }
+    *consumed = off;
+    return rc;
+}
+
+/* Counts the complete frames at buf; returns their bytes in *bytes. */
+static int scan_frames(const zinx_conn_t *c, const uint8_t *buf, size_t len,
+                       uint32_t limit, uint32_t *count, size_t *bytes)
+{
+    size_t off = 0;
+    uint32_t n = 0;
+    int rc = 0;
+    while (off < len && n < limit) {
+        zinx_msg_t m;
+        long r = zinx_unpack(c->format, c->max_packet_size, buf + off,
+                             len - off, &m);
+        if (r < 0) {
+            rc = r == ZINX_EAGAIN ? 0 : (int)r;
+            break;
+        }
+        off += (size_t)r;
+        n++;
+    }
+    *count = n;
+    *bytes = off;
+    return rc;
+}
+
+static int dispatch_to_worker(zinx_conn_t *c, const uint8_t *buf, size_t len,
+                              size_t *consumed)
+{
+    uint32_t n;
+    size_t bytes;
+    *consumed = 0;
+    int rc = scan_frames(c, buf, len, UINT32_MAX, &n, &bytes);
+    if (n == 0)
+        return rc;
+    uint32_t granted = zinx__worker_reserve(c->worker, c, n);
+    if (granted < n) {
+        /* The rest waits in `in` (and any bad frame behind it is found
+           again when the worker resumes us). */
+        c->paused_worker = true;
+        rc = 0;
+        scan_frames(c, buf, len, granted, &n, &bytes);
+    }
+    if (granted == 0)
+        return 0;
+    zinx__task_t *t = zinx__task_new(ZINX__TASK_MSGS, c, bytes);
+    if (t == NULL) {
+        zinx__worker_unreserve(c->worker, granted);
+        return ZINX_ENOMEM;
+    }
+    memcpy(t->data, buf, bytes);
+    t->count = granted;
+    atomic_fetch_add(&c->inflight, granted);
+    atomic_fetch_add_explicit(&c->server->stats.msgs_in, granted,
+                              memory_order_relaxed);
+    zinx__worker_push(c->worker, t);
+    *consumed = bytes;
+    return rc;
+}
+
+static int dispatch(zinx_conn_t *c, const uint8_t *buf, size_t len,
+                    size_t *consumed)
+{
+    if (c->worker == NULL)
+        return dispatch_inline(c, buf, len, consumed);
+    return dispatch_to_worker(c, buf, len, consumed);
+}
+
+/* Handles a dispatch error; returns false when the connection ended. */
+static bool dispatch_ok(zinx_conn_t *c, int rc)
+{
+    if (rc == 0)
+        return true;
+    if (rc == ZINX_EMSGSIZE)
+        oversize(c);
+    else
+        fail(c, rc);
+    return false;
+}
+
+/* Dispatches what waits in `in` (after a pause or a large frame). */
+static bool dispatch_buffered(zinx_conn_t *c)
+{
+    if (zinx__buf_size(&c->in) == 0)
+        return true;
+    size_t consumed;
+    c->paused_worker = false;
+    int rc = dispatch(c, zinx__buf_head(&c->in), zinx__buf_size(&c->in),
+                      &consumed);
+    if (c->state == CONN_FINISHED)
+        return false;
+    zinx__buf_consume(&c->in, consumed);
+    return dispatch_ok(c, rc);
+}
+
+/* Bytes of the frame at the head of `in`, or 0 while its header is
+   incomplete. The header was checked against MaxPacketSize already. */
+static size_t frame_need(const zinx_conn_t *c)
+{
+    uint32_t id, len;
+    if (zinx_unpack_header(c->format, zinx__buf_head(&c->in),
+                           zinx__buf_size(&c->in), &id, &len) != 0)
+        return 0;
+    return (size_t)ZINX_HEADER_LEN + len;
+}
+
+/* Outcome of one read attempt. */
+enum read_status {
+    READ_MORE,  /* the read filled its buffer: more may be waiting */
+    READ_DONE,  /* the socket is drained for now */
+    READ_EOF,   /* the peer shut its write side */
+    READ_ENDED, /* the connection ended while dispatching */
+    READ_RETRY  /* interrupted by a signal */
+};
+
+/* Maps a failed read(); errors end the connection. */
+static int read_failed(zinx_conn_t *c, ssize_t n)
+{
+    if (n == 0)
+        return READ_EOF;
+    if (errno == EINTR)
+        return READ_RETRY;
+    if (errno == EAGAIN || errno == EWOULDBLOCK)
+        return READ_DONE;
+    fail(c, -errno);
+    return READ_ENDED;
+}
+
+/* A frame larger than the loop's read buffer is assembled in `in`,
+   growing only as its bytes arrive (never to the declared size at once). */
+static int read_into_in(zinx_conn_t *c, size_t need, size_t rbuf_cap)
+{
+    size_t want = need - zinx__buf_size(&c->in);
+    if (want > rbuf_cap)
+        want = rbuf_cap;
+    if (zinx__buf_reserve(&c->in, want) != 0) {
+        fail(c, ZINX_ENOMEM);
+        return READ_ENDED;
+    }
+    ssize_t n = read(c->fd, c->in.data + c->in.len, want);
+    if (n <= 0)
+        return read_failed(c, n);
+    c->in.len += (size_t)n;
+    if (zinx__buf_size(&c->in) >= need && !dispatch_buffered(c))
+        return READ_ENDED;
+    return (size_t)n == want ? READ_MORE : READ_DONE;
+}
+
+/* Reads into the loop's shared buffer behind what `in` held, dispatches
+   the complete frames and keeps the tail in `in`. */
+static int read_into_rbuf(zinx_conn_t *c, uint8_t *rbuf, size_t cap)
+{
+    size_t have = zinx__buf_size(&c->in);
+    if (have > 0)
+        memcpy(rbuf, zinx__buf_head(&c->in), have);
+    ssize_t n = read(c->fd, rbuf + have, cap - have);
+    if (n <= 0)
+        return read_failed(c, n);
+    zinx__buf_free(&c->in);
+    size_t total = have + (size_t)n, consumed;
+    int rc = dispatch(c, rbuf, total, &consumed);
+    if (c->state == CONN_FINISHED || !dispatch_ok(c, rc))
+        return READ_ENDED;
+    if (consumed < total &&
+        zinx__buf_append(&c->in, rbuf + consumed, total - consumed) != 0) {
+        fail(c, ZINX_ENOMEM);
+        return READ_ENDED;
+    }
+    return (size_t)n == cap - have ? READ_MORE : READ_DONE;
+}
+
+static bool reading_allowed(const zinx_conn_t *c)
+{
+    return c->state == CONN_OPEN && !c->paused_worker && !c->paused_output &&
+           atomic_load(&c->close_req) == CLOSE_NONE;
+}
+
+static void on_readable(zinx_conn_t *c)
+{
+    size_t cap;
+    uint8_t *rbuf = zinx__loop_rbuf(c->loop, &cap);
+    int reads = 0;
+    while (reads < READS_PER_EVENT && reading_allowed(c)) {
+        size_t need = frame_need(c);
+        int st = need > cap ? read_into_in(c, need, cap)
+                            : read_into_rbuf(c, rbuf, cap);
+        if (st == READ_RETRY)
+            continue;
+        if (st == READ_EOF) {
+            c->peer_eof = true;
+            begin_drain(c);
+        }
+        if (st != READ_MORE)
+            return;
+        reads++;
+    }
+}
+
+static void on_linger_readable(zinx_conn_t *c)
+{
+    size_t cap;
+    uint8_t *rbuf = zinx__loop_rbuf(c->loop, &cap);
+    for (;;) {
+        ssize_t n = read(c->fd, rbuf, cap);
+        if (n > 0)
+            continue; /* discarded: nobody is listening any more */
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+            return;
+        zinx__conn_close_fd(c); /* EOF or error: the peer is done */
+        return;
+    }
+}
+
+void zinx__conn_on_events(zinx_conn_t *c, uint32_t events)
+{
+    if (c->fd < 0)
+        return;
+    if (c->lingering) {
+        on_linger_readable(c);
+        return;
+    }
+    if (c->state == CONN_FINISHED)
+        return;
+    if (events & (EPOLLERR | EPOLLHUP)) {
+        int err = 0;
+        socklen_t len = sizeof(err);
+        getsockopt(c->fd, SOL_SOCKET, SO_ERROR, &err, &len);
+        fail(c, err ? -err : ZINX_ECONNRESET);
+        return;
+    }
+    if (events & EPOLLIN)
+        on_readable(c);
+    /* Output, pauses and drain checks happen once per iteration. */
+    if (c->state != CONN_FINISHED)
+        zinx__loop_schedule(c->loop, c);
+}
+
+/* ---- output ------------------------------------------------------------------ */
+
+static bool take_pending(zinx_conn_t *c)
+{
+    pthread_mutex_lock(&c->lock);
+    int rc = zinx__buf_move(&c->out, &c->pending);
+    pthread_mutex_unlock(&c->lock);
+    if (rc != 0) {
+        fail(c, rc);
+        return false;
+    }
+    return true;
+}
+
+static bool flush(zinx_conn_t *c)
+{
+    while (zinx__buf_size(&c->out) > 0) {
+        ssize_t n = send(c->fd, zinx__buf_head(&c->out),
+                         zinx__buf_size(&c->out), MSG_NOSIGNAL);
+        if (n > 0) {
+            zinx__buf_consume(&c->out, (size_t)n);
+            continue;
+        }
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+            return true;
+        fail(c, n < 0 ? -errno : ZINX_EPIPE);
+        return false;
+    }
+    return true;
+}
+
+/* Graceful end: once no frame waits, no handler runs and nothing is
+   unsent, refuse further sends and finish. */
+static void try_finish_drain(zinx_conn_t *c)
+{
+    if (c->paused_worker || atomic_load(&c->inflight) > 0)
+        return;
+    if (zinx__buf_size(&c->out) > 0)
+        return;
+    pthread_mutex_lock(&c->lock);
+    bool idle = zinx__buf_size(&c->pending) == 0;
+    if (idle)
+        c->sendable = false;
+    pthread_mutex_unlock(&c->lock);
+    if (idle)
+        finish(c, false);
+    else
+        zinx__loop_schedule(c->loop, c); /* a last send slipped in */
+}
+
+void zinx__conn_attend(zinx_conn_t *c)
+{
+    atomic_store(&c->poked, false);
+    if (c->state == CONN_FINISHED || c->state == CONN_NEW)
+        return;
+    int req = atomic_load(&c->close_req);
+    if (req == CLOSE_NOW) {
+        finish(c, true);
+        return;
+    }
+    if (req == CLOSE_GRACEFUL)
+        begin_drain(c);
+    if (c->paused_worker && !dispatch_buffered(c))
+        return;
+    if (!take_pending(c) || !flush(c))
+        return;
+    if (c->state == CONN_DRAINING)
+        try_finish_drain(c);
+    set_interest(c);
+}
+
+void zinx__conn_adopt(zinx_conn_t *c)
+{
+    c->state = CONN_OPEN;
+    /* START is queued before the first read, so it precedes every
+       message of the connection on the same FIFO worker. */
+    if (c->worker != NULL) {
+        zinx__task_t *t = zinx__task_new(ZINX__TASK_START, c, 0);
+        if (t == NULL) {
+            fail(c, ZINX_ENOMEM);
+            return;
+        }
+        zinx__worker_push(c->worker, t);
+    } else {
+        zinx__conn_run_start(c);
+    }
+    int rc = zinx__loop_watch(c->loop, c->fd, c, 0, true);
+    if (rc != 0) {
+        fail(c, rc);
+        return;
+    }
+    zinx__loop_schedule(c->loop, c);
+}
+
+/* ---- public send / close ------------------------------------------------- */
+
+int zinx_conn_send_msg(zinx_conn_t *c, uint32_t id, const void *data,
+                       uint32_t len)
+{
+    if (c == NULL || (data == NULL && len > 0))
+        return ZINX_EINVAL;
+    if (len > c->max_packet_size)
+        return ZINX_EMSGSIZE;
+    if (atomic_load(&c->finished))
+        return ZINX_ECLOSED;
+    int rc;
+    if (zinx__loop_is_self(c->loop)) {
+        if (c->state == CONN_FINISHED)
+            return ZINX_ECLOSED;
+        rc = zinx__buf_append_frame(&c->out, c->format, id, data, len);
+        if (rc == 0)
+            zinx__loop_schedule(c->loop, c);
+    } else {
+        pthread_mutex_lock(&c->lock);
+        rc = c->sendable ? zinx__buf_append_frame(&c->pending, c->format, id,
+                                                  data, len)
+                         : ZINX_ECLOSED;
+        pthread_mutex_unlock(&c->lock);
+        if (rc == 0)
+            zinx__conn_poke(c);
+    }
+    if (rc == 0)
+        atomic_fetch_add_explicit(&c->server->stats.msgs_out, 1,
+                                  memory_order_relaxed);
+    return rc;
+}
+
+static int request_close(zinx_conn_t *c, int how)
+{
+    if (c == NULL)
+        return ZINX_EINVAL;
+    if (atomic_load(&c->finished))
+        return 0;
+    int cur = atomic_load(&c->close_req);
+    while (cur < how && !atomic_compare_exchange_weak(&c->close_req, &cur,
+                                                      how)) {
+    }
+    if (cur >= how)
+        return 0; /* already requested at least this strongly */
+    atomic_store(&c->open, false);
+    nudge(c);
+    return 0;
+}
+
+int zinx_conn_close(zinx_conn_t *c)
+{
+    return request_close(c, CLOSE_GRACEFUL);
+}
+
+int zinx_conn_close_now(zinx_conn_t *c)
+{
+    return request_close(c, CLOSE_NOW);
+}
+
+/* ---- properties ------------------------------------------------------------ */
+
+static property_t **find_prop(zinx_conn_t *c, const char *key)
+{
+    property_t **pp = &c->props;
+    while (*pp != NULL && strcmp((*pp)->key, key) != 0)
+        pp = &(*pp)->next;
+    return pp;
+}
+
+int zinx_conn_set_property(zinx_conn_t *c, const char *key, void *value,
+                           zinx_property_free_fn free_fn)
+{
+    if (c == NULL || key == NULL)
+        return ZINX_EINVAL;
+    size_t klen = strlen(key);
+    property_t *np = malloc(sizeof(*np) + klen + 1);
+    if (np == NULL)
+        return ZINX_ENOMEM;
+    memcpy(np->key, key, klen + 1);
+    np->value = value;
+    np->free_fn = free_fn;
+    np->next = NULL;
+    pthread_mutex_lock(&c->lock);
+    if (c->props_released) {
+        pthread_mutex_unlock(&c->lock);
+        free(np);
+        return ZINX_ECLOSED;
+    }
+    property_t **pp = find_prop(c, key);
+    property_t *old = *pp;
+    if (old != NULL)
+        np->next = old->next;
+    *pp = np;
+    pthread_mutex_unlock(&c->lock);
+    if (old != NULL) {
+        old->next = NULL;
+        free_props(old); /* outside the lock: free_fn is user code */
+    }
+    return 0;
+}
+
+int zinx_conn_get_property(zinx_conn_t *c, const char *key, void **value)
+{
+    if (c == NULL || key == NULL || value == NULL)
+        return ZINX_EINVAL;
+    pthread_mutex_lock(&c->lock);
+    property_t *p = *find_prop(c, key);
+    if (p != NULL)
+        *value = p->value;
+    pthread_mutex_unlock(&c->lock);
+    return p != NULL ? 0 : ZINX_ENOENT;
+}
+
+int zinx_conn_remove_property(zinx_conn_t *c, const char *key)
+{
+    if (c == NULL || key == NULL)
+        return ZINX_EINVAL;
+    pthread_mutex_lock(&c->lock);
+    property_t **pp = find_prop(c, key);
+    property_t *p = *pp;
+    if (p != NULL)
+        *pp = p->next;
+    pthread_mutex_unlock(&c->lock);
+    if (p == NULL)
+        return ZINX_ENOENT;
+    p->next = NULL;
+    free_props(p);
+    return 0;
+}

@@ -1,0 +1,287 @@
+/*
+ * Declarations shared by the library's translation units. Never installed.
+ *
+ * Module map (one concern per file):
+ *   buf.c      growable byte buffers
+ *   log.c      the per-server logger
+ *   router.c   the message-ID routing table and request dispatch
+ *   worker.c   the worker pool (bounded FIFO queues, back-pressure)
+ *   loop.c     the epoll event loops (I/O threads) and their inboxes
+ *   conn.c     connections: read, decode, write, close, properties
+ *   connmgr.c  the connection manager (ID table)
+ *   server.c   listener, accept, lifecycle
+ */
+#ifndef ZINX_INTERNAL_H
+#define ZINX_INTERNAL_H
+
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "zinx.h"
+
+#define ZINX__UNUSED(x) ((void)(x))
+
+/* Records below the configured level cost one comparison, no formatting. */
+#define ZINX__LOG(server, level, ...)                                \
+    do {                                                             \
+        if ((level) >= zinx__log_level_of(server))                   \
+            zinx__log((server), (level), __VA_ARGS__);               \
+    } while (0)
+
+/* ---- buf.c ------------------------------------------------------------ */
+
+/* Bytes data[off..len) are live; data[0..off) were consumed already. */
+typedef struct zinx__buf {
+    uint8_t *data;
+    size_t off;
+    size_t len;
+    size_t cap;
+} zinx__buf_t;
+
+/* Makes room for `more` bytes after len. Returns 0 or ZINX_ENOMEM. */
+int zinx__buf_reserve(zinx__buf_t *b, size_t more);
+int zinx__buf_append(zinx__buf_t *b, const void *data, size_t n);
+/* Appends one encoded frame. Returns 0 or ZINX_ENOMEM. */
+int zinx__buf_append_frame(zinx__buf_t *b, zinx_packet_format_t format,
+                           uint32_t id, const void *data, uint32_t len);
+static inline size_t zinx__buf_size(const zinx__buf_t *b)
+{
+    return b->len - b->off;
+}
+static inline const uint8_t *zinx__buf_head(const zinx__buf_t *b)
+{
+    return b->data + b->off;
+}
+void zinx__buf_consume(zinx__buf_t *b, size_t n);
+void zinx__buf_free(zinx__buf_t *b);
+/* Moves src's bytes to the end of dst, leaving src empty. */
+int zinx__buf_move(zinx__buf_t *dst, zinx__buf_t *src);
+
+/* ---- log.c ------------------------------------------------------------ */
+
+typedef struct zinx__logger {
+    zinx_log_fn sink;        /* NULL: write to fd */
+    void *udata;
+    int fd;                  /* stderr or the opened LogFile */
+    bool owns_fd;
+    zinx_log_level_t min_level;
+    char name[ZINX_CONFIG_NAME_MAX];
+} zinx__logger_t;
+
+void zinx__logger_init(zinx__logger_t *lg);
+/* Opens LogDir/LogFile when set. Returns 0 or a negated errno. */
+int zinx__logger_open(zinx__logger_t *lg, const zinx_config_t *cfg);
+void zinx__logger_close(zinx__logger_t *lg);
+void zinx__logger_vlog(zinx__logger_t *lg, zinx_log_level_t level,
+                       const char *fmt, va_list ap);
+zinx_log_level_t zinx__log_level_of(const zinx_server_t *server);
+void zinx__log(zinx_server_t *server, zinx_log_level_t level,
+               const char *fmt, ...)
+#if defined(__GNUC__)
+    __attribute__((format(printf, 3, 4)))
+#endif
+    ;
+
+/* ---- router.c --------------------------------------------------------- */
+
+typedef struct zinx__route {
+    uint32_t id;
+    bool used;
+    zinx_router_t router;
+} zinx__route_t;
+
+/* Open-addressing table; written before start, read-only afterwards. */
+typedef struct zinx__router_table {
+    zinx__route_t *slots;
+    size_t cap;   /* power of two, or 0 */
+    size_t count;
+} zinx__router_table_t;
+
+int zinx__router_table_add(zinx__router_table_t *t, uint32_t id,
+                           const zinx_router_t *r);
+const zinx_router_t *zinx__router_table_find(const zinx__router_table_t *t,
+                                             uint32_t id);
+void zinx__router_table_free(zinx__router_table_t *t);
+
+struct zinx_request {
+    zinx_conn_t *conn;
+    zinx_msg_t msg;
+    bool aborted;
+};
+
+/* Runs the router of msg (or the fallback) for conn. Thread: conn's. */
+void zinx__route_message(zinx_server_t *server, zinx_conn_t *conn,
+                         const zinx_msg_t *msg);
+
+/* ---- worker.c --------------------------------------------------------- */
+
+typedef enum zinx__task_kind {
+    ZINX__TASK_START,  /* run OnConnStart */
+    ZINX__TASK_MSGS,   /* route a batch of frames */
+    ZINX__TASK_STOP    /* run OnConnStop and retire the connection */
+} zinx__task_kind_t;
+
+/* One queued unit of work; MSGS tasks carry raw frames after the struct. */
+typedef struct zinx__task {
+    struct zinx__task *next;
+    zinx__task_kind_t kind;
+    zinx_conn_t *conn;   /* holds a reference */
+    uint32_t count;      /* frames in data */
+    size_t size;         /* bytes in data */
+    uint8_t data[];
+} zinx__task_t;
+
+typedef struct zinx__worker zinx__worker_t;
+
+zinx__worker_t *zinx__worker_new(zinx_server_t *server, uint32_t id,
+                                 uint32_t capacity);
+int zinx__worker_start(zinx__worker_t *w);
+/* Lets the worker finish its queue, then joins it. */
+void zinx__worker_stop(zinx__worker_t *w);
+void zinx__worker_free(zinx__worker_t *w);
+bool zinx__worker_is_self(const zinx__worker_t *w);
+
+/*
+ * Reserves room for up to `want` messages; returns how many were granted.
+ * When fewer than want, conn is remembered and poked once room frees up.
+ */
+uint32_t zinx__worker_reserve(zinx__worker_t *w, zinx_conn_t *conn,
+                              uint32_t want);
+/* Returns a reservation that will not be used. */
+void zinx__worker_unreserve(zinx__worker_t *w, uint32_t count);
+/* Queues a task (MSGS tasks must have been reserved). Never blocks long. */
+void zinx__worker_push(zinx__worker_t *w, zinx__task_t *task);
+zinx__task_t *zinx__task_new(zinx__task_kind_t kind, zinx_conn_t *conn,
+                             size_t size);
+
+/* ---- loop.c ----------------------------------------------------------- */
+
+typedef struct zinx__loop zinx__loop_t;
+
+typedef enum zinx__loop_op {
+    ZINX__OP_ADOPT,       /* start serving a freshly accepted connection */
+    ZINX__OP_ATTEND,      /* re-examine a connection (send, close, resume) */
+    ZINX__OP_STOP_LISTEN, /* close the listening socket */
+    ZINX__OP_QUIT         /* leave the loop */
+} zinx__loop_op_t;
+
+zinx__loop_t *zinx__loop_new(zinx_server_t *server, uint32_t index);
+int zinx__loop_start(zinx__loop_t *loop);
+void zinx__loop_join(zinx__loop_t *loop);
+void zinx__loop_free(zinx__loop_t *loop);
+bool zinx__loop_is_self(const zinx__loop_t *loop);
+/* Queues op for the loop thread; takes over one reference on conn. */
+int zinx__loop_post(zinx__loop_t *loop, zinx__loop_op_t op,
+                    zinx_conn_t *conn);
+/* Registers the listening socket with this loop (before start). */
+int zinx__loop_set_listener(zinx__loop_t *loop, int fd);
+/* Asks the loop to look at conn at its next safe point (loop thread). */
+void zinx__loop_schedule(zinx__loop_t *loop, zinx_conn_t *conn);
+/* epoll interest changes for conn's socket. */
+int zinx__loop_watch(zinx__loop_t *loop, int fd, void *ptr, uint32_t events,
+                     bool add);
+void zinx__loop_unwatch(zinx__loop_t *loop, int fd);
+/* The loop's shared read buffer. */
+uint8_t *zinx__loop_rbuf(zinx__loop_t *loop, size_t *cap);
+/* Hands the loop's reference to conn for release after this iteration. */
+void zinx__loop_bury(zinx__loop_t *loop, zinx_conn_t *conn);
+/* Keeps a half-closed socket until the peer's EOF or the linger time. */
+void zinx__loop_linger(zinx__loop_t *loop, zinx_conn_t *conn);
+
+/* ---- conn.c ----------------------------------------------------------- */
+
+zinx_conn_t *zinx__conn_new(zinx_server_t *server, int fd, uint64_t id,
+                            zinx__loop_t *loop, zinx__worker_t *worker,
+                            uint32_t worker_id);
+/* Loop thread: register with epoll and start (hook or START task). */
+void zinx__conn_adopt(zinx_conn_t *conn);
+/* Loop thread: socket events. */
+void zinx__conn_on_events(zinx_conn_t *conn, uint32_t events);
+/* Loop thread: re-examine pending output, close requests, pauses. */
+void zinx__conn_attend(zinx_conn_t *conn);
+/* Loop thread: lingering socket's deadline passed or loop is quitting. */
+void zinx__conn_close_fd(zinx_conn_t *conn);
+/* Any thread: make the owning loop attend conn soon (coalesced). */
+void zinx__conn_poke(zinx_conn_t *conn);
+/* Worker/loop: after a MSGS batch of `count` frames was handled. */
+void zinx__conn_batch_done(zinx_conn_t *conn, uint32_t count);
+/* Worker/loop: run hooks. */
+void zinx__conn_run_start(zinx_conn_t *conn);
+void zinx__conn_run_stop(zinx_conn_t *conn);
+int zinx__conn_fd(const zinx_conn_t *conn);
+bool zinx__conn_in_attention(zinx_conn_t *conn, bool set);
+zinx_conn_t **zinx__conn_attn_next(zinx_conn_t *conn);
+
+/* ---- connmgr.c -------------------------------------------------------- */
+
+zinx_connmgr_t *zinx__connmgr_new(void);
+void zinx__connmgr_free(zinx_connmgr_t *mgr);
+/* Takes a reference. Returns 0, ZINX_EEXIST or ZINX_ENOMEM. */
+int zinx__connmgr_add(zinx_connmgr_t *mgr, zinx_conn_t *conn);
+/* Drops the table's reference. Returns 0 or ZINX_ENOENT. */
+int zinx__connmgr_remove(zinx_connmgr_t *mgr, uint64_t id);
+/* Blocks until the table is empty or deadline_ms (CLOCK_MONOTONIC) passes;
+   deadline 0 waits forever. Returns true when empty. */
+bool zinx__connmgr_wait_empty(zinx_connmgr_t *mgr, uint64_t deadline_ms);
+
+/* ---- server.c --------------------------------------------------------- */
+
+typedef struct zinx__stats {
+    atomic_uint_least64_t accepted, rejected_max_conn, accept_errors, closed,
+        msgs_in, msgs_out, unrouted, oversize;
+} zinx__stats_t;
+
+struct zinx_server {
+    zinx_config_t cfg;
+    zinx__logger_t log;
+    zinx__router_table_t routes;
+    zinx_router_t fallback;
+    bool has_fallback;
+    zinx_conn_hook_fn on_start, on_stop;
+    void *on_start_udata, *on_stop_udata;
+    zinx_connmgr_t *mgr;
+    zinx__stats_t stats;
+
+    zinx__loop_t **loops;
+    uint32_t nloops;
+    zinx__worker_t **workers;
+    uint32_t nworkers;
+
+    int listen_fd;
+    int port;
+    atomic_uint_least64_t next_id;
+    atomic_int state;        /* zinx__server_state */
+    int stop_efd;            /* eventfd: stop requested */
+    pthread_mutex_t lock;    /* guards the lifecycle below */
+    pthread_cond_t cond;
+    bool listener_closed;
+};
+
+enum zinx__server_state {
+    ZINX__SERVER_NEW,
+    ZINX__SERVER_RUNNING,
+    ZINX__SERVER_STOPPING,
+    ZINX__SERVER_STOPPED
+};
+
+/* Loop 0 thread: accept everything pending on the listener. */
+void zinx__server_on_accept(zinx_server_t *server, zinx__loop_t *loop);
+/* Loop 0 thread: the listener was closed. */
+void zinx__server_listener_closed(zinx_server_t *server);
+bool zinx__server_is_framework_thread(const zinx_server_t *server);
+
+uint64_t zinx__now_ms(void);
+
+/* ---- thread.c --------------------------------------------------------- */
+
+/* Starts fn(arg) on a new thread with every signal blocked and the given
+   name; *self is set by the new thread before this returns. Returns 0 or
+   a negated errno. */
+int zinx__thread_spawn(pthread_t *self, void *(*fn)(void *), void *arg,
+                       const char *name);
+
+#endif /* ZINX_INTERNAL_H */

@@ -1,0 +1,371 @@
+/*
+ * Event loops: one epoll instance and one thread per I/O thread.
+ *
+ * Other threads talk to a loop only through its inbox (a mutex-protected
+ * array plus an eventfd). A write to the eventfd is made only by the
+ * poster that finds `wake_pending` clear, so a burst of posts costs one
+ * wake-up. Each iteration handles socket events first, then the inbox,
+ * then the connections scheduled for attention (where replies are flushed,
+ * one write per connection), then releases connections closed during the
+ * iteration, so no event of the same batch can meet a freed connection.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "internal.h"
+
+/* A read of this size drains most sockets in one call (see performance.md
+   on libevent's 4 KiB cap); it is shared by every connection of the loop. */
+#define LOOP_RBUF_MIN (64u * 1024u)
+#define LOOP_MAX_EVENTS 256
+/* How long a gracefully closed socket waits for the peer's EOF. */
+#define LOOP_LINGER_MS 2000u
+
+typedef struct post {
+    zinx__loop_op_t op;
+    zinx_conn_t *conn;
+} post_t;
+
+typedef struct lingerer {
+    zinx_conn_t *conn;
+    uint64_t deadline_ms;
+} lingerer_t;
+
+struct zinx__loop {
+    zinx_server_t *server;
+    uint32_t index;
+    int epfd;
+    int wakefd;
+    int listen_fd;            /* loop 0 only; -1 elsewhere */
+    pthread_t thread;
+    bool started;
+    bool quit;
+
+    uint8_t *rbuf;
+    size_t rbuf_cap;
+
+    pthread_mutex_t inbox_lock;
+    post_t *inbox;
+    size_t ninbox, inbox_cap;
+    atomic_bool wake_pending;
+
+    zinx_conn_t *attn_head;   /* loop thread only */
+    zinx_conn_t **graveyard;  /* loop thread only */
+    size_t ngrave, grave_cap;
+    lingerer_t *lingerers;    /* FIFO: equal linger times keep it sorted */
+    size_t linger_head, nlinger, linger_cap;
+
+    /* Distinct addresses tag the non-connection descriptors in epoll. */
+    char wake_tag, listen_tag;
+};
+
+uint64_t zinx__now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
+zinx__loop_t *zinx__loop_new(zinx_server_t *server, uint32_t index)
+{
+    zinx__loop_t *loop = calloc(1, sizeof(*loop));
+    if (loop == NULL)
+        return NULL;
+    loop->server = server;
+    loop->index = index;
+    loop->listen_fd = -1;
+    loop->wakefd = -1;
+    pthread_mutex_init(&loop->inbox_lock, NULL);
+    loop->rbuf_cap = server->cfg.io_read_buff_size > LOOP_RBUF_MIN
+                         ? server->cfg.io_read_buff_size
+                         : LOOP_RBUF_MIN;
+    loop->rbuf = malloc(loop->rbuf_cap);
+    loop->epfd = epoll_create1(EPOLL_CLOEXEC);
+    loop->wakefd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+    if (loop->rbuf == NULL || loop->epfd < 0 || loop->wakefd < 0 ||
+        zinx__loop_watch(loop, loop->wakefd, &loop->wake_tag, EPOLLIN,
+                         true) != 0) {
+        zinx__loop_free(loop);
+        return NULL;
+    }
+    return loop;
+}
+
+int zinx__loop_watch(zinx__loop_t *loop, int fd, void *ptr, uint32_t events,
+                     bool add)
+{
+    struct epoll_event ev = {.events = events, .data.ptr = ptr};
+    if (epoll_ctl(loop->epfd, add ? EPOLL_CTL_ADD : EPOLL_CTL_MOD, fd, &ev))
+        return -errno;
+    return 0;
+}
+
+void zinx__loop_unwatch(zinx__loop_t *loop, int fd)
+{
+    epoll_ctl(loop->epfd, EPOLL_CTL_DEL, fd, NULL);
+}
+
+int zinx__loop_set_listener(zinx__loop_t *loop, int fd)
+{
+    int rc = zinx__loop_watch(loop, fd, &loop->listen_tag, EPOLLIN, true);
+    if (rc == 0)
+        loop->listen_fd = fd;
+    return rc;
+}
+
+uint8_t *zinx__loop_rbuf(zinx__loop_t *loop, size_t *cap)
+{
+    *cap = loop->rbuf_cap;
+    return loop->rbuf;
+}
+
+bool zinx__loop_is_self(const zinx__loop_t *loop)
+{
+    return pthread_equal(pthread_self(), loop->thread);
+}
+
+int zinx__loop_post(zinx__loop_t *loop, zinx__loop_op_t op,
+                    zinx_conn_t *conn)
+{
+    pthread_mutex_lock(&loop->inbox_lock);
+    if (loop->ninbox == loop->inbox_cap) {
+        size_t cap = loop->inbox_cap ? loop->inbox_cap * 2 : 64;
+        post_t *p = realloc(loop->inbox, cap * sizeof(*p));
+        if (p == NULL) {
+            pthread_mutex_unlock(&loop->inbox_lock);
+            return ZINX_ENOMEM;
+        }
+        loop->inbox = p;
+        loop->inbox_cap = cap;
+    }
+    loop->inbox[loop->ninbox++] = (post_t){.op = op, .conn = conn};
+    pthread_mutex_unlock(&loop->inbox_lock);
+    if (!atomic_exchange(&loop->wake_pending, true)) {
+        uint64_t one = 1;
+        ssize_t w = write(loop->wakefd, &one, sizeof(one));
+        ZINX__UNUSED(w); /* EAGAIN means the counter is already nonzero */
+    }
+    return 0;
+}
+
+void zinx__loop_schedule(zinx__loop_t *loop, zinx_conn_t *conn)
+{
+    if (zinx__conn_in_attention(conn, true))
+        return;
+    *zinx__conn_attn_next(conn) = loop->attn_head;
+    loop->attn_head = zinx_conn_ref(conn);
+}
+
+void zinx__loop_bury(zinx__loop_t *loop, zinx_conn_t *conn)
+{
+    if (loop->ngrave == loop->grave_cap) {
+        size_t cap = loop->grave_cap ? loop->grave_cap * 2 : 64;
+        zinx_conn_t **p = realloc(loop->graveyard, cap * sizeof(*p));
+        if (p == NULL) {
+            /* Releasing now is safe only because no event of this batch
+               can follow when memory is this short; better than a leak. */
+            zinx_conn_unref(conn);
+            return;
+        }
+        loop->graveyard = p;
+        loop->grave_cap = cap;
+    }
+    loop->graveyard[loop->ngrave++] = conn;
+}
+
+void zinx__loop_linger(zinx__loop_t *loop, zinx_conn_t *conn)
+{
+    if (loop->nlinger == loop->linger_cap ||
+        loop->linger_head + loop->nlinger == loop->linger_cap) {
+        /* Compact, then grow if still full. */
+        memmove(loop->lingerers, loop->lingerers + loop->linger_head,
+                loop->nlinger * sizeof(*loop->lingerers));
+        loop->linger_head = 0;
+        if (loop->nlinger == loop->linger_cap) {
+            size_t cap = loop->linger_cap ? loop->linger_cap * 2 : 16;
+            lingerer_t *p = realloc(loop->lingerers, cap * sizeof(*p));
+            if (p == NULL) {
+                zinx__conn_close_fd(conn);
+                return;
+            }
+            loop->lingerers = p;
+            loop->linger_cap = cap;
+        }
+    }
+    loop->lingerers[loop->linger_head + loop->nlinger++] = (lingerer_t){
+        .conn = zinx_conn_ref(conn),
+        .deadline_ms = zinx__now_ms() + LOOP_LINGER_MS};
+}
+
+/* Closes lingering sockets whose time is up; returns the epoll timeout. */
+static int expire_lingerers(zinx__loop_t *loop, bool all)
+{
+    uint64_t now = zinx__now_ms();
+    while (loop->nlinger > 0) {
+        lingerer_t *l = &loop->lingerers[loop->linger_head];
+        if (!all && l->deadline_ms > now)
+            return (int)(l->deadline_ms - now);
+        zinx__conn_close_fd(l->conn); /* no-op if the peer closed first */
+        zinx_conn_unref(l->conn);
+        loop->linger_head++;
+        loop->nlinger--;
+    }
+    loop->linger_head = 0;
+    return -1;
+}
+
+static void drain_wakefd(zinx__loop_t *loop)
+{
+    uint64_t v;
+    ssize_t r = read(loop->wakefd, &v, sizeof(v));
+    ZINX__UNUSED(r);
+    /* Cleared before the inbox is taken: a post that lands after the take
+       sees the flag clear and writes the eventfd again (no lost wake-up). */
+    atomic_store(&loop->wake_pending, false);
+}
+
+static void close_listener(zinx__loop_t *loop)
+{
+    if (loop->listen_fd >= 0) {
+        zinx__loop_unwatch(loop, loop->listen_fd);
+        close(loop->listen_fd);
+        loop->listen_fd = -1;
+    }
+    zinx__server_listener_closed(loop->server);
+}
+
+static void run_post(zinx__loop_t *loop, post_t *p)
+{
+    switch (p->op) {
+    case ZINX__OP_ADOPT:
+        zinx__conn_adopt(p->conn);
+        break;
+    case ZINX__OP_ATTEND:
+        zinx__conn_attend(p->conn);
+        break;
+    case ZINX__OP_STOP_LISTEN:
+        close_listener(loop);
+        break;
+    case ZINX__OP_QUIT:
+        loop->quit = true;
+        break;
+    }
+    zinx_conn_unref(p->conn);
+}
+
+static void drain_inbox(zinx__loop_t *loop)
+{
+    pthread_mutex_lock(&loop->inbox_lock);
+    post_t *posts = loop->inbox;
+    size_t n = loop->ninbox;
+    loop->inbox = NULL;
+    loop->ninbox = loop->inbox_cap = 0;
+    pthread_mutex_unlock(&loop->inbox_lock);
+    for (size_t i = 0; i < n; i++)
+        run_post(loop, &posts[i]);
+    free(posts);
+}
+
+static void run_attention(zinx__loop_t *loop)
+{
+    while (loop->attn_head != NULL) {
+        zinx_conn_t *c = loop->attn_head;
+        loop->attn_head = *zinx__conn_attn_next(c);
+        *zinx__conn_attn_next(c) = NULL;
+        zinx__conn_in_attention(c, false);
+        zinx__conn_attend(c);
+        zinx_conn_unref(c);
+    }
+}
+
+static void release_graveyard(zinx__loop_t *loop)
+{
+    for (size_t i = 0; i < loop->ngrave; i++)
+        zinx_conn_unref(loop->graveyard[i]);
+    loop->ngrave = 0;
+}
+
+static void handle_event(zinx__loop_t *loop, struct epoll_event *ev,
+                         bool *woken)
+{
+    void *tag = ev->data.ptr;
+    if (tag == &loop->wake_tag) {
+        *woken = true;
+    } else if (tag == &loop->listen_tag) {
+        if (loop->listen_fd >= 0)
+            zinx__server_on_accept(loop->server, loop);
+    } else {
+        zinx__conn_on_events(tag, ev->events);
+    }
+}
+
+static void *loop_main(void *arg)
+{
+    zinx__loop_t *loop = arg;
+    struct epoll_event events[LOOP_MAX_EVENTS];
+    int timeout = -1;
+    while (!loop->quit) {
+        int n = epoll_wait(loop->epfd, events, LOOP_MAX_EVENTS, timeout);
+        if (n < 0 && errno != EINTR) {
+            ZINX__LOG(loop->server, ZINX_LOG_ERROR, "epoll_wait: %s",
+                      strerror(errno));
+            break;
+        }
+        bool woken = false;
+        for (int i = 0; i < n; i++)
+            handle_event(loop, &events[i], &woken);
+        if (woken) {
+            drain_wakefd(loop);
+            drain_inbox(loop);
+        }
+        run_attention(loop);
+        release_graveyard(loop);
+        timeout = expire_lingerers(loop, false);
+    }
+    expire_lingerers(loop, true);
+    release_graveyard(loop);
+    return NULL;
+}
+
+int zinx__loop_start(zinx__loop_t *loop)
+{
+    char name[16];
+    snprintf(name, sizeof(name), "zinx-io-%u", loop->index);
+    int rc = zinx__thread_spawn(&loop->thread, loop_main, loop, name);
+    if (rc == 0)
+        loop->started = true;
+    return rc;
+}
+
+void zinx__loop_join(zinx__loop_t *loop)
+{
+    if (!loop->started)
+        return;
+    pthread_join(loop->thread, NULL);
+    loop->started = false;
+}
+
+void zinx__loop_free(zinx__loop_t *loop)
+{
+    if (loop == NULL)
+        return;
+    /* Posts that raced with the quit still hold references. */
+    for (size_t i = 0; i < loop->ninbox; i++)
+        zinx_conn_unref(loop->inbox[i].conn);
+    free(loop->inbox);
+    free(loop->graveyard);
+    free(loop->lingerers);
+    free(loop->rbuf);
+    if (loop->wakefd >= 0)
+        close(loop->wakefd);
+    if (loop->epfd >= 0)
+        close(loop->epfd);
+    pthread_mutex_destroy(&loop->inbox_lock);
+    free(loop);
+}

@@ -1,0 +1,136 @@
+/* The message-ID routing table and the Pre/Handle/Post call sequence. */
+#include <stdlib.h>
+
+#include "internal.h"
+
+/* Fibonacci hashing spreads sequential IDs (the usual case) evenly. */
+static size_t slot_of(uint32_t id, size_t cap)
+{
+    return (size_t)((id * 2654435769u) & (uint32_t)(cap - 1));
+}
+
+static int grow(zinx__router_table_t *t)
+{
+    size_t cap = t->cap ? t->cap * 2 : 16;
+    zinx__route_t *slots = calloc(cap, sizeof(*slots));
+    if (slots == NULL)
+        return ZINX_ENOMEM;
+    for (size_t i = 0; i < t->cap; i++) {
+        if (!t->slots[i].used)
+            continue;
+        size_t j = slot_of(t->slots[i].id, cap);
+        while (slots[j].used)
+            j = (j + 1) & (cap - 1);
+        slots[j] = t->slots[i];
+    }
+    free(t->slots);
+    t->slots = slots;
+    t->cap = cap;
+    return 0;
+}
+
+int zinx__router_table_add(zinx__router_table_t *t, uint32_t id,
+                           const zinx_router_t *r)
+{
+    if (zinx__router_table_find(t, id) != NULL)
+        return ZINX_EEXIST;
+    /* Keep the load under one half so probes stay short. */
+    if ((t->count + 1) * 2 > t->cap) {
+        int rc = grow(t);
+        if (rc != 0)
+            return rc;
+    }
+    size_t j = slot_of(id, t->cap);
+    while (t->slots[j].used)
+        j = (j + 1) & (t->cap - 1);
+    t->slots[j].used = true;
+    t->slots[j].id = id;
+    t->slots[j].router = *r;
+    t->count++;
+    return 0;
+}
+
+const zinx_router_t *zinx__router_table_find(const zinx__router_table_t *t,
+                                             uint32_t id)
+{
+    if (t->cap == 0)
+        return NULL;
+    for (size_t j = slot_of(id, t->cap);; j = (j + 1) & (t->cap - 1)) {
+        if (!t->slots[j].used)
+            return NULL;
+        if (t->slots[j].id == id)
+            return &t->slots[j].router;
+    }
+}
+
+void zinx__router_table_free(zinx__router_table_t *t)
+{
+    free(t->slots);
+    t->slots = NULL;
+    t->cap = t->count = 0;
+}
+
+static void run_step(zinx_handler_fn fn, zinx_request_t *req, void *udata)
+{
+    if (fn != NULL && !req->aborted)
+        fn(req, udata);
+}
+
+void zinx__route_message(zinx_server_t *server, zinx_conn_t *conn,
+                         const zinx_msg_t *msg)
+{
+    const zinx_router_t *r = zinx__router_table_find(&server->routes, msg->id);
+    if (r == NULL) {
+        if (!server->has_fallback) {
+            atomic_fetch_add_explicit(&server->stats.unrouted, 1,
+                                      memory_order_relaxed);
+            ZINX__LOG(server, ZINX_LOG_DEBUG,
+                      "conn %llu: no router for message ID %u, dropped",
+                      (unsigned long long)zinx_conn_id(conn), msg->id);
+            return;
+        }
+        r = &server->fallback;
+    }
+    zinx_request_t req = {.conn = conn, .msg = *msg, .aborted = false};
+    run_step(r->pre_handle, &req, r->udata);
+    run_step(r->handle, &req, r->udata);
+    run_step(r->post_handle, &req, r->udata);
+}
+
+zinx_conn_t *zinx_request_conn(const zinx_request_t *req)
+{
+    return req->conn;
+}
+
+uint32_t zinx_request_msg_id(const zinx_request_t *req)
+{
+    return req->msg.id;
+}
+
+const uint8_t *zinx_request_data(const zinx_request_t *req)
+{
+    static const uint8_t empty[1];
+    return req->msg.data != NULL ? req->msg.data : empty;
+}
+
+uint32_t zinx_request_data_len(const zinx_request_t *req)
+{
+    return req->msg.len;
+}
+
+zinx_msg_t zinx_request_msg(const zinx_request_t *req)
+{
+    zinx_msg_t m = req->msg;
+    m.data = zinx_request_data(req);
+    return m;
+}
+
+void zinx_request_abort(zinx_request_t *req)
+{
+    req->aborted = true;
+}
+
+int zinx_request_is_aborted(const zinx_request_t *req)
+{
+    return req->aborted;
+}

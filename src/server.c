@@ -1,0 +1,610 @@
+/* The server: set-up, listener and accept, start, serve and stop. */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <sys/signalfd.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "internal.h"
+
+/* Accepts per readiness event, so a connection storm cannot monopolise
+   loop 0 (as Redis's max-new-connections-per-cycle). */
+#define ACCEPTS_PER_EVENT 64
+/* At most one "connections refused" warning per interval. */
+#define REJECT_LOG_INTERVAL_MS 1000u
+
+/* Server state only loop 0 touches: accept-path bookkeeping. */
+typedef struct accept_state {
+    int reserve_fd;           /* spare descriptor for EMFILE shedding */
+    uint64_t last_log_ms;
+    uint64_t unlogged;
+} accept_state_t;
+
+static accept_state_t *accept_state(zinx_server_t *s);
+
+zinx_server_t *zinx_server_new(const zinx_config_t *cfg)
+{
+    zinx_server_t *s = calloc(1, sizeof(*s) + sizeof(accept_state_t));
+    if (s == NULL)
+        return NULL;
+    if (cfg != NULL)
+        s->cfg = *cfg;
+    else
+        zinx_config_default(&s->cfg);
+    zinx__logger_init(&s->log);
+    s->log.min_level = zinx_log_min_level(s->cfg.log_isolation_level);
+    snprintf(s->log.name, sizeof(s->log.name), "%s", s->cfg.name);
+    s->listen_fd = -1;
+    accept_state(s)->reserve_fd = -1;
+    s->mgr = zinx__connmgr_new();
+    s->stop_efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+    if (s->mgr == NULL || s->stop_efd < 0) {
+        zinx__connmgr_free(s->mgr);
+        if (s->stop_efd >= 0)
+            close(s->stop_efd);
+        free(s);
+        return NULL;
+    }
+    pthread_mutex_init(&s->lock, NULL);
+    pthread_cond_init(&s->cond, NULL);
+    atomic_init(&s->state, ZINX__SERVER_NEW);
+    return s;
+}
+
+static accept_state_t *accept_state(zinx_server_t *s)
+{
+    return (accept_state_t *)(s + 1);
+}
+
+const zinx_config_t *zinx_server_config(const zinx_server_t *s)
+{
+    return &s->cfg;
+}
+
+zinx_connmgr_t *zinx_server_connmgr(zinx_server_t *s)
+{
+    return s->mgr;
+}
+
+int zinx_server_port(const zinx_server_t *s)
+{
+    return s->port;
+}
+
+static bool is_new(const zinx_server_t *s)
+{
+    return atomic_load(&s->state) == ZINX__SERVER_NEW;
+}
+
+/* ---- set-up -------------------------------------------------------------- */
+
+int zinx_server_add_router(zinx_server_t *s, uint32_t id,
+                           const zinx_router_t *router)
+{
+    if (s == NULL || router == NULL)
+        return ZINX_EINVAL;
+    if (!is_new(s))
+        return ZINX_ESTATE;
+    return zinx__router_table_add(&s->routes, id, router);
+}
+
+int zinx_server_set_fallback_router(zinx_server_t *s,
+                                    const zinx_router_t *router)
+{
+    if (s == NULL)
+        return ZINX_EINVAL;
+    if (!is_new(s))
+        return ZINX_ESTATE;
+    s->has_fallback = router != NULL;
+    if (router != NULL)
+        s->fallback = *router;
+    return 0;
+}
+
+int zinx_server_on_conn_start(zinx_server_t *s, zinx_conn_hook_fn fn,
+                              void *udata)
+{
+    if (s == NULL)
+        return ZINX_EINVAL;
+    if (!is_new(s))
+        return ZINX_ESTATE;
+    s->on_start = fn;
+    s->on_start_udata = udata;
+    return 0;
+}
+
+int zinx_server_on_conn_stop(zinx_server_t *s, zinx_conn_hook_fn fn,
+                             void *udata)
+{
+    if (s == NULL)
+        return ZINX_EINVAL;
+    if (!is_new(s))
+        return ZINX_ESTATE;
+    s->on_stop = fn;
+    s->on_stop_udata = udata;
+    return 0;
+}
+
+int zinx_server_set_log_sink(zinx_server_t *s, zinx_log_fn sink, void *udata)
+{
+    if (s == NULL)
+        return ZINX_EINVAL;
+    if (!is_new(s))
+        return ZINX_ESTATE;
+    s->log.sink = sink;
+    s->log.udata = udata;
+    return 0;
+}
+
+void zinx_server_stats(const zinx_server_t *s, zinx_server_stats_t *out)
+{
+    const zinx__stats_t *st = &s->stats;
+    out->accepted = atomic_load(&st->accepted);
+    out->rejected_max_conn = atomic_load(&st->rejected_max_conn);
+    out->accept_errors = atomic_load(&st->accept_errors);
+    out->closed = atomic_load(&st->closed);
+    out->msgs_in = atomic_load(&st->msgs_in);
+    out->msgs_out = atomic_load(&st->msgs_out);
+    out->unrouted = atomic_load(&st->unrouted);
+    out->oversize = atomic_load(&st->oversize);
+    out->connections = zinx_connmgr_count(s->mgr);
+}
+
+/* ---- listener and accept (loop 0) --------------------------------------- */
+
+static int parse_host(const char *host, int port, struct sockaddr_storage *ss,
+                      socklen_t *len)
+{
+    memset(ss, 0, sizeof(*ss));
+    struct sockaddr_in *a4 = (struct sockaddr_in *)ss;
+    struct sockaddr_in6 *a6 = (struct sockaddr_in6 *)ss;
+    if (inet_pton(AF_INET, host, &a4->sin_addr) == 1) {
+        a4->sin_family = AF_INET;
+        a4->sin_port = htons((uint16_t)port);
+        *len = sizeof(*a4);
+        return 0;
+    }
+    if (inet_pton(AF_INET6, host, &a6->sin6_addr) == 1) {
+        a6->sin6_family = AF_INET6;
+        a6->sin6_port = htons((uint16_t)port);
+        *len = sizeof(*a6);
+        return 0;
+    }
+    return ZINX_EINVAL;
+}
+
+static int bound_port(int fd)
+{
+    struct sockaddr_storage ss;
+    socklen_t len = sizeof(ss);
+    if (getsockname(fd, (struct sockaddr *)&ss, &len) != 0)
+        return 0;
+    if (ss.ss_family == AF_INET)
+        return ntohs(((struct sockaddr_in *)&ss)->sin_port);
+    return ntohs(((struct sockaddr_in6 *)&ss)->sin6_port);
+}
+
+static int open_listener(zinx_server_t *s)
+{
+    struct sockaddr_storage ss;
+    socklen_t len;
+    if (parse_host(s->cfg.host, s->cfg.tcp_port, &ss, &len) != 0)
+        return ZINX_EINVAL;
+    int fd = socket(ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC,
+                    0);
+    if (fd < 0)
+        return -errno;
+    int one = 1;
+    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+    if (bind(fd, (struct sockaddr *)&ss, len) != 0 ||
+        listen(fd, SOMAXCONN) != 0) {
+        int err = -errno;
+        close(fd);
+        return err;
+    }
+    s->listen_fd = fd;
+    s->port = bound_port(fd);
+    return 0;
+}
+
+static int open_reserve_fd(void)
+{
+    return open("/dev/null", O_RDONLY | O_CLOEXEC);
+}
+
+/* Out of descriptors: the pending connection would keep the listener
+   readable and spin the loop. Spend the spare descriptor to accept it and
+   close it at once (the client sees a clean close), then take it back. */
+static void shed_connection(zinx_server_t *s, int lfd)
+{
+    accept_state_t *as = accept_state(s);
+    if (as->reserve_fd >= 0) {
+        close(as->reserve_fd);
+        as->reserve_fd = -1;
+    }
+    int fd = accept4(lfd, NULL, NULL, SOCK_CLOEXEC);
+    if (fd >= 0)
+        close(fd);
+    as->reserve_fd = open_reserve_fd();
+}
+
+static void log_refusal(zinx_server_t *s, const char *why)
+{
+    accept_state_t *as = accept_state(s);
+    uint64_t now = zinx__now_ms();
+    as->unlogged++;
+    if (now - as->last_log_ms < REJECT_LOG_INTERVAL_MS)
+        return;
+    ZINX__LOG(s, ZINX_LOG_WARN, "refused %llu connection(s): %s",
+              (unsigned long long)as->unlogged, why);
+    as->unlogged = 0;
+    as->last_log_ms = now;
+}
+
+static void start_conn(zinx_server_t *s, zinx__loop_t *here, int fd)
+{
+    int one = 1;
+    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+    uint64_t id = atomic_fetch_add(&s->next_id, 1) + 1;
+    zinx__loop_t *loop = s->loops[id % s->nloops];
+    zinx__worker_t *w = s->nworkers ? s->workers[id % s->nworkers] : NULL;
+    uint32_t wid = s->nworkers ? (uint32_t)(id % s->nworkers) : 0;
+    zinx_conn_t *c = zinx__conn_new(s, fd, id, loop, w, wid);
+    if (c == NULL) {
+        close(fd);
+        log_refusal(s, "out of memory");
+        return;
+    }
+    if (zinx__connmgr_add(s->mgr, c) != 0) {
+        zinx_conn_unref(c); /* closes fd */
+        log_refusal(s, "out of memory");
+        return;
+    }
+    atomic_fetch_add_explicit(&s->stats.accepted, 1, memory_order_relaxed);
+    if (loop == here) {
+        zinx__conn_adopt(c);
+    } else if (zinx__loop_post(loop, ZINX__OP_ADOPT, zinx_conn_ref(c)) != 0) {
+        /* Cannot happen short of memory; run it here rather than lose it. */
+        zinx_conn_unref(c);
+        zinx__conn_adopt(c);
+    }
+}
+
+void zinx__server_on_accept(zinx_server_t *s, zinx__loop_t *loop)
+{
+    for (int i = 0; i < ACCEPTS_PER_EVENT; i++) {
+        int fd = accept4(s->listen_fd, NULL, NULL,
+                         SOCK_NONBLOCK | SOCK_CLOEXEC);
+        if (fd < 0) {
+            if (errno == EINTR || errno == ECONNABORTED)
+                continue;
+            if (errno == EAGAIN || errno == EWOULDBLOCK)
+                return;
+            atomic_fetch_add_explicit(&s->stats.accept_errors, 1,
+                                      memory_order_relaxed);
+            if (errno == EMFILE || errno == ENFILE) {
+                shed_connection(s, s->listen_fd);
+                log_refusal(s, "out of file descriptors");
+                continue;
+            }
+            ZINX__LOG(s, ZINX_LOG_ERROR, "accept: %s", strerror(errno));
+            return;
+        }
+        if (zinx_connmgr_count(s->mgr) >= (size_t)s->cfg.max_conn) {
+            close(fd); /* the client sees EOF at once */
+            atomic_fetch_add_explicit(&s->stats.rejected_max_conn, 1,
+                                      memory_order_relaxed);
+            log_refusal(s, "MaxConn reached");
+            continue;
+        }
+        start_conn(s, loop, fd);
+    }
+}
+
+void zinx__server_listener_closed(zinx_server_t *s)
+{
+    s->listen_fd = -1; /* the loop closed it */
+    accept_state_t *as = accept_state(s);
+    if (as->reserve_fd >= 0) {
+        close(as->reserve_fd);
+        as->reserve_fd = -1;
+    }
+    pthread_mutex_lock(&s->lock);
+    s->listener_closed = true;
+    pthread_cond_broadcast(&s->cond);
+    pthread_mutex_unlock(&s->lock);
+}
+
+/* ---- start ------------------------------------------------------------------ */
+
+bool zinx__server_is_framework_thread(const zinx_server_t *s)
+{
+    for (uint32_t i = 0; i < s->nloops; i++) {
+        if (s->loops[i] != NULL && zinx__loop_is_self(s->loops[i]))
+            return true;
+    }
+    for (uint32_t i = 0; i < s->nworkers; i++) {
+        if (s->workers[i] != NULL && zinx__worker_is_self(s->workers[i]))
+            return true;
+    }
+    return false;
+}
+
+static uint32_t loop_count(const zinx_config_t *cfg)
+{
+    if (cfg->io_threads > 0)
+        return cfg->io_threads;
+    long n = sysconf(_SC_NPROCESSORS_ONLN);
+    return n > 0 ? (uint32_t)n : 1;
+}
+
+static int create_threads(zinx_server_t *s)
+{
+    s->nloops = loop_count(&s->cfg);
+    s->nworkers = s->cfg.worker_pool_size;
+    s->loops = calloc(s->nloops, sizeof(*s->loops));
+    s->workers = calloc(s->nworkers ? s->nworkers : 1, sizeof(*s->workers));
+    if (s->loops == NULL || s->workers == NULL)
+        return ZINX_ENOMEM;
+    for (uint32_t i = 0; i < s->nloops; i++) {
+        if ((s->loops[i] = zinx__loop_new(s, i)) == NULL)
+            return ZINX_ENOMEM;
+    }
+    for (uint32_t i = 0; i < s->nworkers; i++) {
+        s->workers[i] = zinx__worker_new(s, i, s->cfg.max_worker_task_len);
+        if (s->workers[i] == NULL)
+            return ZINX_ENOMEM;
+    }
+    int rc = zinx__loop_set_listener(s->loops[0], s->listen_fd);
+    if (rc != 0)
+        return rc;
+    accept_state(s)->reserve_fd = open_reserve_fd();
+    for (uint32_t i = 0; i < s->nworkers && rc == 0; i++)
+        rc = zinx__worker_start(s->workers[i]);
+    for (uint32_t i = 0; i < s->nloops && rc == 0; i++)
+        rc = zinx__loop_start(s->loops[i]);
+    return rc;
+}
+
+/* Joins whatever runs and frees the threads' resources. */
+static void destroy_threads(zinx_server_t *s)
+{
+    for (uint32_t i = 0; i < s->nworkers; i++) {
+        if (s->workers != NULL && s->workers[i] != NULL)
+            zinx__worker_stop(s->workers[i]);
+    }
+    for (uint32_t i = 0; i < s->nloops; i++) {
+        if (s->loops == NULL || s->loops[i] == NULL)
+            continue;
+        zinx__loop_post(s->loops[i], ZINX__OP_QUIT, NULL);
+        zinx__loop_join(s->loops[i]);
+    }
+    for (uint32_t i = 0; s->workers != NULL && i < s->nworkers; i++)
+        zinx__worker_free(s->workers[i]);
+    for (uint32_t i = 0; s->loops != NULL && i < s->nloops; i++)
+        zinx__loop_free(s->loops[i]);
+    free(s->workers);
+    free(s->loops);
+    s->workers = NULL;
+    s->loops = NULL;
+    s->nworkers = s->nloops = 0;
+    /* Loop 0 closes the listener on STOP_LISTEN; after a failed start it
+       never got that far. */
+    if (s->listen_fd >= 0)
+        close(s->listen_fd);
+    s->listen_fd = -1;
+    accept_state_t *as = accept_state(s);
+    if (as->reserve_fd >= 0)
+        close(as->reserve_fd);
+    as->reserve_fd = -1;
+}
+
+static int check_config(zinx_server_t *s)
+{
+    char err[512];
+    if (zinx_config_validate(&s->cfg, err, sizeof(err)) != 0) {
+        zinx__log(s, ZINX_LOG_ERROR, "invalid configuration: %s", err);
+        return ZINX_ECONFIG;
+    }
+    int rc = zinx__logger_open(&s->log, &s->cfg);
+    if (rc != 0) {
+        zinx__log(s, ZINX_LOG_ERROR, "cannot open log file %s/%s: %s",
+                  s->cfg.log_dir, s->cfg.log_file, zinx_strerror(rc));
+        return ZINX_ECONFIG;
+    }
+    return 0;
+}
+
+int zinx_server_start(zinx_server_t *s)
+{
+    if (s == NULL)
+        return ZINX_EINVAL;
+    if (!is_new(s))
+        return ZINX_ESTATE;
+    int rc = check_config(s);
+    if (rc != 0)
+        return rc;
+    rc = open_listener(s);
+    if (rc != 0) {
+        zinx__log(s, ZINX_LOG_ERROR, "cannot listen on %s:%d: %s",
+                  s->cfg.host, s->cfg.tcp_port, zinx_strerror(rc));
+        return rc;
+    }
+    rc = create_threads(s);
+    if (rc != 0) {
+        destroy_threads(s);
+        zinx__log(s, ZINX_LOG_ERROR, "cannot start: %s", zinx_strerror(rc));
+        return rc;
+    }
+    atomic_store(&s->state, ZINX__SERVER_RUNNING);
+    ZINX__LOG(s, ZINX_LOG_INFO,
+              "listening on %s:%d (%u I/O threads, %u workers, format %s, "
+              "MaxConn %d, MaxPacketSize %u)",
+              s->cfg.host, s->port, s->nloops, s->nworkers,
+              zinx_packet_format_name(s->cfg.packet_format), s->cfg.max_conn,
+              s->cfg.max_packet_size);
+    return 0;
+}
+
+/* ---- stop ------------------------------------------------------------------ */
+
+int zinx_server_stop(zinx_server_t *s)
+{
+    if (s == NULL)
+        return ZINX_EINVAL;
+    uint64_t one = 1;
+    ssize_t w = write(s->stop_efd, &one, sizeof(one));
+    ZINX__UNUSED(w); /* EAGAIN: already signalled */
+    return 0;
+}
+
+static void close_listener(zinx_server_t *s)
+{
+    zinx__loop_post(s->loops[0], ZINX__OP_STOP_LISTEN, NULL);
+    pthread_mutex_lock(&s->lock);
+    while (!s->listener_closed)
+        pthread_cond_wait(&s->cond, &s->lock);
+    pthread_mutex_unlock(&s->lock);
+}
+
+static void drain_connections(zinx_server_t *s)
+{
+    zinx_connmgr_close_all(s->mgr, 1);
+    uint64_t deadline = zinx__now_ms() + s->cfg.drain_timeout_ms;
+    if (zinx__connmgr_wait_empty(s->mgr, deadline))
+        return;
+    ZINX__LOG(s, ZINX_LOG_WARN,
+              "%zu connection(s) still draining after %u ms; closing them",
+              zinx_connmgr_count(s->mgr), s->cfg.drain_timeout_ms);
+    zinx_connmgr_close_all(s->mgr, 0);
+    zinx__connmgr_wait_empty(s->mgr, 0);
+}
+
+/* Runs the graceful stop once; concurrent callers wait for it. */
+static void shutdown_server(zinx_server_t *s)
+{
+    pthread_mutex_lock(&s->lock);
+    int st = atomic_load(&s->state);
+    if (st != ZINX__SERVER_RUNNING) {
+        while (atomic_load(&s->state) == ZINX__SERVER_STOPPING)
+            pthread_cond_wait(&s->cond, &s->lock);
+        pthread_mutex_unlock(&s->lock);
+        return;
+    }
+    atomic_store(&s->state, ZINX__SERVER_STOPPING);
+    pthread_mutex_unlock(&s->lock);
+
+    ZINX__LOG(s, ZINX_LOG_INFO, "stopping: %zu connection(s) open",
+              zinx_connmgr_count(s->mgr));
+    close_listener(s);
+    drain_connections(s);
+    destroy_threads(s);
+    ZINX__LOG(s, ZINX_LOG_INFO, "stopped");
+
+    pthread_mutex_lock(&s->lock);
+    atomic_store(&s->state, ZINX__SERVER_STOPPED);
+    pthread_cond_broadcast(&s->cond);
+    pthread_mutex_unlock(&s->lock);
+}
+
+static void wait_stop_request(zinx_server_t *s, int sigfd)
+{
+    struct pollfd pfd[2] = {{.fd = s->stop_efd, .events = POLLIN},
+                            {.fd = sigfd, .events = POLLIN}};
+    for (;;) {
+        int n = poll(pfd, sigfd >= 0 ? 2 : 1, -1);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0 || (pfd[0].revents & POLLIN))
+            return;
+        if (sigfd >= 0 && (pfd[1].revents & POLLIN)) {
+            struct signalfd_siginfo si;
+            if (read(sigfd, &si, sizeof(si)) == (ssize_t)sizeof(si))
+                ZINX__LOG(s, ZINX_LOG_INFO, "signal %u received",
+                          si.ssi_signo);
+            return;
+        }
+    }
+}
+
+int zinx_server_wait(zinx_server_t *s)
+{
+    if (s == NULL)
+        return ZINX_EINVAL;
+    if (is_new(s))
+        return ZINX_ESTATE;
+    if (zinx__server_is_framework_thread(s))
+        return ZINX_EDEADLK;
+    if (atomic_load(&s->state) == ZINX__SERVER_RUNNING)
+        wait_stop_request(s, -1);
+    shutdown_server(s);
+    return 0;
+}
+
+/* Consumes signals that arrived during the stop, so unblocking them
+   afterwards does not kill a process that stopped cleanly. */
+static void drain_signals(int sigfd)
+{
+    struct signalfd_siginfo si;
+    while (read(sigfd, &si, sizeof(si)) == (ssize_t)sizeof(si)) {
+    }
+}
+
+int zinx_server_serve(zinx_server_t *s)
+{
+    if (s == NULL)
+        return ZINX_EINVAL;
+    if (zinx__server_is_framework_thread(s))
+        return ZINX_EDEADLK;
+    sigset_t stopsigs, old;
+    sigemptyset(&stopsigs);
+    sigaddset(&stopsigs, SIGINT);
+    sigaddset(&stopsigs, SIGTERM);
+    pthread_sigmask(SIG_BLOCK, &stopsigs, &old);
+    int sigfd = signalfd(-1, &stopsigs, SFD_NONBLOCK | SFD_CLOEXEC);
+    int rc = is_new(s) ? zinx_server_start(s) : 0;
+    if (rc == 0) {
+        if (atomic_load(&s->state) == ZINX__SERVER_RUNNING)
+            wait_stop_request(s, sigfd);
+        shutdown_server(s);
+    }
+    if (sigfd >= 0) {
+        drain_signals(sigfd);
+        close(sigfd);
+    }
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    return rc;
+}
+
+void zinx_server_free(zinx_server_t *s)
+{
+    if (s == NULL)
+        return;
+    if (zinx__server_is_framework_thread(s)) {
+        ZINX__LOG(s, ZINX_LOG_ERROR,
+                  "zinx_server_free called from a framework thread; ignored");
+        return;
+    }
+    if (!is_new(s)) {
+        zinx_server_stop(s);
+        shutdown_server(s);
+    } else if (s->listen_fd >= 0) {
+        close(s->listen_fd);
+    }
+    zinx__router_table_free(&s->routes);
+    zinx__connmgr_free(s->mgr);
+    zinx__logger_close(&s->log);
+    close(s->stop_efd);
+    pthread_mutex_destroy(&s->lock);
+    pthread_cond_destroy(&s->cond);
+    free(s);
+}
