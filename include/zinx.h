@@ -10,6 +10,7 @@
  *   zinx/conn.h     connections: send, close, properties, lifetime
  *   zinx/connmgr.h  the connection manager
  *   zinx/server.h   the server and its lifecycle
+ *   zinx/client.h   outgoing connections and a blocking helper
  */
 #ifndef ZINX_H
 #define ZINX_H
@@ -27,5 +28,6 @@
 #include "zinx/conn.h"
 #include "zinx/connmgr.h"
 #include "zinx/server.h"
+#include "zinx/client.h"
 
 #endif /* ZINX_H */

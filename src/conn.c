@@ -47,6 +47,7 @@ typedef struct property {
 } property_t;
 
 struct zinx_conn {
+    zinx__pollable_t poll; /* first: epoll events are routed by kind */
     atomic_uint refs;
     uint64_t id;
     zinx_server_t *server;
@@ -84,6 +85,7 @@ struct zinx_conn {
     property_t *props;
 
     void *user_data;
+    zinx_dialer_t *dialer; /* reference; NULL for accepted connections */
     char remote[ADDR_TEXT_MAX];
     char local[ADDR_TEXT_MAX];
 };
@@ -131,6 +133,7 @@ zinx_conn_t *zinx__conn_new(zinx_server_t *server, int fd, uint64_t id,
     zinx_conn_t *c = calloc(1, sizeof(*c));
     if (c == NULL)
         return NULL;
+    c->poll.kind = ZINX__POLL_CONN;
     atomic_init(&c->refs, 1); /* the loop's */
     c->id = id;
     c->server = server;
@@ -169,6 +172,8 @@ static void conn_free(zinx_conn_t *c)
     zinx__buf_free(&c->out);
     zinx__buf_free(&c->pending);
     free_props(c->props);
+    if (c->dialer != NULL)
+        zinx__dialer_unref(c->dialer);
     pthread_mutex_destroy(&c->lock);
     free(c);
 }
@@ -234,6 +239,11 @@ int zinx__conn_fd(const zinx_conn_t *c)
     return c->fd;
 }
 
+void zinx__conn_set_dialer(zinx_conn_t *c, zinx_dialer_t *d)
+{
+    c->dialer = zinx__dialer_ref(d);
+}
+
 bool zinx__conn_in_attention(zinx_conn_t *c, bool set)
 {
     bool was = c->in_attn;
@@ -297,6 +307,8 @@ void zinx__conn_run_stop(zinx_conn_t *c)
     pthread_mutex_unlock(&c->lock);
     free_props(props);
     atomic_fetch_add_explicit(&s->stats.closed, 1, memory_order_relaxed);
+    if (c->dialer != NULL)
+        zinx__dialer_conn_ended(c->dialer);
     /* Last: once the table is empty the server may finish stopping. */
     zinx__connmgr_remove(s->mgr, c->id);
 }

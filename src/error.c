@@ -1,5 +1,25 @@
 /* Error descriptions, generated from the ZINX_ERRNO_MAP table. */
+#include <string.h>
+
 #include "zinx/error.h"
+
+/* A negated errno outside the table still gets its system description;
+   strerrordesc_np returns static text and, unlike strerror, is
+   thread-safe. */
+static const char *system_text(int err)
+{
+#if defined(__GLIBC__) && defined(_GNU_SOURCE) &&                         \
+    (__GLIBC__ > 2 || (__GLIBC__ == 2 && __GLIBC_MINOR__ >= 32))
+    if (err < 0) {
+        const char *text = strerrordesc_np(-err);
+        if (text != NULL)
+            return text;
+    }
+#else
+    (void)err;
+#endif
+    return "unknown error";
+}
 
 const char *zinx_strerror(int err)
 {
@@ -12,7 +32,7 @@ const char *zinx_strerror(int err)
     case 0:
         return "success";
     default:
-        return "unknown error";
+        return system_text(err);
     }
 }
 

@@ -61,6 +61,45 @@ void zinx__buf_free(zinx__buf_t *b);
 /* Moves src's bytes to the end of dst, leaving src empty. */
 int zinx__buf_move(zinx__buf_t *dst, zinx__buf_t *src);
 
+/* Loops register connections and dialers in epoll; both start with this
+   header so an event can be routed by kind. */
+typedef enum zinx__poll_kind {
+    ZINX__POLL_CONN = 1,
+    ZINX__POLL_DIALER = 2
+} zinx__poll_kind_t;
+
+typedef struct zinx__pollable {
+    zinx__poll_kind_t kind;
+} zinx__pollable_t;
+
+/* ---- timer.c ---------------------------------------------------------- */
+
+typedef struct zinx__timer zinx__timer_t;
+typedef void (*zinx__timer_fn)(zinx__timer_t *timer, void *arg);
+
+/* Embedded in its owner; armed and fired on one loop thread only. */
+struct zinx__timer {
+    uint64_t deadline_ms; /* CLOCK_MONOTONIC */
+    size_t heap_index;    /* SIZE_MAX while not armed */
+    zinx__timer_fn fn;
+    void *arg;
+};
+
+typedef struct zinx__timer_heap {
+    zinx__timer_t **items;
+    size_t count, cap;
+} zinx__timer_heap_t;
+
+void zinx__timer_init(zinx__timer_t *t, zinx__timer_fn fn, void *arg);
+bool zinx__timer_armed(const zinx__timer_t *t);
+/* Arms or moves t. Returns 0 or ZINX_ENOMEM. */
+int zinx__timer_heap_arm(zinx__timer_heap_t *h, zinx__timer_t *t,
+                         uint64_t deadline_ms);
+void zinx__timer_heap_cancel(zinx__timer_heap_t *h, zinx__timer_t *t);
+/* Fires every due timer; returns ms until the next one, or -1 if none. */
+int zinx__timer_heap_run(zinx__timer_heap_t *h, uint64_t now_ms);
+void zinx__timer_heap_free(zinx__timer_heap_t *h);
+
 /* ---- log.c ------------------------------------------------------------ */
 
 typedef struct zinx__logger {
@@ -166,6 +205,9 @@ typedef enum zinx__loop_op {
     ZINX__OP_ADOPT,       /* start serving a freshly accepted connection */
     ZINX__OP_ATTEND,      /* re-examine a connection (send, close, resume) */
     ZINX__OP_STOP_LISTEN, /* close the listening socket */
+    ZINX__OP_DIAL,        /* start (or retry) a dialer's connection */
+    ZINX__OP_DIAL_LOST,   /* a dialer's connection ended */
+    ZINX__OP_DIAL_CLOSE,  /* stop a dialer for good */
     ZINX__OP_QUIT         /* leave the loop */
 } zinx__loop_op_t;
 
@@ -177,6 +219,9 @@ bool zinx__loop_is_self(const zinx__loop_t *loop);
 /* Queues op for the loop thread; takes over one reference on conn. */
 int zinx__loop_post(zinx__loop_t *loop, zinx__loop_op_t op,
                     zinx_conn_t *conn);
+/* The same for dialer operations; takes over one dialer reference. */
+int zinx__loop_post_dialer(zinx__loop_t *loop, zinx__loop_op_t op,
+                           zinx_dialer_t *dialer);
 /* Registers the listening socket with this loop (before start). */
 int zinx__loop_set_listener(zinx__loop_t *loop, int fd);
 /* Asks the loop to look at conn at its next safe point (loop thread). */
@@ -189,6 +234,10 @@ void zinx__loop_unwatch(zinx__loop_t *loop, int fd);
 uint8_t *zinx__loop_rbuf(zinx__loop_t *loop, size_t *cap);
 /* Hands the loop's reference to conn for release after this iteration. */
 void zinx__loop_bury(zinx__loop_t *loop, zinx_conn_t *conn);
+/* Loop thread: arm/cancel a timer of this loop. */
+int zinx__loop_timer_arm(zinx__loop_t *loop, zinx__timer_t *t,
+                         uint64_t deadline_ms);
+void zinx__loop_timer_cancel(zinx__loop_t *loop, zinx__timer_t *t);
 /* Keeps a half-closed socket until the peer's EOF or the linger time. */
 void zinx__loop_linger(zinx__loop_t *loop, zinx_conn_t *conn);
 
@@ -213,8 +262,23 @@ void zinx__conn_batch_done(zinx_conn_t *conn, uint32_t count);
 void zinx__conn_run_start(zinx_conn_t *conn);
 void zinx__conn_run_stop(zinx_conn_t *conn);
 int zinx__conn_fd(const zinx_conn_t *conn);
+/* The dialer that made conn (a reference is taken), told when it ends. */
+void zinx__conn_set_dialer(zinx_conn_t *conn, zinx_dialer_t *dialer);
 bool zinx__conn_in_attention(zinx_conn_t *conn, bool set);
 zinx_conn_t **zinx__conn_attn_next(zinx_conn_t *conn);
+
+/* ---- dialer.c --------------------------------------------------------- */
+
+zinx_dialer_t *zinx__dialer_ref(zinx_dialer_t *d);
+void zinx__dialer_unref(zinx_dialer_t *d);
+/* Loop thread: run a posted dialer operation. */
+void zinx__dialer_run_op(zinx_dialer_t *d, zinx__loop_op_t op);
+/* Loop thread: the connecting socket is ready or failed. */
+void zinx__dialer_on_events(zinx_dialer_t *d, uint32_t events);
+/* Any thread: the dialer's connection ran OnConnStop. */
+void zinx__dialer_conn_ended(zinx_dialer_t *d);
+/* Any thread: the endpoint is stopping; no more attempts. */
+void zinx__dialer_shutdown(zinx_dialer_t *d);
 
 /* ---- connmgr.c -------------------------------------------------------- */
 
@@ -251,8 +315,12 @@ struct zinx_server {
     zinx__worker_t **workers;
     uint32_t nworkers;
 
+    bool listening;          /* false for zinx_client_new() endpoints */
     int listen_fd;
     int port;
+    atomic_uint_least32_t next_loop; /* dialers are spread round-robin */
+    zinx_dialer_t **dialers; /* live dialers, guarded by lock */
+    size_t ndialers, dialers_cap;
     atomic_uint_least64_t next_id;
     atomic_int state;        /* zinx__server_state */
     int stop_efd;            /* eventfd: stop requested */
@@ -273,6 +341,14 @@ void zinx__server_on_accept(zinx_server_t *server, zinx__loop_t *loop);
 /* Loop 0 thread: the listener was closed. */
 void zinx__server_listener_closed(zinx_server_t *server);
 bool zinx__server_is_framework_thread(const zinx_server_t *server);
+/* Picks the loop for a new outgoing connection. */
+zinx__loop_t *zinx__server_pick_loop(zinx_server_t *server);
+/* Registers/unregisters a live dialer for shutdown. */
+int zinx__server_add_dialer(zinx_server_t *server, zinx_dialer_t *d);
+void zinx__server_remove_dialer(zinx_server_t *server, zinx_dialer_t *d);
+/* Creates, lists and adopts a connection for an established socket. */
+zinx_conn_t *zinx__server_open_conn(zinx_server_t *server, zinx__loop_t *here,
+                                    zinx__loop_t *owner, int fd);
 
 uint64_t zinx__now_ms(void);
 

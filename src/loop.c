@@ -29,7 +29,8 @@
 
 typedef struct post {
     zinx__loop_op_t op;
-    zinx_conn_t *conn;
+    zinx_conn_t *conn;     /* reference, or NULL */
+    zinx_dialer_t *dialer; /* reference, or NULL */
 } post_t;
 
 typedef struct lingerer {
@@ -58,6 +59,7 @@ struct zinx__loop {
     zinx_conn_t *attn_head;   /* loop thread only */
     zinx_conn_t **graveyard;  /* loop thread only */
     size_t ngrave, grave_cap;
+    zinx__timer_heap_t timers; /* loop thread only */
     lingerer_t *lingerers;    /* FIFO: equal linger times keep it sorted */
     size_t linger_head, nlinger, linger_cap;
 
@@ -130,21 +132,20 @@ bool zinx__loop_is_self(const zinx__loop_t *loop)
     return pthread_equal(pthread_self(), loop->thread);
 }
 
-int zinx__loop_post(zinx__loop_t *loop, zinx__loop_op_t op,
-                    zinx_conn_t *conn)
+static int post(zinx__loop_t *loop, post_t p)
 {
     pthread_mutex_lock(&loop->inbox_lock);
     if (loop->ninbox == loop->inbox_cap) {
         size_t cap = loop->inbox_cap ? loop->inbox_cap * 2 : 64;
-        post_t *p = realloc(loop->inbox, cap * sizeof(*p));
-        if (p == NULL) {
+        post_t *q = realloc(loop->inbox, cap * sizeof(*q));
+        if (q == NULL) {
             pthread_mutex_unlock(&loop->inbox_lock);
             return ZINX_ENOMEM;
         }
-        loop->inbox = p;
+        loop->inbox = q;
         loop->inbox_cap = cap;
     }
-    loop->inbox[loop->ninbox++] = (post_t){.op = op, .conn = conn};
+    loop->inbox[loop->ninbox++] = p;
     pthread_mutex_unlock(&loop->inbox_lock);
     if (!atomic_exchange(&loop->wake_pending, true)) {
         uint64_t one = 1;
@@ -152,6 +153,18 @@ int zinx__loop_post(zinx__loop_t *loop, zinx__loop_op_t op,
         ZINX__UNUSED(w); /* EAGAIN means the counter is already nonzero */
     }
     return 0;
+}
+
+int zinx__loop_post(zinx__loop_t *loop, zinx__loop_op_t op,
+                    zinx_conn_t *conn)
+{
+    return post(loop, (post_t){.op = op, .conn = conn});
+}
+
+int zinx__loop_post_dialer(zinx__loop_t *loop, zinx__loop_op_t op,
+                           zinx_dialer_t *dialer)
+{
+    return post(loop, (post_t){.op = op, .dialer = dialer});
 }
 
 void zinx__loop_schedule(zinx__loop_t *loop, zinx_conn_t *conn)
@@ -177,6 +190,17 @@ void zinx__loop_bury(zinx__loop_t *loop, zinx_conn_t *conn)
         loop->grave_cap = cap;
     }
     loop->graveyard[loop->ngrave++] = conn;
+}
+
+int zinx__loop_timer_arm(zinx__loop_t *loop, zinx__timer_t *t,
+                         uint64_t deadline_ms)
+{
+    return zinx__timer_heap_arm(&loop->timers, t, deadline_ms);
+}
+
+void zinx__loop_timer_cancel(zinx__loop_t *loop, zinx__timer_t *t)
+{
+    zinx__timer_heap_cancel(&loop->timers, t);
 }
 
 void zinx__loop_linger(zinx__loop_t *loop, zinx_conn_t *conn)
@@ -255,8 +279,15 @@ static void run_post(zinx__loop_t *loop, post_t *p)
     case ZINX__OP_QUIT:
         loop->quit = true;
         break;
+    case ZINX__OP_DIAL:
+    case ZINX__OP_DIAL_LOST:
+    case ZINX__OP_DIAL_CLOSE:
+        zinx__dialer_run_op(p->dialer, p->op);
+        break;
     }
     zinx_conn_unref(p->conn);
+    if (p->dialer != NULL)
+        zinx__dialer_unref(p->dialer);
 }
 
 static void drain_inbox(zinx__loop_t *loop)
@@ -300,6 +331,8 @@ static void handle_event(zinx__loop_t *loop, struct epoll_event *ev,
     } else if (tag == &loop->listen_tag) {
         if (loop->listen_fd >= 0)
             zinx__server_on_accept(loop->server, loop);
+    } else if (((zinx__pollable_t *)tag)->kind == ZINX__POLL_DIALER) {
+        zinx__dialer_on_events(tag, ev->events);
     } else {
         zinx__conn_on_events(tag, ev->events);
     }
@@ -325,8 +358,11 @@ static void *loop_main(void *arg)
             drain_inbox(loop);
         }
         run_attention(loop);
+        int t1 = zinx__timer_heap_run(&loop->timers, zinx__now_ms());
+        run_attention(loop); /* timers may have queued output or closes */
         release_graveyard(loop);
-        timeout = expire_lingerers(loop, false);
+        int t2 = expire_lingerers(loop, false);
+        timeout = t1 < 0 ? t2 : (t2 < 0 || t1 < t2 ? t1 : t2);
     }
     expire_lingerers(loop, true);
     release_graveyard(loop);
@@ -356,11 +392,15 @@ void zinx__loop_free(zinx__loop_t *loop)
     if (loop == NULL)
         return;
     /* Posts that raced with the quit still hold references. */
-    for (size_t i = 0; i < loop->ninbox; i++)
+    for (size_t i = 0; i < loop->ninbox; i++) {
         zinx_conn_unref(loop->inbox[i].conn);
+        if (loop->inbox[i].dialer != NULL)
+            zinx__dialer_unref(loop->inbox[i].dialer);
+    }
     free(loop->inbox);
     free(loop->graveyard);
     free(loop->lingerers);
+    zinx__timer_heap_free(&loop->timers);
     free(loop->rbuf);
     if (loop->wakefd >= 0)
         close(loop->wakefd);

@@ -57,6 +57,15 @@ zinx_server_t *zinx_server_new(const zinx_config_t *cfg)
     pthread_mutex_init(&s->lock, NULL);
     pthread_cond_init(&s->cond, NULL);
     atomic_init(&s->state, ZINX__SERVER_NEW);
+    s->listening = true;
+    return s;
+}
+
+zinx_server_t *zinx_client_new(const zinx_config_t *cfg)
+{
+    zinx_server_t *s = zinx_server_new(cfg);
+    if (s != NULL)
+        s->listening = false;
     return s;
 }
 
@@ -250,26 +259,37 @@ static void log_refusal(zinx_server_t *s, const char *why)
     as->last_log_ms = now;
 }
 
-static void start_conn(zinx_server_t *s, zinx__loop_t *here, int fd)
+zinx_conn_t *zinx__server_open_conn(zinx_server_t *s, zinx__loop_t *here,
+                                    zinx__loop_t *owner, int fd)
 {
+    ZINX__UNUSED(here);
     int one = 1;
     setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
     uint64_t id = atomic_fetch_add(&s->next_id, 1) + 1;
-    zinx__loop_t *loop = s->loops[id % s->nloops];
+    zinx__loop_t *loop = owner != NULL ? owner : s->loops[id % s->nloops];
     zinx__worker_t *w = s->nworkers ? s->workers[id % s->nworkers] : NULL;
     uint32_t wid = s->nworkers ? (uint32_t)(id % s->nworkers) : 0;
     zinx_conn_t *c = zinx__conn_new(s, fd, id, loop, w, wid);
     if (c == NULL) {
         close(fd);
-        log_refusal(s, "out of memory");
-        return;
+        return NULL;
     }
     if (zinx__connmgr_add(s->mgr, c) != 0) {
         zinx_conn_unref(c); /* closes fd */
+        return NULL;
+    }
+    return c;
+}
+
+static void start_conn(zinx_server_t *s, zinx__loop_t *here, int fd)
+{
+    zinx_conn_t *c = zinx__server_open_conn(s, here, NULL, fd);
+    if (c == NULL) {
         log_refusal(s, "out of memory");
         return;
     }
     atomic_fetch_add_explicit(&s->stats.accepted, 1, memory_order_relaxed);
+    zinx__loop_t *loop = s->loops[zinx_conn_id(c) % s->nloops];
     if (loop == here) {
         zinx__conn_adopt(c);
     } else if (zinx__loop_post(loop, ZINX__OP_ADOPT, zinx_conn_ref(c)) != 0) {
@@ -364,10 +384,13 @@ static int create_threads(zinx_server_t *s)
         if (s->workers[i] == NULL)
             return ZINX_ENOMEM;
     }
-    int rc = zinx__loop_set_listener(s->loops[0], s->listen_fd);
-    if (rc != 0)
-        return rc;
-    accept_state(s)->reserve_fd = open_reserve_fd();
+    int rc = 0;
+    if (s->listening) {
+        rc = zinx__loop_set_listener(s->loops[0], s->listen_fd);
+        if (rc != 0)
+            return rc;
+        accept_state(s)->reserve_fd = open_reserve_fd();
+    }
     for (uint32_t i = 0; i < s->nworkers && rc == 0; i++)
         rc = zinx__worker_start(s->workers[i]);
     for (uint32_t i = 0; i < s->nloops && rc == 0; i++)
@@ -433,7 +456,7 @@ int zinx_server_start(zinx_server_t *s)
     int rc = check_config(s);
     if (rc != 0)
         return rc;
-    rc = open_listener(s);
+    rc = s->listening ? open_listener(s) : 0;
     if (rc != 0) {
         zinx__log(s, ZINX_LOG_ERROR, "cannot listen on %s:%d: %s",
                   s->cfg.host, s->cfg.tcp_port, zinx_strerror(rc));
@@ -446,6 +469,12 @@ int zinx_server_start(zinx_server_t *s)
         return rc;
     }
     atomic_store(&s->state, ZINX__SERVER_RUNNING);
+    if (!s->listening) {
+        ZINX__LOG(s, ZINX_LOG_INFO, "client started (%u I/O threads, %u "
+                  "workers, format %s)", s->nloops, s->nworkers,
+                  zinx_packet_format_name(s->cfg.packet_format));
+        return 0;
+    }
     ZINX__LOG(s, ZINX_LOG_INFO,
               "listening on %s:%d (%u I/O threads, %u workers, format %s, "
               "MaxConn %d, MaxPacketSize %u)",
@@ -469,6 +498,8 @@ int zinx_server_stop(zinx_server_t *s)
 
 static void close_listener(zinx_server_t *s)
 {
+    if (!s->listening)
+        return;
     zinx__loop_post(s->loops[0], ZINX__OP_STOP_LISTEN, NULL);
     pthread_mutex_lock(&s->lock);
     while (!s->listener_closed)
@@ -489,6 +520,68 @@ static void drain_connections(zinx_server_t *s)
     zinx__connmgr_wait_empty(s->mgr, 0);
 }
 
+/* ---- dialers ---------------------------------------------------------------- */
+
+zinx__loop_t *zinx__server_pick_loop(zinx_server_t *s)
+{
+    uint32_t i = atomic_fetch_add(&s->next_loop, 1);
+    return s->loops[i % s->nloops];
+}
+
+int zinx__server_add_dialer(zinx_server_t *s, zinx_dialer_t *d)
+{
+    pthread_mutex_lock(&s->lock);
+    int rc = 0;
+    if (atomic_load(&s->state) != ZINX__SERVER_RUNNING) {
+        rc = ZINX_ESTATE;
+    } else if (s->ndialers == s->dialers_cap) {
+        size_t cap = s->dialers_cap ? s->dialers_cap * 2 : 8;
+        zinx_dialer_t **p = realloc(s->dialers, cap * sizeof(*p));
+        if (p == NULL)
+            rc = ZINX_ENOMEM;
+        else {
+            s->dialers = p;
+            s->dialers_cap = cap;
+        }
+    }
+    if (rc == 0)
+        s->dialers[s->ndialers++] = zinx__dialer_ref(d);
+    pthread_mutex_unlock(&s->lock);
+    return rc;
+}
+
+void zinx__server_remove_dialer(zinx_server_t *s, zinx_dialer_t *d)
+{
+    bool found = false;
+    pthread_mutex_lock(&s->lock);
+    for (size_t i = 0; i < s->ndialers; i++) {
+        if (s->dialers[i] == d) {
+            s->dialers[i] = s->dialers[--s->ndialers];
+            found = true;
+            break;
+        }
+    }
+    pthread_mutex_unlock(&s->lock);
+    if (found)
+        zinx__dialer_unref(d);
+}
+
+/* No dialer may start a new connection while connections drain. */
+static void stop_dialers(zinx_server_t *s)
+{
+    pthread_mutex_lock(&s->lock);
+    zinx_dialer_t **all = s->dialers;
+    size_t n = s->ndialers;
+    s->dialers = NULL;
+    s->ndialers = s->dialers_cap = 0;
+    pthread_mutex_unlock(&s->lock);
+    for (size_t i = 0; i < n; i++) {
+        zinx__dialer_shutdown(all[i]);
+        zinx__dialer_unref(all[i]);
+    }
+    free(all);
+}
+
 /* Runs the graceful stop once; concurrent callers wait for it. */
 static void shutdown_server(zinx_server_t *s)
 {
@@ -506,6 +599,7 @@ static void shutdown_server(zinx_server_t *s)
     ZINX__LOG(s, ZINX_LOG_INFO, "stopping: %zu connection(s) open",
               zinx_connmgr_count(s->mgr));
     close_listener(s);
+    stop_dialers(s);
     drain_connections(s);
     destroy_threads(s);
     ZINX__LOG(s, ZINX_LOG_INFO, "stopped");

@@ -1,0 +1,158 @@
+/*
+ * The client side: outgoing connections.
+ *
+ * A client connection is a connection. It belongs to an endpoint (a
+ * zinx_server_t), runs on that endpoint's I/O threads and workers, goes
+ * through the same routers and OnConnStart/OnConnStop hooks, and has the
+ * same send, close and property API as an accepted one. An endpoint made
+ * with zinx_client_new() does not listen; one made with zinx_server_new()
+ * listens and may also dial out (a gateway talking to upstream servers),
+ * so one program can run clients and servers together, many connections
+ * sharing each loop.
+ *
+ *     zinx_server_t *cli = zinx_client_new(&cfg);    // PacketFormat etc.
+ *     zinx_server_add_router(cli, 2, &on_pong);
+ *     zinx_server_start(cli);
+ *     zinx_dialer_t *d;
+ *     zinx_dial_opts_t o = {.reconnect = 1};
+ *     zinx_server_dial(cli, "127.0.0.1", 8999, &o, &d);
+ *     zinx_conn_t *c;
+ *     if (zinx_dialer_wait(d, 3000, &c) == 0) {
+ *         zinx_conn_send_msg(c, 1, "ping", 4);
+ *         zinx_conn_unref(c);
+ *     }
+ *     ...
+ *     zinx_dialer_close(d);
+ *     zinx_server_free(cli);
+ *
+ * A dialer keeps one connection to one address up: it connects (with a
+ * timeout), and with `reconnect` set it reconnects after a failed attempt
+ * or a lost connection, with capped exponential back-off and jitter. Each
+ * new connection has a new ID and its own OnConnStart/OnConnStop.
+ */
+#ifndef ZINX_CLIENT_H
+#define ZINX_CLIENT_H
+
+#include <stdint.h>
+
+#include "zinx/config.h"
+#include "zinx/conn.h"
+#include "zinx/pack.h"
+#include "zinx/server.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct zinx_dialer zinx_dialer_t;
+
+typedef enum zinx_dial_event {
+    ZINX_DIAL_CONNECTED,    /* an attempt succeeded; status 0 */
+    ZINX_DIAL_FAILED,       /* an attempt failed; status says why */
+    ZINX_DIAL_DISCONNECTED, /* the connection ended; status 0 */
+    ZINX_DIAL_GAVE_UP       /* no more attempts will be made */
+} zinx_dial_event_t;
+
+/*
+ * Reports each connection attempt and its outcome. attempt counts the
+ * attempts since the last successful connection (from 1); next_delay_ms
+ * is the back-off before the next attempt (0 when none is planned).
+ * Runs on the dialer's I/O thread: keep it short, do not block.
+ */
+typedef void (*zinx_dial_fn)(zinx_dialer_t *dialer, zinx_dial_event_t event,
+                             int status, uint32_t attempt,
+                             uint32_t next_delay_ms, void *udata);
+
+typedef struct zinx_dial_opts {
+    uint32_t connect_timeout_ms; /* per attempt; 0 means 5000 */
+    int reconnect;               /* nonzero: retry failures and losses */
+    uint32_t backoff_initial_ms; /* first delay; 0 means 100 */
+    uint32_t backoff_max_ms;     /* cap; 0 means 30000 */
+    uint32_t max_attempts;       /* per outage; 0 means no limit */
+    zinx_dial_fn on_event;       /* may be NULL */
+    void *udata;
+} zinx_dial_opts_t;
+
+/*
+ * Creates an endpoint that does not listen: a client. Every zinx_server_*
+ * call applies to it (routers, hooks, start, stop, free); Host and
+ * TCPPort are ignored. Returns NULL only when out of memory.
+ */
+zinx_server_t *zinx_client_new(const zinx_config_t *cfg);
+
+/*
+ * Starts connecting to host:port (an IPv4 or IPv6 literal or a name,
+ * resolved here with getaddrinfo, on the calling thread) and returns a
+ * dialer handle in *out at once; the connection comes up asynchronously.
+ * opts may be NULL (defaults, no reconnect); it is copied. The endpoint
+ * must be running. Returns 0, ZINX_EINVAL, ZINX_ESTATE, ZINX_ENOMEM, or
+ * ZINX_ENOENT when the name does not resolve. Thread: any.
+ */
+int zinx_server_dial(zinx_server_t *endpoint, const char *host, int port,
+                     const zinx_dial_opts_t *opts, zinx_dialer_t **out);
+
+/*
+ * Returns a new reference to the dialer's current connection, or NULL
+ * while it is not connected. Thread: any.
+ */
+zinx_conn_t *zinx_dialer_conn(zinx_dialer_t *dialer);
+
+/*
+ * Waits up to timeout_ms for the dialer to be connected and stores a new
+ * reference to the connection in *out (may be NULL). Returns 0,
+ * ZINX_ETIMEDOUT, or, once the dialer gave up, the last attempt's error
+ * (for example -ECONNREFUSED). Thread: any but the endpoint's own.
+ */
+int zinx_dialer_wait(zinx_dialer_t *dialer, uint32_t timeout_ms,
+                     zinx_conn_t **out);
+
+/*
+ * Stops reconnecting, closes the current connection gracefully, and
+ * releases the handle (do not use it afterwards). Thread: any.
+ */
+void zinx_dialer_close(zinx_dialer_t *dialer);
+
+/* ---- blocking helper for scripts and tests ------------------------------- */
+
+typedef struct zinx_sync_client zinx_sync_client_t;
+
+/*
+ * Connects with a private endpoint (one I/O thread, handlers inline) and
+ * waits up to timeout_ms. format and max_packet_size as in zinx.json
+ * (max_packet_size 0 means 4096). Returns 0 and *out, ZINX_ETIMEDOUT, the
+ * connect error, or ZINX_ENOMEM. Thread: any.
+ */
+int zinx_sync_client_connect(const char *host, int port,
+                             zinx_packet_format_t format,
+                             uint32_t max_packet_size, uint32_t timeout_ms,
+                             zinx_sync_client_t **out);
+
+/* Sends one message (copied). Returns as zinx_conn_send_msg(). */
+int zinx_sync_client_send(zinx_sync_client_t *client, uint32_t id,
+                          const void *data, uint32_t len);
+
+/*
+ * Waits up to timeout_ms for the next received message, or, when want_id
+ * is 0 or more, for the next one with that ID (others stay queued for
+ * later calls). On success *msg holds a copy whose data the caller frees
+ * with zinx_sync_msg_free(). Returns 0, ZINX_ETIMEDOUT, or ZINX_ECLOSED
+ * once the connection ended and nothing matching is queued.
+ */
+int zinx_sync_client_recv(zinx_sync_client_t *client, int64_t want_id,
+                          uint32_t timeout_ms, zinx_msg_t *msg);
+
+/* send + recv(want_id). */
+int zinx_sync_client_call(zinx_sync_client_t *client, uint32_t id,
+                          const void *data, uint32_t len, int64_t want_id,
+                          uint32_t timeout_ms, zinx_msg_t *reply);
+
+/* Frees the data of a message returned by zinx_sync_client_recv(). */
+void zinx_sync_msg_free(zinx_msg_t *msg);
+
+/* Closes the connection, stops the private endpoint and frees. NULL ok. */
+void zinx_sync_client_free(zinx_sync_client_t *client);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* ZINX_CLIENT_H */

@@ -1,0 +1,479 @@
+/*
+ * Dialers: outgoing connections with timeout and reconnect.
+ *
+ * A dialer lives on one loop. Its connecting socket, its timer (connect
+ * timeout or back-off) and its attempt counter are loop-thread state; the
+ * current connection and the outcome are guarded by `lock` because user
+ * threads read them (zinx_dialer_conn, zinx_dialer_wait).
+ *
+ * References: the user's handle, the loop's while the dialer is active,
+ * the server's registry entry, each posted operation and each connection
+ * the dialer made.
+ */
+#include <errno.h>
+#include <netdb.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "internal.h"
+
+#define MAX_ADDRS 8
+#define DEFAULT_CONNECT_TIMEOUT_MS 5000u
+#define DEFAULT_BACKOFF_INITIAL_MS 100u
+#define DEFAULT_BACKOFF_MAX_MS 30000u
+
+struct zinx_dialer {
+    zinx__pollable_t poll; /* first: epoll events are routed by kind */
+    atomic_uint refs;
+    zinx_server_t *server;
+    zinx__loop_t *loop;
+    zinx_dial_opts_t opts;
+    struct sockaddr_storage addrs[MAX_ADDRS];
+    socklen_t addr_lens[MAX_ADDRS];
+    int naddrs;
+
+    /* Loop thread only. */
+    int fd;              /* connecting socket, or -1 */
+    int addr_index;
+    uint32_t attempt;    /* attempts since the last success */
+    uint64_t rng;        /* xorshift state for jitter */
+    bool active;         /* the loop still holds its reference */
+    zinx__timer_t timer;
+
+    /* Any thread, under lock. */
+    pthread_mutex_t lock;
+    pthread_cond_t cond;
+    zinx_conn_t *conn;   /* reference to the current connection */
+    bool stopped;        /* closed by the user or the endpoint */
+    bool detached;       /* the endpoint stopped: it may be freed */
+    bool gave_up;
+    int last_status;
+};
+
+static void on_timer(zinx__timer_t *t, void *arg);
+
+zinx_dialer_t *zinx__dialer_ref(zinx_dialer_t *d)
+{
+    atomic_fetch_add_explicit(&d->refs, 1, memory_order_relaxed);
+    return d;
+}
+
+void zinx__dialer_unref(zinx_dialer_t *d)
+{
+    if (d == NULL ||
+        atomic_fetch_sub_explicit(&d->refs, 1, memory_order_acq_rel) != 1)
+        return;
+    zinx_conn_unref(d->conn);
+    pthread_mutex_destroy(&d->lock);
+    pthread_cond_destroy(&d->cond);
+    free(d);
+}
+
+static void report(zinx_dialer_t *d, zinx_dial_event_t ev, int status,
+                   uint32_t next_delay_ms)
+{
+    if (d->opts.on_event != NULL)
+        d->opts.on_event(d, ev, status, d->attempt, next_delay_ms,
+                         d->opts.udata);
+}
+
+static bool is_stopped(zinx_dialer_t *d)
+{
+    pthread_mutex_lock(&d->lock);
+    bool stopped = d->stopped;
+    pthread_mutex_unlock(&d->lock);
+    return stopped;
+}
+
+/* Capped exponential back-off with "equal jitter": a delay in [b/2, b],
+   so a fleet of clients that lost the same server does not return in
+   lock-step, and none retries sooner than half the back-off. */
+static uint32_t backoff_ms(zinx_dialer_t *d)
+{
+    uint64_t b = d->opts.backoff_initial_ms;
+    for (uint32_t i = 1; i < d->attempt && b < d->opts.backoff_max_ms; i++)
+        b *= 2;
+    if (b > d->opts.backoff_max_ms)
+        b = d->opts.backoff_max_ms;
+    d->rng ^= d->rng << 13;
+    d->rng ^= d->rng >> 7;
+    d->rng ^= d->rng << 17;
+    uint64_t half = b / 2;
+    return (uint32_t)(half + (half ? d->rng % (half + 1) : 0));
+}
+
+/* Loop thread: the loop gives up its reference (no more attempts). */
+static void deactivate(zinx_dialer_t *d)
+{
+    if (!d->active)
+        return;
+    d->active = false;
+    zinx__loop_timer_cancel(d->loop, &d->timer);
+    if (d->fd >= 0) {
+        zinx__loop_unwatch(d->loop, d->fd);
+        close(d->fd);
+        d->fd = -1;
+    }
+    zinx__dialer_unref(d);
+}
+
+static void give_up(zinx_dialer_t *d, int status)
+{
+    pthread_mutex_lock(&d->lock);
+    d->gave_up = true;
+    d->last_status = status;
+    pthread_cond_broadcast(&d->cond);
+    pthread_mutex_unlock(&d->lock);
+    report(d, ZINX_DIAL_GAVE_UP, status, 0);
+    deactivate(d);
+}
+
+static bool may_retry(const zinx_dialer_t *d)
+{
+    return d->opts.reconnect &&
+           (d->opts.max_attempts == 0 || d->attempt < d->opts.max_attempts);
+}
+
+static void retry_later(zinx_dialer_t *d, int status)
+{
+    uint32_t delay = backoff_ms(d);
+    report(d, ZINX_DIAL_FAILED, status, delay);
+    if (zinx__loop_timer_arm(d->loop, &d->timer, zinx__now_ms() + delay))
+        give_up(d, ZINX_ENOMEM);
+}
+
+static void start_attempt(zinx_dialer_t *d);
+
+static void attempt_failed(zinx_dialer_t *d, int status)
+{
+    zinx__loop_timer_cancel(d->loop, &d->timer);
+    if (d->fd >= 0) {
+        zinx__loop_unwatch(d->loop, d->fd);
+        close(d->fd);
+        d->fd = -1;
+    }
+    pthread_mutex_lock(&d->lock);
+    d->last_status = status;
+    pthread_mutex_unlock(&d->lock);
+    /* Another address of the same name is tried within the same attempt. */
+    if (++d->addr_index < d->naddrs) {
+        start_attempt(d);
+        return;
+    }
+    d->addr_index = 0;
+    if (may_retry(d) && !is_stopped(d)) {
+        retry_later(d, status);
+        return;
+    }
+    report(d, ZINX_DIAL_FAILED, status, 0);
+    give_up(d, status);
+}
+
+static void connected(zinx_dialer_t *d)
+{
+    zinx__loop_timer_cancel(d->loop, &d->timer);
+    zinx__loop_unwatch(d->loop, d->fd);
+    int fd = d->fd;
+    d->fd = -1;
+    zinx_conn_t *c = zinx__server_open_conn(d->server, d->loop, d->loop, fd);
+    if (c == NULL) {
+        attempt_failed(d, ZINX_ENOMEM);
+        return;
+    }
+    zinx__conn_set_dialer(c, d);
+    pthread_mutex_lock(&d->lock);
+    zinx_conn_unref(d->conn);
+    d->conn = zinx_conn_ref(c);
+    d->last_status = 0;
+    pthread_cond_broadcast(&d->cond);
+    pthread_mutex_unlock(&d->lock);
+    report(d, ZINX_DIAL_CONNECTED, 0, 0);
+    d->attempt = 0;
+    d->addr_index = 0;
+    zinx__conn_adopt(c); /* c's first reference now belongs to the loop */
+}
+
+static void start_attempt(zinx_dialer_t *d)
+{
+    if (is_stopped(d)) {
+        deactivate(d);
+        return;
+    }
+    if (d->addr_index == 0)
+        d->attempt++;
+    const struct sockaddr_storage *a = &d->addrs[d->addr_index];
+    int fd = socket(a->ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC,
+                    0);
+    if (fd < 0) {
+        attempt_failed(d, -errno);
+        return;
+    }
+    d->fd = fd;
+    if (connect(fd, (const struct sockaddr *)a,
+                d->addr_lens[d->addr_index]) == 0) {
+        connected(d);
+        return;
+    }
+    if (errno != EINPROGRESS) {
+        attempt_failed(d, -errno);
+        return;
+    }
+    int rc = zinx__loop_watch(d->loop, fd, d, EPOLLOUT, true);
+    if (rc == 0)
+        rc = zinx__loop_timer_arm(d->loop, &d->timer,
+                                  zinx__now_ms() + d->opts.connect_timeout_ms);
+    if (rc != 0)
+        attempt_failed(d, rc);
+}
+
+void zinx__dialer_on_events(zinx_dialer_t *d, uint32_t events)
+{
+    ZINX__UNUSED(events);
+    if (d->fd < 0)
+        return;
+    int err = 0;
+    socklen_t len = sizeof(err);
+    if (getsockopt(d->fd, SOL_SOCKET, SO_ERROR, &err, &len) != 0)
+        err = errno;
+    if (err == 0)
+        connected(d);
+    else
+        attempt_failed(d, -err);
+}
+
+static void on_timer(zinx__timer_t *t, void *arg)
+{
+    ZINX__UNUSED(t);
+    zinx_dialer_t *d = arg;
+    if (d->fd >= 0)
+        attempt_failed(d, ZINX_ETIMEDOUT); /* the connect timed out */
+    else
+        start_attempt(d);                  /* the back-off is over */
+}
+
+static void conn_lost(zinx_dialer_t *d)
+{
+    pthread_mutex_lock(&d->lock);
+    zinx_conn_t *c = d->conn;
+    d->conn = NULL;
+    pthread_mutex_unlock(&d->lock);
+    zinx_conn_unref(c);
+    if (!d->active)
+        return;
+    report(d, ZINX_DIAL_DISCONNECTED, 0, 0);
+    if (!d->opts.reconnect || is_stopped(d)) {
+        give_up(d, ZINX_ECLOSED);
+        return;
+    }
+    d->attempt = 1; /* the first retry after a loss waits the initial delay */
+    uint32_t delay = backoff_ms(d);
+    d->attempt = 0;
+    if (zinx__loop_timer_arm(d->loop, &d->timer, zinx__now_ms() + delay))
+        give_up(d, ZINX_ENOMEM);
+}
+
+void zinx__dialer_run_op(zinx_dialer_t *d, zinx__loop_op_t op)
+{
+    switch (op) {
+    case ZINX__OP_DIAL:
+        if (d->active)
+            start_attempt(d);
+        break;
+    case ZINX__OP_DIAL_LOST:
+        conn_lost(d);
+        break;
+    case ZINX__OP_DIAL_CLOSE:
+        if (d->active) {
+            pthread_mutex_lock(&d->lock);
+            d->gave_up = true;
+            d->last_status = ZINX_ECLOSED;
+            pthread_cond_broadcast(&d->cond);
+            pthread_mutex_unlock(&d->lock);
+            deactivate(d);
+        }
+        break;
+    default:
+        break;
+    }
+}
+
+void zinx__dialer_conn_ended(zinx_dialer_t *d)
+{
+    if (zinx__loop_post_dialer(d->loop, ZINX__OP_DIAL_LOST,
+                               zinx__dialer_ref(d)) != 0)
+        zinx__dialer_unref(d);
+}
+
+/* Stops attempts and closes the current connection (gracefully). */
+static void stop(zinx_dialer_t *d)
+{
+    pthread_mutex_lock(&d->lock);
+    bool first = !d->stopped;
+    d->stopped = true;
+    zinx_conn_t *c = first && d->conn ? zinx_conn_ref(d->conn) : NULL;
+    pthread_mutex_unlock(&d->lock);
+    if (!first)
+        return;
+    if (c != NULL) {
+        zinx_conn_close(c);
+        zinx_conn_unref(c);
+    }
+    if (zinx__loop_post_dialer(d->loop, ZINX__OP_DIAL_CLOSE,
+                               zinx__dialer_ref(d)) != 0)
+        zinx__dialer_unref(d);
+}
+
+void zinx__dialer_shutdown(zinx_dialer_t *d)
+{
+    stop(d);
+    pthread_mutex_lock(&d->lock);
+    d->detached = true;
+    pthread_mutex_unlock(&d->lock);
+}
+
+static int resolve(zinx_dialer_t *d, const char *host, int port)
+{
+    char service[16];
+    snprintf(service, sizeof(service), "%d", port);
+    struct addrinfo hints = {.ai_family = AF_UNSPEC,
+                             .ai_socktype = SOCK_STREAM,
+                             .ai_flags = AI_NUMERICSERV | AI_ADDRCONFIG};
+    struct addrinfo *res = NULL;
+    int rc = getaddrinfo(host, service, &hints, &res);
+    if (rc == EAI_NONAME || rc == EAI_NODATA || rc == EAI_FAIL) {
+        /* AI_ADDRCONFIG hides loopback-only families; ask again without. */
+        hints.ai_flags = AI_NUMERICSERV;
+        rc = getaddrinfo(host, service, &hints, &res);
+    }
+    if (rc != 0)
+        return rc == EAI_MEMORY ? ZINX_ENOMEM : ZINX_ENOENT;
+    for (struct addrinfo *ai = res; ai != NULL && d->naddrs < MAX_ADDRS;
+         ai = ai->ai_next) {
+        if (ai->ai_addrlen > sizeof(d->addrs[0]))
+            continue;
+        memcpy(&d->addrs[d->naddrs], ai->ai_addr, ai->ai_addrlen);
+        d->addr_lens[d->naddrs++] = ai->ai_addrlen;
+    }
+    freeaddrinfo(res);
+    return d->naddrs > 0 ? 0 : ZINX_ENOENT;
+}
+
+static void apply_defaults(zinx_dial_opts_t *o)
+{
+    if (o->connect_timeout_ms == 0)
+        o->connect_timeout_ms = DEFAULT_CONNECT_TIMEOUT_MS;
+    if (o->backoff_initial_ms == 0)
+        o->backoff_initial_ms = DEFAULT_BACKOFF_INITIAL_MS;
+    if (o->backoff_max_ms == 0)
+        o->backoff_max_ms = DEFAULT_BACKOFF_MAX_MS;
+    if (o->backoff_max_ms < o->backoff_initial_ms)
+        o->backoff_max_ms = o->backoff_initial_ms;
+}
+
+static zinx_dialer_t *dialer_new(zinx_server_t *s,
+                                 const zinx_dial_opts_t *opts)
+{
+    zinx_dialer_t *d = calloc(1, sizeof(*d));
+    if (d == NULL)
+        return NULL;
+    d->poll.kind = ZINX__POLL_DIALER;
+    atomic_init(&d->refs, 2); /* the user's and the loop's */
+    d->server = s;
+    d->loop = zinx__server_pick_loop(s);
+    if (opts != NULL)
+        d->opts = *opts;
+    apply_defaults(&d->opts);
+    d->fd = -1;
+    d->active = true;
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    d->rng = ((uint64_t)ts.tv_nsec << 20) ^ (uint64_t)(uintptr_t)d ^ 1u;
+    zinx__timer_init(&d->timer, on_timer, d);
+    pthread_mutex_init(&d->lock, NULL);
+    pthread_condattr_t attr;
+    pthread_condattr_init(&attr);
+    pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
+    pthread_cond_init(&d->cond, &attr);
+    pthread_condattr_destroy(&attr);
+    return d;
+}
+
+int zinx_server_dial(zinx_server_t *s, const char *host, int port,
+                     const zinx_dial_opts_t *opts, zinx_dialer_t **out)
+{
+    if (s == NULL || host == NULL || out == NULL || port <= 0 ||
+        port > 65535)
+        return ZINX_EINVAL;
+    if (atomic_load(&s->state) != ZINX__SERVER_RUNNING)
+        return ZINX_ESTATE;
+    zinx_dialer_t *d = dialer_new(s, opts);
+    if (d == NULL)
+        return ZINX_ENOMEM;
+    int rc = resolve(d, host, port);
+    if (rc == 0)
+        rc = zinx__server_add_dialer(s, d);
+    if (rc == 0)
+        rc = zinx__loop_post_dialer(d->loop, ZINX__OP_DIAL,
+                                    zinx__dialer_ref(d));
+    if (rc != 0) {
+        zinx__server_remove_dialer(s, d);
+        pthread_mutex_destroy(&d->lock);
+        pthread_cond_destroy(&d->cond);
+        free(d); /* never reached another thread */
+        return rc;
+    }
+    *out = d;
+    return 0;
+}
+
+zinx_conn_t *zinx_dialer_conn(zinx_dialer_t *d)
+{
+    pthread_mutex_lock(&d->lock);
+    zinx_conn_t *c = d->conn ? zinx_conn_ref(d->conn) : NULL;
+    pthread_mutex_unlock(&d->lock);
+    return c;
+}
+
+int zinx_dialer_wait(zinx_dialer_t *d, uint32_t timeout_ms, zinx_conn_t **out)
+{
+    uint64_t deadline = zinx__now_ms() + timeout_ms;
+    struct timespec ts = {.tv_sec = (time_t)(deadline / 1000),
+                          .tv_nsec = (long)(deadline % 1000) * 1000000L};
+    int rc = 0;
+    pthread_mutex_lock(&d->lock);
+    while (d->conn == NULL && !d->gave_up) {
+        if (pthread_cond_timedwait(&d->cond, &d->lock, &ts) != 0 &&
+            zinx__now_ms() >= deadline)
+            break;
+    }
+    if (d->conn != NULL) {
+        if (out != NULL)
+            *out = zinx_conn_ref(d->conn);
+    } else {
+        rc = d->gave_up ? d->last_status : ZINX_ETIMEDOUT;
+        if (rc == 0)
+            rc = ZINX_ECLOSED;
+    }
+    pthread_mutex_unlock(&d->lock);
+    return rc;
+}
+
+void zinx_dialer_close(zinx_dialer_t *d)
+{
+    if (d == NULL)
+        return;
+    stop(d);
+    pthread_mutex_lock(&d->lock);
+    bool detached = d->detached;
+    pthread_mutex_unlock(&d->lock);
+    /* A stopped endpoint already dropped its registry entry and may be
+       gone; only a live one is told. */
+    if (!detached)
+        zinx__server_remove_dialer(d->server, d);
+    zinx__dialer_unref(d);
+}
