@@ -97,6 +97,24 @@ static const struct key_spec keys[] = {
      1024, 1073741824},
     {"DrainTimeoutMs", KEY_U32, CHECKED_OFFSET(drain_timeout_ms, uint32_t), 0,
      3600000},
+    {"HeartbeatIntervalMs", KEY_U32,
+     CHECKED_OFFSET(heartbeat_interval_ms, uint32_t), 0, 86400000},
+    {"HeartbeatMsgID", KEY_U32, CHECKED_OFFSET(heartbeat_msg_id, uint32_t), 0,
+     4294967295LL},
+    {"FrameTimeoutMs", KEY_U32, CHECKED_OFFSET(frame_timeout_ms, uint32_t), 0,
+     3600000},
+    {"IdleTimeoutMs", KEY_U32, CHECKED_OFFSET(idle_timeout_ms, uint32_t), 0,
+     86400000},
+    {"OutputSoftLimit", KEY_U32, CHECKED_OFFSET(output_soft_limit, uint32_t),
+     0, 1073741824},
+    {"OutputSoftTimeoutMs", KEY_U32,
+     CHECKED_OFFSET(output_soft_timeout_ms, uint32_t), 0, 3600000},
+    {"OutputHardLimit", KEY_U32, CHECKED_OFFSET(output_hard_limit, uint32_t),
+     0, 1073741824},
+    {"MaxUnknownMsgs", KEY_U32, CHECKED_OFFSET(max_unknown_msgs, uint32_t), 0,
+     4294967295LL},
+    {"CloseNoticeMsgID", KEY_U32,
+     CHECKED_OFFSET(close_notice_msg_id, uint32_t), 0, 4294967295LL},
 };
 
 #define KEY_COUNT (sizeof(keys) / sizeof(keys[0]))
@@ -630,6 +648,15 @@ void zinx_config_default(zinx_config_t *cfg)
     cfg->packet_format = ZINX_FORMAT_TLV;
     cfg->output_high_water = 262144;
     cfg->drain_timeout_ms = 5000;
+    cfg->heartbeat_interval_ms = 0;
+    cfg->heartbeat_msg_id = 99999;
+    cfg->frame_timeout_ms = 10000;
+    cfg->idle_timeout_ms = 0;
+    cfg->output_soft_limit = 1048576;
+    cfg->output_soft_timeout_ms = 10000;
+    cfg->output_hard_limit = 4194304;
+    cfg->max_unknown_msgs = 0;
+    cfg->close_notice_msg_id = 0;
 }
 
 int zinx_config_validate(const zinx_config_t *cfg, char *err, size_t err_len)

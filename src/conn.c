@@ -15,6 +15,7 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -56,6 +57,7 @@ struct zinx_conn {
     uint32_t worker_id;
     zinx_packet_format_t format;
     uint32_t max_packet_size;
+    uint32_t output_hard_limit;
 
     /* Loop thread only. */
     int fd;
@@ -64,11 +66,18 @@ struct zinx_conn {
     bool peer_eof;
     bool paused_worker;  /* worker queue full: frames wait in `in` */
     bool paused_output;  /* too much unsent output */
-    bool lingering;      /* write side shut, waiting for the peer's EOF */
+    bool lingering;      /* finished: flushing, then waiting for EOF */
+    bool wr_shut;        /* our FIN was sent */
     bool in_attn;
     zinx_conn_t *attn_next;
     zinx__buf_t in;      /* partial frame, or frames the worker had no room for */
     zinx__buf_t out;     /* unsent bytes */
+    zinx__timer_t timer; /* the earliest of the deadlines below */
+    uint64_t last_rx_ms;     /* last byte received */
+    uint64_t frame_start_ms; /* a partial frame waits since; 0: none */
+    uint64_t soft_since_ms;  /* above OutputSoftLimit since; 0: below */
+    uint64_t next_beat_ms;   /* next heartbeat; 0: heartbeat off */
+    uint32_t unknown_msgs;   /* unrouted frames (handler thread only) */
 
     /* Any thread. */
     atomic_int close_req;
@@ -77,6 +86,7 @@ struct zinx_conn {
     atomic_bool poked;
     atomic_bool draining;
     atomic_uint inflight; /* frames handed to the worker, not yet handled */
+    atomic_size_t unsent; /* bytes in out + pending: the output caps */
 
     pthread_mutex_t lock;
     zinx__buf_t pending; /* frames sent from other threads */
@@ -90,7 +100,11 @@ struct zinx_conn {
     char local[ADDR_TEXT_MAX];
 };
 
-static void finish(zinx_conn_t *c, bool now);
+/* How a connection ends: dropping what is unsent, or sending it first. */
+enum finish_how { FINISH_ABORT, FINISH_FLUSH };
+
+static void finish(zinx_conn_t *c, enum finish_how how);
+static void on_timer(zinx__timer_t *t, void *arg);
 
 /* ---- creation and references ------------------------------------------ */
 
@@ -142,10 +156,12 @@ zinx_conn_t *zinx__conn_new(zinx_server_t *server, int fd, uint64_t id,
     c->worker_id = worker_id;
     c->format = server->cfg.packet_format;
     c->max_packet_size = server->cfg.max_packet_size;
+    c->output_hard_limit = server->cfg.output_hard_limit;
     c->fd = fd;
     c->state = CONN_NEW;
     c->sendable = true;
     atomic_init(&c->open, true);
+    zinx__timer_init(&c->timer, on_timer, c);
     pthread_mutex_init(&c->lock, NULL);
     strcpy(c->remote, "?");
     strcpy(c->local, "?");
@@ -321,7 +337,7 @@ static void set_interest(zinx_conn_t *c)
         return;
     uint32_t ev = 0;
     if (c->lingering) {
-        ev = EPOLLIN;
+        ev = EPOLLIN | (zinx__buf_size(&c->out) > 0 ? EPOLLOUT : 0);
     } else {
         size_t unsent = zinx__buf_size(&c->out);
         size_t high = c->server->cfg.output_high_water;
@@ -356,7 +372,51 @@ static void fail(zinx_conn_t *c, int err)
 {
     ZINX__LOG(c->server, ZINX_LOG_DEBUG, "conn %llu (%s): closed: %s",
               (unsigned long long)c->id, c->remote, zinx_strerror(err));
-    finish(c, true);
+    finish(c, FINISH_ABORT);
+}
+
+/* Writes what it can of `out`. Returns 0 (perhaps with bytes left for
+   EPOLLOUT) or a negative error; never ends the connection itself. */
+static int write_out(zinx_conn_t *c)
+{
+    while (zinx__buf_size(&c->out) > 0) {
+        ssize_t n = send(c->fd, zinx__buf_head(&c->out),
+                         zinx__buf_size(&c->out), MSG_NOSIGNAL);
+        if (n > 0) {
+            zinx__buf_consume(&c->out, (size_t)n);
+            atomic_fetch_sub_explicit(&c->unsent, (size_t)n,
+                                      memory_order_relaxed);
+            continue;
+        }
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+            return 0;
+        return n < 0 ? -errno : ZINX_EPIPE;
+    }
+    return 0;
+}
+
+/* A finished connection sends what is left, then its FIN, then waits for
+   the peer's EOF: closing with unread input would send RST and could
+   destroy data the peer has not read yet (lingering close). */
+static void linger_step(zinx_conn_t *c)
+{
+    if (write_out(c) != 0) {
+        zinx__conn_close_fd(c);
+        return;
+    }
+    if (zinx__buf_size(&c->out) == 0) {
+        if (c->peer_eof) {
+            zinx__conn_close_fd(c);
+            return;
+        }
+        if (!c->wr_shut) {
+            shutdown(c->fd, SHUT_WR);
+            c->wr_shut = true;
+        }
+    }
+    set_interest(c);
 }
 
 static void schedule_stop(zinx_conn_t *c)
@@ -378,31 +438,32 @@ static void schedule_stop(zinx_conn_t *c)
     zinx__worker_push(c->worker, t);
 }
 
-/* Ends the connection. `now` drops unsent output and closes the socket at
-   once; otherwise output is already flushed and the peer gets a FIN. */
-static void finish(zinx_conn_t *c, bool now)
+/* Ends the connection: no more sends, no more handlers queued after the
+   ones already there, OnConnStop scheduled behind them. */
+static void finish(zinx_conn_t *c, enum finish_how how)
 {
     if (c->state == CONN_FINISHED)
         return;
     c->state = CONN_FINISHED;
     atomic_store(&c->open, false);
     atomic_store(&c->finished, true);
+    zinx__loop_timer_cancel(c->loop, &c->timer);
     pthread_mutex_lock(&c->lock);
     c->sendable = false;
+    size_t dropped = zinx__buf_size(&c->pending);
     zinx__buf_free(&c->pending);
     pthread_mutex_unlock(&c->lock);
+    atomic_fetch_sub(&c->unsent, dropped);
     zinx__buf_free(&c->in);
-    if (now || c->peer_eof || c->fd < 0) {
+    if (how == FINISH_ABORT || c->fd < 0) {
         zinx__buf_free(&c->out);
+        atomic_store(&c->unsent, 0);
         zinx__conn_close_fd(c);
     } else {
-        /* Closing with unread input would send RST and could destroy
-           replies the peer has not read yet: shut our side, wait for its
-           EOF (bounded by the loop's linger time). */
-        shutdown(c->fd, SHUT_WR);
         c->lingering = true;
-        set_interest(c);
-        zinx__loop_linger(c->loop, c);
+        linger_step(c);
+        if (c->fd >= 0) /* still waiting: bound the wait */
+            zinx__loop_linger(c->loop, c);
     }
     schedule_stop(c);
 }
@@ -416,6 +477,200 @@ static void begin_drain(zinx_conn_t *c)
     atomic_store(&c->draining, true);
 }
 
+/* ---- deadlines (loop thread) -------------------------------------------- */
+
+static uint64_t earliest(uint64_t a, uint64_t b)
+{
+    if (a == 0)
+        return b;
+    return b == 0 || a < b ? a : b;
+}
+
+/* The next moment something may be due. Deadlines only move later as
+   traffic flows (last_rx grows), so the timer is re-armed lazily when it
+   fires rather than on every read. */
+static uint64_t next_deadline(const zinx_conn_t *c)
+{
+    const zinx_config_t *cfg = &c->server->cfg;
+    uint64_t d = c->next_beat_ms;
+    if (c->state == CONN_OPEN) {
+        if (cfg->frame_timeout_ms != 0 && c->frame_start_ms != 0)
+            d = earliest(d, c->frame_start_ms + cfg->frame_timeout_ms);
+        if (cfg->idle_timeout_ms != 0)
+            d = earliest(d, c->last_rx_ms + cfg->idle_timeout_ms);
+    }
+    if (c->soft_since_ms != 0)
+        d = earliest(d, c->soft_since_ms + cfg->output_soft_timeout_ms);
+    return d;
+}
+
+static void arm_at(zinx_conn_t *c, uint64_t when)
+{
+    if (when == 0 || c->state == CONN_FINISHED)
+        return;
+    if (zinx__timer_armed(&c->timer) && c->timer.deadline_ms <= when)
+        return;
+    if (zinx__loop_timer_arm(c->loop, &c->timer, when) != 0)
+        ZINX__LOG(c->server, ZINX_LOG_ERROR,
+                  "conn %llu: out of memory arming a deadline",
+                  (unsigned long long)c->id);
+}
+
+static void close_for(zinx_conn_t *c, atomic_uint_least64_t *counter,
+                      const char *why)
+{
+    atomic_fetch_add_explicit(counter, 1, memory_order_relaxed);
+    ZINX__LOG(c->server, ZINX_LOG_INFO, "conn %llu (%s): %s, closing",
+              (unsigned long long)c->id, c->remote, why);
+    finish(c, FINISH_ABORT);
+}
+
+/* Closes the connection if one of its deadlines passed. */
+static bool expired(zinx_conn_t *c, uint64_t now)
+{
+    zinx_server_t *s = c->server;
+    const zinx_config_t *cfg = &s->cfg;
+    bool paused = c->paused_worker || c->paused_output;
+    if (paused) {
+        /* Our own back-pressure holds the bytes back, not the peer. */
+        c->last_rx_ms = now;
+        if (c->frame_start_ms != 0)
+            c->frame_start_ms = now;
+    }
+    if (c->state == CONN_OPEN && cfg->frame_timeout_ms != 0 &&
+        c->frame_start_ms != 0 &&
+        now - c->frame_start_ms >= cfg->frame_timeout_ms) {
+        close_for(c, &s->stats.timeouts, "frame not completed in time");
+        return true;
+    }
+    if (c->state == CONN_OPEN && cfg->idle_timeout_ms != 0 &&
+        now - c->last_rx_ms >= cfg->idle_timeout_ms) {
+        close_for(c, &s->stats.timeouts, "idle timeout");
+        return true;
+    }
+    if (c->soft_since_ms != 0 &&
+        now - c->soft_since_ms >= cfg->output_soft_timeout_ms) {
+        close_for(c, &s->stats.slow_readers,
+                  "unsent output above OutputSoftLimit for too long");
+        return true;
+    }
+    return false;
+}
+
+/* Alive: a byte arrived within HeartbeatMax, or the peer acknowledged our
+   data within it. The second half keeps a client that only receives
+   alive (it ACKs our heartbeats), while a vanished one stops ACKing. */
+static bool peer_alive(const zinx_conn_t *c, uint64_t now)
+{
+    uint64_t max_ms = (uint64_t)c->server->cfg.heartbeat_max * 1000u;
+    if (now - c->last_rx_ms < max_ms)
+        return true;
+    struct tcp_info ti;
+    socklen_t len = sizeof(ti);
+    memset(&ti, 0, sizeof(ti));
+    if (getsockopt(c->fd, IPPROTO_TCP, TCP_INFO, &ti, &len) != 0)
+        return false;
+    return ti.tcpi_last_ack_recv < max_ms;
+}
+
+static uint32_t default_beat(const zinx_conn_t *c, uint8_t *buf, size_t cap)
+{
+    int n = snprintf((char *)buf, cap, "heartbeat [%s->%s]", c->local,
+                     c->remote);
+    return n < 0 ? 0 : (uint32_t)((size_t)n < cap ? (size_t)n : cap - 1);
+}
+
+static void send_beat(zinx_conn_t *c)
+{
+    zinx_server_t *s = c->server;
+    uint8_t buf[512];
+    size_t cap = sizeof(buf) < c->max_packet_size ? sizeof(buf)
+                                                   : c->max_packet_size;
+    long n;
+    if (s->hb_make != NULL)
+        n = s->hb_make(c, buf, cap, s->hb_udata);
+    else
+        n = default_beat(c, buf, cap);
+    if (n < 0 || (size_t)n > cap)
+        return; /* the builder chose to send nothing this time */
+    zinx_conn_send_msg(c, s->cfg.heartbeat_msg_id, buf, (uint32_t)n);
+}
+
+static void heartbeat(zinx_conn_t *c, uint64_t now)
+{
+    zinx_server_t *s = c->server;
+    c->next_beat_ms = now + s->cfg.heartbeat_interval_ms;
+    if (peer_alive(c, now)) {
+        send_beat(c);
+        return;
+    }
+    atomic_fetch_add_explicit(&s->stats.dead_peers, 1, memory_order_relaxed);
+    ZINX__LOG(s, ZINX_LOG_INFO, "conn %llu (%s): silent for %d s, not alive",
+              (unsigned long long)c->id, c->remote, s->cfg.heartbeat_max);
+    if (s->hb_dead != NULL)
+        s->hb_dead(c, s->hb_udata);
+    else
+        finish(c, FINISH_ABORT);
+}
+
+static void on_timer(zinx__timer_t *t, void *arg)
+{
+    ZINX__UNUSED(t);
+    zinx_conn_t *c = arg;
+    if (c->state == CONN_FINISHED)
+        return;
+    uint64_t now = zinx__now_ms();
+    if (expired(c, now))
+        return;
+    if (c->next_beat_ms != 0 && now >= c->next_beat_ms) {
+        heartbeat(c, now);
+        if (c->state == CONN_FINISHED)
+            return;
+    }
+    arm_at(c, next_deadline(c));
+}
+
+static void start_deadlines(zinx_conn_t *c)
+{
+    const zinx_config_t *cfg = &c->server->cfg;
+    uint64_t now = zinx__now_ms();
+    c->last_rx_ms = now;
+    if (cfg->heartbeat_interval_ms != 0)
+        c->next_beat_ms = now + cfg->heartbeat_interval_ms;
+    arm_at(c, next_deadline(c));
+}
+
+/* Loop thread, after a flush: start or stop the soft-limit clock. */
+static void check_soft_limit(zinx_conn_t *c)
+{
+    uint32_t soft = c->server->cfg.output_soft_limit;
+    if (soft == 0)
+        return;
+    if (atomic_load(&c->unsent) <= soft) {
+        c->soft_since_ms = 0;
+        return;
+    }
+    if (c->soft_since_ms == 0) {
+        c->soft_since_ms = zinx__now_ms();
+        arm_at(c, next_deadline(c));
+    }
+}
+
+/* Handler thread: a frame had no router. */
+void zinx__conn_note_unrouted(zinx_conn_t *c)
+{
+    zinx_server_t *s = c->server;
+    uint32_t max = s->cfg.max_unknown_msgs;
+    if (max == 0 || ++c->unknown_msgs != max + 1)
+        return;
+    atomic_fetch_add_explicit(&s->stats.unknown_closed, 1,
+                              memory_order_relaxed);
+    ZINX__LOG(s, ZINX_LOG_WARN,
+              "conn %llu (%s): more than %u frames without a router, closing",
+              (unsigned long long)c->id, c->remote, max);
+    zinx_conn_close_now(c);
+}
+
 /* ---- input ------------------------------------------------------------------ */
 
 static void oversize(zinx_conn_t *c)
@@ -425,7 +680,20 @@ static void oversize(zinx_conn_t *c)
     ZINX__LOG(s, ZINX_LOG_WARN,
               "conn %llu (%s): frame longer than MaxPacketSize %u, closing",
               (unsigned long long)c->id, c->remote, c->max_packet_size);
-    finish(c, true);
+    uint32_t notice = s->cfg.close_notice_msg_id;
+    if (notice == 0) {
+        finish(c, FINISH_ABORT);
+        return;
+    }
+    char text[96];
+    int n = snprintf(text, sizeof(text), "frame too large: limit %u bytes",
+                     c->max_packet_size);
+    uint32_t len = n > 0 ? (uint32_t)n : 0;
+    if (len > c->max_packet_size)
+        len = c->max_packet_size;
+    if (zinx__buf_append_frame(&c->out, c->format, notice, text, len) == 0)
+        atomic_fetch_add(&c->unsent, (size_t)ZINX_HEADER_LEN + len);
+    finish(c, FINISH_FLUSH);
 }
 
 static int dispatch_inline(zinx_conn_t *c, const uint8_t *buf, size_t len,
@@ -575,6 +843,22 @@ static int read_failed(zinx_conn_t *c, ssize_t n)
     return READ_ENDED;
 }
 
+/* The frame deadline runs from the first byte of the frame now at the
+   head of `in`; a new head frame restarts it, so a peer streaming many
+   frames is never cut off, while one trickling a single frame is. */
+static void track_partial(zinx_conn_t *c, bool head_changed, uint64_t now)
+{
+    if (zinx__buf_size(&c->in) == 0 || c->paused_worker) {
+        c->frame_start_ms = 0;
+        return;
+    }
+    if (c->frame_start_ms != 0 && !head_changed)
+        return;
+    c->frame_start_ms = now;
+    if (c->server->cfg.frame_timeout_ms != 0)
+        arm_at(c, now + c->server->cfg.frame_timeout_ms);
+}
+
 /* A frame larger than the loop's read buffer is assembled in `in`,
    growing only as its bytes arrive (never to the declared size at once). */
 static int read_into_in(zinx_conn_t *c, size_t need, size_t rbuf_cap)
@@ -589,9 +873,13 @@ static int read_into_in(zinx_conn_t *c, size_t need, size_t rbuf_cap)
     ssize_t n = read(c->fd, c->in.data + c->in.len, want);
     if (n <= 0)
         return read_failed(c, n);
+    c->last_rx_ms = zinx__now_ms();
     c->in.len += (size_t)n;
-    if (zinx__buf_size(&c->in) >= need && !dispatch_buffered(c))
-        return READ_ENDED;
+    if (zinx__buf_size(&c->in) >= need) {
+        if (!dispatch_buffered(c))
+            return READ_ENDED;
+        track_partial(c, true, c->last_rx_ms);
+    }
     return (size_t)n == want ? READ_MORE : READ_DONE;
 }
 
@@ -605,6 +893,8 @@ static int read_into_rbuf(zinx_conn_t *c, uint8_t *rbuf, size_t cap)
     ssize_t n = read(c->fd, rbuf + have, cap - have);
     if (n <= 0)
         return read_failed(c, n);
+    uint64_t now = zinx__now_ms();
+    c->last_rx_ms = now;
     zinx__buf_free(&c->in);
     size_t total = have + (size_t)n, consumed;
     int rc = dispatch(c, rbuf, total, &consumed);
@@ -615,6 +905,7 @@ static int read_into_rbuf(zinx_conn_t *c, uint8_t *rbuf, size_t cap)
         fail(c, ZINX_ENOMEM);
         return READ_ENDED;
     }
+    track_partial(c, consumed > 0, now);
     return (size_t)n == cap - have ? READ_MORE : READ_DONE;
 }
 
@@ -645,21 +936,38 @@ static void on_readable(zinx_conn_t *c)
     }
 }
 
-static void on_linger_readable(zinx_conn_t *c)
+/* Reads and discards: nobody listens any more, but unread input must not
+   turn our close into a reset. Returns false once the socket is closed. */
+static bool linger_read(zinx_conn_t *c)
 {
     size_t cap;
     uint8_t *rbuf = zinx__loop_rbuf(c->loop, &cap);
     for (;;) {
         ssize_t n = read(c->fd, rbuf, cap);
         if (n > 0)
-            continue; /* discarded: nobody is listening any more */
+            continue;
         if (n < 0 && errno == EINTR)
             continue;
         if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
-            return;
-        zinx__conn_close_fd(c); /* EOF or error: the peer is done */
+            return true;
+        if (n == 0 && zinx__buf_size(&c->out) > 0) {
+            c->peer_eof = true; /* it may still read what we owe it */
+            return true;
+        }
+        zinx__conn_close_fd(c);
+        return false;
+    }
+}
+
+static void on_linger_events(zinx_conn_t *c, uint32_t events)
+{
+    if (events & EPOLLERR) {
+        zinx__conn_close_fd(c);
         return;
     }
+    if ((events & (EPOLLIN | EPOLLHUP)) && !linger_read(c))
+        return;
+    linger_step(c);
 }
 
 void zinx__conn_on_events(zinx_conn_t *c, uint32_t events)
@@ -667,7 +975,7 @@ void zinx__conn_on_events(zinx_conn_t *c, uint32_t events)
     if (c->fd < 0)
         return;
     if (c->lingering) {
-        on_linger_readable(c);
+        on_linger_events(c, events);
         return;
     }
     if (c->state == CONN_FINISHED)
@@ -702,18 +1010,9 @@ static bool take_pending(zinx_conn_t *c)
 
 static bool flush(zinx_conn_t *c)
 {
-    while (zinx__buf_size(&c->out) > 0) {
-        ssize_t n = send(c->fd, zinx__buf_head(&c->out),
-                         zinx__buf_size(&c->out), MSG_NOSIGNAL);
-        if (n > 0) {
-            zinx__buf_consume(&c->out, (size_t)n);
-            continue;
-        }
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
-            return true;
-        fail(c, n < 0 ? -errno : ZINX_EPIPE);
+    int rc = write_out(c);
+    if (rc != 0) {
+        fail(c, rc);
         return false;
     }
     return true;
@@ -733,7 +1032,7 @@ static void try_finish_drain(zinx_conn_t *c)
         c->sendable = false;
     pthread_mutex_unlock(&c->lock);
     if (idle)
-        finish(c, false);
+        finish(c, FINISH_FLUSH);
     else
         zinx__loop_schedule(c->loop, c); /* a last send slipped in */
 }
@@ -745,7 +1044,7 @@ void zinx__conn_attend(zinx_conn_t *c)
         return;
     int req = atomic_load(&c->close_req);
     if (req == CLOSE_NOW) {
-        finish(c, true);
+        finish(c, FINISH_ABORT);
         return;
     }
     if (req == CLOSE_GRACEFUL)
@@ -754,9 +1053,11 @@ void zinx__conn_attend(zinx_conn_t *c)
         return;
     if (!take_pending(c) || !flush(c))
         return;
+    check_soft_limit(c);
     if (c->state == CONN_DRAINING)
         try_finish_drain(c);
-    set_interest(c);
+    if (c->state != CONN_FINISHED)
+        set_interest(c);
 }
 
 void zinx__conn_adopt(zinx_conn_t *c)
@@ -779,10 +1080,25 @@ void zinx__conn_adopt(zinx_conn_t *c)
         fail(c, rc);
         return;
     }
+    start_deadlines(c);
     zinx__loop_schedule(c->loop, c);
 }
 
 /* ---- public send / close ------------------------------------------------- */
+
+/* The peer reads too slowly for what we send it: Redis's hard
+   client-output-buffer-limit. Closing bounds memory whatever it does. */
+static int over_hard_limit(zinx_conn_t *c)
+{
+    atomic_fetch_add_explicit(&c->server->stats.slow_readers, 1,
+                              memory_order_relaxed);
+    ZINX__LOG(c->server, ZINX_LOG_WARN,
+              "conn %llu (%s): unsent output would pass OutputHardLimit %u, "
+              "closing",
+              (unsigned long long)c->id, c->remote, c->output_hard_limit);
+    zinx_conn_close_now(c);
+    return ZINX_ENOBUFS;
+}
 
 int zinx_conn_send_msg(zinx_conn_t *c, uint32_t id, const void *data,
                        uint32_t len)
@@ -793,18 +1109,26 @@ int zinx_conn_send_msg(zinx_conn_t *c, uint32_t id, const void *data,
         return ZINX_EMSGSIZE;
     if (atomic_load(&c->finished))
         return ZINX_ECLOSED;
+    size_t frame = (size_t)ZINX_HEADER_LEN + len;
+    if (c->output_hard_limit != 0 &&
+        atomic_load(&c->unsent) + frame > c->output_hard_limit)
+        return over_hard_limit(c);
     int rc;
     if (zinx__loop_is_self(c->loop)) {
         if (c->state == CONN_FINISHED)
             return ZINX_ECLOSED;
         rc = zinx__buf_append_frame(&c->out, c->format, id, data, len);
-        if (rc == 0)
+        if (rc == 0) {
+            atomic_fetch_add(&c->unsent, frame);
             zinx__loop_schedule(c->loop, c);
+        }
     } else {
         pthread_mutex_lock(&c->lock);
         rc = c->sendable ? zinx__buf_append_frame(&c->pending, c->format, id,
                                                   data, len)
                          : ZINX_ECLOSED;
+        if (rc == 0)
+            atomic_fetch_add(&c->unsent, frame);
         pthread_mutex_unlock(&c->lock);
         if (rc == 0)
             zinx__conn_poke(c);

@@ -262,6 +262,8 @@ void zinx__conn_batch_done(zinx_conn_t *conn, uint32_t count);
 void zinx__conn_run_start(zinx_conn_t *conn);
 void zinx__conn_run_stop(zinx_conn_t *conn);
 int zinx__conn_fd(const zinx_conn_t *conn);
+/* Handler thread: count an unrouted frame against MaxUnknownMsgs. */
+void zinx__conn_note_unrouted(zinx_conn_t *conn);
 /* The dialer that made conn (a reference is taken), told when it ends. */
 void zinx__conn_set_dialer(zinx_conn_t *conn, zinx_dialer_t *dialer);
 bool zinx__conn_in_attention(zinx_conn_t *conn, bool set);
@@ -296,7 +298,8 @@ bool zinx__connmgr_wait_empty(zinx_connmgr_t *mgr, uint64_t deadline_ms);
 
 typedef struct zinx__stats {
     atomic_uint_least64_t accepted, rejected_max_conn, accept_errors, closed,
-        msgs_in, msgs_out, unrouted, oversize;
+        msgs_in, msgs_out, unrouted, oversize, timeouts, dead_peers,
+        slow_readers, unknown_closed;
 } zinx__stats_t;
 
 struct zinx_server {
@@ -306,6 +309,9 @@ struct zinx_server {
     zinx_router_t fallback;
     bool has_fallback;
     zinx_conn_hook_fn on_start, on_stop;
+    zinx_heartbeat_msg_fn hb_make;
+    zinx_heartbeat_dead_fn hb_dead;
+    void *hb_udata;
     void *on_start_udata, *on_stop_udata;
     zinx_connmgr_t *mgr;
     zinx__stats_t stats;

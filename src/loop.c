@@ -208,8 +208,9 @@ void zinx__loop_linger(zinx__loop_t *loop, zinx_conn_t *conn)
     if (loop->nlinger == loop->linger_cap ||
         loop->linger_head + loop->nlinger == loop->linger_cap) {
         /* Compact, then grow if still full. */
-        memmove(loop->lingerers, loop->lingerers + loop->linger_head,
-                loop->nlinger * sizeof(*loop->lingerers));
+        if (loop->nlinger > 0)
+            memmove(loop->lingerers, loop->lingerers + loop->linger_head,
+                    loop->nlinger * sizeof(*loop->lingerers));
         loop->linger_head = 0;
         if (loop->nlinger == loop->linger_cap) {
             size_t cap = loop->linger_cap ? loop->linger_cap * 2 : 16;

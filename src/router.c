@@ -87,6 +87,7 @@ void zinx__route_message(zinx_server_t *server, zinx_conn_t *conn,
             ZINX__LOG(server, ZINX_LOG_DEBUG,
                       "conn %llu: no router for message ID %u, dropped",
                       (unsigned long long)zinx_conn_id(conn), msg->id);
+            zinx__conn_note_unrouted(conn);
             return;
         }
         r = &server->fallback;

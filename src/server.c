@@ -143,6 +143,21 @@ int zinx_server_on_conn_stop(zinx_server_t *s, zinx_conn_hook_fn fn,
     return 0;
 }
 
+int zinx_server_set_heartbeat_hooks(zinx_server_t *s,
+                                    zinx_heartbeat_msg_fn make_msg,
+                                    zinx_heartbeat_dead_fn on_dead,
+                                    void *udata)
+{
+    if (s == NULL)
+        return ZINX_EINVAL;
+    if (!is_new(s))
+        return ZINX_ESTATE;
+    s->hb_make = make_msg;
+    s->hb_dead = on_dead;
+    s->hb_udata = udata;
+    return 0;
+}
+
 int zinx_server_set_log_sink(zinx_server_t *s, zinx_log_fn sink, void *udata)
 {
     if (s == NULL)
@@ -165,6 +180,10 @@ void zinx_server_stats(const zinx_server_t *s, zinx_server_stats_t *out)
     out->msgs_out = atomic_load(&st->msgs_out);
     out->unrouted = atomic_load(&st->unrouted);
     out->oversize = atomic_load(&st->oversize);
+    out->timeouts = atomic_load(&st->timeouts);
+    out->dead_peers = atomic_load(&st->dead_peers);
+    out->slow_readers = atomic_load(&st->slow_readers);
+    out->unknown_closed = atomic_load(&st->unknown_closed);
     out->connections = zinx_connmgr_count(s->mgr);
 }
 
@@ -299,6 +318,37 @@ static void start_conn(zinx_server_t *s, zinx__loop_t *here, int fd)
     }
 }
 
+int zinx_server_adopt_fd(zinx_server_t *s, int fd)
+{
+    if (s == NULL || fd < 0) {
+        if (fd >= 0)
+            close(fd);
+        return ZINX_EINVAL;
+    }
+    int rc = 0;
+    if (atomic_load(&s->state) != ZINX__SERVER_RUNNING)
+        rc = ZINX_ESTATE;
+    else if (zinx_connmgr_count(s->mgr) >= (size_t)s->cfg.max_conn)
+        rc = ZINX_EBUSY;
+    else if (fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK) != 0)
+        rc = -errno;
+    if (rc != 0) {
+        close(fd);
+        return rc;
+    }
+    zinx_conn_t *c = zinx__server_open_conn(s, NULL, NULL, fd);
+    if (c == NULL)
+        return ZINX_ENOMEM;
+    atomic_fetch_add_explicit(&s->stats.accepted, 1, memory_order_relaxed);
+    zinx__loop_t *loop = s->loops[zinx_conn_id(c) % s->nloops];
+    if (zinx__loop_post(loop, ZINX__OP_ADOPT, zinx_conn_ref(c)) != 0) {
+        zinx_conn_unref(c);
+        zinx_conn_close_now(c);
+        return ZINX_ENOMEM;
+    }
+    return 0;
+}
+
 void zinx__server_on_accept(zinx_server_t *s, zinx__loop_t *loop)
 {
     for (int i = 0; i < ACCEPTS_PER_EVENT; i++) {
@@ -431,6 +481,22 @@ static void destroy_threads(zinx_server_t *s)
     as->reserve_fd = -1;
 }
 
+static void ignore_beat(zinx_request_t *req, void *udata)
+{
+    ZINX__UNUSED(req);
+    ZINX__UNUSED(udata);
+}
+
+/* Heartbeats from peers are life signs, not unknown messages. */
+static int route_heartbeats(zinx_server_t *s)
+{
+    if (s->cfg.heartbeat_interval_ms == 0 ||
+        zinx__router_table_find(&s->routes, s->cfg.heartbeat_msg_id) != NULL)
+        return 0;
+    zinx_router_t r = {.handle = ignore_beat};
+    return zinx__router_table_add(&s->routes, s->cfg.heartbeat_msg_id, &r);
+}
+
 static int check_config(zinx_server_t *s)
 {
     char err[512];
@@ -454,6 +520,8 @@ int zinx_server_start(zinx_server_t *s)
     if (!is_new(s))
         return ZINX_ESTATE;
     int rc = check_config(s);
+    if (rc == 0)
+        rc = route_heartbeats(s);
     if (rc != 0)
         return rc;
     rc = s->listening ? open_listener(s) : 0;

@@ -170,6 +170,24 @@ static const struct num_field num_fields[] = {
      1073741824},
     {"DrainTimeoutMs", offsetof(zinx_config_t, drain_timeout_ms), 1, 0,
      3600000},
+    {"HeartbeatIntervalMs", offsetof(zinx_config_t, heartbeat_interval_ms), 1,
+     0, 86400000},
+    {"HeartbeatMsgID", offsetof(zinx_config_t, heartbeat_msg_id), 1, 0,
+     4294967295LL},
+    {"FrameTimeoutMs", offsetof(zinx_config_t, frame_timeout_ms), 1, 0,
+     3600000},
+    {"IdleTimeoutMs", offsetof(zinx_config_t, idle_timeout_ms), 1, 0,
+     86400000},
+    {"OutputSoftLimit", offsetof(zinx_config_t, output_soft_limit), 1, 0,
+     1073741824},
+    {"OutputSoftTimeoutMs", offsetof(zinx_config_t, output_soft_timeout_ms),
+     1, 0, 3600000},
+    {"OutputHardLimit", offsetof(zinx_config_t, output_hard_limit), 1, 0,
+     1073741824},
+    {"MaxUnknownMsgs", offsetof(zinx_config_t, max_unknown_msgs), 1, 0,
+     4294967295LL},
+    {"CloseNoticeMsgID", offsetof(zinx_config_t, close_notice_msg_id), 1, 0,
+     4294967295LL},
 };
 
 #define NUM_COUNT (sizeof(num_fields) / sizeof(num_fields[0]))
@@ -260,6 +278,15 @@ static void test_defaults_match_zinx(void **state)
     assert_int_equal(cfg.packet_format, ZINX_FORMAT_TLV);
     assert_int_equal(cfg.output_high_water, 262144);
     assert_int_equal(cfg.drain_timeout_ms, 5000);
+    assert_int_equal(cfg.heartbeat_interval_ms, 0);
+    assert_int_equal(cfg.heartbeat_msg_id, 99999);
+    assert_int_equal(cfg.frame_timeout_ms, 10000);
+    assert_int_equal(cfg.idle_timeout_ms, 0);
+    assert_int_equal(cfg.output_soft_limit, 1048576);
+    assert_int_equal(cfg.output_soft_timeout_ms, 10000);
+    assert_int_equal(cfg.output_hard_limit, 4194304);
+    assert_int_equal(cfg.max_unknown_msgs, 0);
+    assert_int_equal(cfg.close_notice_msg_id, 0);
 }
 
 static void test_defaults_are_valid(void **state)
@@ -845,6 +872,9 @@ static void test_validate_ranges(void **state)
         assert_int_equal(zinx_config_validate(&cfg, err, sizeof(err)), 0);
         set_num(&cfg, f, f->max);
         assert_int_equal(zinx_config_validate(&cfg, err, sizeof(err)), 0);
+        /* A field that spans all of uint32_t has no invalid value. */
+        if (f->is_u32 && f->min == 0 && f->max == (long long)UINT32_MAX)
+            continue;
         set_num(&cfg, f, f->max + 1);
         check_invalid(&cfg, f->key, range);
         /* A uint32_t field below 0 wraps to its top, still invalid. */

@@ -25,6 +25,15 @@
  * | PacketFormat      | packet_format       | "tlv"           |
  * | OutputHighWater   | output_high_water   | 262144          |
  * | DrainTimeoutMs    | drain_timeout_ms    | 5000            |
+ * | HeartbeatIntervalMs | heartbeat_interval_ms | 0 (off)       |
+ * | HeartbeatMsgID    | heartbeat_msg_id    | 99999           |
+ * | FrameTimeoutMs    | frame_timeout_ms    | 10000           |
+ * | IdleTimeoutMs     | idle_timeout_ms     | 0 (off)         |
+ * | OutputSoftLimit   | output_soft_limit   | 1048576         |
+ * | OutputSoftTimeoutMs | output_soft_timeout_ms | 10000      |
+ * | OutputHardLimit   | output_hard_limit   | 4194304         |
+ * | MaxUnknownMsgs    | max_unknown_msgs    | 0 (off)         |
+ * | CloseNoticeMsgID  | close_notice_msg_id | 0 (off)         |
  *
  * The README's configuration table says what each one does.
  */
@@ -63,6 +72,17 @@ typedef struct zinx_config {
     zinx_packet_format_t packet_format;
     uint32_t output_high_water;       /* 1 KiB..1 GiB unsent bytes */
     uint32_t drain_timeout_ms;        /* 0..3600000 */
+    /* Protections against broken and hostile peers (0 turns one off). */
+    uint32_t heartbeat_interval_ms;   /* 0..86400000; 0: no heartbeat */
+    uint32_t heartbeat_msg_id;        /* any ID */
+    uint32_t frame_timeout_ms;        /* 0..3600000: a started frame's deadline */
+    uint32_t idle_timeout_ms;         /* 0..86400000: silence before close */
+    uint32_t output_soft_limit;       /* 0..1 GiB unsent bytes ... */
+    uint32_t output_soft_timeout_ms;  /* 0..3600000 ... held this long: close */
+    uint32_t output_hard_limit;       /* 0..1 GiB unsent bytes: close at once */
+    uint32_t max_unknown_msgs;        /* unrouted frames tolerated per conn */
+    uint32_t close_notice_msg_id;     /* 0: none; else sent before a protocol
+                                         error closes the connection */
 } zinx_config_t;
 
 /* Fills *cfg with the defaults of the table above. Thread: any. */

@@ -78,7 +78,9 @@ int zinx_conn_is_open(const zinx_conn_t *conn);
  * order they were sent; the owning I/O thread is woken to write them.
  * Never blocks on the network.
  * Returns 0, ZINX_EMSGSIZE when len > MaxPacketSize, ZINX_ECLOSED once the
- * connection is closing or closed, ZINX_ENOMEM, or ZINX_EINVAL.
+ * connection is closing or closed, ZINX_ENOBUFS when its unsent output
+ * would pass OutputHardLimit (the peer reads too slowly; the connection
+ * is then closed at once), ZINX_ENOMEM, or ZINX_EINVAL.
  */
 int zinx_conn_send_msg(zinx_conn_t *conn, uint32_t id, const void *data,
                        uint32_t len);

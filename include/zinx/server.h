@@ -22,6 +22,7 @@
 #define ZINX_SERVER_H
 
 #include <stdarg.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #include "zinx/config.h"
@@ -46,8 +47,31 @@ typedef struct zinx_server_stats {
     uint64_t msgs_out;          /* frames queued for sending */
     uint64_t unrouted;          /* frames with no router (default fallback) */
     uint64_t oversize;          /* connections closed for a too long frame */
+    uint64_t timeouts;          /* closed: frame deadline or idle timeout */
+    uint64_t dead_peers;        /* found not alive by the heartbeat */
+    uint64_t slow_readers;      /* closed: output soft or hard limit */
+    uint64_t unknown_closed;    /* closed: more than MaxUnknownMsgs */
     uint64_t connections;       /* currently in the connection manager */
 } zinx_server_stats_t;
+
+/*
+ * Heartbeat hooks (Zinx's HeartBeatOption). With HeartbeatIntervalMs > 0,
+ * every connection of the endpoint (accepted or dialed) sends a message
+ * with ID HeartbeatMsgID each interval, and one that was silent for
+ * HeartbeatMax seconds counts as dead. Silent means: no byte received
+ * and none of our data acknowledged by the peer's TCP stack, so a client
+ * that only receives stays alive. Incoming HeartbeatMsgID frames need no
+ * router: without one they are consumed quietly.
+ *
+ * make_msg writes the payload into buf (at most cap bytes) and returns
+ * its length, or a negative value to skip this beat; NULL sends Zinx's
+ * text "heartbeat [local->remote]". on_dead replaces the default action
+ * (close at once). Both run on the connection's I/O thread and must not
+ * block; they may send and close.
+ */
+typedef long (*zinx_heartbeat_msg_fn)(zinx_conn_t *conn, uint8_t *buf,
+                                      size_t cap, void *udata);
+typedef void (*zinx_heartbeat_dead_fn)(zinx_conn_t *conn, void *udata);
 
 /*
  * Creates a stopped server with a copy of *cfg (NULL means the defaults).
@@ -99,6 +123,25 @@ int zinx_server_on_conn_start(zinx_server_t *server, zinx_conn_hook_fn fn,
  */
 int zinx_server_on_conn_stop(zinx_server_t *server, zinx_conn_hook_fn fn,
                              void *udata);
+
+/*
+ * Sets the heartbeat hooks described above (either may be NULL for the
+ * default). The interval, ID and HeartbeatMax come from the configuration.
+ * Returns 0 or ZINX_ESTATE after start.
+ */
+int zinx_server_set_heartbeat_hooks(zinx_server_t *server,
+                                    zinx_heartbeat_msg_fn make_msg,
+                                    zinx_heartbeat_dead_fn on_dead,
+                                    void *udata);
+
+/*
+ * Serves an already connected stream socket (one end of a socketpair, an
+ * inherited or a passed descriptor) as a connection of this running
+ * endpoint, exactly like an accepted one. Takes ownership of fd, also on
+ * failure (it is closed). Returns 0, ZINX_EINVAL, ZINX_ESTATE when not
+ * running, ZINX_EBUSY at MaxConn, or ZINX_ENOMEM. Thread: any.
+ */
+int zinx_server_adopt_fd(zinx_server_t *server, int fd);
 
 /*
  * Replaces where log records go (NULL restores the configured default:
