@@ -1107,7 +1107,10 @@ int zinx_conn_send_msg(zinx_conn_t *c, uint32_t id, const void *data,
         return ZINX_EINVAL;
     if (len > c->max_packet_size)
         return ZINX_EMSGSIZE;
-    if (atomic_load(&c->finished))
+    /* After close_now nothing more may leave, even before the I/O thread
+       has acted on it; a graceful close still lets replies out. */
+    if (atomic_load(&c->finished) ||
+        atomic_load(&c->close_req) == CLOSE_NOW)
         return ZINX_ECLOSED;
     size_t frame = (size_t)ZINX_HEADER_LEN + len;
     if (c->output_hard_limit != 0 &&

@@ -51,6 +51,7 @@ struct zinx_dialer {
     zinx_conn_t *conn;   /* reference to the current connection */
     bool stopped;        /* closed by the user or the endpoint */
     bool detached;       /* the endpoint stopped: it may be freed */
+    bool reporting;      /* on_event is running on the loop thread */
     bool gave_up;
     int last_status;
 };
@@ -74,12 +75,25 @@ void zinx__dialer_unref(zinx_dialer_t *d)
     free(d);
 }
 
+/* Events stop with the stop: once zinx_dialer_close() returned, on_event
+   neither runs nor will run, so its udata may be freed. */
 static void report(zinx_dialer_t *d, zinx_dial_event_t ev, int status,
                    uint32_t next_delay_ms)
 {
-    if (d->opts.on_event != NULL)
-        d->opts.on_event(d, ev, status, d->attempt, next_delay_ms,
-                         d->opts.udata);
+    if (d->opts.on_event == NULL)
+        return;
+    pthread_mutex_lock(&d->lock);
+    bool stopped = d->stopped;
+    d->reporting = !stopped;
+    pthread_mutex_unlock(&d->lock);
+    if (stopped)
+        return;
+    d->opts.on_event(d, ev, status, d->attempt, next_delay_ms,
+                     d->opts.udata);
+    pthread_mutex_lock(&d->lock);
+    d->reporting = false;
+    pthread_cond_broadcast(&d->cond);
+    pthread_mutex_unlock(&d->lock);
 }
 
 static bool is_stopped(zinx_dialer_t *d)
@@ -122,14 +136,18 @@ static void deactivate(zinx_dialer_t *d)
     zinx__dialer_unref(d);
 }
 
+/* No more attempts: wake the waiters with `status`, then let go. */
 static void give_up(zinx_dialer_t *d, int status)
 {
+    /* Reported before waiters wake, so a waiter that then closes the
+       dialer has seen every event. */
+    report(d, ZINX_DIAL_GAVE_UP, status, 0);
     pthread_mutex_lock(&d->lock);
     d->gave_up = true;
-    d->last_status = status;
+    if (d->conn == NULL)
+        d->last_status = d->stopped ? ZINX_ECLOSED : status;
     pthread_cond_broadcast(&d->cond);
     pthread_mutex_unlock(&d->lock);
-    report(d, ZINX_DIAL_GAVE_UP, status, 0);
     deactivate(d);
 }
 
@@ -201,7 +219,7 @@ static void connected(zinx_dialer_t *d)
 static void start_attempt(zinx_dialer_t *d)
 {
     if (is_stopped(d)) {
-        deactivate(d);
+        give_up(d, ZINX_ECLOSED);
         return;
     }
     if (d->addr_index == 0)
@@ -265,14 +283,15 @@ static void conn_lost(zinx_dialer_t *d)
     zinx_conn_unref(c);
     if (!d->active)
         return;
-    report(d, ZINX_DIAL_DISCONNECTED, 0, 0);
     if (!d->opts.reconnect || is_stopped(d)) {
+        report(d, ZINX_DIAL_DISCONNECTED, 0, 0);
         give_up(d, ZINX_ECLOSED);
         return;
     }
     d->attempt = 1; /* the first retry after a loss waits the initial delay */
     uint32_t delay = backoff_ms(d);
     d->attempt = 0;
+    report(d, ZINX_DIAL_DISCONNECTED, 0, delay);
     if (zinx__loop_timer_arm(d->loop, &d->timer, zinx__now_ms() + delay))
         give_up(d, ZINX_ENOMEM);
 }
@@ -288,14 +307,8 @@ void zinx__dialer_run_op(zinx_dialer_t *d, zinx__loop_op_t op)
         conn_lost(d);
         break;
     case ZINX__OP_DIAL_CLOSE:
-        if (d->active) {
-            pthread_mutex_lock(&d->lock);
-            d->gave_up = true;
-            d->last_status = ZINX_ECLOSED;
-            pthread_cond_broadcast(&d->cond);
-            pthread_mutex_unlock(&d->lock);
-            deactivate(d);
-        }
+        if (d->active)
+            give_up(d, ZINX_ECLOSED); /* reports nothing: stopped */
         break;
     default:
         break;
@@ -309,23 +322,29 @@ void zinx__dialer_conn_ended(zinx_dialer_t *d)
         zinx__dialer_unref(d);
 }
 
-/* Stops attempts and closes the current connection (gracefully). */
+/* Stops attempts and closes the current connection (gracefully). When it
+   returns, on_event has finished and will not be called again. */
 static void stop(zinx_dialer_t *d)
 {
     pthread_mutex_lock(&d->lock);
     bool first = !d->stopped;
     d->stopped = true;
+    pthread_cond_broadcast(&d->cond);
+    /* Wait out a report in progress, unless it is ours (close called from
+       inside on_event runs on the loop thread). */
+    while (d->reporting && !zinx__loop_is_self(d->loop))
+        pthread_cond_wait(&d->cond, &d->lock);
     zinx_conn_t *c = first && d->conn ? zinx_conn_ref(d->conn) : NULL;
     pthread_mutex_unlock(&d->lock);
     if (!first)
         return;
+    if (zinx__loop_post_dialer(d->loop, ZINX__OP_DIAL_CLOSE,
+                               zinx__dialer_ref(d)) != 0)
+        zinx__dialer_unref(d);
     if (c != NULL) {
         zinx_conn_close(c);
         zinx_conn_unref(c);
     }
-    if (zinx__loop_post_dialer(d->loop, ZINX__OP_DIAL_CLOSE,
-                               zinx__dialer_ref(d)) != 0)
-        zinx__dialer_unref(d);
 }
 
 void zinx__dialer_shutdown(zinx_dialer_t *d)
@@ -446,7 +465,7 @@ int zinx_dialer_wait(zinx_dialer_t *d, uint32_t timeout_ms, zinx_conn_t **out)
                           .tv_nsec = (long)(deadline % 1000) * 1000000L};
     int rc = 0;
     pthread_mutex_lock(&d->lock);
-    while (d->conn == NULL && !d->gave_up) {
+    while (d->conn == NULL && !d->gave_up && !d->stopped) {
         if (pthread_cond_timedwait(&d->cond, &d->lock, &ts) != 0 &&
             zinx__now_ms() >= deadline)
             break;
@@ -454,6 +473,8 @@ int zinx_dialer_wait(zinx_dialer_t *d, uint32_t timeout_ms, zinx_conn_t **out)
     if (d->conn != NULL) {
         if (out != NULL)
             *out = zinx_conn_ref(d->conn);
+    } else if (d->stopped) {
+        rc = ZINX_ECLOSED;
     } else {
         rc = d->gave_up ? d->last_status : ZINX_ETIMEDOUT;
         if (rc == 0)

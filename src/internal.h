@@ -323,7 +323,7 @@ struct zinx_server {
 
     bool listening;          /* false for zinx_client_new() endpoints */
     int listen_fd;
-    int port;
+    atomic_int port;         /* read by any thread while serve() starts */
     atomic_uint_least32_t next_loop; /* dialers are spread round-robin */
     zinx_dialer_t **dialers; /* live dialers, guarded by lock */
     size_t ndialers, dialers_cap;

@@ -86,7 +86,7 @@ zinx_connmgr_t *zinx_server_connmgr(zinx_server_t *s)
 
 int zinx_server_port(const zinx_server_t *s)
 {
-    return s->port;
+    return atomic_load(&s->port);
 }
 
 static bool is_new(const zinx_server_t *s)
@@ -240,7 +240,7 @@ static int open_listener(zinx_server_t *s)
         return err;
     }
     s->listen_fd = fd;
-    s->port = bound_port(fd);
+    atomic_store(&s->port, bound_port(fd));
     return 0;
 }
 
@@ -546,7 +546,7 @@ int zinx_server_start(zinx_server_t *s)
     ZINX__LOG(s, ZINX_LOG_INFO,
               "listening on %s:%d (%u I/O threads, %u workers, format %s, "
               "MaxConn %d, MaxPacketSize %u)",
-              s->cfg.host, s->port, s->nloops, s->nworkers,
+              s->cfg.host, atomic_load(&s->port), s->nloops, s->nworkers,
               zinx_packet_format_name(s->cfg.packet_format), s->cfg.max_conn,
               s->cfg.max_packet_size);
     return 0;

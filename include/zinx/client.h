@@ -57,7 +57,8 @@ typedef enum zinx_dial_event {
  * Reports each connection attempt and its outcome. attempt counts the
  * attempts since the last successful connection (from 1); next_delay_ms
  * is the back-off before the next attempt (0 when none is planned).
- * Runs on the dialer's I/O thread: keep it short, do not block.
+ * Runs on the dialer's I/O thread: keep it short, do not block. It is
+ * never called after zinx_dialer_close() has returned.
  */
 typedef void (*zinx_dial_fn)(zinx_dialer_t *dialer, zinx_dial_event_t event,
                              int status, uint32_t attempt,
@@ -108,7 +109,10 @@ int zinx_dialer_wait(zinx_dialer_t *dialer, uint32_t timeout_ms,
 
 /*
  * Stops reconnecting, closes the current connection gracefully, and
- * releases the handle (do not use it afterwards). Thread: any.
+ * releases the handle (do not use it afterwards). Once it returns, the
+ * dialer's on_event is not running and will not run again, so its udata
+ * may be freed. Waiters in zinx_dialer_wait() return ZINX_ECLOSED.
+ * Thread: any, including on_event itself.
  */
 void zinx_dialer_close(zinx_dialer_t *dialer);
 

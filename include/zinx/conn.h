@@ -77,8 +77,11 @@ int zinx_conn_is_open(const zinx_conn_t *conn);
  * before the call returns. Messages sent from one thread leave in the
  * order they were sent; the owning I/O thread is woken to write them.
  * Never blocks on the network.
- * Returns 0, ZINX_EMSGSIZE when len > MaxPacketSize, ZINX_ECLOSED once the
- * connection is closing or closed, ZINX_ENOBUFS when its unsent output
+ * While a graceful close drains (zinx_conn_close, or the peer's
+ * half-close), sends still succeed, so the replies to messages already
+ * received go out. Returns 0, ZINX_EMSGSIZE when len > MaxPacketSize,
+ * ZINX_ECLOSED after zinx_conn_close_now() or once the connection has
+ * finished (its last reply flushed, or closed by an error), ZINX_ENOBUFS when its unsent output
  * would pass OutputHardLimit (the peer reads too slowly; the connection
  * is then closed at once), ZINX_ENOMEM, or ZINX_EINVAL.
  */

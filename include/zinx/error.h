@@ -39,6 +39,10 @@ extern "C" {
     XX(EADDRNOTAVAIL, -EADDRNOTAVAIL, "address not available")               \
     XX(EACCES, -EACCES, "permission denied")                                 \
     XX(ECONNRESET, -ECONNRESET, "connection reset by peer")                  \
+    XX(ECONNREFUSED, -ECONNREFUSED, "connection refused")                    \
+    XX(ECONNABORTED, -ECONNABORTED, "connection aborted")                    \
+    XX(EHOSTUNREACH, -EHOSTUNREACH, "host unreachable")                      \
+    XX(ENETUNREACH, -ENETUNREACH, "network unreachable")                     \
     XX(EPIPE, -EPIPE, "broken pipe")                                         \
     XX(EMFILE, -EMFILE, "too many open files")                               \
     XX(ETIMEDOUT, -ETIMEDOUT, "timed out")                                   \
