@@ -105,16 +105,16 @@ static const struct key_spec keys[] = {
      3600000},
     {"IdleTimeoutMs", KEY_U32, CHECKED_OFFSET(idle_timeout_ms, uint32_t), 0,
      86400000},
-    {"OutputSoftLimit", KEY_U32, CHECKED_OFFSET(output_soft_limit, uint32_t),
-     0, 1073741824},
+    {"OutputSoftLimit", KEY_U32, CHECKED_OFFSET(output_soft_limit, uint32_t), 0,
+     1073741824},
     {"OutputSoftTimeoutMs", KEY_U32,
      CHECKED_OFFSET(output_soft_timeout_ms, uint32_t), 0, 3600000},
-    {"OutputHardLimit", KEY_U32, CHECKED_OFFSET(output_hard_limit, uint32_t),
-     0, 1073741824},
+    {"OutputHardLimit", KEY_U32, CHECKED_OFFSET(output_hard_limit, uint32_t), 0,
+     1073741824},
     {"MaxUnknownMsgs", KEY_U32, CHECKED_OFFSET(max_unknown_msgs, uint32_t), 0,
      4294967295LL},
-    {"CloseNoticeMsgID", KEY_U32,
-     CHECKED_OFFSET(close_notice_msg_id, uint32_t), 0, 4294967295LL},
+    {"CloseNoticeMsgID", KEY_U32, CHECKED_OFFSET(close_notice_msg_id, uint32_t),
+     0, 4294967295LL},
 };
 
 #define KEY_COUNT (sizeof(keys) / sizeof(keys[0]))

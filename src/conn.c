@@ -64,15 +64,15 @@ struct zinx_conn {
     int state;
     uint32_t events;
     bool peer_eof;
-    bool paused_worker;  /* worker queue full: frames wait in `in` */
-    bool paused_output;  /* too much unsent output */
-    bool lingering;      /* finished: flushing, then waiting for EOF */
-    bool wr_shut;        /* our FIN was sent */
+    bool paused_worker; /* worker queue full: frames wait in `in` */
+    bool paused_output; /* too much unsent output */
+    bool lingering;     /* finished: flushing, then waiting for EOF */
+    bool wr_shut;       /* our FIN was sent */
     bool in_attn;
     zinx_conn_t *attn_next;
-    zinx__buf_t in;      /* partial frame, or frames the worker had no room for */
-    zinx__buf_t out;     /* unsent bytes */
-    zinx__timer_t timer; /* the earliest of the deadlines below */
+    zinx__buf_t in;  /* partial frame, or frames the worker had no room for */
+    zinx__buf_t out; /* unsent bytes */
+    zinx__timer_t timer;     /* the earliest of the deadlines below */
     uint64_t last_rx_ms;     /* last byte received */
     uint64_t frame_start_ms; /* a partial frame waits since; 0: none */
     uint64_t soft_since_ms;  /* above OutputSoftLimit since; 0: below */
@@ -302,7 +302,8 @@ void zinx__conn_batch_done(zinx_conn_t *c, uint32_t count)
         zinx__conn_poke(c);
 }
 
-/* ---- hooks ---------------------------------------------------------------- */
+/* ---- hooks ----------------------------------------------------------------
+ */
 
 void zinx__conn_run_start(zinx_conn_t *c)
 {
@@ -575,8 +576,8 @@ static bool peer_alive(const zinx_conn_t *c, uint64_t now)
 
 static uint32_t default_beat(const zinx_conn_t *c, uint8_t *buf, size_t cap)
 {
-    int n = snprintf((char *)buf, cap, "heartbeat [%s->%s]", c->local,
-                     c->remote);
+    int n =
+        snprintf((char *)buf, cap, "heartbeat [%s->%s]", c->local, c->remote);
     return n < 0 ? 0 : (uint32_t)((size_t)n < cap ? (size_t)n : cap - 1);
 }
 
@@ -584,8 +585,8 @@ static void send_beat(zinx_conn_t *c)
 {
     zinx_server_t *s = c->server;
     uint8_t buf[512];
-    size_t cap = sizeof(buf) < c->max_packet_size ? sizeof(buf)
-                                                   : c->max_packet_size;
+    size_t cap =
+        sizeof(buf) < c->max_packet_size ? sizeof(buf) : c->max_packet_size;
     long n;
     if (s->hb_make != NULL)
         n = s->hb_make(c, buf, cap, s->hb_udata);
@@ -671,7 +672,8 @@ void zinx__conn_note_unrouted(zinx_conn_t *c)
     zinx_conn_close_now(c);
 }
 
-/* ---- input ------------------------------------------------------------------ */
+/* ---- input ------------------------------------------------------------------
+ */
 
 static void oversize(zinx_conn_t *c)
 {
@@ -802,8 +804,8 @@ static bool dispatch_buffered(zinx_conn_t *c)
         return true;
     size_t consumed;
     c->paused_worker = false;
-    int rc = dispatch(c, zinx__buf_head(&c->in), zinx__buf_size(&c->in),
-                      &consumed);
+    int rc =
+        dispatch(c, zinx__buf_head(&c->in), zinx__buf_size(&c->in), &consumed);
     if (c->state == CONN_FINISHED)
         return false;
     zinx__buf_consume(&c->in, consumed);
@@ -994,7 +996,8 @@ void zinx__conn_on_events(zinx_conn_t *c, uint32_t events)
         zinx__loop_schedule(c->loop, c);
 }
 
-/* ---- output ------------------------------------------------------------------ */
+/* ---- output
+ * ------------------------------------------------------------------ */
 
 static bool take_pending(zinx_conn_t *c)
 {
@@ -1109,8 +1112,7 @@ int zinx_conn_send_msg(zinx_conn_t *c, uint32_t id, const void *data,
         return ZINX_EMSGSIZE;
     /* After close_now nothing more may leave, even before the I/O thread
        has acted on it; a graceful close still lets replies out. */
-    if (atomic_load(&c->finished) ||
-        atomic_load(&c->close_req) == CLOSE_NOW)
+    if (atomic_load(&c->finished) || atomic_load(&c->close_req) == CLOSE_NOW)
         return ZINX_ECLOSED;
     size_t frame = (size_t)ZINX_HEADER_LEN + len;
     if (c->output_hard_limit != 0 &&
@@ -1127,9 +1129,9 @@ int zinx_conn_send_msg(zinx_conn_t *c, uint32_t id, const void *data,
         }
     } else {
         pthread_mutex_lock(&c->lock);
-        rc = c->sendable ? zinx__buf_append_frame(&c->pending, c->format, id,
-                                                  data, len)
-                         : ZINX_ECLOSED;
+        rc = c->sendable
+                 ? zinx__buf_append_frame(&c->pending, c->format, id, data, len)
+                 : ZINX_ECLOSED;
         if (rc == 0)
             atomic_fetch_add(&c->unsent, frame);
         pthread_mutex_unlock(&c->lock);
@@ -1149,8 +1151,8 @@ static int request_close(zinx_conn_t *c, int how)
     if (atomic_load(&c->finished))
         return 0;
     int cur = atomic_load(&c->close_req);
-    while (cur < how && !atomic_compare_exchange_weak(&c->close_req, &cur,
-                                                      how)) {
+    while (cur < how &&
+           !atomic_compare_exchange_weak(&c->close_req, &cur, how)) {
     }
     if (cur >= how)
         return 0; /* already requested at least this strongly */
@@ -1169,7 +1171,8 @@ int zinx_conn_close_now(zinx_conn_t *c)
     return request_close(c, CLOSE_NOW);
 }
 
-/* ---- properties ------------------------------------------------------------ */
+/* ---- properties ------------------------------------------------------------
+ */
 
 static property_t **find_prop(zinx_conn_t *c, const char *key)
 {

@@ -38,20 +38,20 @@ struct zinx_dialer {
     int naddrs;
 
     /* Loop thread only. */
-    int fd;              /* connecting socket, or -1 */
+    int fd; /* connecting socket, or -1 */
     int addr_index;
-    uint32_t attempt;    /* attempts since the last success */
-    uint64_t rng;        /* xorshift state for jitter */
-    bool active;         /* the loop still holds its reference */
+    uint32_t attempt; /* attempts since the last success */
+    uint64_t rng;     /* xorshift state for jitter */
+    bool active;      /* the loop still holds its reference */
     zinx__timer_t timer;
 
     /* Any thread, under lock. */
     pthread_mutex_t lock;
     pthread_cond_t cond;
-    zinx_conn_t *conn;   /* reference to the current connection */
-    bool stopped;        /* closed by the user or the endpoint */
-    bool detached;       /* the endpoint stopped: it may be freed */
-    bool reporting;      /* on_event is running on the loop thread */
+    zinx_conn_t *conn; /* reference to the current connection */
+    bool stopped;      /* closed by the user or the endpoint */
+    bool detached;     /* the endpoint stopped: it may be freed */
+    bool reporting;    /* on_event is running on the loop thread */
     bool gave_up;
     int last_status;
 };
@@ -88,8 +88,7 @@ static void report(zinx_dialer_t *d, zinx_dial_event_t ev, int status,
     pthread_mutex_unlock(&d->lock);
     if (stopped)
         return;
-    d->opts.on_event(d, ev, status, d->attempt, next_delay_ms,
-                     d->opts.udata);
+    d->opts.on_event(d, ev, status, d->attempt, next_delay_ms, d->opts.udata);
     pthread_mutex_lock(&d->lock);
     d->reporting = false;
     pthread_cond_broadcast(&d->cond);
@@ -225,15 +224,15 @@ static void start_attempt(zinx_dialer_t *d)
     if (d->addr_index == 0)
         d->attempt++;
     const struct sockaddr_storage *a = &d->addrs[d->addr_index];
-    int fd = socket(a->ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC,
-                    0);
+    int fd =
+        socket(a->ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     if (fd < 0) {
         attempt_failed(d, -errno);
         return;
     }
     d->fd = fd;
-    if (connect(fd, (const struct sockaddr *)a,
-                d->addr_lens[d->addr_index]) == 0) {
+    if (connect(fd, (const struct sockaddr *)a, d->addr_lens[d->addr_index]) ==
+        0) {
         connected(d);
         return;
     }
@@ -271,7 +270,7 @@ static void on_timer(zinx__timer_t *t, void *arg)
     if (d->fd >= 0)
         attempt_failed(d, ZINX_ETIMEDOUT); /* the connect timed out */
     else
-        start_attempt(d);                  /* the back-off is over */
+        start_attempt(d); /* the back-off is over */
 }
 
 static void conn_lost(zinx_dialer_t *d)
@@ -394,8 +393,7 @@ static void apply_defaults(zinx_dial_opts_t *o)
         o->backoff_max_ms = o->backoff_initial_ms;
 }
 
-static zinx_dialer_t *dialer_new(zinx_server_t *s,
-                                 const zinx_dial_opts_t *opts)
+static zinx_dialer_t *dialer_new(zinx_server_t *s, const zinx_dial_opts_t *opts)
 {
     zinx_dialer_t *d = calloc(1, sizeof(*d));
     if (d == NULL)
@@ -425,8 +423,7 @@ static zinx_dialer_t *dialer_new(zinx_server_t *s,
 int zinx_server_dial(zinx_server_t *s, const char *host, int port,
                      const zinx_dial_opts_t *opts, zinx_dialer_t **out)
 {
-    if (s == NULL || host == NULL || out == NULL || port <= 0 ||
-        port > 65535)
+    if (s == NULL || host == NULL || out == NULL || port <= 0 || port > 65535)
         return ZINX_EINVAL;
     if (atomic_load(&s->state) != ZINX__SERVER_RUNNING)
         return ZINX_ESTATE;
@@ -437,8 +434,8 @@ int zinx_server_dial(zinx_server_t *s, const char *host, int port,
     if (rc == 0)
         rc = zinx__server_add_dialer(s, d);
     if (rc == 0)
-        rc = zinx__loop_post_dialer(d->loop, ZINX__OP_DIAL,
-                                    zinx__dialer_ref(d));
+        rc =
+            zinx__loop_post_dialer(d->loop, ZINX__OP_DIAL, zinx__dialer_ref(d));
     if (rc != 0) {
         zinx__server_remove_dialer(s, d);
         pthread_mutex_destroy(&d->lock);

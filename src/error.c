@@ -8,7 +8,7 @@
    thread-safe. */
 static const char *system_text(int err)
 {
-#if defined(__GLIBC__) && defined(_GNU_SOURCE) &&                         \
+#if defined(__GLIBC__) && defined(_GNU_SOURCE) && \
     (__GLIBC__ > 2 || (__GLIBC__ == 2 && __GLIBC_MINOR__ >= 32))
     if (err < 0) {
         const char *text = strerrordesc_np(-err);

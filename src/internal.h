@@ -26,10 +26,10 @@
 #define ZINX__UNUSED(x) ((void)(x))
 
 /* Records below the configured level cost one comparison, no formatting. */
-#define ZINX__LOG(server, level, ...)                                \
-    do {                                                             \
-        if ((level) >= zinx__log_level_of(server))                   \
-            zinx__log((server), (level), __VA_ARGS__);               \
+#define ZINX__LOG(server, level, ...)                  \
+    do {                                               \
+        if ((level) >= zinx__log_level_of(server))     \
+            zinx__log((server), (level), __VA_ARGS__); \
     } while (0)
 
 /* ---- buf.c ------------------------------------------------------------ */
@@ -103,9 +103,9 @@ void zinx__timer_heap_free(zinx__timer_heap_t *h);
 /* ---- log.c ------------------------------------------------------------ */
 
 typedef struct zinx__logger {
-    zinx_log_fn sink;        /* NULL: write to fd */
+    zinx_log_fn sink; /* NULL: write to fd */
     void *udata;
-    int fd;                  /* stderr or the opened LogFile */
+    int fd; /* stderr or the opened LogFile */
     bool owns_fd;
     zinx_log_level_t min_level;
     char name[ZINX_CONFIG_NAME_MAX];
@@ -118,8 +118,8 @@ void zinx__logger_close(zinx__logger_t *lg);
 void zinx__logger_vlog(zinx__logger_t *lg, zinx_log_level_t level,
                        const char *fmt, va_list ap);
 zinx_log_level_t zinx__log_level_of(const zinx_server_t *server);
-void zinx__log(zinx_server_t *server, zinx_log_level_t level,
-               const char *fmt, ...)
+void zinx__log(zinx_server_t *server, zinx_log_level_t level, const char *fmt,
+               ...)
 #if defined(__GNUC__)
     __attribute__((format(printf, 3, 4)))
 #endif
@@ -136,7 +136,7 @@ typedef struct zinx__route {
 /* Open-addressing table; written before start, read-only afterwards. */
 typedef struct zinx__router_table {
     zinx__route_t *slots;
-    size_t cap;   /* power of two, or 0 */
+    size_t cap; /* power of two, or 0 */
     size_t count;
 } zinx__router_table_t;
 
@@ -159,18 +159,18 @@ void zinx__route_message(zinx_server_t *server, zinx_conn_t *conn,
 /* ---- worker.c --------------------------------------------------------- */
 
 typedef enum zinx__task_kind {
-    ZINX__TASK_START,  /* run OnConnStart */
-    ZINX__TASK_MSGS,   /* route a batch of frames */
-    ZINX__TASK_STOP    /* run OnConnStop and retire the connection */
+    ZINX__TASK_START, /* run OnConnStart */
+    ZINX__TASK_MSGS,  /* route a batch of frames */
+    ZINX__TASK_STOP   /* run OnConnStop and retire the connection */
 } zinx__task_kind_t;
 
 /* One queued unit of work; MSGS tasks carry raw frames after the struct. */
 typedef struct zinx__task {
     struct zinx__task *next;
     zinx__task_kind_t kind;
-    zinx_conn_t *conn;   /* holds a reference */
-    uint32_t count;      /* frames in data */
-    size_t size;         /* bytes in data */
+    zinx_conn_t *conn; /* holds a reference */
+    uint32_t count;    /* frames in data */
+    size_t size;       /* bytes in data */
     uint8_t data[];
 } zinx__task_t;
 
@@ -217,8 +217,7 @@ void zinx__loop_join(zinx__loop_t *loop);
 void zinx__loop_free(zinx__loop_t *loop);
 bool zinx__loop_is_self(const zinx__loop_t *loop);
 /* Queues op for the loop thread; takes over one reference on conn. */
-int zinx__loop_post(zinx__loop_t *loop, zinx__loop_op_t op,
-                    zinx_conn_t *conn);
+int zinx__loop_post(zinx__loop_t *loop, zinx__loop_op_t op, zinx_conn_t *conn);
 /* The same for dialer operations; takes over one dialer reference. */
 int zinx__loop_post_dialer(zinx__loop_t *loop, zinx__loop_op_t op,
                            zinx_dialer_t *dialer);
@@ -321,16 +320,16 @@ struct zinx_server {
     zinx__worker_t **workers;
     uint32_t nworkers;
 
-    bool listening;          /* false for zinx_client_new() endpoints */
+    bool listening; /* false for zinx_client_new() endpoints */
     int listen_fd;
-    atomic_int port;         /* read by any thread while serve() starts */
+    atomic_int port; /* read by any thread while serve() starts */
     atomic_uint_least32_t next_loop; /* dialers are spread round-robin */
-    zinx_dialer_t **dialers; /* live dialers, guarded by lock */
+    zinx_dialer_t **dialers;         /* live dialers, guarded by lock */
     size_t ndialers, dialers_cap;
     atomic_uint_least64_t next_id;
-    atomic_int state;        /* zinx__server_state */
-    int stop_efd;            /* eventfd: stop requested */
-    pthread_mutex_t lock;    /* guards the lifecycle below */
+    atomic_int state;     /* zinx__server_state */
+    int stop_efd;         /* eventfd: stop requested */
+    pthread_mutex_t lock; /* guards the lifecycle below */
     pthread_cond_t cond;
     bool listener_closed;
 };

@@ -120,8 +120,8 @@ zinx_log_level_t zinx__log_level_of(const zinx_server_t *server)
     return server->log.min_level;
 }
 
-void zinx__log(zinx_server_t *server, zinx_log_level_t level,
-               const char *fmt, ...)
+void zinx__log(zinx_server_t *server, zinx_log_level_t level, const char *fmt,
+               ...)
 {
     va_list ap;
     va_start(ap, fmt);

@@ -43,7 +43,7 @@ struct zinx__loop {
     uint32_t index;
     int epfd;
     int wakefd;
-    int listen_fd;            /* loop 0 only; -1 elsewhere */
+    int listen_fd; /* loop 0 only; -1 elsewhere */
     pthread_t thread;
     bool started;
     bool quit;
@@ -56,11 +56,11 @@ struct zinx__loop {
     size_t ninbox, inbox_cap;
     atomic_bool wake_pending;
 
-    zinx_conn_t *attn_head;   /* loop thread only */
-    zinx_conn_t **graveyard;  /* loop thread only */
+    zinx_conn_t *attn_head;  /* loop thread only */
+    zinx_conn_t **graveyard; /* loop thread only */
     size_t ngrave, grave_cap;
     zinx__timer_heap_t timers; /* loop thread only */
-    lingerer_t *lingerers;    /* FIFO: equal linger times keep it sorted */
+    lingerer_t *lingerers;     /* FIFO: equal linger times keep it sorted */
     size_t linger_head, nlinger, linger_cap;
 
     /* Distinct addresses tag the non-connection descriptors in epoll. */
@@ -91,8 +91,8 @@ zinx__loop_t *zinx__loop_new(zinx_server_t *server, uint32_t index)
     loop->epfd = epoll_create1(EPOLL_CLOEXEC);
     loop->wakefd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
     if (loop->rbuf == NULL || loop->epfd < 0 || loop->wakefd < 0 ||
-        zinx__loop_watch(loop, loop->wakefd, &loop->wake_tag, EPOLLIN,
-                         true) != 0) {
+        zinx__loop_watch(loop, loop->wakefd, &loop->wake_tag, EPOLLIN, true) !=
+            0) {
         zinx__loop_free(loop);
         return NULL;
     }
@@ -155,8 +155,7 @@ static int post(zinx__loop_t *loop, post_t p)
     return 0;
 }
 
-int zinx__loop_post(zinx__loop_t *loop, zinx__loop_op_t op,
-                    zinx_conn_t *conn)
+int zinx__loop_post(zinx__loop_t *loop, zinx__loop_op_t op, zinx_conn_t *conn)
 {
     return post(loop, (post_t){.op = op, .conn = conn});
 }
@@ -223,9 +222,9 @@ void zinx__loop_linger(zinx__loop_t *loop, zinx_conn_t *conn)
             loop->linger_cap = cap;
         }
     }
-    loop->lingerers[loop->linger_head + loop->nlinger++] = (lingerer_t){
-        .conn = zinx_conn_ref(conn),
-        .deadline_ms = zinx__now_ms() + LOOP_LINGER_MS};
+    loop->lingerers[loop->linger_head + loop->nlinger++] =
+        (lingerer_t){.conn = zinx_conn_ref(conn),
+                     .deadline_ms = zinx__now_ms() + LOOP_LINGER_MS};
 }
 
 /* Closes lingering sockets whose time is up; returns the epoll timeout. */

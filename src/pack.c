@@ -48,8 +48,8 @@ static long frame_size(uint32_t len)
     return (long)ZINX_HEADER_LEN + (long)len;
 }
 
-static void write_header(zinx_packet_format_t format, uint32_t id,
-                         uint32_t len, uint8_t *out)
+static void write_header(zinx_packet_format_t format, uint32_t id, uint32_t len,
+                         uint8_t *out)
 {
     if (format == ZINX_FORMAT_TLV) {
         zinx__store_be32(out, id);

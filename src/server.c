@@ -24,7 +24,7 @@
 
 /* Server state only loop 0 touches: accept-path bookkeeping. */
 typedef struct accept_state {
-    int reserve_fd;           /* spare descriptor for EMFILE shedding */
+    int reserve_fd; /* spare descriptor for EMFILE shedding */
     uint64_t last_log_ms;
     uint64_t unlogged;
 } accept_state_t;
@@ -145,8 +145,7 @@ int zinx_server_on_conn_stop(zinx_server_t *s, zinx_conn_hook_fn fn,
 
 int zinx_server_set_heartbeat_hooks(zinx_server_t *s,
                                     zinx_heartbeat_msg_fn make_msg,
-                                    zinx_heartbeat_dead_fn on_dead,
-                                    void *udata)
+                                    zinx_heartbeat_dead_fn on_dead, void *udata)
 {
     if (s == NULL)
         return ZINX_EINVAL;
@@ -227,8 +226,8 @@ static int open_listener(zinx_server_t *s)
     socklen_t len;
     if (parse_host(s->cfg.host, s->cfg.tcp_port, &ss, &len) != 0)
         return ZINX_EINVAL;
-    int fd = socket(ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC,
-                    0);
+    int fd =
+        socket(ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     if (fd < 0)
         return -errno;
     int one = 1;
@@ -352,8 +351,8 @@ int zinx_server_adopt_fd(zinx_server_t *s, int fd)
 void zinx__server_on_accept(zinx_server_t *s, zinx__loop_t *loop)
 {
     for (int i = 0; i < ACCEPTS_PER_EVENT; i++) {
-        int fd = accept4(s->listen_fd, NULL, NULL,
-                         SOCK_NONBLOCK | SOCK_CLOEXEC);
+        int fd =
+            accept4(s->listen_fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
         if (fd < 0) {
             if (errno == EINTR || errno == ECONNABORTED)
                 continue;
@@ -394,7 +393,8 @@ void zinx__server_listener_closed(zinx_server_t *s)
     pthread_mutex_unlock(&s->lock);
 }
 
-/* ---- start ------------------------------------------------------------------ */
+/* ---- start ------------------------------------------------------------------
+ */
 
 bool zinx__server_is_framework_thread(const zinx_server_t *s)
 {
@@ -526,8 +526,8 @@ int zinx_server_start(zinx_server_t *s)
         return rc;
     rc = s->listening ? open_listener(s) : 0;
     if (rc != 0) {
-        zinx__log(s, ZINX_LOG_ERROR, "cannot listen on %s:%d: %s",
-                  s->cfg.host, s->cfg.tcp_port, zinx_strerror(rc));
+        zinx__log(s, ZINX_LOG_ERROR, "cannot listen on %s:%d: %s", s->cfg.host,
+                  s->cfg.tcp_port, zinx_strerror(rc));
         return rc;
     }
     rc = create_threads(s);
@@ -538,8 +538,10 @@ int zinx_server_start(zinx_server_t *s)
     }
     atomic_store(&s->state, ZINX__SERVER_RUNNING);
     if (!s->listening) {
-        ZINX__LOG(s, ZINX_LOG_INFO, "client started (%u I/O threads, %u "
-                  "workers, format %s)", s->nloops, s->nworkers,
+        ZINX__LOG(s, ZINX_LOG_INFO,
+                  "client started (%u I/O threads, %u "
+                  "workers, format %s)",
+                  s->nloops, s->nworkers,
                   zinx_packet_format_name(s->cfg.packet_format));
         return 0;
     }
@@ -552,7 +554,8 @@ int zinx_server_start(zinx_server_t *s)
     return 0;
 }
 
-/* ---- stop ------------------------------------------------------------------ */
+/* ---- stop ------------------------------------------------------------------
+ */
 
 int zinx_server_stop(zinx_server_t *s)
 {
@@ -588,7 +591,8 @@ static void drain_connections(zinx_server_t *s)
     zinx__connmgr_wait_empty(s->mgr, 0);
 }
 
-/* ---- dialers ---------------------------------------------------------------- */
+/* ---- dialers ----------------------------------------------------------------
+ */
 
 zinx__loop_t *zinx__server_pick_loop(zinx_server_t *s)
 {
@@ -691,8 +695,7 @@ static void wait_stop_request(zinx_server_t *s, int sigfd)
         if (sigfd >= 0 && (pfd[1].revents & POLLIN)) {
             struct signalfd_siginfo si;
             if (read(sigfd, &si, sizeof(si)) == (ssize_t)sizeof(si))
-                ZINX__LOG(s, ZINX_LOG_INFO, "signal %u received",
-                          si.ssi_signo);
+                ZINX__LOG(s, ZINX_LOG_INFO, "signal %u received", si.ssi_signo);
             return;
         }
     }

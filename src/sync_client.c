@@ -38,8 +38,8 @@ static void on_message(zinx_request_t *req, void *udata)
     }
     memcpy(data, zinx_request_data(req), len);
     q->next = NULL;
-    q->msg = (zinx_msg_t){.id = zinx_request_msg_id(req), .len = len,
-                          .data = data};
+    q->msg =
+        (zinx_msg_t){.id = zinx_request_msg_id(req), .len = len, .data = data};
     pthread_mutex_lock(&c->lock);
     if (c->tail != NULL)
         c->tail->next = q;
@@ -113,8 +113,8 @@ int zinx_sync_client_connect(const char *host, int port,
     return 0;
 }
 
-int zinx_sync_client_send(zinx_sync_client_t *c, uint32_t id,
-                          const void *data, uint32_t len)
+int zinx_sync_client_send(zinx_sync_client_t *c, uint32_t id, const void *data,
+                          uint32_t len)
 {
     if (c == NULL)
         return ZINX_EINVAL;
@@ -161,9 +161,9 @@ int zinx_sync_client_recv(zinx_sync_client_t *c, int64_t want_id,
     return 0;
 }
 
-int zinx_sync_client_call(zinx_sync_client_t *c, uint32_t id,
-                          const void *data, uint32_t len, int64_t want_id,
-                          uint32_t timeout_ms, zinx_msg_t *reply)
+int zinx_sync_client_call(zinx_sync_client_t *c, uint32_t id, const void *data,
+                          uint32_t len, int64_t want_id, uint32_t timeout_ms,
+                          zinx_msg_t *reply)
 {
     int rc = zinx_sync_client_send(c, id, data, len);
     return rc != 0 ? rc : zinx_sync_client_recv(c, want_id, timeout_ms, reply);

@@ -16,16 +16,16 @@
 struct zinx__worker {
     zinx_server_t *server;
     uint32_t id;
-    uint32_t capacity;      /* messages */
+    uint32_t capacity; /* messages */
     pthread_t thread;
     bool started;
 
     pthread_mutex_t lock;
     pthread_cond_t cond;
     zinx__task_t *head, *tail;
-    uint32_t queued;        /* messages reserved or queued, not yet taken */
+    uint32_t queued; /* messages reserved or queued, not yet taken */
     bool stopping;
-    zinx_conn_t **waiters;  /* paused connections, each holding a ref */
+    zinx_conn_t **waiters; /* paused connections, each holding a ref */
     size_t nwaiters, waiters_cap;
 };
 
@@ -142,8 +142,7 @@ static void run_msgs(zinx__worker_t *w, zinx__task_t *t)
     for (uint32_t i = 0; i < t->count; i++) {
         zinx_msg_t m;
         /* Frames were validated when they were read; the limit is moot. */
-        long n = zinx_unpack(fmt, UINT32_MAX, t->data + off, t->size - off,
-                             &m);
+        long n = zinx_unpack(fmt, UINT32_MAX, t->data + off, t->size - off, &m);
         if (n <= 0)
             break;
         zinx__route_message(w->server, t->conn, &m);

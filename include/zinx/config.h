@@ -55,34 +55,34 @@ extern "C" {
 #define ZINX_CONFIG_PATH_MAX 1024
 
 typedef struct zinx_config {
-    char name[ZINX_CONFIG_NAME_MAX];  /* server name, shown in logs */
-    char host[ZINX_CONFIG_HOST_MAX];  /* IPv4 or IPv6 literal to bind */
-    int tcp_port;                     /* 0..65535; 0 picks a free port */
-    int max_conn;                     /* 1..1000000 open connections */
-    uint32_t max_packet_size;         /* 1..1 GiB payload bytes per frame */
-    uint32_t worker_pool_size;        /* 0..1024; 0 = handlers on I/O thread */
-    uint32_t max_worker_task_len;     /* 1..16777216 messages per worker queue */
-    uint32_t max_msg_chan_len;        /* 1..16777216, see README */
-    uint32_t io_read_buff_size;       /* 1..64 MiB, lower bound of a read */
+    char name[ZINX_CONFIG_NAME_MAX]; /* server name, shown in logs */
+    char host[ZINX_CONFIG_HOST_MAX]; /* IPv4 or IPv6 literal to bind */
+    int tcp_port;                    /* 0..65535; 0 picks a free port */
+    int max_conn;                    /* 1..1000000 open connections */
+    uint32_t max_packet_size;        /* 1..1 GiB payload bytes per frame */
+    uint32_t worker_pool_size;       /* 0..1024; 0 = handlers on I/O thread */
+    uint32_t max_worker_task_len;    /* 1..16777216 messages per worker queue */
+    uint32_t max_msg_chan_len;       /* 1..16777216, see README */
+    uint32_t io_read_buff_size;      /* 1..64 MiB, lower bound of a read */
     char log_dir[ZINX_CONFIG_PATH_MAX];
     char log_file[ZINX_CONFIG_NAME_MAX]; /* "" logs to stderr */
-    int log_isolation_level;          /* 0..3, see zinx_log_min_level() */
-    int heartbeat_max;                /* 1..86400 seconds */
-    uint32_t io_threads;              /* 0..256; 0 = one per online CPU */
+    int log_isolation_level;             /* 0..3, see zinx_log_min_level() */
+    int heartbeat_max;                   /* 1..86400 seconds */
+    uint32_t io_threads;                 /* 0..256; 0 = one per online CPU */
     zinx_packet_format_t packet_format;
-    uint32_t output_high_water;       /* 1 KiB..1 GiB unsent bytes */
-    uint32_t drain_timeout_ms;        /* 0..3600000 */
+    uint32_t output_high_water; /* 1 KiB..1 GiB unsent bytes */
+    uint32_t drain_timeout_ms;  /* 0..3600000 */
     /* Protections against broken and hostile peers (0 turns one off). */
-    uint32_t heartbeat_interval_ms;   /* 0..86400000; 0: no heartbeat */
-    uint32_t heartbeat_msg_id;        /* any ID */
-    uint32_t frame_timeout_ms;        /* 0..3600000: a started frame's deadline */
-    uint32_t idle_timeout_ms;         /* 0..86400000: silence before close */
-    uint32_t output_soft_limit;       /* 0..1 GiB unsent bytes ... */
-    uint32_t output_soft_timeout_ms;  /* 0..3600000 ... held this long: close */
-    uint32_t output_hard_limit;       /* 0..1 GiB unsent bytes: close at once */
-    uint32_t max_unknown_msgs;        /* unrouted frames tolerated per conn */
-    uint32_t close_notice_msg_id;     /* 0: none; else sent before a protocol
-                                         error closes the connection */
+    uint32_t heartbeat_interval_ms; /* 0..86400000; 0: no heartbeat */
+    uint32_t heartbeat_msg_id;      /* any ID */
+    uint32_t frame_timeout_ms;      /* 0..3600000: a started frame's deadline */
+    uint32_t idle_timeout_ms;       /* 0..86400000: silence before close */
+    uint32_t output_soft_limit;     /* 0..1 GiB unsent bytes ... */
+    uint32_t output_soft_timeout_ms; /* 0..3600000 ... held this long: close */
+    uint32_t output_hard_limit;      /* 0..1 GiB unsent bytes: close at once */
+    uint32_t max_unknown_msgs;       /* unrouted frames tolerated per conn */
+    uint32_t close_notice_msg_id;    /* 0: none; else sent before a protocol
+                                        error closes the connection */
 } zinx_config_t;
 
 /* Fills *cfg with the defaults of the table above. Thread: any. */

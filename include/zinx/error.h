@@ -24,30 +24,30 @@ extern "C" {
  * XX(name, value, description): one row per code. The table generates the
  * constants below, zinx_strerror() and zinx_err_name().
  */
-#define ZINX_ERRNO_MAP(XX)                                                   \
-    XX(EINVAL, -EINVAL, "invalid argument")                                  \
-    XX(ENOMEM, -ENOMEM, "out of memory")                                     \
-    XX(EAGAIN, -EAGAIN, "incomplete data or resource busy, try again")      \
-    XX(EPROTO, -EPROTO, "protocol error")                                    \
-    XX(EMSGSIZE, -EMSGSIZE, "message longer than MaxPacketSize")             \
-    XX(ENOBUFS, -ENOBUFS, "buffer too small")                                \
-    XX(EEXIST, -EEXIST, "already exists")                                    \
-    XX(ENOENT, -ENOENT, "not found")                                         \
-    XX(EBUSY, -EBUSY, "busy")                                                \
-    XX(EDEADLK, -EDEADLK, "would wait on the calling thread itself")         \
-    XX(EADDRINUSE, -EADDRINUSE, "address already in use")                    \
-    XX(EADDRNOTAVAIL, -EADDRNOTAVAIL, "address not available")               \
-    XX(EACCES, -EACCES, "permission denied")                                 \
-    XX(ECONNRESET, -ECONNRESET, "connection reset by peer")                  \
-    XX(ECONNREFUSED, -ECONNREFUSED, "connection refused")                    \
-    XX(ECONNABORTED, -ECONNABORTED, "connection aborted")                    \
-    XX(EHOSTUNREACH, -EHOSTUNREACH, "host unreachable")                      \
-    XX(ENETUNREACH, -ENETUNREACH, "network unreachable")                     \
-    XX(EPIPE, -EPIPE, "broken pipe")                                         \
-    XX(EMFILE, -EMFILE, "too many open files")                               \
-    XX(ETIMEDOUT, -ETIMEDOUT, "timed out")                                   \
-    XX(ECLOSED, ZINX__ECLOSED, "connection is closed or closing")            \
-    XX(ECONFIG, ZINX__ECONFIG, "invalid configuration")                      \
+#define ZINX_ERRNO_MAP(XX)                                             \
+    XX(EINVAL, -EINVAL, "invalid argument")                            \
+    XX(ENOMEM, -ENOMEM, "out of memory")                               \
+    XX(EAGAIN, -EAGAIN, "incomplete data or resource busy, try again") \
+    XX(EPROTO, -EPROTO, "protocol error")                              \
+    XX(EMSGSIZE, -EMSGSIZE, "message longer than MaxPacketSize")       \
+    XX(ENOBUFS, -ENOBUFS, "buffer too small")                          \
+    XX(EEXIST, -EEXIST, "already exists")                              \
+    XX(ENOENT, -ENOENT, "not found")                                   \
+    XX(EBUSY, -EBUSY, "busy")                                          \
+    XX(EDEADLK, -EDEADLK, "would wait on the calling thread itself")   \
+    XX(EADDRINUSE, -EADDRINUSE, "address already in use")              \
+    XX(EADDRNOTAVAIL, -EADDRNOTAVAIL, "address not available")         \
+    XX(EACCES, -EACCES, "permission denied")                           \
+    XX(ECONNRESET, -ECONNRESET, "connection reset by peer")            \
+    XX(ECONNREFUSED, -ECONNREFUSED, "connection refused")              \
+    XX(ECONNABORTED, -ECONNABORTED, "connection aborted")              \
+    XX(EHOSTUNREACH, -EHOSTUNREACH, "host unreachable")                \
+    XX(ENETUNREACH, -ENETUNREACH, "network unreachable")               \
+    XX(EPIPE, -EPIPE, "broken pipe")                                   \
+    XX(EMFILE, -EMFILE, "too many open files")                         \
+    XX(ETIMEDOUT, -ETIMEDOUT, "timed out")                             \
+    XX(ECLOSED, ZINX__ECLOSED, "connection is closed or closing")      \
+    XX(ECONFIG, ZINX__ECONFIG, "invalid configuration")                \
     XX(ESTATE, ZINX__ESTATE, "not allowed in the object's current state")
 
 enum zinx_errno {
