@@ -1091,15 +1091,19 @@ void zinx__conn_adopt(zinx_conn_t *c)
 
 /* The peer reads too slowly for what we send it: Redis's hard
    client-output-buffer-limit. Closing bounds memory whatever it does. */
+static bool raise_close(zinx_conn_t *c, int how);
+
 static int over_hard_limit(zinx_conn_t *c)
 {
-    atomic_fetch_add_explicit(&c->server->stats.slow_readers, 1,
-                              memory_order_relaxed);
-    ZINX__LOG(c->server, ZINX_LOG_WARN,
-              "conn %llu (%s): unsent output would pass OutputHardLimit %u, "
-              "closing",
-              (unsigned long long)c->id, c->remote, c->output_hard_limit);
-    zinx_conn_close_now(c);
+    /* Counted and logged once, by the send that triggers the close. */
+    if (raise_close(c, CLOSE_NOW)) {
+        atomic_fetch_add_explicit(&c->server->stats.slow_readers, 1,
+                                  memory_order_relaxed);
+        ZINX__LOG(c->server, ZINX_LOG_WARN,
+                  "conn %llu (%s): unsent output would pass OutputHardLimit "
+                  "%u, closing",
+                  (unsigned long long)c->id, c->remote, c->output_hard_limit);
+    }
     return ZINX_ENOBUFS;
 }
 
@@ -1144,20 +1148,28 @@ int zinx_conn_send_msg(zinx_conn_t *c, uint32_t id, const void *data,
     return rc;
 }
 
-static int request_close(zinx_conn_t *c, int how)
+/* Raises the close request to `how`; true when this call raised it (so
+   exactly one caller acts on a given escalation). */
+static bool raise_close(zinx_conn_t *c, int how)
 {
-    if (c == NULL)
-        return ZINX_EINVAL;
     if (atomic_load(&c->finished))
-        return 0;
+        return false;
     int cur = atomic_load(&c->close_req);
     while (cur < how &&
            !atomic_compare_exchange_weak(&c->close_req, &cur, how)) {
     }
     if (cur >= how)
-        return 0; /* already requested at least this strongly */
+        return false; /* already requested at least this strongly */
     atomic_store(&c->open, false);
     nudge(c);
+    return true;
+}
+
+static int request_close(zinx_conn_t *c, int how)
+{
+    if (c == NULL)
+        return ZINX_EINVAL;
+    raise_close(c, how);
     return 0;
 }
 

@@ -221,6 +221,8 @@ int zinx__loop_post(zinx__loop_t *loop, zinx__loop_op_t op, zinx_conn_t *conn);
 /* The same for dialer operations; takes over one dialer reference. */
 int zinx__loop_post_dialer(zinx__loop_t *loop, zinx__loop_op_t op,
                            zinx_dialer_t *dialer);
+/* Loop 0 thread: stop watching the listener for ms, then resume. */
+void zinx__loop_pause_listener(zinx__loop_t *loop, uint32_t ms);
 /* Registers the listening socket with this loop (before start). */
 int zinx__loop_set_listener(zinx__loop_t *loop, int fd);
 /* Asks the loop to look at conn at its next safe point (loop thread). */

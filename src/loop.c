@@ -59,8 +59,9 @@ struct zinx__loop {
     zinx_conn_t *attn_head;  /* loop thread only */
     zinx_conn_t **graveyard; /* loop thread only */
     size_t ngrave, grave_cap;
-    zinx__timer_heap_t timers; /* loop thread only */
-    lingerer_t *lingerers;     /* FIFO: equal linger times keep it sorted */
+    zinx__timer_heap_t timers;  /* loop thread only */
+    zinx__timer_t listen_pause; /* re-enables a paused listener */
+    lingerer_t *lingerers;      /* FIFO: equal linger times keep it sorted */
     size_t linger_head, nlinger, linger_cap;
 
     /* Distinct addresses tag the non-connection descriptors in epoll. */
@@ -74,6 +75,23 @@ uint64_t zinx__now_ms(void)
     return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
 }
 
+static void resume_listener(zinx__timer_t *t, void *arg)
+{
+    ZINX__UNUSED(t);
+    zinx__loop_t *loop = arg;
+    if (loop->listen_fd >= 0)
+        zinx__loop_watch(loop, loop->listen_fd, &loop->listen_tag, EPOLLIN,
+                         false);
+}
+
+void zinx__loop_pause_listener(zinx__loop_t *loop, uint32_t ms)
+{
+    if (loop->listen_fd < 0 || zinx__timer_armed(&loop->listen_pause))
+        return;
+    zinx__loop_watch(loop, loop->listen_fd, &loop->listen_tag, 0, false);
+    zinx__loop_timer_arm(loop, &loop->listen_pause, zinx__now_ms() + ms);
+}
+
 zinx__loop_t *zinx__loop_new(zinx_server_t *server, uint32_t index)
 {
     zinx__loop_t *loop = calloc(1, sizeof(*loop));
@@ -84,6 +102,7 @@ zinx__loop_t *zinx__loop_new(zinx_server_t *server, uint32_t index)
     loop->listen_fd = -1;
     loop->wakefd = -1;
     pthread_mutex_init(&loop->inbox_lock, NULL);
+    zinx__timer_init(&loop->listen_pause, resume_listener, loop);
     loop->rbuf_cap = server->cfg.io_read_buff_size > LOOP_RBUF_MIN
                          ? server->cfg.io_read_buff_size
                          : LOOP_RBUF_MIN;
@@ -256,6 +275,7 @@ static void drain_wakefd(zinx__loop_t *loop)
 
 static void close_listener(zinx__loop_t *loop)
 {
+    zinx__loop_timer_cancel(loop, &loop->listen_pause);
     if (loop->listen_fd >= 0) {
         zinx__loop_unwatch(loop, loop->listen_fd);
         close(loop->listen_fd);

@@ -21,6 +21,8 @@
 #define ACCEPTS_PER_EVENT 64
 /* At most one "connections refused" warning per interval. */
 #define REJECT_LOG_INTERVAL_MS 1000u
+/* How long the listener rests when even the spare descriptor is gone. */
+#define SHED_PAUSE_MS 100u
 
 /* Server state only loop 0 touches: accept-path bookkeeping. */
 typedef struct accept_state {
@@ -248,20 +250,28 @@ static int open_reserve_fd(void)
     return open("/dev/null", O_RDONLY | O_CLOEXEC);
 }
 
-/* Out of descriptors: the pending connection would keep the listener
+/* Out of descriptors: a pending connection would keep the listener
    readable and spin the loop. Spend the spare descriptor to accept it and
-   close it at once (the client sees a clean close), then take it back. */
-static void shed_connection(zinx_server_t *s, int lfd)
+   close it at once (the client sees a clean close), then take it back.
+   Returns true when a connection was shed, false when none was pending.
+   Without a spare (another thread took the freed slot) the listener
+   pauses instead, so the loop never spins. */
+static bool shed_connection(zinx_server_t *s, zinx__loop_t *loop)
 {
     accept_state_t *as = accept_state(s);
-    if (as->reserve_fd >= 0) {
-        close(as->reserve_fd);
-        as->reserve_fd = -1;
+    if (as->reserve_fd < 0) {
+        as->reserve_fd = open_reserve_fd();
+        if (as->reserve_fd < 0) {
+            zinx__loop_pause_listener(loop, SHED_PAUSE_MS);
+            return false;
+        }
     }
-    int fd = accept4(lfd, NULL, NULL, SOCK_CLOEXEC);
+    close(as->reserve_fd);
+    int fd = accept4(s->listen_fd, NULL, NULL, SOCK_CLOEXEC);
     if (fd >= 0)
         close(fd);
     as->reserve_fd = open_reserve_fd();
+    return fd >= 0;
 }
 
 static void log_refusal(zinx_server_t *s, const char *why)
@@ -358,13 +368,17 @@ void zinx__server_on_accept(zinx_server_t *s, zinx__loop_t *loop)
                 continue;
             if (errno == EAGAIN || errno == EWOULDBLOCK)
                 return;
-            atomic_fetch_add_explicit(&s->stats.accept_errors, 1,
-                                      memory_order_relaxed);
             if (errno == EMFILE || errno == ENFILE) {
-                shed_connection(s, s->listen_fd);
+                /* accept4 says EMFILE even with nothing pending. */
+                if (!shed_connection(s, loop))
+                    return;
+                atomic_fetch_add_explicit(&s->stats.accept_errors, 1,
+                                          memory_order_relaxed);
                 log_refusal(s, "out of file descriptors");
                 continue;
             }
+            atomic_fetch_add_explicit(&s->stats.accept_errors, 1,
+                                      memory_order_relaxed);
             ZINX__LOG(s, ZINX_LOG_ERROR, "accept: %s", strerror(errno));
             return;
         }
