@@ -78,9 +78,11 @@ void zinx__buf_consume(zinx__buf_t *b, size_t n)
 {
     b->off += n;
     if (b->off >= b->len) {
-        /* An empty buffer gives its memory back: idle connections should
-           cost as little as possible. */
-        zinx__buf_free(b);
+        /* Keep the allocation: a busy connection reuses it for the next
+           batch (freeing and regrowing it every batch made glibc trim its
+           heap with madvise each time). Idle connections give it back
+           through the loop's sweep (zinx__conn_trim). */
+        b->off = b->len = 0;
     }
 }
 
@@ -93,19 +95,19 @@ void zinx__buf_free(zinx__buf_t *b)
 
 int zinx__buf_move(zinx__buf_t *dst, zinx__buf_t *src)
 {
-    if (zinx__buf_size(src) == 0) {
-        zinx__buf_free(src);
+    if (zinx__buf_size(src) == 0)
         return 0;
-    }
     if (zinx__buf_size(dst) == 0) {
-        /* The common case: take the whole allocation, copy nothing. */
-        zinx__buf_free(dst);
+        /* The common case: exchange the buffers, copy nothing; src gets
+           dst's empty allocation to fill next. */
+        zinx__buf_t spare = *dst;
+        spare.off = spare.len = 0;
         *dst = *src;
-        memset(src, 0, sizeof(*src));
+        *src = spare;
         return 0;
     }
     int rc = zinx__buf_append(dst, zinx__buf_head(src), zinx__buf_size(src));
     if (rc == 0)
-        zinx__buf_free(src);
+        src->off = src->len = 0;
     return rc;
 }

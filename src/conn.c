@@ -69,6 +69,8 @@ struct zinx_conn {
     bool lingering;     /* finished: flushing, then waiting for EOF */
     bool wr_shut;       /* our FIN was sent */
     bool in_attn;
+    bool retained;       /* listed in the loop's buffer sweep */
+    uint64_t last_io_ms; /* last read or write, for the buffer sweep */
     zinx_conn_t *attn_next;
     zinx__buf_t in;  /* partial frame, or frames the worker had no room for */
     zinx__buf_t out; /* unsent bytes */
@@ -387,6 +389,8 @@ static int write_out(zinx_conn_t *c)
             zinx__buf_consume(&c->out, (size_t)n);
             atomic_fetch_sub_explicit(&c->unsent, (size_t)n,
                                       memory_order_relaxed);
+            if (zinx__buf_size(&c->out) == 0)
+                c->last_io_ms = zinx__now_ms();
             continue;
         }
         if (n < 0 && errno == EINTR)
@@ -876,6 +880,7 @@ static int read_into_in(zinx_conn_t *c, size_t need, size_t rbuf_cap)
     if (n <= 0)
         return read_failed(c, n);
     c->last_rx_ms = zinx__now_ms();
+    c->last_io_ms = c->last_rx_ms;
     c->in.len += (size_t)n;
     if (zinx__buf_size(&c->in) >= need) {
         if (!dispatch_buffered(c))
@@ -897,7 +902,8 @@ static int read_into_rbuf(zinx_conn_t *c, uint8_t *rbuf, size_t cap)
         return read_failed(c, n);
     uint64_t now = zinx__now_ms();
     c->last_rx_ms = now;
-    zinx__buf_free(&c->in);
+    c->last_io_ms = now;
+    c->in.off = c->in.len = 0; /* copied to rbuf above */
     size_t total = have + (size_t)n, consumed;
     int rc = dispatch(c, rbuf, total, &consumed);
     if (c->state == CONN_FINISHED || !dispatch_ok(c, rc))
@@ -1040,6 +1046,36 @@ static void try_finish_drain(zinx_conn_t *c)
         zinx__loop_schedule(c->loop, c); /* a last send slipped in */
 }
 
+/* Busy connections keep their buffers; the loop's sweep frees them once
+   the connection has been idle for a while. */
+static void note_buffers(zinx_conn_t *c)
+{
+    if (c->retained || (c->out.cap == 0 && c->in.cap == 0))
+        return;
+    c->retained = true;
+    zinx__loop_retain(c->loop, c);
+}
+
+bool zinx__conn_trim(zinx_conn_t *c, uint64_t idle_since)
+{
+    if (c->state == CONN_FINISHED) {
+        c->retained = false;
+        return false;
+    }
+    bool busy = zinx__buf_size(&c->out) > 0 || zinx__buf_size(&c->in) > 0 ||
+                c->last_io_ms > idle_since;
+    if (busy)
+        return true;
+    zinx__buf_free(&c->out);
+    zinx__buf_free(&c->in);
+    pthread_mutex_lock(&c->lock);
+    if (zinx__buf_size(&c->pending) == 0)
+        zinx__buf_free(&c->pending);
+    pthread_mutex_unlock(&c->lock);
+    c->retained = false;
+    return false;
+}
+
 void zinx__conn_attend(zinx_conn_t *c)
 {
     atomic_store(&c->poked, false);
@@ -1059,8 +1095,10 @@ void zinx__conn_attend(zinx_conn_t *c)
     check_soft_limit(c);
     if (c->state == CONN_DRAINING)
         try_finish_drain(c);
-    if (c->state != CONN_FINISHED)
+    if (c->state != CONN_FINISHED) {
         set_interest(c);
+        note_buffers(c);
+    }
 }
 
 void zinx__conn_adopt(zinx_conn_t *c)

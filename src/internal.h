@@ -58,7 +58,8 @@ static inline const uint8_t *zinx__buf_head(const zinx__buf_t *b)
 }
 void zinx__buf_consume(zinx__buf_t *b, size_t n);
 void zinx__buf_free(zinx__buf_t *b);
-/* Moves src's bytes to the end of dst, leaving src empty. */
+/* Moves src's bytes to the end of dst, leaving src empty (exchanging the
+   allocations when dst is empty). */
 int zinx__buf_move(zinx__buf_t *dst, zinx__buf_t *src);
 
 /* Loops register connections and dialers in epoll; both start with this
@@ -239,6 +240,8 @@ void zinx__loop_bury(zinx__loop_t *loop, zinx_conn_t *conn);
 int zinx__loop_timer_arm(zinx__loop_t *loop, zinx__timer_t *t,
                          uint64_t deadline_ms);
 void zinx__loop_timer_cancel(zinx__loop_t *loop, zinx__timer_t *t);
+/* Loop thread: conn holds buffers; free them once it has been idle. */
+void zinx__loop_retain(zinx__loop_t *loop, zinx_conn_t *conn);
 /* Keeps a half-closed socket until the peer's EOF or the linger time. */
 void zinx__loop_linger(zinx__loop_t *loop, zinx_conn_t *conn);
 
@@ -263,6 +266,9 @@ void zinx__conn_batch_done(zinx_conn_t *conn, uint32_t count);
 void zinx__conn_run_start(zinx_conn_t *conn);
 void zinx__conn_run_stop(zinx_conn_t *conn);
 int zinx__conn_fd(const zinx_conn_t *conn);
+/* Loop thread: frees conn's buffers if it has been idle since idle_since
+   (monotonic ms). Returns true while it still holds buffers in use. */
+bool zinx__conn_trim(zinx_conn_t *conn, uint64_t idle_since);
 /* Handler thread: count an unrouted frame against MaxUnknownMsgs. */
 void zinx__conn_note_unrouted(zinx_conn_t *conn);
 /* The dialer that made conn (a reference is taken), told when it ends. */

@@ -26,6 +26,8 @@
 #define LOOP_MAX_EVENTS 256
 /* How long a gracefully closed socket waits for the peer's EOF. */
 #define LOOP_LINGER_MS 2000u
+/* Buffers of a connection idle this long go back to the allocator. */
+#define LOOP_TRIM_MS 1000u
 
 typedef struct post {
     zinx__loop_op_t op;
@@ -61,7 +63,10 @@ struct zinx__loop {
     size_t ngrave, grave_cap;
     zinx__timer_heap_t timers;  /* loop thread only */
     zinx__timer_t listen_pause; /* re-enables a paused listener */
-    lingerer_t *lingerers;      /* FIFO: equal linger times keep it sorted */
+    zinx_conn_t **retained;     /* connections holding buffers (references) */
+    size_t nretained, retained_cap;
+    zinx__timer_t trim_timer; /* sweeps `retained` */
+    lingerer_t *lingerers;    /* FIFO: equal linger times keep it sorted */
     size_t linger_head, nlinger, linger_cap;
 
     /* Distinct addresses tag the non-connection descriptors in epoll. */
@@ -84,6 +89,43 @@ static void resume_listener(zinx__timer_t *t, void *arg)
                          false);
 }
 
+/* Frees the buffers of connections that stayed idle for a sweep period;
+   busy ones keep theirs, so steady traffic allocates nothing. */
+static void sweep_retained(zinx__timer_t *t, void *arg)
+{
+    ZINX__UNUSED(t);
+    zinx__loop_t *loop = arg;
+    uint64_t now = zinx__now_ms();
+    uint64_t idle_since = now > LOOP_TRIM_MS ? now - LOOP_TRIM_MS : 0;
+    size_t kept = 0;
+    for (size_t i = 0; i < loop->nretained; i++) {
+        zinx_conn_t *c = loop->retained[i];
+        if (zinx__conn_trim(c, idle_since))
+            loop->retained[kept++] = c;
+        else
+            zinx_conn_unref(c);
+    }
+    loop->nretained = kept;
+    if (kept > 0)
+        zinx__loop_timer_arm(loop, &loop->trim_timer, now + LOOP_TRIM_MS);
+}
+
+void zinx__loop_retain(zinx__loop_t *loop, zinx_conn_t *conn)
+{
+    if (loop->nretained == loop->retained_cap) {
+        size_t cap = loop->retained_cap ? loop->retained_cap * 2 : 64;
+        zinx_conn_t **p = realloc(loop->retained, cap * sizeof(*p));
+        if (p == NULL)
+            return; /* the buffers stay until the connection ends */
+        loop->retained = p;
+        loop->retained_cap = cap;
+    }
+    loop->retained[loop->nretained++] = zinx_conn_ref(conn);
+    if (!zinx__timer_armed(&loop->trim_timer))
+        zinx__loop_timer_arm(loop, &loop->trim_timer,
+                             zinx__now_ms() + LOOP_TRIM_MS);
+}
+
 void zinx__loop_pause_listener(zinx__loop_t *loop, uint32_t ms)
 {
     if (loop->listen_fd < 0 || zinx__timer_armed(&loop->listen_pause))
@@ -103,6 +145,7 @@ zinx__loop_t *zinx__loop_new(zinx_server_t *server, uint32_t index)
     loop->wakefd = -1;
     pthread_mutex_init(&loop->inbox_lock, NULL);
     zinx__timer_init(&loop->listen_pause, resume_listener, loop);
+    zinx__timer_init(&loop->trim_timer, sweep_retained, loop);
     loop->rbuf_cap = server->cfg.io_read_buff_size > LOOP_RBUF_MIN
                          ? server->cfg.io_read_buff_size
                          : LOOP_RBUF_MIN;
@@ -385,6 +428,9 @@ static void *loop_main(void *arg)
         timeout = t1 < 0 ? t2 : (t2 < 0 || t1 < t2 ? t1 : t2);
     }
     expire_lingerers(loop, true);
+    for (size_t i = 0; i < loop->nretained; i++)
+        zinx_conn_unref(loop->retained[i]);
+    loop->nretained = 0;
     release_graveyard(loop);
     return NULL;
 }
@@ -419,6 +465,7 @@ void zinx__loop_free(zinx__loop_t *loop)
     }
     free(loop->inbox);
     free(loop->graveyard);
+    free(loop->retained);
     free(loop->lingerers);
     zinx__timer_heap_free(&loop->timers);
     free(loop->rbuf);
