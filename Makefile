@@ -7,6 +7,10 @@
 #   make test-plain | test-asan | test-tsan   one of those stages
 #   make demo           run scripts/demo.sh against build/
 #   make bench          run scripts/bench.sh against build/
+#   make fuzz           build the libFuzzer targets (clang, ASan+UBSan) in
+#                       build-fuzz/ and run each FUZZ_SECONDS (60)
+#   make soak           connection churn under load for SOAK_MINUTES (30),
+#                       checking RSS, descriptors, threads (scripts/soak.sh)
 #   make install        install to $(PREFIX) (DESTDIR is honoured)
 #   make clean          remove the build trees
 #   make format         clang-format the sources in place
@@ -25,6 +29,8 @@ SAN_BUILD_TYPE ?= Debug
 JOBS        ?= $(shell nproc 2>/dev/null || echo 2)
 CTEST_JOBS  ?= 2
 CMAKE_ARGS  ?=
+FUZZ_SECONDS ?= 60
+SOAK_MINUTES ?= 30
 FORMAT_DIRS := src include tests examples bench
 
 CTEST_FLAGS = --output-on-failure --no-tests=error -j$(CTEST_JOBS)
@@ -47,7 +53,7 @@ endef
 .NOTPARALLEL:
 
 .PHONY: all build deps test test-plain test-asan test-tsan demo bench \
-        install clean format format-check
+        install clean format format-check fuzz soak
 
 all: build
 
@@ -100,6 +106,12 @@ bench: deps build
 	else \
 	    echo "make bench: scripts/bench.sh is not there yet"; exit 1; \
 	fi
+
+fuzz: deps
+	FUZZ_SECONDS="$(FUZZ_SECONDS)" bash scripts/fuzz.sh
+
+soak: deps
+	SOAK_MINUTES="$(SOAK_MINUTES)" bash scripts/soak.sh
 
 install: build
 	DESTDIR="$(DESTDIR)" $(CMAKE) --install $(BUILD) --prefix "$(PREFIX)"

@@ -1,0 +1,160 @@
+#!/usr/bin/env python3
+"""Writes the hand-made seed inputs of the fuzz targets.
+
+    python3 fuzz/make_seeds.py [fuzz/corpus]
+
+Seeds are named seed-*; inputs the fuzzers found are added next to them
+under their SHA-1 names (see docs/fuzzing-and-soak.md). The input layouts
+are described at the top of fuzz_decoder.c and fuzz_connection.c.
+"""
+import os
+import struct
+import sys
+
+MARK = b"--MARK--"
+
+# fuzz_decoder: indexes into max_table[] of fuzz_decoder.c.
+MAX_0, MAX_1, MAX_8, MAX_64, MAX_255, MAX_4096, MAX_64K, MAX_U32 = range(8)
+
+
+def tlv(msg_id, data=b"", length=None):
+    n = len(data) if length is None else length
+    return struct.pack(">II", msg_id, n) + data
+
+
+def ltv(msg_id, data=b"", length=None):
+    n = len(data) if length is None else length
+    return struct.pack("<II", n, msg_id) + data
+
+
+def decoder_input(max_a, max_b, plan, stream):
+    assert len(plan) < 16
+    return bytes([max_a | (max_b << 4), len(plan)]) + bytes(plan) + stream
+
+
+def decoder_seeds():
+    s = {}
+    payload60 = bytes(range(60))
+    for name, enc in (("tlv", tlv), ("ltv", ltv)):
+        stream = (enc(1, b"ping") + enc(2) + enc(3, payload60) +
+                  enc(0xFFFFFFFF, b"x") + enc(0, b""))
+        s[f"{name}-stream"] = decoder_input(MAX_4096, MAX_U32, [], stream)
+        s[f"{name}-stream-bytes"] = decoder_input(MAX_64, MAX_64K, [0],
+                                                  stream)
+        s[f"{name}-stream-chunks"] = decoder_input(MAX_64, MAX_255,
+                                                   [0, 2, 6, 7, 12, 254],
+                                                   stream)
+        s[f"{name}-zero-len"] = decoder_input(MAX_0, MAX_1, [3],
+                                              enc(7) * 12)
+        s[f"{name}-oversize-by-one"] = decoder_input(
+            MAX_64, MAX_255, [5], enc(1, b"a") + enc(2, bytes(65)))
+        s[f"{name}-len-7fffffff"] = decoder_input(
+            MAX_64K, MAX_U32, [], enc(1, b"hi") + enc(9, length=0x7FFFFFFF))
+        s[f"{name}-len-ffffffff"] = decoder_input(
+            MAX_4096, MAX_U32, [1], enc(9, length=0xFFFFFFFF))
+        s[f"{name}-len-wraps"] = decoder_input(
+            MAX_8, MAX_U32, [], enc(9, length=0xFFFFFFF8) + bytes(16))
+        s[f"{name}-header-cut"] = decoder_input(MAX_64, MAX_U32, [],
+                                                enc(1, b"abc") + enc(2)[:5])
+        s[f"{name}-payload-cut"] = decoder_input(
+            MAX_255, MAX_4096, [2], enc(1, b"abc") + enc(2, bytes(40))[:30])
+        s[f"{name}-max-0-then-1"] = decoder_input(MAX_0, MAX_8, [],
+                                                  enc(1) + enc(2, b"z"))
+        s[f"{name}-big-frame"] = decoder_input(
+            MAX_4096, MAX_64K, [254, 254, 100], enc(5, bytes(3000)))
+    s["empty"] = b""
+    s["one-byte"] = b"\x55"
+    s["no-stream"] = decoder_input(MAX_64, MAX_U32, [1, 2], b"")
+    return s
+
+
+# fuzz_connection flags: variant | end mode << 2 | pace | tcp.
+V_INLINE_TLV, V_WORKER_TLV, V_INLINE_LTV_BIG, V_WORKER_LTV = range(4)
+HALF_CLOSE, ABORT, HALF_ABORT, READ_ABORT = range(4)
+PACE, TCP = 0x10, 0x20
+ENC = {V_INLINE_TLV: tlv, V_WORKER_TLV: tlv, V_INLINE_LTV_BIG: ltv,
+       V_WORKER_LTV: ltv}
+
+
+def conn_input(variant, mode, segments, pace=False, use_tcp=False):
+    flags = variant | (mode << 2) | (PACE if pace else 0) | \
+        (TCP if use_tcp else 0)
+    return bytes([flags]) + MARK.join(segments)
+
+
+def split_every(data, n):
+    return [data[i:i + n] for i in range(0, len(data), n)]
+
+
+def connection_seeds():
+    s = {}
+    for v, enc in ENC.items():
+        echo = enc(1, b"hello") + enc(2) + enc(3, b"x" * 40)
+        s[f"v{v}-echo"] = conn_input(v, HALF_CLOSE, [echo])
+        s[f"v{v}-echo-split"] = conn_input(
+            v, HALF_CLOSE, [echo[:3], echo[3:11], echo[11:20], echo[20:]],
+            pace=True)
+        s[f"v{v}-echo-tcp-abort"] = conn_input(v, ABORT, [echo],
+                                               use_tcp=True)
+        s[f"v{v}-close-then-more"] = conn_input(
+            v, HALF_CLOSE, [enc(1, b"a") + enc(4, b"bye"), enc(2, b"late")])
+        s[f"v{v}-close-now"] = conn_input(
+            v, HALF_CLOSE, [enc(1, b"a") + enc(5) + enc(2, b"lost")])
+        s[f"v{v}-burst"] = conn_input(
+            v, HALF_CLOSE, [enc(6, b"\x07burst") + enc(6) + enc(1)])
+        s[f"v{v}-unknown"] = conn_input(
+            v, HALF_CLOSE, [b"".join(enc(100 + i, b"?") for i in range(6))])
+        s[f"v{v}-oversize"] = conn_input(
+            v, HALF_CLOSE, [enc(1, b"ok") + enc(2, length=0xFFFFFFFF)])
+        s[f"v{v}-zero-len-flood"] = conn_input(v, HALF_CLOSE,
+                                               [enc(1) * 64])
+        s[f"v{v}-truncated-tail"] = conn_input(
+            v, HALF_CLOSE, [enc(1, b"whole") + enc(2, b"cut off")[:9]])
+        s[f"v{v}-read-abort"] = conn_input(v, READ_ABORT,
+                                           [enc(6, b"\x05" * 30) * 4])
+        s[f"v{v}-half-abort"] = conn_input(v, HALF_ABORT,
+                                           [enc(3, b"y" * 30) * 8])
+    frames = tlv(1, b"one") + tlv(2, b"two")
+    s["v0-byte-segments"] = conn_input(V_INLINE_TLV, HALF_CLOSE,
+                                       split_every(frames, 1), pace=True)
+    s["v1-byte-segments"] = conn_input(V_WORKER_TLV, HALF_CLOSE,
+                                       split_every(frames, 1))
+    s["v1-queue-full"] = conn_input(V_WORKER_TLV, HALF_CLOSE,
+                                    [tlv(1, bytes([i])) * 1 for i in
+                                     range(40)])
+    s["v1-close-now-then-send"] = conn_input(
+        V_WORKER_TLV, HALF_CLOSE,
+        [tlv(1, b"first") * 100 + tlv(5) + tlv(1, b"late") * 100])
+    s["v1-max-frame"] = conn_input(V_WORKER_TLV, HALF_CLOSE,
+                                   [tlv(1, bytes(64)), tlv(2, bytes(65))])
+    s["v2-frame-over-read-buffer"] = conn_input(
+        V_INLINE_LTV_BIG, HALF_CLOSE,
+        [ltv(1, b"a") + ltv(2, length=100000) + bytes(3000)])
+    s["v2-oversize-notice"] = conn_input(
+        V_INLINE_LTV_BIG, HALF_CLOSE, [ltv(1, b"a"), ltv(2, length=200001)])
+    s["v3-fallback-none"] = conn_input(
+        V_WORKER_LTV, HALF_CLOSE, [ltv(77, b"dropped") + ltv(1, b"kept")])
+    s["empty"] = b""
+    s["flags-only"] = b"\x20"
+    s["marks-only"] = bytes([V_INLINE_TLV]) + MARK * 5
+    return s
+
+
+def write_all(root, target, seeds):
+    d = os.path.join(root, target)
+    os.makedirs(d, exist_ok=True)
+    for name, data in seeds.items():
+        with open(os.path.join(d, "seed-" + name), "wb") as f:
+            f.write(data)
+    print(f"{d}: {len(seeds)} seeds")
+
+
+def main():
+    root = sys.argv[1] if len(sys.argv) > 1 else os.path.join(
+        os.path.dirname(os.path.abspath(__file__)), "corpus")
+    write_all(root, "fuzz_decoder", decoder_seeds())
+    write_all(root, "fuzz_connection", connection_seeds())
+
+
+if __name__ == "__main__":
+    main()
