@@ -821,6 +821,8 @@ static bool dispatch_buffered(zinx_conn_t *c)
 static size_t frame_need(const zinx_conn_t *c)
 {
     uint32_t id, len;
+    if (zinx__buf_size(&c->in) < ZINX_HEADER_LEN)
+        return 0;
     if (zinx_unpack_header(c->format, zinx__buf_head(&c->in),
                            zinx__buf_size(&c->in), &id, &len) != 0)
         return 0;

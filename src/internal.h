@@ -52,9 +52,10 @@ static inline size_t zinx__buf_size(const zinx__buf_t *b)
 {
     return b->len - b->off;
 }
+/* NULL for a buffer that holds no allocation (NULL + 0 is undefined). */
 static inline const uint8_t *zinx__buf_head(const zinx__buf_t *b)
 {
-    return b->data + b->off;
+    return b->data != NULL ? b->data + b->off : NULL;
 }
 void zinx__buf_consume(zinx__buf_t *b, size_t n);
 void zinx__buf_free(zinx__buf_t *b);
