@@ -117,7 +117,7 @@ install: build
 	DESTDIR="$(DESTDIR)" $(CMAKE) --install $(BUILD) --prefix "$(PREFIX)"
 
 clean:
-	rm -rf $(BUILD) $(BUILD_ASAN) $(BUILD_TSAN)
+	rm -rf $(BUILD) $(BUILD_ASAN) $(BUILD_TSAN) build-fuzz build-soak build-soak-*
 
 format:
 	find $(wildcard $(FORMAT_DIRS)) -name '*.[ch]' -print0 \
