@@ -36,11 +36,7 @@ zinx_connmgr_t *zinx__connmgr_new(void)
         return NULL;
     }
     pthread_mutex_init(&m->lock, NULL);
-    pthread_condattr_t attr;
-    pthread_condattr_init(&attr);
-    pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
-    pthread_cond_init(&m->emptied, &attr);
-    pthread_condattr_destroy(&attr);
+    zinx__cond_init_monotonic(&m->emptied);
     return m;
 }
 
@@ -138,8 +134,7 @@ int zinx__connmgr_remove(zinx_connmgr_t *m, uint64_t id)
 
 bool zinx__connmgr_wait_empty(zinx_connmgr_t *m, uint64_t deadline_ms)
 {
-    struct timespec ts = {.tv_sec = (time_t)(deadline_ms / 1000),
-                          .tv_nsec = (long)(deadline_ms % 1000) * 1000000L};
+    struct timespec ts = zinx__deadline_ts(deadline_ms);
     pthread_mutex_lock(&m->lock);
     while (atomic_load(&m->count) > 0) {
         if (deadline_ms == 0) {

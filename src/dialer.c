@@ -412,11 +412,7 @@ static zinx_dialer_t *dialer_new(zinx_server_t *s, const zinx_dial_opts_t *opts)
     d->rng = ((uint64_t)ts.tv_nsec << 20) ^ (uint64_t)(uintptr_t)d ^ 1u;
     zinx__timer_init(&d->timer, on_timer, d);
     pthread_mutex_init(&d->lock, NULL);
-    pthread_condattr_t attr;
-    pthread_condattr_init(&attr);
-    pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
-    pthread_cond_init(&d->cond, &attr);
-    pthread_condattr_destroy(&attr);
+    zinx__cond_init_monotonic(&d->cond);
     return d;
 }
 
@@ -458,8 +454,7 @@ zinx_conn_t *zinx_dialer_conn(zinx_dialer_t *d)
 int zinx_dialer_wait(zinx_dialer_t *d, uint32_t timeout_ms, zinx_conn_t **out)
 {
     uint64_t deadline = zinx__now_ms() + timeout_ms;
-    struct timespec ts = {.tv_sec = (time_t)(deadline / 1000),
-                          .tv_nsec = (long)(deadline % 1000) * 1000000L};
+    struct timespec ts = zinx__deadline_ts(deadline);
     int rc = 0;
     pthread_mutex_lock(&d->lock);
     while (d->conn == NULL && !d->gave_up && !d->stopped) {

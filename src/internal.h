@@ -20,6 +20,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <time.h>
 
 #include "zinx.h"
 
@@ -373,5 +374,9 @@ uint64_t zinx__now_ms(void);
    a negated errno. */
 int zinx__thread_spawn(pthread_t *self, void *(*fn)(void *), void *arg,
                        const char *name);
+/* A condition variable whose timed waits use CLOCK_MONOTONIC. */
+void zinx__cond_init_monotonic(pthread_cond_t *cond);
+/* The absolute timespec for pthread_cond_timedwait on such a variable. */
+struct timespec zinx__deadline_ts(uint64_t deadline_ms);
 
 #endif /* ZINX_INTERNAL_H */

@@ -92,11 +92,7 @@ int zinx_sync_client_connect(const char *host, int port,
     if (c == NULL)
         return ZINX_ENOMEM;
     pthread_mutex_init(&c->lock, NULL);
-    pthread_condattr_t attr;
-    pthread_condattr_init(&attr);
-    pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
-    pthread_cond_init(&c->cond, &attr);
-    pthread_condattr_destroy(&attr);
+    zinx__cond_init_monotonic(&c->cond);
     c->endpoint = make_endpoint(c, format, max_packet_size);
     int rc = c->endpoint ? zinx_server_start(c->endpoint) : ZINX_ENOMEM;
     if (rc == 0) {
@@ -143,8 +139,7 @@ int zinx_sync_client_recv(zinx_sync_client_t *c, int64_t want_id,
     if (c == NULL || msg == NULL)
         return ZINX_EINVAL;
     uint64_t deadline = zinx__now_ms() + timeout_ms;
-    struct timespec ts = {.tv_sec = (time_t)(deadline / 1000),
-                          .tv_nsec = (long)(deadline % 1000) * 1000000L};
+    struct timespec ts = zinx__deadline_ts(deadline);
     pthread_mutex_lock(&c->lock);
     queued_t *q;
     while ((q = take_match(c, want_id)) == NULL && !c->closed) {

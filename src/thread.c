@@ -1,6 +1,7 @@
 /* Starting framework threads. */
 #include <signal.h>
 #include <string.h>
+#include <time.h>
 
 #include "internal.h"
 
@@ -53,4 +54,22 @@ int zinx__thread_spawn(pthread_t *self, void *(*fn)(void *), void *arg,
     pthread_mutex_destroy(&s.lock);
     pthread_cond_destroy(&s.cond);
     return -rc;
+}
+
+void zinx__cond_init_monotonic(pthread_cond_t *cond)
+{
+    /* Deadlines are CLOCK_MONOTONIC, so a wall-clock step cannot stretch
+       or cut a wait. */
+    pthread_condattr_t attr;
+    pthread_condattr_init(&attr);
+    pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
+    pthread_cond_init(cond, &attr);
+    pthread_condattr_destroy(&attr);
+}
+
+struct timespec zinx__deadline_ts(uint64_t deadline_ms)
+{
+    struct timespec ts = {.tv_sec = (time_t)(deadline_ms / 1000),
+                          .tv_nsec = (long)(deadline_ms % 1000) * 1000000L};
+    return ts;
 }
