@@ -440,7 +440,7 @@ static void schedule_stop(zinx_conn_t *c)
         while ((t = zinx__task_new(ZINX__TASK_STOP, c, 0)) == NULL)
             usleep(1000);
     }
-    zinx__worker_push(c->worker, t);
+    zinx__loop_push_task(c->loop, c->worker, t);
 }
 
 /* Ends the connection: no more sends, no more handlers queued after the
@@ -776,7 +776,7 @@ static int dispatch_to_worker(zinx_conn_t *c, const uint8_t *buf, size_t len,
     atomic_fetch_add(&c->inflight, granted);
     atomic_fetch_add_explicit(&c->server->stats.msgs_in, granted,
                               memory_order_relaxed);
-    zinx__worker_push(c->worker, t);
+    zinx__loop_push_task(c->loop, c->worker, t);
     *consumed = bytes;
     return rc;
 }
@@ -1114,7 +1114,7 @@ void zinx__conn_adopt(zinx_conn_t *c)
             fail(c, ZINX_ENOMEM);
             return;
         }
-        zinx__worker_push(c->worker, t);
+        zinx__loop_push_task(c->loop, c->worker, t);
     } else {
         zinx__conn_run_start(c);
     }

@@ -197,6 +197,10 @@ uint32_t zinx__worker_reserve(zinx__worker_t *w, zinx_conn_t *conn,
 void zinx__worker_unreserve(zinx__worker_t *w, uint32_t count);
 /* Queues a task (MSGS tasks must have been reserved). Never blocks long. */
 void zinx__worker_push(zinx__worker_t *w, zinx__task_t *task);
+/* Queues a chain of tasks (linked through next) with one lock and one
+   wake-up. */
+void zinx__worker_push_list(zinx__worker_t *w, zinx__task_t *head,
+                            zinx__task_t *tail);
 zinx__task_t *zinx__task_new(zinx__task_kind_t kind, zinx_conn_t *conn,
                              size_t size);
 
@@ -242,6 +246,11 @@ void zinx__loop_bury(zinx__loop_t *loop, zinx_conn_t *conn);
 int zinx__loop_timer_arm(zinx__loop_t *loop, zinx__timer_t *t,
                          uint64_t deadline_ms);
 void zinx__loop_timer_cancel(zinx__loop_t *loop, zinx__timer_t *t);
+/* Loop thread: queue task for worker w at the end of this iteration, in
+   order with the loop's other tasks for w (one lock, one wake-up per
+   worker per iteration instead of one per connection). */
+void zinx__loop_push_task(zinx__loop_t *loop, zinx__worker_t *w,
+                          zinx__task_t *task);
 /* Loop thread: conn holds buffers; free them once it has been idle. */
 void zinx__loop_retain(zinx__loop_t *loop, zinx_conn_t *conn);
 /* Keeps a half-closed socket until the peer's EOF or the linger time. */

@@ -35,6 +35,12 @@ typedef struct post {
     zinx_dialer_t *dialer; /* reference, or NULL */
 } post_t;
 
+/* Tasks this iteration produced for one worker, in order. */
+typedef struct outbox {
+    zinx__worker_t *worker;
+    zinx__task_t *head, *tail;
+} outbox_t;
+
 typedef struct lingerer {
     zinx_conn_t *conn;
     uint64_t deadline_ms;
@@ -63,7 +69,9 @@ struct zinx__loop {
     size_t ngrave, grave_cap;
     zinx__timer_heap_t timers;  /* loop thread only */
     zinx__timer_t listen_pause; /* re-enables a paused listener */
-    zinx_conn_t **retained;     /* connections holding buffers (references) */
+    outbox_t *outboxes;         /* one per worker fed this iteration */
+    size_t noutboxes, outbox_cap;
+    zinx_conn_t **retained; /* connections holding buffers (references) */
     size_t nretained, retained_cap;
     zinx__timer_t trim_timer; /* sweeps `retained` */
     lingerer_t *lingerers;    /* FIFO: equal linger times keep it sorted */
@@ -87,6 +95,41 @@ static void resume_listener(zinx__timer_t *t, void *arg)
     if (loop->listen_fd >= 0)
         zinx__loop_watch(loop, loop->listen_fd, &loop->listen_tag, EPOLLIN,
                          false);
+}
+
+void zinx__loop_push_task(zinx__loop_t *loop, zinx__worker_t *w,
+                          zinx__task_t *task)
+{
+    task->next = NULL;
+    for (size_t i = 0; i < loop->noutboxes; i++) {
+        outbox_t *o = &loop->outboxes[i];
+        if (o->worker == w) {
+            o->tail->next = task;
+            o->tail = task;
+            return;
+        }
+    }
+    if (loop->noutboxes == loop->outbox_cap) {
+        size_t cap = loop->outbox_cap ? loop->outbox_cap * 2 : 16;
+        outbox_t *p = realloc(loop->outboxes, cap * sizeof(*p));
+        if (p == NULL) {
+            zinx__worker_push(w, task); /* unbatched, still in order */
+            return;
+        }
+        loop->outboxes = p;
+        loop->outbox_cap = cap;
+    }
+    loop->outboxes[loop->noutboxes++] =
+        (outbox_t){.worker = w, .head = task, .tail = task};
+}
+
+static void flush_outboxes(zinx__loop_t *loop)
+{
+    for (size_t i = 0; i < loop->noutboxes; i++) {
+        outbox_t *o = &loop->outboxes[i];
+        zinx__worker_push_list(o->worker, o->head, o->tail);
+    }
+    loop->noutboxes = 0;
 }
 
 /* Frees the buffers of connections that stayed idle for a sweep period;
@@ -423,11 +466,13 @@ static void *loop_main(void *arg)
         run_attention(loop);
         int t1 = zinx__timer_heap_run(&loop->timers, zinx__now_ms());
         run_attention(loop); /* timers may have queued output or closes */
+        flush_outboxes(loop);
         release_graveyard(loop);
         int t2 = expire_lingerers(loop, false);
         timeout = t1 < 0 ? t2 : (t2 < 0 || t1 < t2 ? t1 : t2);
     }
     expire_lingerers(loop, true);
+    flush_outboxes(loop);
     for (size_t i = 0; i < loop->nretained; i++)
         zinx_conn_unref(loop->retained[i]);
     loop->nretained = 0;
@@ -466,6 +511,7 @@ void zinx__loop_free(zinx__loop_t *loop)
     free(loop->inbox);
     free(loop->graveyard);
     free(loop->retained);
+    free(loop->outboxes);
     free(loop->lingerers);
     zinx__timer_heap_free(&loop->timers);
     free(loop->rbuf);

@@ -99,18 +99,24 @@ void zinx__worker_unreserve(zinx__worker_t *w, uint32_t count)
     pthread_mutex_unlock(&w->lock);
 }
 
-void zinx__worker_push(zinx__worker_t *w, zinx__task_t *task)
+void zinx__worker_push_list(zinx__worker_t *w, zinx__task_t *head,
+                            zinx__task_t *tail)
 {
     pthread_mutex_lock(&w->lock);
     bool was_empty = w->head == NULL;
     if (w->tail != NULL)
-        w->tail->next = task;
+        w->tail->next = head;
     else
-        w->head = task;
-    w->tail = task;
+        w->head = head;
+    w->tail = tail;
     pthread_mutex_unlock(&w->lock);
     if (was_empty)
         pthread_cond_signal(&w->cond);
+}
+
+void zinx__worker_push(zinx__worker_t *w, zinx__task_t *task)
+{
+    zinx__worker_push_list(w, task, task);
 }
 
 /* Hands the waiters back once half the queue is free again, so a paused
