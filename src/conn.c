@@ -430,14 +430,14 @@ static void schedule_stop(zinx_conn_t *c)
         zinx__conn_run_stop(c);
         return;
     }
-    zinx__task_t *t = zinx__task_new(ZINX__TASK_STOP, c, 0);
+    zinx__task_t *t = zinx__task_new(c->loop, ZINX__TASK_STOP, c, 0);
     if (t == NULL) {
         /* The worker may still run handlers of this connection, so the
            hook cannot run here; a late hook beats a lost one. */
         ZINX__LOG(c->server, ZINX_LOG_ERROR,
                   "conn %llu: out of memory queueing OnConnStop; retrying",
                   (unsigned long long)c->id);
-        while ((t = zinx__task_new(ZINX__TASK_STOP, c, 0)) == NULL)
+        while ((t = zinx__task_new(c->loop, ZINX__TASK_STOP, c, 0)) == NULL)
             usleep(1000);
     }
     zinx__loop_push_task(c->loop, c->worker, t);
@@ -766,7 +766,7 @@ static int dispatch_to_worker(zinx_conn_t *c, const uint8_t *buf, size_t len,
     }
     if (granted == 0)
         return 0;
-    zinx__task_t *t = zinx__task_new(ZINX__TASK_MSGS, c, bytes);
+    zinx__task_t *t = zinx__task_new(c->loop, ZINX__TASK_MSGS, c, bytes);
     if (t == NULL) {
         zinx__worker_unreserve(c->worker, granted);
         return ZINX_ENOMEM;
@@ -1109,7 +1109,7 @@ void zinx__conn_adopt(zinx_conn_t *c)
     /* START is queued before the first read, so it precedes every
        message of the connection on the same FIFO worker. */
     if (c->worker != NULL) {
-        zinx__task_t *t = zinx__task_new(ZINX__TASK_START, c, 0);
+        zinx__task_t *t = zinx__task_new(c->loop, ZINX__TASK_START, c, 0);
         if (t == NULL) {
             fail(c, ZINX_ENOMEM);
             return;

@@ -168,8 +168,11 @@ typedef enum zinx__task_kind {
 } zinx__task_kind_t;
 
 /* One queued unit of work; MSGS tasks carry raw frames after the struct. */
+typedef struct zinx__loop zinx__loop_t;
+
 typedef struct zinx__task {
     struct zinx__task *next;
+    zinx__loop_t *origin; /* the loop that allocated it, and frees it */
     zinx__task_kind_t kind;
     zinx_conn_t *conn; /* holds a reference */
     uint32_t count;    /* frames in data */
@@ -201,12 +204,11 @@ void zinx__worker_push(zinx__worker_t *w, zinx__task_t *task);
    wake-up. */
 void zinx__worker_push_list(zinx__worker_t *w, zinx__task_t *head,
                             zinx__task_t *tail);
-zinx__task_t *zinx__task_new(zinx__task_kind_t kind, zinx_conn_t *conn,
-                             size_t size);
+/* Loop thread: a task for conn, allocated by (and later freed on) loop. */
+zinx__task_t *zinx__task_new(zinx__loop_t *loop, zinx__task_kind_t kind,
+                             zinx_conn_t *conn, size_t size);
 
 /* ---- loop.c ----------------------------------------------------------- */
-
-typedef struct zinx__loop zinx__loop_t;
 
 typedef enum zinx__loop_op {
     ZINX__OP_ADOPT,       /* start serving a freshly accepted connection */
@@ -251,6 +253,12 @@ void zinx__loop_timer_cancel(zinx__loop_t *loop, zinx__timer_t *t);
    worker per iteration instead of one per connection). */
 void zinx__loop_push_task(zinx__loop_t *loop, zinx__worker_t *w,
                           zinx__task_t *task);
+/* Any thread: hand a finished task back to the loop that allocated it, to
+   be freed there: memory freed on the thread that allocated it keeps
+   glibc's per-thread caches and arenas from drifting (seen as slow RSS
+   growth in the soak test). Lock-free; the loop frees them each
+   iteration. */
+void zinx__loop_recycle(zinx__loop_t *loop, zinx__task_t *task);
 /* Loop thread: conn holds buffers; free them once it has been idle. */
 void zinx__loop_retain(zinx__loop_t *loop, zinx_conn_t *conn);
 /* Keeps a half-closed socket until the peer's EOF or the linger time. */

@@ -67,9 +67,10 @@ struct zinx__loop {
     zinx_conn_t *attn_head;  /* loop thread only */
     zinx_conn_t **graveyard; /* loop thread only */
     size_t ngrave, grave_cap;
-    zinx__timer_heap_t timers;  /* loop thread only */
-    zinx__timer_t listen_pause; /* re-enables a paused listener */
-    outbox_t *outboxes;         /* one per worker fed this iteration */
+    zinx__timer_heap_t timers;        /* loop thread only */
+    zinx__timer_t listen_pause;       /* re-enables a paused listener */
+    _Atomic(zinx__task_t *) recycled; /* finished tasks, pushed by workers */
+    outbox_t *outboxes;               /* one per worker fed this iteration */
     size_t noutboxes, outbox_cap;
     zinx_conn_t **retained; /* connections holding buffers (references) */
     size_t nretained, retained_cap;
@@ -121,6 +122,26 @@ void zinx__loop_push_task(zinx__loop_t *loop, zinx__worker_t *w,
     }
     loop->outboxes[loop->noutboxes++] =
         (outbox_t){.worker = w, .head = task, .tail = task};
+}
+
+void zinx__loop_recycle(zinx__loop_t *loop, zinx__task_t *task)
+{
+    zinx__task_t *head = atomic_load(&loop->recycled);
+    do {
+        task->next = head;
+    } while (!atomic_compare_exchange_weak(&loop->recycled, &head, task));
+}
+
+/* Only this thread takes from the stack, all at once, so the classic
+   lock-free-stack ABA problem cannot arise. */
+static void free_recycled(zinx__loop_t *loop)
+{
+    zinx__task_t *t = atomic_exchange(&loop->recycled, NULL);
+    while (t != NULL) {
+        zinx__task_t *next = t->next;
+        free(t);
+        t = next;
+    }
 }
 
 static void flush_outboxes(zinx__loop_t *loop)
@@ -189,6 +210,7 @@ zinx__loop_t *zinx__loop_new(zinx_server_t *server, uint32_t index)
     pthread_mutex_init(&loop->inbox_lock, NULL);
     zinx__timer_init(&loop->listen_pause, resume_listener, loop);
     zinx__timer_init(&loop->trim_timer, sweep_retained, loop);
+    atomic_init(&loop->recycled, NULL);
     loop->rbuf_cap = server->cfg.io_read_buff_size > LOOP_RBUF_MIN
                          ? server->cfg.io_read_buff_size
                          : LOOP_RBUF_MIN;
@@ -467,6 +489,7 @@ static void *loop_main(void *arg)
         int t1 = zinx__timer_heap_run(&loop->timers, zinx__now_ms());
         run_attention(loop); /* timers may have queued output or closes */
         flush_outboxes(loop);
+        free_recycled(loop);
         release_graveyard(loop);
         int t2 = expire_lingerers(loop, false);
         timeout = t1 < 0 ? t2 : (t2 < 0 || t1 < t2 ? t1 : t2);
@@ -512,6 +535,7 @@ void zinx__loop_free(zinx__loop_t *loop)
     free(loop->graveyard);
     free(loop->retained);
     free(loop->outboxes);
+    free_recycled(loop); /* workers are joined: nothing more arrives */
     free(loop->lingerers);
     zinx__timer_heap_free(&loop->timers);
     free(loop->rbuf);

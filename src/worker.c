@@ -29,13 +29,14 @@ struct zinx__worker {
     size_t nwaiters, waiters_cap;
 };
 
-zinx__task_t *zinx__task_new(zinx__task_kind_t kind, zinx_conn_t *conn,
-                             size_t size)
+zinx__task_t *zinx__task_new(zinx__loop_t *loop, zinx__task_kind_t kind,
+                             zinx_conn_t *conn, size_t size)
 {
     zinx__task_t *t = malloc(sizeof(*t) + size);
     if (t == NULL)
         return NULL;
     t->next = NULL;
+    t->origin = loop;
     t->kind = kind;
     t->conn = zinx_conn_ref(conn);
     t->count = 0;
@@ -171,7 +172,7 @@ static void run_task(zinx__worker_t *w, zinx__task_t *t)
         break;
     }
     zinx_conn_unref(t->conn);
-    free(t);
+    zinx__loop_recycle(t->origin, t);
 }
 
 static zinx__task_t *next_task(zinx__worker_t *w, zinx_conn_t ***waiters,
