@@ -25,18 +25,11 @@
 #define TLV ZINX_FORMAT_TLV
 #define T_IO 10000
 
-static void echo(zinx_request_t *req, void *udata)
-{
-    (void)udata;
-    zinx_conn_send_msg(zinx_request_conn(req), zinx_request_msg_id(req),
-                       zinx_request_data(req), zinx_request_data_len(req));
-}
-
 /* Echo that takes about 100 us, so requests queue up behind it. */
 static void slow_echo(zinx_request_t *req, void *udata)
 {
     tf_sleep_us(100);
-    echo(req, udata);
+    tf_echo(req, udata);
 }
 
 static void count_start(zinx_conn_t *conn, void *udata)
@@ -90,7 +83,7 @@ static void test_max_conn(void **state)
     cfg.max_conn = MAX;
     tf_server_t *ts = tf_server_new(&cfg);
     assert_non_null(ts);
-    zinx_router_t r = { .handle = echo };
+    zinx_router_t r = { .handle = tf_echo };
     TF_ASSERT_RC(zinx_server_add_router(ts->srv, 1, &r), 0);
     TF_ASSERT_RC(zinx_server_on_conn_start(ts->srv, count_start, starts), 0);
     TF_ASSERT_RC(tf_server_start(ts), 0);
@@ -184,7 +177,7 @@ static void run_hostile(zinx_packet_format_t fmt, int with_body)
     zinx_config_t cfg;
     tf_config(&cfg);
     cfg.packet_format = fmt;
-    tf_server_t *ts = start_server(&cfg, echo);
+    tf_server_t *ts = start_server(&cfg, tf_echo);
     const uint32_t lens[] = { cfg.max_packet_size + 1, 0x7FFFFFFFu,
                               0x80000000u, 0xFFFFFFF8u, 0xFFFFFFFFu };
     const int count = (int)(sizeof(lens) / sizeof(lens[0]));
@@ -276,7 +269,7 @@ static void test_tiny_read_buffer(void **state)
     zinx_config_t cfg;
     tf_config(&cfg);
     cfg.io_read_buff_size = 1;
-    run_pipeline(&cfg, echo, tf_scaled(2000, 500));
+    run_pipeline(&cfg, tf_echo, tf_scaled(2000, 500));
 }
 
 /* ---- output back-pressure ---- */

@@ -23,13 +23,6 @@
 #define TLV ZINX_FORMAT_TLV
 #define T_IO 10000
 
-static void echo(zinx_request_t *req, void *udata)
-{
-    (void)udata;
-    zinx_conn_send_msg(zinx_request_conn(req), zinx_request_msg_id(req),
-                       zinx_request_data(req), zinx_request_data_len(req));
-}
-
 static tf_server_t *start_with(zinx_config_t *cfg, zinx_handler_fn fn,
                                void *udata)
 {
@@ -62,7 +55,7 @@ static void test_frame_timeout(void **state)
     zinx_config_t cfg;
     tf_config(&cfg);
     cfg.frame_timeout_ms = 300;
-    tf_server_t *ts = start_with(&cfg, echo, NULL);
+    tf_server_t *ts = start_with(&cfg, tf_echo, NULL);
 
     /* Stalled after part of the body. */
     int fd = tc_connect(ts->port);
@@ -118,7 +111,7 @@ static void test_idle_timeout(void **state)
     zinx_config_t cfg;
     tf_config(&cfg);
     cfg.idle_timeout_ms = 300;
-    tf_server_t *ts = start_with(&cfg, echo, NULL);
+    tf_server_t *ts = start_with(&cfg, tf_echo, NULL);
 
     int idle = tc_connect(ts->port);
     assert_true(idle >= 0);
@@ -200,7 +193,7 @@ static void test_max_unknown_msgs(void **state)
     zinx_config_t cfg;
     tf_config(&cfg);
     cfg.max_unknown_msgs = 3;
-    tf_server_t *ts = start_with(&cfg, echo, NULL);
+    tf_server_t *ts = start_with(&cfg, tf_echo, NULL);
 
     int fd = tc_connect(ts->port);
     assert_true(fd >= 0);
@@ -240,7 +233,7 @@ static void test_close_notice(void **state)
     zinx_config_t cfg;
     tf_config(&cfg);
     cfg.close_notice_msg_id = 77;
-    tf_server_t *ts = start_with(&cfg, echo, NULL);
+    tf_server_t *ts = start_with(&cfg, tf_echo, NULL);
     uint8_t *junk = calloc(1, 1 << 16);
     assert_non_null(junk);
 
@@ -275,7 +268,7 @@ static void test_heartbeat_sent(void **state)
     tf_config(&cfg);
     cfg.heartbeat_interval_ms = 100;
     cfg.heartbeat_msg_id = 4321;
-    tf_server_t *ts = start_with(&cfg, echo, NULL);
+    tf_server_t *ts = start_with(&cfg, tf_echo, NULL);
 
     int fd = tc_connect(ts->port);
     assert_true(fd >= 0);

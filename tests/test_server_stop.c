@@ -430,13 +430,6 @@ static void test_properties_freed(void **state)
 
 /* ---- start/stop cycles ---- */
 
-static void echo(zinx_request_t *req, void *udata)
-{
-    (void)udata;
-    zinx_conn_send_msg(zinx_request_conn(req), zinx_request_msg_id(req),
-                       zinx_request_data(req), zinx_request_data_len(req));
-}
-
 static void test_start_stop_cycles(void **state)
 {
     (void)state;
@@ -448,7 +441,7 @@ static void test_start_stop_cycles(void **state)
         cfg.worker_pool_size = (uint32_t)(c % 3);
         tf_server_t *ts = tf_server_new(&cfg);
         assert_non_null(ts);
-        zinx_router_t r = { .handle = echo };
+        zinx_router_t r = { .handle = tf_echo };
         TF_ASSERT_RC(zinx_server_add_router(ts->srv, 1, &r), 0);
         TF_ASSERT_RC(tf_server_start(ts), 0);
         int fds[5];
@@ -499,7 +492,7 @@ static void run_serve(int how)
     tf_server_t *ts = tf_server_new(NULL);
     assert_non_null(ts);
     run->srv = ts->srv;
-    zinx_router_t r = { .handle = echo };
+    zinx_router_t r = { .handle = tf_echo };
     TF_ASSERT_RC(zinx_server_add_router(ts->srv, 1, &r), 0);
 
     /*

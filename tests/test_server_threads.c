@@ -94,13 +94,6 @@ static tf_server_t *slot_server(slot_t *s, const zinx_router_t *r)
     return ts;
 }
 
-static void echo(zinx_request_t *req, void *udata)
-{
-    (void)udata;
-    zinx_conn_send_msg(zinx_request_conn(req), zinx_request_msg_id(req),
-                       zinx_request_data(req), zinx_request_data_len(req));
-}
-
 /* ---- sends from user threads ---- */
 
 typedef struct sender {
@@ -181,7 +174,7 @@ static void read_senders(int fd, sender_t *sd, int nsenders, int echoes)
 static void run_senders(int nsenders, int per_sender, int echoes)
 {
     slot_t *s = slot_new();
-    zinx_router_t r = { .handle = echo };
+    zinx_router_t r = { .handle = tf_echo };
     tf_server_t *ts = slot_server(s, &r);
     sender_t *sd = calloc((size_t)nsenders, sizeof(*sd));
     pthread_t *th = calloc((size_t)nsenders, sizeof(*th));
@@ -267,7 +260,7 @@ static void test_send_after_close(void **state)
 {
     (void)state;
     slot_t *s = slot_new();
-    zinx_router_t r = { .handle = echo };
+    zinx_router_t r = { .handle = tf_echo };
     tf_server_t *ts = slot_server(s, &r);
 
     int a = tc_connect(ts->port);

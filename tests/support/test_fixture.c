@@ -272,3 +272,10 @@ const char *tf_rc_name(int rc)
         return "TC_EOF";
     return zinx_err_name(rc);
 }
+
+void tf_echo(zinx_request_t *req, void *udata)
+{
+    (void)udata;
+    zinx_conn_send_msg(zinx_request_conn(req), zinx_request_msg_id(req),
+                       zinx_request_data(req), zinx_request_data_len(req));
+}

@@ -31,6 +31,9 @@ typedef struct tf_server {
  */
 void tf_config(zinx_config_t *cfg);
 
+/* A router step that answers with the same ID and payload. */
+void tf_echo(zinx_request_t *req, void *udata);
+
 /*
  * Creates a server from cfg (NULL: tf_config()) with the fixture's log
  * sink installed. Returns NULL only when out of memory.
