@@ -14,12 +14,14 @@
  */
 #include <arpa/inet.h>
 #include <errno.h>
+#include <linux/sockios.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
+#include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -58,6 +60,11 @@ struct zinx_conn {
     zinx_packet_format_t format;
     uint32_t max_packet_size;
     uint32_t output_hard_limit;
+    size_t high_water; /* OutputHighWater */
+    size_t frame_cost; /* the largest frame a reply can be */
+    /* Made with the connection, so starting and stopping never allocate
+       (NULL without a worker). */
+    zinx__task_t *start_task, *stop_task;
 
     /* Loop thread only. */
     int fd;
@@ -65,24 +72,28 @@ struct zinx_conn {
     uint32_t events;
     bool peer_eof;
     bool paused_worker; /* worker queue full: frames wait in `in` */
+    bool paused_budget; /* replies in flight could pass OutputHighWater */
     bool paused_output; /* too much unsent output */
     bool lingering;     /* finished: flushing, then waiting for EOF */
     bool wr_shut;       /* our FIN was sent */
-    bool in_attn;
+    bool has_timer;     /* holds a slot in the loop's timer heap */
     bool retained;       /* listed in the loop's buffer sweep */
     uint64_t last_io_ms; /* last read or write, for the buffer sweep */
-    zinx_conn_t *attn_next;
-    zinx__buf_t in;  /* partial frame, or frames the worker had no room for */
+    zinx__conn_links_t links;
+    zinx__buf_t in;  /* partial frame, or frames waiting for room */
     zinx__buf_t out; /* unsent bytes */
     zinx__timer_t timer;     /* the earliest of the deadlines below */
     uint64_t last_rx_ms;     /* last byte received */
     uint64_t frame_start_ms; /* a partial frame waits since; 0: none */
     uint64_t soft_since_ms;  /* above OutputSoftLimit since; 0: below */
+    uint64_t stall_since_ms; /* output waits, no progress since; 0: none */
     uint64_t next_beat_ms;   /* next heartbeat; 0: heartbeat off */
     uint32_t unknown_msgs;   /* unrouted frames (handler thread only) */
 
     /* Any thread. */
     atomic_int close_req;
+    atomic_int close_reason; /* 0 or the ZINX_E* code that ended it */
+    atomic_bool budget_wait; /* poke when handlers finish frames */
     atomic_bool open;
     atomic_bool finished;
     atomic_bool poked;
@@ -146,9 +157,21 @@ zinx_conn_t *zinx__conn_new(zinx_server_t *server, int fd, uint64_t id,
                             zinx__loop_t *loop, zinx__worker_t *worker,
                             uint32_t worker_id)
 {
+    if (zinx__fault(server, ZINX__ALLOC_CONN))
+        return NULL;
     zinx_conn_t *c = calloc(1, sizeof(*c));
     if (c == NULL)
         return NULL;
+    if (worker != NULL) {
+        c->start_task = zinx__task_new_owned(ZINX__TASK_START);
+        c->stop_task = zinx__task_new_owned(ZINX__TASK_STOP);
+        if (c->start_task == NULL || c->stop_task == NULL) {
+            free(c->start_task);
+            free(c->stop_task);
+            free(c);
+            return NULL;
+        }
+    }
     c->poll.kind = ZINX__POLL_CONN;
     atomic_init(&c->refs, 1); /* the loop's */
     c->id = id;
@@ -159,6 +182,8 @@ zinx_conn_t *zinx__conn_new(zinx_server_t *server, int fd, uint64_t id,
     c->format = server->cfg.packet_format;
     c->max_packet_size = server->cfg.max_packet_size;
     c->output_hard_limit = server->cfg.output_hard_limit;
+    c->high_water = server->cfg.output_high_water;
+    c->frame_cost = (size_t)ZINX_HEADER_LEN + c->max_packet_size;
     c->fd = fd;
     c->state = CONN_NEW;
     c->sendable = true;
@@ -192,6 +217,8 @@ static void conn_free(zinx_conn_t *c)
     free_props(c->props);
     if (c->dialer != NULL)
         zinx__dialer_unref(c->dialer);
+    free(c->start_task);
+    free(c->stop_task);
     pthread_mutex_destroy(&c->lock);
     free(c);
 }
@@ -262,16 +289,24 @@ void zinx__conn_set_dialer(zinx_conn_t *c, zinx_dialer_t *d)
     c->dialer = zinx__dialer_ref(d);
 }
 
-bool zinx__conn_in_attention(zinx_conn_t *c, bool set)
+zinx__conn_links_t *zinx__conn_links(zinx_conn_t *c)
 {
-    bool was = c->in_attn;
-    c->in_attn = set;
-    return was;
+    return &c->links;
 }
 
-zinx_conn_t **zinx__conn_attn_next(zinx_conn_t *c)
+size_t zinx__conn_linger_backlog(zinx_conn_t *c)
 {
-    return &c->attn_next;
+    if (c->fd < 0)
+        return 0;
+    int queued = 0; /* sent but not acknowledged, or not sent yet */
+    if (ioctl(c->fd, SIOCOUTQ, &queued) != 0 || queued < 0)
+        queued = 0;
+    return zinx__buf_size(&c->out) + (size_t)queued;
+}
+
+int zinx_conn_close_reason(const zinx_conn_t *c)
+{
+    return c == NULL ? ZINX_EINVAL : atomic_load(&c->close_reason);
 }
 
 /* ---- cross-thread signalling --------------------------------------------- */
@@ -279,11 +314,8 @@ zinx_conn_t **zinx__conn_attn_next(zinx_conn_t *c)
 void zinx__conn_poke(zinx_conn_t *c)
 {
     if (atomic_exchange(&c->poked, true))
-        return; /* an ATTEND is already on its way */
-    if (zinx__loop_post(c->loop, ZINX__OP_ATTEND, zinx_conn_ref(c)) != 0) {
-        atomic_store(&c->poked, false);
-        zinx_conn_unref(c);
-    }
+        return; /* on the posted stack already: attended to later */
+    zinx__loop_post(c->loop, &zinx_conn_ref(c)->poll);
 }
 
 /* Routes a request to the loop thread: directly when already there. */
@@ -297,10 +329,13 @@ static void nudge(zinx_conn_t *c)
 
 void zinx__conn_batch_done(zinx_conn_t *c, uint32_t count)
 {
-    /* Pairs with begin_drain(): either this thread sees `draining`, or
-       the loop sees inflight at zero; both are sequentially consistent. */
-    if (atomic_fetch_sub(&c->inflight, count) == count &&
-        atomic_load(&c->draining))
+    /* Pairs with begin_drain() and wait_for_budget(): either this thread
+       sees the flag, or the loop sees inflight lowered; all sequentially
+       consistent. */
+    bool last = atomic_fetch_sub(&c->inflight, count) == count;
+    if (atomic_load(&c->budget_wait) && atomic_exchange(&c->budget_wait, false))
+        zinx__conn_poke(c);
+    else if (last && atomic_load(&c->draining))
         zinx__conn_poke(c);
 }
 
@@ -334,6 +369,32 @@ void zinx__conn_run_stop(zinx_conn_t *c)
 
 /* ---- socket bookkeeping (loop thread) ------------------------------------ */
 
+/* Whether the output is too far behind for the connection to take more
+   requests: it is above OutputHighWater, and stays so until half of that
+   is sent (hysteresis, so that reading does not flap). Counts replies
+   queued by other threads too (`unsent`). */
+static bool output_full(zinx_conn_t *c)
+{
+    size_t unsent = atomic_load_explicit(&c->unsent, memory_order_relaxed);
+    if (c->paused_output) {
+        if (unsent > c->high_water / 2)
+            return true;
+        c->paused_output = false;
+        return false;
+    }
+    if (unsent > c->high_water) {
+        c->paused_output = true;
+        return true;
+    }
+    return false;
+}
+
+/* Frames wait in `in` for room (the worker's queue or the reply budget). */
+static bool frames_held(const zinx_conn_t *c)
+{
+    return c->paused_worker || c->paused_budget;
+}
+
 static void set_interest(zinx_conn_t *c)
 {
     if (c->fd < 0)
@@ -342,16 +403,10 @@ static void set_interest(zinx_conn_t *c)
     if (c->lingering) {
         ev = EPOLLIN | (zinx__buf_size(&c->out) > 0 ? EPOLLOUT : 0);
     } else {
-        size_t unsent = zinx__buf_size(&c->out);
-        size_t high = c->server->cfg.output_high_water;
-        /* Hysteresis: resume at half the mark so reads do not flap. */
-        if (c->paused_output && unsent <= high / 2)
-            c->paused_output = false;
-        else if (!c->paused_output && unsent > high)
-            c->paused_output = true;
-        if (c->state == CONN_OPEN && !c->paused_worker && !c->paused_output)
+        bool full = output_full(c);
+        if (c->state == CONN_OPEN && !frames_held(c) && !full)
             ev |= EPOLLIN;
-        if (unsent > 0)
+        if (zinx__buf_size(&c->out) > 0)
             ev |= EPOLLOUT;
     }
     if (ev != c->events) {
@@ -371,10 +426,27 @@ void zinx__conn_close_fd(zinx_conn_t *c)
     zinx__loop_bury(c->loop, c); /* the loop's reference */
 }
 
+/* Records why the connection ended; the first reason stays. */
+static void set_reason(zinx_conn_t *c, int err)
+{
+    int none = 0;
+    atomic_compare_exchange_strong(&c->close_reason, &none, err);
+}
+
 static void fail(zinx_conn_t *c, int err)
 {
-    ZINX__LOG(c->server, ZINX_LOG_DEBUG, "conn %llu (%s): closed: %s",
-              (unsigned long long)c->id, c->remote, zinx_strerror(err));
+    set_reason(c, err);
+    if (err == ZINX_ENOMEM) {
+        /* One connection pays for the shortage; the loop goes on. */
+        atomic_fetch_add_explicit(&c->server->stats.out_of_memory, 1,
+                                  memory_order_relaxed);
+        ZINX__LOG_LIMITED(c->server, ZINX__LOGK_OOM, ZINX_LOG_WARN,
+                          "conn %llu (%s): out of memory, closing",
+                          (unsigned long long)c->id, c->remote);
+    } else {
+        ZINX__LOG(c->server, ZINX_LOG_DEBUG, "conn %llu (%s): closed: %s",
+                  (unsigned long long)c->id, c->remote, zinx_strerror(err));
+    }
     finish(c, FINISH_ABORT);
 }
 
@@ -391,6 +463,8 @@ static int write_out(zinx_conn_t *c)
                                       memory_order_relaxed);
             if (zinx__buf_size(&c->out) == 0)
                 c->last_io_ms = zinx__now_ms();
+            else if (c->stall_since_ms != 0)
+                c->stall_since_ms = zinx__now_ms(); /* the peer reads */
             continue;
         }
         if (n < 0 && errno == EINTR)
@@ -424,23 +498,19 @@ static void linger_step(zinx_conn_t *c)
     set_interest(c);
 }
 
+/* Queues the connection's own task (made with it: nothing to allocate). */
+static void push_own_task(zinx_conn_t *c, zinx__task_t *t)
+{
+    t->conn = zinx_conn_ref(c);
+    zinx__loop_push_task(c->loop, c->worker, t);
+}
+
 static void schedule_stop(zinx_conn_t *c)
 {
-    if (c->worker == NULL) {
+    if (c->worker == NULL)
         zinx__conn_run_stop(c);
-        return;
-    }
-    zinx__task_t *t = zinx__task_new(c->loop, ZINX__TASK_STOP, c, 0);
-    if (t == NULL) {
-        /* The worker may still run handlers of this connection, so the
-           hook cannot run here; a late hook beats a lost one. */
-        ZINX__LOG(c->server, ZINX_LOG_ERROR,
-                  "conn %llu: out of memory queueing OnConnStop; retrying",
-                  (unsigned long long)c->id);
-        while ((t = zinx__task_new(c->loop, ZINX__TASK_STOP, c, 0)) == NULL)
-            usleep(1000);
-    }
-    zinx__loop_push_task(c->loop, c->worker, t);
+    else
+        push_own_task(c, c->stop_task);
 }
 
 /* Ends the connection: no more sends, no more handlers queued after the
@@ -453,6 +523,10 @@ static void finish(zinx_conn_t *c, enum finish_how how)
     atomic_store(&c->open, false);
     atomic_store(&c->finished, true);
     zinx__loop_timer_cancel(c->loop, &c->timer);
+    if (c->has_timer) {
+        c->has_timer = false;
+        zinx__loop_release_timer(c->loop);
+    }
     pthread_mutex_lock(&c->lock);
     c->sendable = false;
     size_t dropped = zinx__buf_size(&c->pending);
@@ -491,6 +565,21 @@ static uint64_t earliest(uint64_t a, uint64_t b)
     return b == 0 || a < b ? a : b;
 }
 
+static uint64_t heartbeat_max_ms(const zinx_conn_t *c)
+{
+    return (uint64_t)c->server->cfg.heartbeat_max * 1000u;
+}
+
+/* The heartbeat closes a silent peer the moment HeartbeatMax passes (as
+   Zinx does), unless the decision waits for a beat: acknowledgements
+   count as life (asked of the kernel at each beat), or the user's
+   not-alive hook decides what happens, once per beat. */
+static bool cut_at_heartbeat_max(const zinx_conn_t *c)
+{
+    return c->next_beat_ms != 0 && !c->server->cfg.heartbeat_count_acks &&
+           c->server->hb_dead == NULL;
+}
+
 /* The next moment something may be due. Deadlines only move later as
    traffic flows (last_rx grows), so the timer is re-armed lazily when it
    fires rather than on every read. */
@@ -504,8 +593,12 @@ static uint64_t next_deadline(const zinx_conn_t *c)
         if (cfg->idle_timeout_ms != 0)
             d = earliest(d, c->last_rx_ms + cfg->idle_timeout_ms);
     }
+    if (cut_at_heartbeat_max(c))
+        d = earliest(d, c->last_rx_ms + heartbeat_max_ms(c));
     if (c->soft_since_ms != 0)
         d = earliest(d, c->soft_since_ms + cfg->output_soft_timeout_ms);
+    if (c->stall_since_ms != 0)
+        d = earliest(d, c->stall_since_ms + cfg->output_soft_timeout_ms);
     return d;
 }
 
@@ -515,18 +608,18 @@ static void arm_at(zinx_conn_t *c, uint64_t when)
         return;
     if (zinx__timer_armed(&c->timer) && c->timer.deadline_ms <= when)
         return;
-    if (zinx__loop_timer_arm(c->loop, &c->timer, when) != 0)
-        ZINX__LOG(c->server, ZINX_LOG_ERROR,
-                  "conn %llu: out of memory arming a deadline",
-                  (unsigned long long)c->id);
+    /* Cannot fail: adopting the connection reserved its heap slot. */
+    zinx__loop_timer_arm(c->loop, &c->timer, when);
 }
 
 static void close_for(zinx_conn_t *c, atomic_uint_least64_t *counter,
-                      const char *why)
+                      zinx__log_kind_t kind, int reason, const char *why)
 {
     atomic_fetch_add_explicit(counter, 1, memory_order_relaxed);
-    ZINX__LOG(c->server, ZINX_LOG_INFO, "conn %llu (%s): %s, closing",
-              (unsigned long long)c->id, c->remote, why);
+    ZINX__LOG_LIMITED(c->server, kind, ZINX_LOG_INFO,
+                      "conn %llu (%s): %s, closing", (unsigned long long)c->id,
+                      c->remote, why);
+    set_reason(c, reason);
     finish(c, FINISH_ABORT);
 }
 
@@ -535,8 +628,7 @@ static bool expired(zinx_conn_t *c, uint64_t now)
 {
     zinx_server_t *s = c->server;
     const zinx_config_t *cfg = &s->cfg;
-    bool paused = c->paused_worker || c->paused_output;
-    if (paused) {
+    if (frames_held(c) || c->paused_output) {
         /* Our own back-pressure holds the bytes back, not the peer. */
         c->last_rx_ms = now;
         if (c->frame_start_ms != 0)
@@ -545,31 +637,45 @@ static bool expired(zinx_conn_t *c, uint64_t now)
     if (c->state == CONN_OPEN && cfg->frame_timeout_ms != 0 &&
         c->frame_start_ms != 0 &&
         now - c->frame_start_ms >= cfg->frame_timeout_ms) {
-        close_for(c, &s->stats.timeouts, "frame not completed in time");
+        close_for(c, &s->stats.timeouts, ZINX__LOGK_TIMEOUT, ZINX_ETIMEDOUT,
+                  "frame not completed in time");
         return true;
     }
     if (c->state == CONN_OPEN && cfg->idle_timeout_ms != 0 &&
         now - c->last_rx_ms >= cfg->idle_timeout_ms) {
-        close_for(c, &s->stats.timeouts, "idle timeout");
+        close_for(c, &s->stats.timeouts, ZINX__LOGK_TIMEOUT, ZINX_ETIMEDOUT,
+                  "idle timeout");
+        return true;
+    }
+    if (c->stall_since_ms != 0 &&
+        now - c->stall_since_ms >= cfg->output_soft_timeout_ms) {
+        close_for(c, &s->stats.slow_readers, ZINX__LOGK_SLOW_READER,
+                  ZINX_ENOBUFS,
+                  "the peer took none of its replies for "
+                  "OutputSoftTimeoutMs");
         return true;
     }
     if (c->soft_since_ms != 0 &&
         now - c->soft_since_ms >= cfg->output_soft_timeout_ms) {
-        close_for(c, &s->stats.slow_readers,
+        close_for(c, &s->stats.slow_readers, ZINX__LOGK_SLOW_READER,
+                  ZINX_ENOBUFS,
                   "unsent output above OutputSoftLimit for too long");
         return true;
     }
     return false;
 }
 
-/* Alive: a byte arrived within HeartbeatMax, or the peer acknowledged our
-   data within it. The second half keeps a client that only receives
-   alive (it ACKs our heartbeats), while a vanished one stops ACKing. */
+/* Alive: a byte arrived within HeartbeatMax (Zinx's rule). With
+   HeartbeatCountAcks, also a peer that acknowledged our data within it:
+   a client that only receives stays alive (it ACKs our heartbeats),
+   while a vanished one stops ACKing. */
 static bool peer_alive(const zinx_conn_t *c, uint64_t now)
 {
-    uint64_t max_ms = (uint64_t)c->server->cfg.heartbeat_max * 1000u;
+    uint64_t max_ms = heartbeat_max_ms(c);
     if (now - c->last_rx_ms < max_ms)
         return true;
+    if (!c->server->cfg.heartbeat_count_acks)
+        return false;
     struct tcp_info ti;
     socklen_t len = sizeof(ti);
     memset(&ti, 0, sizeof(ti));
@@ -601,23 +707,35 @@ static void send_beat(zinx_conn_t *c)
     zinx_conn_send_msg(c, s->cfg.heartbeat_msg_id, buf, (uint32_t)n);
 }
 
-static void heartbeat(zinx_conn_t *c, uint64_t now)
+static void not_alive(zinx_conn_t *c)
 {
     zinx_server_t *s = c->server;
-    c->next_beat_ms = now + s->cfg.heartbeat_interval_ms;
-    if (peer_alive(c, now)) {
-        send_beat(c);
+    atomic_fetch_add_explicit(&s->stats.dead_peers, 1, memory_order_relaxed);
+    ZINX__LOG_LIMITED(s, ZINX__LOGK_DEAD_PEER, ZINX_LOG_INFO,
+                      "conn %llu (%s): silent for %d s, not alive",
+                      (unsigned long long)c->id, c->remote, s->cfg.heartbeat_max);
+    if (s->hb_dead != NULL) {
+        s->hb_dead(c, s->hb_udata);
         return;
     }
-    atomic_fetch_add_explicit(&s->stats.dead_peers, 1, memory_order_relaxed);
-    ZINX__LOG(s, ZINX_LOG_INFO, "conn %llu (%s): silent for %d s, not alive",
-              (unsigned long long)c->id, c->remote, s->cfg.heartbeat_max);
-    if (s->hb_dead != NULL)
-        s->hb_dead(c, s->hb_udata);
-    else
-        finish(c, FINISH_ABORT);
+    set_reason(c, ZINX_ETIMEDOUT);
+    finish(c, FINISH_ABORT);
 }
 
+static void heartbeat(zinx_conn_t *c, uint64_t now)
+{
+    if (c->next_beat_ms == 0)
+        return;
+    bool beat_due = now >= c->next_beat_ms;
+    if (beat_due)
+        c->next_beat_ms = now + c->server->cfg.heartbeat_interval_ms;
+    if ((beat_due || cut_at_heartbeat_max(c)) && !peer_alive(c, now)) {
+        not_alive(c); /* no beat for a peer that is not alive */
+        return;
+    }
+    if (beat_due)
+        send_beat(c);
+}
 static void on_timer(zinx__timer_t *t, void *arg)
 {
     ZINX__UNUSED(t);
@@ -627,12 +745,9 @@ static void on_timer(zinx__timer_t *t, void *arg)
     uint64_t now = zinx__now_ms();
     if (expired(c, now))
         return;
-    if (c->next_beat_ms != 0 && now >= c->next_beat_ms) {
-        heartbeat(c, now);
-        if (c->state == CONN_FINISHED)
-            return;
-    }
-    arm_at(c, next_deadline(c));
+    heartbeat(c, now);
+    if (c->state != CONN_FINISHED)
+        arm_at(c, next_deadline(c));
 }
 
 static void start_deadlines(zinx_conn_t *c)
@@ -661,6 +776,21 @@ static void check_soft_limit(zinx_conn_t *c)
     }
 }
 
+/* Loop thread, after a flush: output left waiting starts the no-progress
+   clock (write_out moves it on whenever the peer takes bytes); a peer
+   that takes none for OutputSoftTimeoutMs is closed, at whatever level. */
+static void check_stall(zinx_conn_t *c)
+{
+    if (zinx__buf_size(&c->out) == 0) {
+        c->stall_since_ms = 0;
+        return;
+    }
+    if (c->stall_since_ms != 0 || c->server->cfg.output_soft_timeout_ms == 0)
+        return;
+    c->stall_since_ms = zinx__now_ms();
+    arm_at(c, next_deadline(c));
+}
+
 /* Handler thread: a frame had no router. */
 void zinx__conn_note_unrouted(zinx_conn_t *c)
 {
@@ -670,9 +800,11 @@ void zinx__conn_note_unrouted(zinx_conn_t *c)
         return;
     atomic_fetch_add_explicit(&s->stats.unknown_closed, 1,
                               memory_order_relaxed);
-    ZINX__LOG(s, ZINX_LOG_WARN,
-              "conn %llu (%s): more than %u frames without a router, closing",
-              (unsigned long long)c->id, c->remote, max);
+    ZINX__LOG_LIMITED(
+        s, ZINX__LOGK_UNKNOWN_MSGS, ZINX_LOG_WARN,
+        "conn %llu (%s): more than %u frames without a router, closing",
+        (unsigned long long)c->id, c->remote, max);
+    set_reason(c, ZINX_EPROTO);
     zinx_conn_close_now(c);
 }
 
@@ -683,9 +815,11 @@ static void oversize(zinx_conn_t *c)
 {
     zinx_server_t *s = c->server;
     atomic_fetch_add_explicit(&s->stats.oversize, 1, memory_order_relaxed);
-    ZINX__LOG(s, ZINX_LOG_WARN,
-              "conn %llu (%s): frame longer than MaxPacketSize %u, closing",
-              (unsigned long long)c->id, c->remote, c->max_packet_size);
+    ZINX__LOG_LIMITED(
+        s, ZINX__LOGK_OVERSIZE, ZINX_LOG_WARN,
+        "conn %llu (%s): frame longer than MaxPacketSize %u, closing",
+        (unsigned long long)c->id, c->remote, c->max_packet_size);
+    set_reason(c, ZINX_EMSGSIZE);
     uint32_t notice = s->cfg.close_notice_msg_id;
     if (notice == 0) {
         finish(c, FINISH_ABORT);
@@ -709,6 +843,10 @@ static int dispatch_inline(zinx_conn_t *c, const uint8_t *buf, size_t len,
     size_t off = 0;
     int rc = 0;
     while (off < len && atomic_load(&c->close_req) != CLOSE_NOW) {
+        if (output_full(c)) {
+            c->paused_budget = true; /* the rest waits in `in` */
+            break;
+        }
         zinx_msg_t m;
         long n = zinx_unpack(c->format, c->max_packet_size, buf + off,
                              len - off, &m);
@@ -747,15 +885,67 @@ static int scan_frames(const zinx_conn_t *c, const uint8_t *buf, size_t len,
     return rc;
 }
 
+/* How many more frames may go to the handlers now. Each frame in flight
+   may answer with up to frame_cost bytes, so frames are admitted while
+   unsent output plus what those in flight may add stays within
+   OutputHighWater; one frame is always admitted when none is in flight.
+   A peer that reads its replies thus never holds more than
+   OutputHighWater + frame_cost unsent bytes (for one reply per request),
+   which configuration validation keeps below the soft and hard limits. */
+static uint32_t frames_allowed(zinx_conn_t *c)
+{
+    if (output_full(c))
+        return 0;
+    size_t unsent = atomic_load_explicit(&c->unsent, memory_order_relaxed);
+    size_t inflight = atomic_load(&c->inflight);
+    size_t room =
+        unsent < c->high_water ? (c->high_water - unsent) / c->frame_cost : 0;
+    if (room > inflight)
+        return room - inflight > UINT32_MAX ? UINT32_MAX
+                                            : (uint32_t)(room - inflight);
+    return inflight == 0 ? 1 : 0;
+}
+
+/* Frames wait for replies in flight to be done: the worker pokes us when
+   a batch finishes. Pairs with zinx__conn_batch_done(): either it sees
+   the flag, or we see inflight at zero and look again ourselves. */
+static void wait_for_budget(zinx_conn_t *c)
+{
+    c->paused_budget = true;
+    if (c->paused_output)
+        return; /* the flush that makes room resumes us */
+    atomic_store(&c->budget_wait, true);
+    if (atomic_load(&c->inflight) == 0 && atomic_exchange(&c->budget_wait, false))
+        zinx__loop_schedule(c->loop, c);
+}
+
+/* A complete frame (or a bad header) starts at buf. */
+static bool frame_ready(const zinx_conn_t *c, const uint8_t *buf, size_t len)
+{
+    uint32_t id, flen;
+    if (len < ZINX_HEADER_LEN)
+        return false;
+    if (zinx_unpack_header(c->format, buf, len, &id, &flen) != 0)
+        return true;
+    return len - ZINX_HEADER_LEN >= flen;
+}
+
 static int dispatch_to_worker(zinx_conn_t *c, const uint8_t *buf, size_t len,
                               size_t *consumed)
 {
     uint32_t n;
     size_t bytes;
     *consumed = 0;
-    int rc = scan_frames(c, buf, len, UINT32_MAX, &n, &bytes);
+    uint32_t limit = frames_allowed(c);
+    if (limit == 0) {
+        if (frame_ready(c, buf, len))
+            wait_for_budget(c);
+        return 0;
+    }
+    int rc = scan_frames(c, buf, len, limit, &n, &bytes);
     if (n == 0)
         return rc;
+    bool limited = n == limit && frame_ready(c, buf + bytes, len - bytes);
     uint32_t granted = zinx__worker_reserve(c->worker, c, n);
     if (granted < n) {
         /* The rest waits in `in` (and any bad frame behind it is found
@@ -778,6 +968,8 @@ static int dispatch_to_worker(zinx_conn_t *c, const uint8_t *buf, size_t len,
                               memory_order_relaxed);
     zinx__loop_push_task(c->loop, c->worker, t);
     *consumed = bytes;
+    if (limited && !c->paused_worker)
+        wait_for_budget(c);
     return rc;
 }
 
@@ -808,6 +1000,7 @@ static bool dispatch_buffered(zinx_conn_t *c)
         return true;
     size_t consumed;
     c->paused_worker = false;
+    c->paused_budget = false;
     int rc =
         dispatch(c, zinx__buf_head(&c->in), zinx__buf_size(&c->in), &consumed);
     if (c->state == CONN_FINISHED)
@@ -856,7 +1049,7 @@ static int read_failed(zinx_conn_t *c, ssize_t n)
    frames is never cut off, while one trickling a single frame is. */
 static void track_partial(zinx_conn_t *c, bool head_changed, uint64_t now)
 {
-    if (zinx__buf_size(&c->in) == 0 || c->paused_worker) {
+    if (zinx__buf_size(&c->in) == 0 || frames_held(c)) {
         c->frame_start_ms = 0;
         return;
     }
@@ -921,7 +1114,7 @@ static int read_into_rbuf(zinx_conn_t *c, uint8_t *rbuf, size_t cap)
 
 static bool reading_allowed(const zinx_conn_t *c)
 {
-    return c->state == CONN_OPEN && !c->paused_worker && !c->paused_output &&
+    return c->state == CONN_OPEN && !frames_held(c) && !c->paused_output &&
            atomic_load(&c->close_req) == CLOSE_NONE;
 }
 
@@ -1033,7 +1226,7 @@ static bool flush(zinx_conn_t *c)
    unsent, refuse further sends and finish. */
 static void try_finish_drain(zinx_conn_t *c)
 {
-    if (c->paused_worker || atomic_load(&c->inflight) > 0)
+    if (frames_held(c) || atomic_load(&c->inflight) > 0)
         return;
     if (zinx__buf_size(&c->out) > 0)
         return;
@@ -1078,10 +1271,21 @@ bool zinx__conn_trim(zinx_conn_t *c, uint64_t idle_since)
     return false;
 }
 
+void zinx__conn_run_posted(zinx_conn_t *c)
+{
+    /* Off the posted stack from here on: a poke now must post again. */
+    atomic_store(&c->poked, false);
+    zinx__conn_attend(c);
+    zinx_conn_unref(c); /* the posted reference */
+}
+
 void zinx__conn_attend(zinx_conn_t *c)
 {
-    atomic_store(&c->poked, false);
-    if (c->state == CONN_FINISHED || c->state == CONN_NEW)
+    if (c->state == CONN_NEW) {
+        zinx__conn_adopt(c);
+        return;
+    }
+    if (c->state == CONN_FINISHED)
         return;
     int req = atomic_load(&c->close_req);
     if (req == CLOSE_NOW) {
@@ -1090,11 +1294,15 @@ void zinx__conn_attend(zinx_conn_t *c)
     }
     if (req == CLOSE_GRACEFUL)
         begin_drain(c);
-    if (c->paused_worker && !dispatch_buffered(c))
-        return;
     if (!take_pending(c) || !flush(c))
         return;
+    /* Held frames go on once there is room; replies of inline handlers
+       then leave in a second write. */
+    if (frames_held(c) && !output_full(c) &&
+        (!dispatch_buffered(c) || !flush(c)))
+        return;
     check_soft_limit(c);
+    check_stall(c);
     if (c->state == CONN_DRAINING)
         try_finish_drain(c);
     if (c->state != CONN_FINISHED) {
@@ -1105,20 +1313,22 @@ void zinx__conn_attend(zinx_conn_t *c)
 
 void zinx__conn_adopt(zinx_conn_t *c)
 {
+    if (c->state != CONN_NEW)
+        return;
     c->state = CONN_OPEN;
     /* START is queued before the first read, so it precedes every
        message of the connection on the same FIFO worker. */
-    if (c->worker != NULL) {
-        zinx__task_t *t = zinx__task_new(c->loop, ZINX__TASK_START, c, 0);
-        if (t == NULL) {
-            fail(c, ZINX_ENOMEM);
-            return;
-        }
-        zinx__loop_push_task(c->loop, c->worker, t);
-    } else {
+    if (c->worker != NULL)
+        push_own_task(c, c->start_task);
+    else
         zinx__conn_run_start(c);
+    int rc = zinx__loop_reserve_timer(c->loop);
+    if (rc != 0) {
+        fail(c, rc);
+        return;
     }
-    int rc = zinx__loop_watch(c->loop, c->fd, c, 0, true);
+    c->has_timer = true;
+    rc = zinx__loop_watch(c->loop, c->fd, c, 0, true);
     if (rc != 0) {
         fail(c, rc);
         return;
@@ -1136,13 +1346,15 @@ static bool raise_close(zinx_conn_t *c, int how);
 static int over_hard_limit(zinx_conn_t *c)
 {
     /* Counted and logged once, by the send that triggers the close. */
+    set_reason(c, ZINX_ENOBUFS);
     if (raise_close(c, CLOSE_NOW)) {
         atomic_fetch_add_explicit(&c->server->stats.slow_readers, 1,
                                   memory_order_relaxed);
-        ZINX__LOG(c->server, ZINX_LOG_WARN,
-                  "conn %llu (%s): unsent output would pass OutputHardLimit "
-                  "%u, closing",
-                  (unsigned long long)c->id, c->remote, c->output_hard_limit);
+        ZINX__LOG_LIMITED(c->server, ZINX__LOGK_SLOW_READER, ZINX_LOG_WARN,
+                          "conn %llu (%s): unsent output would pass "
+                          "OutputHardLimit %u, closing",
+                          (unsigned long long)c->id, c->remote,
+                          c->output_hard_limit);
     }
     return ZINX_ENOBUFS;
 }

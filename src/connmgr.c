@@ -225,16 +225,19 @@ size_t zinx_connmgr_ids(zinx_connmgr_t *m, uint64_t *ids, size_t cap)
 
 int zinx_connmgr_close_all(zinx_connmgr_t *m, int graceful)
 {
-    size_t n = 0;
-    zinx_conn_t **all = snapshot(m, &n);
-    if (all == NULL)
-        return ZINX_ENOMEM;
-    for (size_t i = 0; i < n; i++) {
-        if (graceful)
-            zinx_conn_close(all[i]);
-        else
-            zinx_conn_close_now(all[i]);
+    /* No snapshot: stopping a server must work with no memory left. A
+       close request only sets flags and posts the connection to its loop
+       (lock- and allocation-free, no user code), so it is safe under the
+       table's lock. */
+    pthread_mutex_lock(&m->lock);
+    for (size_t i = 0; i < m->nbuckets; i++) {
+        for (node_t *p = m->buckets[i]; p != NULL; p = p->next) {
+            if (graceful)
+                zinx_conn_close(p->conn);
+            else
+                zinx_conn_close_now(p->conn);
+        }
     }
-    release(all, n);
+    pthread_mutex_unlock(&m->lock);
     return 0;
 }

@@ -27,12 +27,22 @@
 #define DEFAULT_BACKOFF_INITIAL_MS 100u
 #define DEFAULT_BACKOFF_MAX_MS 30000u
 
+/* Operations posted to the dialer's loop, run in this order. A bit set in
+   `posted_ops` means the dialer is on the loop's posted stack (holding a
+   reference), so posting allocates nothing and cannot fail. */
+enum dial_op {
+    OP_DIAL = 1u << 0,  /* start connecting */
+    OP_LOST = 1u << 1,  /* the connection ended */
+    OP_CLOSE = 1u << 2, /* stop for good */
+};
+
 struct zinx_dialer {
     zinx__pollable_t poll; /* first: epoll events are routed by kind */
     atomic_uint refs;
     zinx_server_t *server;
     zinx__loop_t *loop;
     zinx_dial_opts_t opts;
+    atomic_uint posted_ops; /* enum dial_op bits waiting for the loop */
     struct sockaddr_storage addrs[MAX_ADDRS];
     socklen_t addr_lens[MAX_ADDRS];
     int naddrs;
@@ -295,30 +305,28 @@ static void conn_lost(zinx_dialer_t *d)
         give_up(d, ZINX_ENOMEM);
 }
 
-void zinx__dialer_run_op(zinx_dialer_t *d, zinx__loop_op_t op)
+/* Any thread: have the loop run op; the first pending bit posts. */
+static void post_op(zinx_dialer_t *d, unsigned op)
 {
-    switch (op) {
-    case ZINX__OP_DIAL:
-        if (d->active)
-            start_attempt(d);
-        break;
-    case ZINX__OP_DIAL_LOST:
+    if (atomic_fetch_or(&d->posted_ops, op) == 0)
+        zinx__loop_post(d->loop, &zinx__dialer_ref(d)->poll);
+}
+
+void zinx__dialer_run_posted(zinx_dialer_t *d)
+{
+    unsigned ops = atomic_exchange(&d->posted_ops, 0);
+    if ((ops & OP_DIAL) && d->active)
+        start_attempt(d);
+    if (ops & OP_LOST)
         conn_lost(d);
-        break;
-    case ZINX__OP_DIAL_CLOSE:
-        if (d->active)
-            give_up(d, ZINX_ECLOSED); /* reports nothing: stopped */
-        break;
-    default:
-        break;
-    }
+    if ((ops & OP_CLOSE) && d->active)
+        give_up(d, ZINX_ECLOSED); /* reports nothing: stopped */
+    zinx__dialer_unref(d);
 }
 
 void zinx__dialer_conn_ended(zinx_dialer_t *d)
 {
-    if (zinx__loop_post_dialer(d->loop, ZINX__OP_DIAL_LOST,
-                               zinx__dialer_ref(d)) != 0)
-        zinx__dialer_unref(d);
+    post_op(d, OP_LOST);
 }
 
 /* Stops attempts and closes the current connection (gracefully). When it
@@ -337,9 +345,7 @@ static void stop(zinx_dialer_t *d)
     pthread_mutex_unlock(&d->lock);
     if (!first)
         return;
-    if (zinx__loop_post_dialer(d->loop, ZINX__OP_DIAL_CLOSE,
-                               zinx__dialer_ref(d)) != 0)
-        zinx__dialer_unref(d);
+    post_op(d, OP_CLOSE);
     if (c != NULL) {
         zinx_conn_close(c);
         zinx_conn_unref(c);
@@ -430,8 +436,7 @@ int zinx_server_dial(zinx_server_t *s, const char *host, int port,
     if (rc == 0)
         rc = zinx__server_add_dialer(s, d);
     if (rc == 0)
-        rc =
-            zinx__loop_post_dialer(d->loop, ZINX__OP_DIAL, zinx__dialer_ref(d));
+        post_op(d, OP_DIAL);
     if (rc != 0) {
         zinx__server_remove_dialer(s, d);
         pthread_mutex_destroy(&d->lock);

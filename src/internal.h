@@ -65,7 +65,9 @@ void zinx__buf_free(zinx__buf_t *b);
 int zinx__buf_move(zinx__buf_t *dst, zinx__buf_t *src);
 
 /* Loops register connections and dialers in epoll; both start with this
-   header so an event can be routed by kind. */
+   header so an event can be routed by kind. The same header links the
+   object into its loop's stack of posted objects (see zinx__loop_post),
+   so telling a loop about an object never allocates. */
 typedef enum zinx__poll_kind {
     ZINX__POLL_CONN = 1,
     ZINX__POLL_DIALER = 2
@@ -73,7 +75,21 @@ typedef enum zinx__poll_kind {
 
 typedef struct zinx__pollable {
     zinx__poll_kind_t kind;
+    struct zinx__pollable *posted_next; /* while on a loop's posted stack */
 } zinx__pollable_t;
+
+/* ---- fault injection (tests only) -------------------------------------- */
+
+/* Where the library allocates on a path a peer can drive. */
+typedef enum zinx__alloc_site {
+    ZINX__ALLOC_TASK, /* a batch of frames for a worker */
+    ZINX__ALLOC_CONN  /* a new connection */
+} zinx__alloc_site_t;
+
+/* Returns true to make the allocation at `site` fail. Tests install one
+   with zinx__server_set_fault(); a server without one never fails
+   artificially. Called on I/O threads. */
+typedef bool (*zinx__fault_fn)(zinx__alloc_site_t site, void *udata);
 
 /* ---- timer.c ---------------------------------------------------------- */
 
@@ -99,6 +115,9 @@ bool zinx__timer_armed(const zinx__timer_t *t);
 int zinx__timer_heap_arm(zinx__timer_heap_t *h, zinx__timer_t *t,
                          uint64_t deadline_ms);
 void zinx__timer_heap_cancel(zinx__timer_heap_t *h, zinx__timer_t *t);
+/* Grows the heap to hold count timers, so that arming up to that many
+   never fails. Returns 0 or ZINX_ENOMEM. */
+int zinx__timer_heap_reserve(zinx__timer_heap_t *h, size_t count);
 /* Fires every due timer; returns ms until the next one, or -1 if none. */
 int zinx__timer_heap_run(zinx__timer_heap_t *h, uint64_t now_ms);
 void zinx__timer_heap_free(zinx__timer_heap_t *h);
@@ -127,6 +146,19 @@ void zinx__log(zinx_server_t *server, zinx_log_level_t level, const char *fmt,
     __attribute__((format(printf, 3, 4)))
 #endif
     ;
+
+/* TEMPORARY until the logging branch lands: rate-limited records. */
+typedef enum zinx__log_kind {
+    ZINX__LOGK_OOM,
+    ZINX__LOGK_SLOW_READER,
+    ZINX__LOGK_OVERSIZE,
+    ZINX__LOGK_TIMEOUT,
+    ZINX__LOGK_DEAD_PEER,
+    ZINX__LOGK_UNKNOWN_MSGS,
+    ZINX__LOGK_COUNT
+} zinx__log_kind_t;
+#define ZINX__LOG_LIMITED(server, kind, level, ...) (void)(kind); \
+    ZINX__LOG(server, level, __VA_ARGS__)
 
 /* ---- router.c --------------------------------------------------------- */
 
@@ -172,7 +204,8 @@ typedef struct zinx__loop zinx__loop_t;
 
 typedef struct zinx__task {
     struct zinx__task *next;
-    zinx__loop_t *origin; /* the loop that allocated it, and frees it */
+    zinx__loop_t *origin; /* the loop that allocated it, and frees it; NULL
+                             for a connection's own START/STOP task */
     zinx__task_kind_t kind;
     zinx_conn_t *conn; /* holds a reference */
     uint32_t count;    /* frames in data */
@@ -204,32 +237,35 @@ void zinx__worker_push(zinx__worker_t *w, zinx__task_t *task);
    wake-up. */
 void zinx__worker_push_list(zinx__worker_t *w, zinx__task_t *head,
                             zinx__task_t *tail);
-/* Loop thread: a task for conn, allocated by (and later freed on) loop. */
+/* Loop thread: a task for conn, allocated by (and later freed on) loop.
+   NULL when out of memory (or when the server's fault hook says so). */
 zinx__task_t *zinx__task_new(zinx__loop_t *loop, zinx__task_kind_t kind,
                              zinx_conn_t *conn, size_t size);
+/* A task owned by conn (origin NULL), made when the connection is made so
+   that starting and stopping it never allocate. Not counted as a
+   reference; the queued task takes one when it is pushed. */
+zinx__task_t *zinx__task_new_owned(zinx__task_kind_t kind);
 
 /* ---- loop.c ----------------------------------------------------------- */
-
-typedef enum zinx__loop_op {
-    ZINX__OP_ADOPT,       /* start serving a freshly accepted connection */
-    ZINX__OP_ATTEND,      /* re-examine a connection (send, close, resume) */
-    ZINX__OP_STOP_LISTEN, /* close the listening socket */
-    ZINX__OP_DIAL,        /* start (or retry) a dialer's connection */
-    ZINX__OP_DIAL_LOST,   /* a dialer's connection ended */
-    ZINX__OP_DIAL_CLOSE,  /* stop a dialer for good */
-    ZINX__OP_QUIT         /* leave the loop */
-} zinx__loop_op_t;
 
 zinx__loop_t *zinx__loop_new(zinx_server_t *server, uint32_t index);
 int zinx__loop_start(zinx__loop_t *loop);
 void zinx__loop_join(zinx__loop_t *loop);
 void zinx__loop_free(zinx__loop_t *loop);
 bool zinx__loop_is_self(const zinx__loop_t *loop);
-/* Queues op for the loop thread; takes over one reference on conn. */
-int zinx__loop_post(zinx__loop_t *loop, zinx__loop_op_t op, zinx_conn_t *conn);
-/* The same for dialer operations; takes over one dialer reference. */
-int zinx__loop_post_dialer(zinx__loop_t *loop, zinx__loop_op_t op,
-                           zinx_dialer_t *dialer);
+/*
+ * Any thread: hands p (a connection or a dialer, with one reference taken
+ * for the loop) to the loop thread, which attends to it in its next
+ * iteration and drops the reference. Lock-free and allocation-free, so
+ * closing and stopping work when memory is exhausted. The caller makes
+ * sure p is posted at most once at a time (a flag of its own).
+ */
+void zinx__loop_post(zinx__loop_t *loop, zinx__pollable_t *p);
+/* Any thread: close the listening socket (loop 0) at the next iteration. */
+void zinx__loop_request_stop_listen(zinx__loop_t *loop);
+/* Any thread: leave the loop once no socket lingers any more, or at
+   deadline_ms (CLOCK_MONOTONIC), whichever comes first. */
+void zinx__loop_request_quit(zinx__loop_t *loop, uint64_t deadline_ms);
 /* Loop 0 thread: stop watching the listener for ms, then resume. */
 void zinx__loop_pause_listener(zinx__loop_t *loop, uint32_t ms);
 /* Registers the listening socket with this loop (before start). */
@@ -263,6 +299,12 @@ void zinx__loop_recycle(zinx__loop_t *loop, zinx__task_t *task);
 void zinx__loop_retain(zinx__loop_t *loop, zinx_conn_t *conn);
 /* Keeps a half-closed socket until the peer's EOF or the linger time. */
 void zinx__loop_linger(zinx__loop_t *loop, zinx_conn_t *conn);
+/* Loop thread: make room in the timer heap for one more connection's
+   timer, so arming it later cannot fail. Returns 0 or ZINX_ENOMEM. */
+int zinx__loop_reserve_timer(zinx__loop_t *loop);
+/* Loop thread: a connection's timer is gone for good. */
+void zinx__loop_release_timer(zinx__loop_t *loop);
+zinx_server_t *zinx__loop_server(const zinx__loop_t *loop);
 
 /* ---- conn.c ----------------------------------------------------------- */
 
@@ -273,6 +315,8 @@ zinx_conn_t *zinx__conn_new(zinx_server_t *server, int fd, uint64_t id,
 void zinx__conn_adopt(zinx_conn_t *conn);
 /* Loop thread: socket events. */
 void zinx__conn_on_events(zinx_conn_t *conn, uint32_t events);
+/* Loop thread: conn came off the posted stack (drops that reference). */
+void zinx__conn_run_posted(zinx_conn_t *conn);
 /* Loop thread: re-examine pending output, close requests, pauses. */
 void zinx__conn_attend(zinx_conn_t *conn);
 /* Loop thread: lingering socket's deadline passed or loop is quitting. */
@@ -292,15 +336,36 @@ bool zinx__conn_trim(zinx_conn_t *conn, uint64_t idle_since);
 void zinx__conn_note_unrouted(zinx_conn_t *conn);
 /* The dialer that made conn (a reference is taken), told when it ends. */
 void zinx__conn_set_dialer(zinx_conn_t *conn, zinx_dialer_t *dialer);
-bool zinx__conn_in_attention(zinx_conn_t *conn, bool set);
-zinx_conn_t **zinx__conn_attn_next(zinx_conn_t *conn);
+/* The links by which a connection's loop and worker list it without
+   allocating: each list touches only its own fields, on its own thread
+   (or under its own lock). */
+typedef struct zinx__conn_links {
+    /* Loop thread. */
+    zinx_conn_t *attn_next; /* attention list */
+    bool in_attn;
+    zinx_conn_t *grave_next;  /* released after the iteration */
+    zinx_conn_t *linger_next; /* lingering FIFO */
+    uint64_t linger_deadline_ms;
+    size_t linger_backlog; /* unsent + unacknowledged bytes last seen */
+    /* The worker's lock. */
+    zinx_conn_t *wait_next; /* waiting for room in the worker's queue */
+    bool waiting;
+    /* The worker thread, between taking its waiters and waking them. */
+    zinx_conn_t *wake_next;
+} zinx__conn_links_t;
+
+zinx__conn_links_t *zinx__conn_links(zinx_conn_t *conn);
+/* Loop thread: bytes not yet acknowledged by a lingering socket's peer
+   (ours and the kernel's), or 0 once the socket is closed. */
+size_t zinx__conn_linger_backlog(zinx_conn_t *conn);
 
 /* ---- dialer.c --------------------------------------------------------- */
 
 zinx_dialer_t *zinx__dialer_ref(zinx_dialer_t *d);
 void zinx__dialer_unref(zinx_dialer_t *d);
-/* Loop thread: run a posted dialer operation. */
-void zinx__dialer_run_op(zinx_dialer_t *d, zinx__loop_op_t op);
+/* Loop thread: run the dialer's posted operations (and drop the posted
+   reference). */
+void zinx__dialer_run_posted(zinx_dialer_t *d);
 /* Loop thread: the connecting socket is ready or failed. */
 void zinx__dialer_on_events(zinx_dialer_t *d, uint32_t events);
 /* Any thread: the dialer's connection ran OnConnStop. */
@@ -325,7 +390,7 @@ bool zinx__connmgr_wait_empty(zinx_connmgr_t *mgr, uint64_t deadline_ms);
 typedef struct zinx__stats {
     atomic_uint_least64_t accepted, rejected_max_conn, accept_errors, closed,
         msgs_in, msgs_out, unrouted, oversize, timeouts, dead_peers,
-        slow_readers, unknown_closed;
+        slow_readers, unknown_closed, out_of_memory;
 } zinx__stats_t;
 
 struct zinx_server {
@@ -359,6 +424,8 @@ struct zinx_server {
     pthread_mutex_t lock; /* guards the lifecycle below */
     pthread_cond_t cond;
     bool listener_closed;
+    zinx__fault_fn fault; /* tests only; NULL in production */
+    void *fault_udata;
 };
 
 enum zinx__server_state {
@@ -383,6 +450,17 @@ zinx_conn_t *zinx__server_open_conn(zinx_server_t *server, zinx__loop_t *here,
                                     zinx__loop_t *owner, int fd);
 
 uint64_t zinx__now_ms(void);
+
+/* Tests only: install (or remove, with NULL) an allocation fault hook.
+   Call before zinx_server_start(). */
+void zinx__server_set_fault(zinx_server_t *server, zinx__fault_fn fn,
+                            void *udata);
+/* True when the fault hook wants the allocation at site to fail. */
+static inline bool zinx__fault(const zinx_server_t *server,
+                               zinx__alloc_site_t site)
+{
+    return server->fault != NULL && server->fault(site, server->fault_udata);
+}
 
 /* ---- thread.c --------------------------------------------------------- */
 

@@ -1,13 +1,19 @@
 /*
  * Event loops: one epoll instance and one thread per I/O thread.
  *
- * Other threads talk to a loop only through its inbox (a mutex-protected
- * array plus an eventfd). A write to the eventfd is made only by the
- * poster that finds `wake_pending` clear, so a burst of posts costs one
- * wake-up. Each iteration handles socket events first, then the inbox,
- * then the connections scheduled for attention (where replies are flushed,
- * one write per connection), then releases connections closed during the
- * iteration, so no event of the same batch can meet a freed connection.
+ * Other threads talk to a loop only by posting objects to it (a lock-free
+ * stack linked through the objects themselves, so posting never
+ * allocates and works when memory is exhausted) and by two request flags
+ * (stop listening, quit), plus an eventfd. A write to the eventfd is made
+ * only by the poster that finds `wake_pending` clear, so a burst of posts
+ * costs one wake-up. Each iteration handles socket events first, then the
+ * posted objects, then the connections scheduled for attention (where
+ * replies are flushed, one write per connection), then releases
+ * connections closed during the iteration, so no event of the same batch
+ * can meet a freed connection.
+ *
+ * Quitting waits for lingering sockets: what the server wrote must reach
+ * the peer (see expire_lingerers), up to the stop's drain deadline.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -15,6 +21,7 @@
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
+#include <sys/ioctl.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -28,23 +35,18 @@
 #define LOOP_LINGER_MS 2000u
 /* Buffers of a connection idle this long go back to the allocator. */
 #define LOOP_TRIM_MS 1000u
-
-typedef struct post {
-    zinx__loop_op_t op;
-    zinx_conn_t *conn;     /* reference, or NULL */
-    zinx_dialer_t *dialer; /* reference, or NULL */
-} post_t;
+/* While quitting, how often lingering sockets are asked whether the peer
+   has acknowledged everything. */
+#define LOOP_QUIT_POLL_MS 10
+/* Timers of the loop itself (listener pause, buffer sweep) plus slack for
+   dialers: room kept in the heap beyond one per connection. */
+#define LOOP_OWN_TIMERS 8u
 
 /* Tasks this iteration produced for one worker, in order. */
 typedef struct outbox {
     zinx__worker_t *worker;
     zinx__task_t *head, *tail;
 } outbox_t;
-
-typedef struct lingerer {
-    zinx_conn_t *conn;
-    uint64_t deadline_ms;
-} lingerer_t;
 
 struct zinx__loop {
     zinx_server_t *server;
@@ -54,20 +56,22 @@ struct zinx__loop {
     int listen_fd; /* loop 0 only; -1 elsewhere */
     pthread_t thread;
     bool started;
-    bool quit;
+    bool quitting; /* loop thread: leave once nothing lingers */
+    uint64_t quit_deadline_ms;
 
     uint8_t *rbuf;
     size_t rbuf_cap;
 
-    pthread_mutex_t inbox_lock;
-    post_t *inbox;
-    size_t ninbox, inbox_cap;
+    _Atomic(zinx__pollable_t *) posted; /* pushed by any thread */
+    atomic_bool stop_listen_req;
+    atomic_bool quit_req;
+    _Atomic uint64_t quit_req_deadline_ms;
     atomic_bool wake_pending;
 
-    zinx_conn_t *attn_head;  /* loop thread only */
-    zinx_conn_t **graveyard; /* loop thread only */
-    size_t ngrave, grave_cap;
+    zinx_conn_t *attn_head;           /* loop thread only */
+    zinx_conn_t *grave_head;          /* loop thread only */
     zinx__timer_heap_t timers;        /* loop thread only */
+    size_t timer_users;               /* connections that reserved a slot */
     zinx__timer_t listen_pause;       /* re-enables a paused listener */
     _Atomic(zinx__task_t *) recycled; /* finished tasks, pushed by workers */
     outbox_t *outboxes;               /* one per worker fed this iteration */
@@ -75,8 +79,10 @@ struct zinx__loop {
     zinx_conn_t **retained; /* connections holding buffers (references) */
     size_t nretained, retained_cap;
     zinx__timer_t trim_timer; /* sweeps `retained` */
-    lingerer_t *lingerers;    /* FIFO: equal linger times keep it sorted */
-    size_t linger_head, nlinger, linger_cap;
+    /* Lingering sockets, a FIFO (equal linger times keep it sorted),
+       each entry holding a reference. */
+    zinx_conn_t *linger_head, *linger_tail;
+    size_t nlinger;
 
     /* Distinct addresses tag the non-connection descriptors in epoll. */
     char wake_tag, listen_tag;
@@ -207,7 +213,6 @@ zinx__loop_t *zinx__loop_new(zinx_server_t *server, uint32_t index)
     loop->index = index;
     loop->listen_fd = -1;
     loop->wakefd = -1;
-    pthread_mutex_init(&loop->inbox_lock, NULL);
     zinx__timer_init(&loop->listen_pause, resume_listener, loop);
     zinx__timer_init(&loop->trim_timer, sweep_retained, loop);
     atomic_init(&loop->recycled, NULL);
@@ -259,63 +264,71 @@ bool zinx__loop_is_self(const zinx__loop_t *loop)
     return pthread_equal(pthread_self(), loop->thread);
 }
 
-static int post(zinx__loop_t *loop, post_t p)
+static void wake(zinx__loop_t *loop)
 {
-    pthread_mutex_lock(&loop->inbox_lock);
-    if (loop->ninbox == loop->inbox_cap) {
-        size_t cap = loop->inbox_cap ? loop->inbox_cap * 2 : 64;
-        post_t *q = realloc(loop->inbox, cap * sizeof(*q));
-        if (q == NULL) {
-            pthread_mutex_unlock(&loop->inbox_lock);
-            return ZINX_ENOMEM;
-        }
-        loop->inbox = q;
-        loop->inbox_cap = cap;
-    }
-    loop->inbox[loop->ninbox++] = p;
-    pthread_mutex_unlock(&loop->inbox_lock);
     if (!atomic_exchange(&loop->wake_pending, true)) {
         uint64_t one = 1;
         ssize_t w = write(loop->wakefd, &one, sizeof(one));
         ZINX__UNUSED(w); /* EAGAIN means the counter is already nonzero */
     }
+}
+
+void zinx__loop_post(zinx__loop_t *loop, zinx__pollable_t *p)
+{
+    zinx__pollable_t *head = atomic_load(&loop->posted);
+    do {
+        p->posted_next = head;
+    } while (!atomic_compare_exchange_weak(&loop->posted, &head, p));
+    wake(loop);
+}
+
+void zinx__loop_request_stop_listen(zinx__loop_t *loop)
+{
+    atomic_store(&loop->stop_listen_req, true);
+    wake(loop);
+}
+
+void zinx__loop_request_quit(zinx__loop_t *loop, uint64_t deadline_ms)
+{
+    atomic_store(&loop->quit_req_deadline_ms, deadline_ms);
+    atomic_store(&loop->quit_req, true);
+    wake(loop);
+}
+
+zinx_server_t *zinx__loop_server(const zinx__loop_t *loop)
+{
+    return loop->server;
+}
+
+int zinx__loop_reserve_timer(zinx__loop_t *loop)
+{
+    size_t need = loop->timer_users + 1 + LOOP_OWN_TIMERS;
+    if (zinx__timer_heap_reserve(&loop->timers, need) != 0)
+        return ZINX_ENOMEM;
+    loop->timer_users++;
     return 0;
 }
 
-int zinx__loop_post(zinx__loop_t *loop, zinx__loop_op_t op, zinx_conn_t *conn)
+void zinx__loop_release_timer(zinx__loop_t *loop)
 {
-    return post(loop, (post_t){.op = op, .conn = conn});
-}
-
-int zinx__loop_post_dialer(zinx__loop_t *loop, zinx__loop_op_t op,
-                           zinx_dialer_t *dialer)
-{
-    return post(loop, (post_t){.op = op, .dialer = dialer});
+    loop->timer_users--;
 }
 
 void zinx__loop_schedule(zinx__loop_t *loop, zinx_conn_t *conn)
 {
-    if (zinx__conn_in_attention(conn, true))
+    zinx__conn_links_t *l = zinx__conn_links(conn);
+    if (l->in_attn)
         return;
-    *zinx__conn_attn_next(conn) = loop->attn_head;
+    l->in_attn = true;
+    l->attn_next = loop->attn_head;
     loop->attn_head = zinx_conn_ref(conn);
 }
 
 void zinx__loop_bury(zinx__loop_t *loop, zinx_conn_t *conn)
 {
-    if (loop->ngrave == loop->grave_cap) {
-        size_t cap = loop->grave_cap ? loop->grave_cap * 2 : 64;
-        zinx_conn_t **p = realloc(loop->graveyard, cap * sizeof(*p));
-        if (p == NULL) {
-            /* Releasing now is safe only because no event of this batch
-               can follow when memory is this short; better than a leak. */
-            zinx_conn_unref(conn);
-            return;
-        }
-        loop->graveyard = p;
-        loop->grave_cap = cap;
-    }
-    loop->graveyard[loop->ngrave++] = conn;
+    /* Each connection closes its socket once, so it is buried once. */
+    zinx__conn_links(conn)->grave_next = loop->grave_head;
+    loop->grave_head = conn;
 }
 
 int zinx__loop_timer_arm(zinx__loop_t *loop, zinx__timer_t *t,
@@ -331,44 +344,87 @@ void zinx__loop_timer_cancel(zinx__loop_t *loop, zinx__timer_t *t)
 
 void zinx__loop_linger(zinx__loop_t *loop, zinx_conn_t *conn)
 {
-    if (loop->nlinger == loop->linger_cap ||
-        loop->linger_head + loop->nlinger == loop->linger_cap) {
-        /* Compact, then grow if still full. */
-        if (loop->nlinger > 0)
-            memmove(loop->lingerers, loop->lingerers + loop->linger_head,
-                    loop->nlinger * sizeof(*loop->lingerers));
-        loop->linger_head = 0;
-        if (loop->nlinger == loop->linger_cap) {
-            size_t cap = loop->linger_cap ? loop->linger_cap * 2 : 16;
-            lingerer_t *p = realloc(loop->lingerers, cap * sizeof(*p));
-            if (p == NULL) {
-                zinx__conn_close_fd(conn);
-                return;
-            }
-            loop->lingerers = p;
-            loop->linger_cap = cap;
-        }
+    zinx__conn_links_t *l = zinx__conn_links(conn);
+    l->linger_next = NULL;
+    l->linger_deadline_ms = zinx__now_ms() + LOOP_LINGER_MS;
+    l->linger_backlog = zinx__conn_linger_backlog(conn);
+    if (loop->linger_tail != NULL)
+        zinx__conn_links(loop->linger_tail)->linger_next = conn;
+    else
+        loop->linger_head = conn;
+    loop->linger_tail = zinx_conn_ref(conn);
+    loop->nlinger++;
+}
+
+static zinx_conn_t *pop_lingerer(zinx__loop_t *loop)
+{
+    zinx_conn_t *c = loop->linger_head;
+    loop->linger_head = zinx__conn_links(c)->linger_next;
+    if (loop->linger_head == NULL)
+        loop->linger_tail = NULL;
+    loop->nlinger--;
+    return c;
+}
+
+/* Puts c (whose reference the list keeps) back at the tail. */
+static void linger_again(zinx__loop_t *loop, zinx_conn_t *c)
+{
+    zinx__conn_links(c)->linger_next = NULL;
+    if (loop->linger_tail != NULL)
+        zinx__conn_links(loop->linger_tail)->linger_next = c;
+    else
+        loop->linger_head = c;
+    loop->linger_tail = c;
+    loop->nlinger++;
+}
+
+/* The linger time is up. A peer that still acknowledges what we owe it
+   is reading slowly, not gone: it gets another period, as long as each
+   period shows progress. One that made none is closed, and what it did
+   not take is lost. */
+static void linger_expired(zinx__loop_t *loop, zinx_conn_t *c, uint64_t now)
+{
+    zinx__conn_links_t *l = zinx__conn_links(c);
+    size_t backlog = zinx__conn_linger_backlog(c);
+    if (backlog > 0 && backlog < l->linger_backlog) {
+        l->linger_backlog = backlog;
+        l->linger_deadline_ms = now + LOOP_LINGER_MS;
+        linger_again(loop, c);
+        return;
     }
-    loop->lingerers[loop->linger_head + loop->nlinger++] =
-        (lingerer_t){.conn = zinx_conn_ref(conn),
-                     .deadline_ms = zinx__now_ms() + LOOP_LINGER_MS};
+    zinx__conn_close_fd(c); /* no-op if the peer closed first */
+    zinx_conn_unref(c);
 }
 
 /* Closes lingering sockets whose time is up; returns the epoll timeout. */
-static int expire_lingerers(zinx__loop_t *loop, bool all)
+static int expire_lingerers(zinx__loop_t *loop)
 {
     uint64_t now = zinx__now_ms();
     while (loop->nlinger > 0) {
-        lingerer_t *l = &loop->lingerers[loop->linger_head];
-        if (!all && l->deadline_ms > now)
-            return (int)(l->deadline_ms - now);
-        zinx__conn_close_fd(l->conn); /* no-op if the peer closed first */
-        zinx_conn_unref(l->conn);
-        loop->linger_head++;
-        loop->nlinger--;
+        zinx_conn_t *c = loop->linger_head;
+        uint64_t deadline = zinx__conn_links(c)->linger_deadline_ms;
+        if (deadline > now)
+            return (int)(deadline - now);
+        linger_expired(loop, pop_lingerer(loop), now);
     }
-    loop->linger_head = 0;
     return -1;
+}
+
+/* Quitting: a socket whose peer has acknowledged every byte we wrote can
+   close without losing anything; the others keep lingering until their
+   peer's EOF or the drain deadline (`force`), whichever comes first. */
+static void settle_lingerers(zinx__loop_t *loop, bool force)
+{
+    size_t n = loop->nlinger;
+    for (size_t i = 0; i < n; i++) {
+        zinx_conn_t *c = pop_lingerer(loop);
+        if (!force && zinx__conn_linger_backlog(c) > 0) {
+            linger_again(loop, c);
+            continue;
+        }
+        zinx__conn_close_fd(c);
+        zinx_conn_unref(c);
+    }
 }
 
 static void drain_wakefd(zinx__loop_t *loop)
@@ -376,7 +432,7 @@ static void drain_wakefd(zinx__loop_t *loop)
     uint64_t v;
     ssize_t r = read(loop->wakefd, &v, sizeof(v));
     ZINX__UNUSED(r);
-    /* Cleared before the inbox is taken: a post that lands after the take
+    /* Cleared before the posts are taken: a post that lands after the take
        sees the flag clear and writes the eventfd again (no lost wake-up). */
     atomic_store(&loop->wake_pending, false);
 }
@@ -392,52 +448,47 @@ static void close_listener(zinx__loop_t *loop)
     zinx__server_listener_closed(loop->server);
 }
 
-static void run_post(zinx__loop_t *loop, post_t *p)
+/* Runs what other threads posted, oldest first. */
+static void run_posted(zinx__loop_t *loop)
 {
-    switch (p->op) {
-    case ZINX__OP_ADOPT:
-        zinx__conn_adopt(p->conn);
-        break;
-    case ZINX__OP_ATTEND:
-        zinx__conn_attend(p->conn);
-        break;
-    case ZINX__OP_STOP_LISTEN:
-        close_listener(loop);
-        break;
-    case ZINX__OP_QUIT:
-        loop->quit = true;
-        break;
-    case ZINX__OP_DIAL:
-    case ZINX__OP_DIAL_LOST:
-    case ZINX__OP_DIAL_CLOSE:
-        zinx__dialer_run_op(p->dialer, p->op);
-        break;
+    zinx__pollable_t *p = atomic_exchange(&loop->posted, NULL);
+    zinx__pollable_t *fifo = NULL;
+    while (p != NULL) {
+        zinx__pollable_t *next = p->posted_next;
+        p->posted_next = fifo;
+        fifo = p;
+        p = next;
     }
-    zinx_conn_unref(p->conn);
-    if (p->dialer != NULL)
-        zinx__dialer_unref(p->dialer);
+    while (fifo != NULL) {
+        /* Read before running: the object may be posted again at once. */
+        zinx__pollable_t *next = fifo->posted_next;
+        if (fifo->kind == ZINX__POLL_DIALER) {
+            zinx__dialer_run_posted((zinx_dialer_t *)fifo);
+        } else {
+            zinx__conn_run_posted((zinx_conn_t *)fifo);
+        }
+        fifo = next;
+    }
 }
 
-static void drain_inbox(zinx__loop_t *loop)
+static void run_requests(zinx__loop_t *loop)
 {
-    pthread_mutex_lock(&loop->inbox_lock);
-    post_t *posts = loop->inbox;
-    size_t n = loop->ninbox;
-    loop->inbox = NULL;
-    loop->ninbox = loop->inbox_cap = 0;
-    pthread_mutex_unlock(&loop->inbox_lock);
-    for (size_t i = 0; i < n; i++)
-        run_post(loop, &posts[i]);
-    free(posts);
+    if (atomic_exchange(&loop->stop_listen_req, false))
+        close_listener(loop);
+    if (!loop->quitting && atomic_load(&loop->quit_req)) {
+        loop->quitting = true;
+        loop->quit_deadline_ms = atomic_load(&loop->quit_req_deadline_ms);
+    }
 }
 
 static void run_attention(zinx__loop_t *loop)
 {
     while (loop->attn_head != NULL) {
         zinx_conn_t *c = loop->attn_head;
-        loop->attn_head = *zinx__conn_attn_next(c);
-        *zinx__conn_attn_next(c) = NULL;
-        zinx__conn_in_attention(c, false);
+        zinx__conn_links_t *l = zinx__conn_links(c);
+        loop->attn_head = l->attn_next;
+        l->attn_next = NULL;
+        l->in_attn = false;
         zinx__conn_attend(c);
         zinx_conn_unref(c);
     }
@@ -445,9 +496,11 @@ static void run_attention(zinx__loop_t *loop)
 
 static void release_graveyard(zinx__loop_t *loop)
 {
-    for (size_t i = 0; i < loop->ngrave; i++)
-        zinx_conn_unref(loop->graveyard[i]);
-    loop->ngrave = 0;
+    while (loop->grave_head != NULL) {
+        zinx_conn_t *c = loop->grave_head;
+        loop->grave_head = zinx__conn_links(c)->grave_next;
+        zinx_conn_unref(c);
+    }
 }
 
 static void handle_event(zinx__loop_t *loop, struct epoll_event *ev,
@@ -466,12 +519,32 @@ static void handle_event(zinx__loop_t *loop, struct epoll_event *ev,
     }
 }
 
+static int min_timeout(int a, int b)
+{
+    if (a < 0)
+        return b;
+    return b < 0 || a < b ? a : b;
+}
+
+/* Quitting: true once the loop may exit; else *timeout bounds the wait
+   until lingering sockets are looked at again. */
+static bool quit_done(zinx__loop_t *loop, int *timeout)
+{
+    uint64_t now = zinx__now_ms();
+    bool force = now >= loop->quit_deadline_ms;
+    settle_lingerers(loop, force);
+    if (loop->nlinger == 0)
+        return true;
+    *timeout = min_timeout(*timeout, LOOP_QUIT_POLL_MS);
+    return false;
+}
+
 static void *loop_main(void *arg)
 {
     zinx__loop_t *loop = arg;
     struct epoll_event events[LOOP_MAX_EVENTS];
     int timeout = -1;
-    while (!loop->quit) {
+    for (;;) {
         int n = epoll_wait(loop->epfd, events, LOOP_MAX_EVENTS, timeout);
         if (n < 0 && errno != EINTR) {
             ZINX__LOG(loop->server, ZINX_LOG_ERROR, "epoll_wait: %s",
@@ -483,7 +556,8 @@ static void *loop_main(void *arg)
             handle_event(loop, &events[i], &woken);
         if (woken) {
             drain_wakefd(loop);
-            drain_inbox(loop);
+            run_posted(loop);
+            run_requests(loop);
         }
         run_attention(loop);
         int t1 = zinx__timer_heap_run(&loop->timers, zinx__now_ms());
@@ -491,10 +565,11 @@ static void *loop_main(void *arg)
         flush_outboxes(loop);
         free_recycled(loop);
         release_graveyard(loop);
-        int t2 = expire_lingerers(loop, false);
-        timeout = t1 < 0 ? t2 : (t2 < 0 || t1 < t2 ? t1 : t2);
+        timeout = min_timeout(t1, expire_lingerers(loop));
+        if (loop->quitting && quit_done(loop, &timeout))
+            break;
     }
-    expire_lingerers(loop, true);
+    settle_lingerers(loop, true);
     flush_outboxes(loop);
     for (size_t i = 0; i < loop->nretained; i++)
         zinx_conn_unref(loop->retained[i]);
@@ -526,23 +601,23 @@ void zinx__loop_free(zinx__loop_t *loop)
     if (loop == NULL)
         return;
     /* Posts that raced with the quit still hold references. */
-    for (size_t i = 0; i < loop->ninbox; i++) {
-        zinx_conn_unref(loop->inbox[i].conn);
-        if (loop->inbox[i].dialer != NULL)
-            zinx__dialer_unref(loop->inbox[i].dialer);
+    zinx__pollable_t *p = atomic_exchange(&loop->posted, NULL);
+    while (p != NULL) {
+        zinx__pollable_t *next = p->posted_next;
+        if (p->kind == ZINX__POLL_DIALER)
+            zinx__dialer_unref((zinx_dialer_t *)p);
+        else
+            zinx_conn_unref((zinx_conn_t *)p);
+        p = next;
     }
-    free(loop->inbox);
-    free(loop->graveyard);
     free(loop->retained);
     free(loop->outboxes);
     free_recycled(loop); /* workers are joined: nothing more arrives */
-    free(loop->lingerers);
     zinx__timer_heap_free(&loop->timers);
     free(loop->rbuf);
     if (loop->wakefd >= 0)
         close(loop->wakefd);
     if (loop->epfd >= 0)
         close(loop->epfd);
-    pthread_mutex_destroy(&loop->inbox_lock);
     free(loop);
 }

@@ -185,6 +185,7 @@ void zinx_server_stats(const zinx_server_t *s, zinx_server_stats_t *out)
     out->dead_peers = atomic_load(&st->dead_peers);
     out->slow_readers = atomic_load(&st->slow_readers);
     out->unknown_closed = atomic_load(&st->unknown_closed);
+    out->out_of_memory = atomic_load(&st->out_of_memory);
     out->connections = zinx_connmgr_count(s->mgr);
 }
 
@@ -313,18 +314,17 @@ static void start_conn(zinx_server_t *s, zinx__loop_t *here, int fd)
 {
     zinx_conn_t *c = zinx__server_open_conn(s, here, NULL, fd);
     if (c == NULL) {
+        atomic_fetch_add_explicit(&s->stats.out_of_memory, 1,
+                                  memory_order_relaxed);
         log_refusal(s, "out of memory");
         return;
     }
     atomic_fetch_add_explicit(&s->stats.accepted, 1, memory_order_relaxed);
     zinx__loop_t *loop = s->loops[zinx_conn_id(c) % s->nloops];
-    if (loop == here) {
+    if (loop == here)
         zinx__conn_adopt(c);
-    } else if (zinx__loop_post(loop, ZINX__OP_ADOPT, zinx_conn_ref(c)) != 0) {
-        /* Cannot happen short of memory; run it here rather than lose it. */
-        zinx_conn_unref(c);
-        zinx__conn_adopt(c);
-    }
+    else
+        zinx__conn_poke(c); /* its loop adopts it when it attends to it */
 }
 
 int zinx_server_adopt_fd(zinx_server_t *s, int fd)
@@ -349,12 +349,7 @@ int zinx_server_adopt_fd(zinx_server_t *s, int fd)
     if (c == NULL)
         return ZINX_ENOMEM;
     atomic_fetch_add_explicit(&s->stats.accepted, 1, memory_order_relaxed);
-    zinx__loop_t *loop = s->loops[zinx_conn_id(c) % s->nloops];
-    if (zinx__loop_post(loop, ZINX__OP_ADOPT, zinx_conn_ref(c)) != 0) {
-        zinx_conn_unref(c);
-        zinx_conn_close_now(c);
-        return ZINX_ENOMEM;
-    }
+    zinx__conn_poke(c); /* its loop adopts it when it attends to it */
     return 0;
 }
 
@@ -463,17 +458,20 @@ static int create_threads(zinx_server_t *s)
 }
 
 /* Joins whatever runs and frees the threads' resources. */
-static void destroy_threads(zinx_server_t *s)
+static void destroy_threads(zinx_server_t *s, uint64_t linger_until_ms)
 {
     for (uint32_t i = 0; i < s->nworkers; i++) {
         if (s->workers != NULL && s->workers[i] != NULL)
             zinx__worker_stop(s->workers[i]);
     }
-    for (uint32_t i = 0; i < s->nloops; i++) {
-        if (s->loops == NULL || s->loops[i] == NULL)
-            continue;
-        zinx__loop_post(s->loops[i], ZINX__OP_QUIT, NULL);
-        zinx__loop_join(s->loops[i]);
+    /* Every loop is told first, so they finish lingering side by side. */
+    for (uint32_t i = 0; s->loops != NULL && i < s->nloops; i++) {
+        if (s->loops[i] != NULL)
+            zinx__loop_request_quit(s->loops[i], linger_until_ms);
+    }
+    for (uint32_t i = 0; s->loops != NULL && i < s->nloops; i++) {
+        if (s->loops[i] != NULL)
+            zinx__loop_join(s->loops[i]);
     }
     for (uint32_t i = 0; s->workers != NULL && i < s->nworkers; i++)
         zinx__worker_free(s->workers[i]);
@@ -546,7 +544,7 @@ int zinx_server_start(zinx_server_t *s)
     }
     rc = create_threads(s);
     if (rc != 0) {
-        destroy_threads(s);
+        destroy_threads(s, 0);
         zinx__log(s, ZINX_LOG_ERROR, "cannot start: %s", zinx_strerror(rc));
         return rc;
     }
@@ -585,17 +583,18 @@ static void close_listener(zinx_server_t *s)
 {
     if (!s->listening)
         return;
-    zinx__loop_post(s->loops[0], ZINX__OP_STOP_LISTEN, NULL);
+    zinx__loop_request_stop_listen(s->loops[0]);
     pthread_mutex_lock(&s->lock);
     while (!s->listener_closed)
         pthread_cond_wait(&s->cond, &s->lock);
     pthread_mutex_unlock(&s->lock);
 }
 
-static void drain_connections(zinx_server_t *s)
+/* Closes every connection gracefully and waits for their OnConnStop,
+   until `deadline` (monotonic ms); then closes what is left at once. */
+static void drain_connections(zinx_server_t *s, uint64_t deadline)
 {
     zinx_connmgr_close_all(s->mgr, 1);
-    uint64_t deadline = zinx__now_ms() + s->cfg.drain_timeout_ms;
     if (zinx__connmgr_wait_empty(s->mgr, deadline))
         return;
     ZINX__LOG(s, ZINX_LOG_WARN,
@@ -607,6 +606,12 @@ static void drain_connections(zinx_server_t *s)
 
 /* ---- dialers ----------------------------------------------------------------
  */
+
+void zinx__server_set_fault(zinx_server_t *s, zinx__fault_fn fn, void *udata)
+{
+    s->fault = fn;
+    s->fault_udata = udata;
+}
 
 zinx__loop_t *zinx__server_pick_loop(zinx_server_t *s)
 {
@@ -684,10 +689,13 @@ static void shutdown_server(zinx_server_t *s)
 
     ZINX__LOG(s, ZINX_LOG_INFO, "stopping: %zu connection(s) open",
               zinx_connmgr_count(s->mgr));
+    /* One deadline for the whole drain: replies flushed, hooks run, and
+       what was written acknowledged by the peers (lingering sockets). */
+    uint64_t deadline = zinx__now_ms() + s->cfg.drain_timeout_ms;
     close_listener(s);
     stop_dialers(s);
-    drain_connections(s);
-    destroy_threads(s);
+    drain_connections(s, deadline);
+    destroy_threads(s, deadline);
     ZINX__LOG(s, ZINX_LOG_INFO, "stopped");
 
     pthread_mutex_lock(&s->lock);

@@ -61,6 +61,21 @@ static void sift_down(zinx__timer_heap_t *h, size_t i)
     place(h, i, t);
 }
 
+int zinx__timer_heap_reserve(zinx__timer_heap_t *h, size_t count)
+{
+    if (count <= h->cap)
+        return 0;
+    size_t cap = h->cap ? h->cap : 64;
+    while (cap < count)
+        cap *= 2;
+    zinx__timer_t **p = realloc(h->items, cap * sizeof(*p));
+    if (p == NULL)
+        return ZINX_ENOMEM;
+    h->items = p;
+    h->cap = cap;
+    return 0;
+}
+
 int zinx__timer_heap_arm(zinx__timer_heap_t *h, zinx__timer_t *t,
                          uint64_t deadline_ms)
 {
@@ -73,14 +88,8 @@ int zinx__timer_heap_arm(zinx__timer_heap_t *h, zinx__timer_t *t,
             sift_down(h, t->heap_index);
         return 0;
     }
-    if (h->count == h->cap) {
-        size_t cap = h->cap ? h->cap * 2 : 64;
-        zinx__timer_t **p = realloc(h->items, cap * sizeof(*p));
-        if (p == NULL)
-            return ZINX_ENOMEM;
-        h->items = p;
-        h->cap = cap;
-    }
+    if (h->count == h->cap && zinx__timer_heap_reserve(h, h->count + 1) != 0)
+        return ZINX_ENOMEM;
     t->deadline_ms = deadline_ms;
     place(h, h->count++, t);
     sift_up(h, t->heap_index);

@@ -25,13 +25,16 @@ struct zinx__worker {
     zinx__task_t *head, *tail;
     uint32_t queued; /* messages reserved or queued, not yet taken */
     bool stopping;
-    zinx_conn_t **waiters; /* paused connections, each holding a ref */
-    size_t nwaiters, waiters_cap;
+    /* Paused connections, each holding a reference, linked through the
+       connections (no allocation: pausing cannot fail). */
+    zinx_conn_t *wait_head, *wait_tail;
 };
 
 zinx__task_t *zinx__task_new(zinx__loop_t *loop, zinx__task_kind_t kind,
                              zinx_conn_t *conn, size_t size)
 {
+    if (zinx__fault(zinx__loop_server(loop), ZINX__ALLOC_TASK))
+        return NULL;
     zinx__task_t *t = malloc(sizeof(*t) + size);
     if (t == NULL)
         return NULL;
@@ -41,6 +44,14 @@ zinx__task_t *zinx__task_new(zinx__loop_t *loop, zinx__task_kind_t kind,
     t->conn = zinx_conn_ref(conn);
     t->count = 0;
     t->size = size;
+    return t;
+}
+
+zinx__task_t *zinx__task_new_owned(zinx__task_kind_t kind)
+{
+    zinx__task_t *t = calloc(1, sizeof(*t));
+    if (t != NULL)
+        t->kind = kind;
     return t;
 }
 
@@ -58,22 +69,18 @@ zinx__worker_t *zinx__worker_new(zinx_server_t *server, uint32_t id,
     return w;
 }
 
-static int add_waiter(zinx__worker_t *w, zinx_conn_t *conn)
+static void add_waiter(zinx__worker_t *w, zinx_conn_t *conn)
 {
-    for (size_t i = 0; i < w->nwaiters; i++) {
-        if (w->waiters[i] == conn)
-            return 0;
-    }
-    if (w->nwaiters == w->waiters_cap) {
-        size_t cap = w->waiters_cap ? w->waiters_cap * 2 : 8;
-        zinx_conn_t **p = realloc(w->waiters, cap * sizeof(*p));
-        if (p == NULL)
-            return ZINX_ENOMEM;
-        w->waiters = p;
-        w->waiters_cap = cap;
-    }
-    w->waiters[w->nwaiters++] = zinx_conn_ref(conn);
-    return 0;
+    zinx__conn_links_t *l = zinx__conn_links(conn);
+    if (l->waiting)
+        return;
+    l->waiting = true;
+    l->wait_next = NULL;
+    if (w->wait_tail != NULL)
+        zinx__conn_links(w->wait_tail)->wait_next = conn;
+    else
+        w->wait_head = conn;
+    w->wait_tail = zinx_conn_ref(conn);
 }
 
 uint32_t zinx__worker_reserve(zinx__worker_t *w, zinx_conn_t *conn,
@@ -83,12 +90,8 @@ uint32_t zinx__worker_reserve(zinx__worker_t *w, zinx_conn_t *conn,
     uint32_t room = w->capacity - w->queued;
     uint32_t granted = want < room ? want : room;
     w->queued += granted;
-    if (granted < want && add_waiter(w, conn) != 0) {
-        /* Without a waiter slot nobody would resume the connection; keep
-           it moving by granting one message over capacity instead. */
-        granted++;
-        w->queued++;
-    }
+    if (granted < want)
+        add_waiter(w, conn);
     pthread_mutex_unlock(&w->lock);
     return granted;
 }
@@ -121,25 +124,32 @@ void zinx__worker_push(zinx__worker_t *w, zinx__task_t *task)
 }
 
 /* Hands the waiters back once half the queue is free again, so a paused
-   connection resumes with room for a useful batch, not one message. */
-static size_t take_waiters(zinx__worker_t *w, zinx_conn_t ***out)
+   connection resumes with room for a useful batch, not one message. The
+   list moves to the wake_next links, which only this thread uses, so a
+   connection may wait again at once while it is being woken. */
+static zinx_conn_t *take_waiters(zinx__worker_t *w)
 {
-    if (w->nwaiters == 0 || w->queued > w->capacity / 2)
-        return 0;
-    *out = w->waiters;
-    size_t n = w->nwaiters;
-    w->waiters = NULL;
-    w->nwaiters = w->waiters_cap = 0;
-    return n;
+    if (w->wait_head == NULL || w->queued > w->capacity / 2)
+        return NULL;
+    zinx_conn_t *head = w->wait_head;
+    for (zinx_conn_t *c = head; c != NULL;) {
+        zinx__conn_links_t *l = zinx__conn_links(c);
+        l->wake_next = l->wait_next;
+        l->waiting = false;
+        c = l->wake_next;
+    }
+    w->wait_head = w->wait_tail = NULL;
+    return head;
 }
 
-static void wake_waiters(zinx_conn_t **waiters, size_t n)
+static void wake_waiters(zinx_conn_t *c)
 {
-    for (size_t i = 0; i < n; i++) {
-        zinx__conn_poke(waiters[i]);
-        zinx_conn_unref(waiters[i]);
+    while (c != NULL) {
+        zinx_conn_t *next = zinx__conn_links(c)->wake_next;
+        zinx__conn_poke(c);
+        zinx_conn_unref(c);
+        c = next;
     }
-    free(waiters);
 }
 
 static void run_msgs(zinx__worker_t *w, zinx__task_t *t)
@@ -171,12 +181,14 @@ static void run_task(zinx__worker_t *w, zinx__task_t *t)
         zinx__conn_run_stop(t->conn);
         break;
     }
-    zinx_conn_unref(t->conn);
-    zinx__loop_recycle(t->origin, t);
+    /* A connection's own task may go with its last reference. */
+    zinx_conn_t *conn = t->conn;
+    if (t->origin != NULL)
+        zinx__loop_recycle(t->origin, t);
+    zinx_conn_unref(conn);
 }
 
-static zinx__task_t *next_task(zinx__worker_t *w, zinx_conn_t ***waiters,
-                               size_t *nwaiters)
+static zinx__task_t *next_task(zinx__worker_t *w, zinx_conn_t **waiters)
 {
     pthread_mutex_lock(&w->lock);
     while (w->head == NULL && !w->stopping)
@@ -187,7 +199,7 @@ static zinx__task_t *next_task(zinx__worker_t *w, zinx_conn_t ***waiters,
         if (w->head == NULL)
             w->tail = NULL;
         w->queued -= t->count;
-        *nwaiters = take_waiters(w, waiters);
+        *waiters = take_waiters(w);
     }
     pthread_mutex_unlock(&w->lock);
     return t;
@@ -197,13 +209,11 @@ static void *worker_main(void *arg)
 {
     zinx__worker_t *w = arg;
     for (;;) {
-        zinx_conn_t **waiters = NULL;
-        size_t nwaiters = 0;
-        zinx__task_t *t = next_task(w, &waiters, &nwaiters);
+        zinx_conn_t *waiters = NULL;
+        zinx__task_t *t = next_task(w, &waiters);
         if (t == NULL)
             break;
-        if (nwaiters > 0)
-            wake_waiters(waiters, nwaiters);
+        wake_waiters(waiters);
         run_task(w, t);
     }
     return NULL;
@@ -237,9 +247,11 @@ void zinx__worker_free(zinx__worker_t *w)
         return;
     zinx__worker_stop(w);
     /* A stopped worker has run every task; only waiters can remain. */
-    for (size_t i = 0; i < w->nwaiters; i++)
-        zinx_conn_unref(w->waiters[i]);
-    free(w->waiters);
+    for (zinx_conn_t *c = w->wait_head; c != NULL;) {
+        zinx_conn_t *next = zinx__conn_links(c)->wait_next;
+        zinx_conn_unref(c);
+        c = next;
+    }
     pthread_mutex_destroy(&w->lock);
     pthread_cond_destroy(&w->cond);
     free(w);

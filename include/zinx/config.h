@@ -75,6 +75,7 @@ typedef struct zinx_config {
     /* Protections against broken and hostile peers (0 turns one off). */
     uint32_t heartbeat_interval_ms; /* 0..86400000; 0: no heartbeat */
     uint32_t heartbeat_msg_id;      /* any ID */
+    int heartbeat_count_acks;
     uint32_t frame_timeout_ms;      /* 0..3600000: a started frame's deadline */
     uint32_t idle_timeout_ms;       /* 0..86400000: silence before close */
     uint32_t output_soft_limit;     /* 0..1 GiB unsent bytes ... */

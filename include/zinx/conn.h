@@ -88,6 +88,17 @@ int zinx_conn_is_open(const zinx_conn_t *conn);
 int zinx_conn_send_msg(zinx_conn_t *conn, uint32_t id, const void *data,
                        uint32_t len);
 
+/*
+ * Why the connection ended: 0 while it is open and after an orderly end
+ * (a close call, the peer's EOF, a server stop), else the ZINX_E* code of
+ * what cut it: ZINX_EMSGSIZE (a frame above MaxPacketSize), ZINX_ETIMEDOUT
+ * (frame deadline, idle timeout, heartbeat), ZINX_ENOBUFS (output limits:
+ * the peer did not read), ZINX_EPROTO (MaxUnknownMsgs), ZINX_ENOMEM, or a
+ * socket error such as ZINX_ECONNRESET. Final once OnConnStop runs, so
+ * read it there. Thread: any.
+ */
+int zinx_conn_close_reason(const zinx_conn_t *conn);
+
 /* Graceful close (see above). Returns 0, or ZINX_EINVAL for NULL. */
 int zinx_conn_close(zinx_conn_t *conn);
 

@@ -54,7 +54,8 @@ size_t zinx_connmgr_ids(zinx_connmgr_t *mgr, uint64_t *ids, size_t cap);
 /*
  * Closes every connection: gracefully (zinx_conn_close) when graceful is
  * nonzero, else at once (zinx_conn_close_now). Returns at once; the
- * closes complete on the I/O threads. Returns 0 or ZINX_ENOMEM.
+ * closes complete on the I/O threads. Returns 0; it allocates nothing,
+ * so it works when memory is exhausted.
  */
 int zinx_connmgr_close_all(zinx_connmgr_t *mgr, int graceful);
 

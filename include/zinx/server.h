@@ -51,6 +51,7 @@ typedef struct zinx_server_stats {
     uint64_t dead_peers;        /* found not alive by the heartbeat */
     uint64_t slow_readers;      /* closed: output soft or hard limit */
     uint64_t unknown_closed;    /* closed: more than MaxUnknownMsgs */
+    uint64_t out_of_memory;     /* closed or refused: an allocation failed */
     uint64_t connections;       /* currently in the connection manager */
 } zinx_server_stats_t;
 
