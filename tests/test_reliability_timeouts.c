@@ -290,6 +290,8 @@ static void t7_receive_only_client_stays(void **state)
     ru_config(&cfg);
     cfg.heartbeat_interval_ms = HB_INTERVAL_MS;
     cfg.heartbeat_max = 1;
+    /* The option for clients that only receive: acknowledgements count. */
+    cfg.heartbeat_count_acks = 1;
     zinx_server_t *s = ru_server_new(&cfg);
     int port = ru_server_start(s);
 
@@ -349,6 +351,9 @@ static void t7_frozen_peer_found_not_alive(void **state)
     ru_config(&cfg);
     cfg.heartbeat_interval_ms = HB_INTERVAL_MS;
     cfg.heartbeat_max = 1;
+    /* Acknowledgements count, so only a peer that stopped ACKing (the
+       frozen one, its window full) is found not alive. */
+    cfg.heartbeat_count_acks = 1;
     zinx_server_t *s = ru_server_new(&cfg);
     assert_int_equal(
         zinx_server_set_heartbeat_hooks(s, big_beat, on_dead, &log), 0);
@@ -400,6 +405,53 @@ static void t7_frozen_peer_found_not_alive(void **state)
     zinx_server_free(s);
 }
 
+/*
+ * Zinx's rule, the default: a peer must send something within
+ * HeartbeatMax. One that only lets its kernel acknowledge our heartbeats
+ * is cut when HeartbeatMax has passed since its last byte (not at the
+ * next beat), while one that answers keeps its connection.
+ */
+static void t7_silent_peer_cut_at_heartbeat_max(void **state)
+{
+    (void)state;
+    zinx_config_t cfg;
+    ru_config(&cfg);
+    cfg.heartbeat_interval_ms = 700; /* beats do not line up with the cut */
+    cfg.heartbeat_max = 1;
+    zinx_server_t *s = ru_server_new(&cfg);
+    int port = ru_server_start(s);
+
+    int silent = ru_connect(port);
+    int talker = ru_connect(port);
+    assert_true(silent >= 0 && talker >= 0);
+    uint64_t t0 = ru_now_ms();
+    /* The talker sends a heartbeat back every 300 ms; the silent one only
+       reads, so its kernel ACKs everything. */
+    int rc = -ETIMEDOUT;
+    uint64_t cut_ms = 0;
+    while (ru_now_ms() < t0 + 3000) {
+        assert_int_equal(ru_send_frame(talker, cfg.heartbeat_msg_id, "hb", 2,
+                                       1000),
+                         0);
+        size_t junk;
+        rc = ru_wait_closed(silent, 300, &junk);
+        if (rc != -ETIMEDOUT) {
+            cut_ms = ru_now_ms() - t0;
+            break;
+        }
+    }
+    ru_note("T7 silent peer cut after %llu ms (HeartbeatMax 1 s)",
+            (unsigned long long)cut_ms);
+    assert_true(rc == 0 || rc == -ECONNRESET);
+    assert_true(cut_ms >= 950);
+    assert_true(cut_ms <= 1000u + RU_SLACK_MS);
+    assert_int_equal(ru_stat(s, RU_STAT(dead_peers)), 1);
+    assert_false(ru_peer_closed_now(talker)); /* it answered: still open */
+    close(silent);
+    close(talker);
+    zinx_server_free(s);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -407,6 +459,7 @@ int main(void)
         cmocka_unit_test(t7_idle_timeout),
         cmocka_unit_test(t7_receive_only_client_stays),
         cmocka_unit_test(t7_frozen_peer_found_not_alive),
+        cmocka_unit_test(t7_silent_peer_cut_at_heartbeat_max),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
