@@ -130,6 +130,9 @@ static const struct key_spec keys[] = {
  * plain unknown keys so that a Zinx user learns the setting was seen but
  * has no effect, rather than suspecting a typo.
  */
+/* One per line, which clang-format would pack into a grid: each key is
+   then its own line in a diff when keys come and go. */
+/* clang-format off */
 static const char *const unused_keys[] = {
     "WsPort",
     "WsPath",
@@ -152,6 +155,7 @@ static const char *const unused_keys[] = {
     "KcpFecDataShards",
     "KcpFecParityShards",
 };
+/* clang-format on */
 
 #define UNUSED_COUNT (sizeof(unused_keys) / sizeof(unused_keys[0]))
 

@@ -141,10 +141,10 @@ typedef struct zinx__logger {
     pthread_mutex_t lock;
     int fd; /* stderr or the opened LogFile */
     bool owns_fd;
-    bool cons;           /* LogCons: copy file records to stderr */
-    uint64_t size;       /* bytes in the current file */
-    uint64_t max_size;   /* LogFileSize: rotate beyond this */
-    int save_days;       /* LogSaveDays: keep rotated files this long */
+    bool cons;         /* LogCons: copy file records to stderr */
+    uint64_t size;     /* bytes in the current file */
+    uint64_t max_size; /* LogFileSize: rotate beyond this */
+    int save_days;     /* LogSaveDays: keep rotated files this long */
     char dir[ZINX_CONFIG_PATH_MAX];
     char file[ZINX_CONFIG_NAME_MAX];
     zinx__log_limit_t limits[ZINX__LOGK_COUNT];
@@ -188,10 +188,10 @@ void zinx__log_limited(zinx_server_t *server, zinx__log_kind_t kind,
     ;
 
 /* zinx__log_limited() behind the one comparison of ZINX__LOG. */
-#define ZINX__LOG_LIMITED(server, kind, level, ...)                      \
-    do {                                                                 \
-        if ((level) >= zinx__log_level_of(server))                       \
-            zinx__log_limited((server), (kind), (level), __VA_ARGS__);   \
+#define ZINX__LOG_LIMITED(server, kind, level, ...)                    \
+    do {                                                               \
+        if ((level) >= zinx__log_level_of(server))                     \
+            zinx__log_limited((server), (kind), (level), __VA_ARGS__); \
     } while (0)
 
 /* ---- router.c --------------------------------------------------------- */

@@ -150,8 +150,8 @@ static bool is_rotated_name(const zinx__logger_t *lg, const char *name)
         !all_digits(t + 9, 6))
         return false;
     const char *rest = t + STAMP_LEN;
-    return *rest == '\0' || (*rest == '.' && all_digits(rest + 1,
-                                                        strlen(rest + 1)));
+    return *rest == '\0' ||
+           (*rest == '.' && all_digits(rest + 1, strlen(rest + 1)));
 }
 
 /* Deletes this log's rotated files last modified over LogSaveDays ago. */
@@ -392,8 +392,7 @@ static void report_suppressed(zinx__logger_t *lg)
             continue;
         char msg[128];
         snprintf(msg, sizeof(msg), "%llu more %s record(s) suppressed",
-                 (unsigned long long)dropped,
-                 kind_name((zinx__log_kind_t)k));
+                 (unsigned long long)dropped, kind_name((zinx__log_kind_t)k));
         emit(lg, (zinx_log_level_t)atomic_load(&lg->limits[k].level), msg);
     }
 }

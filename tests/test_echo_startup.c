@@ -66,9 +66,9 @@ static bool blocked_writing_stderr(pid_t pid)
     FILE *f = fopen(path, "r");
     if (f == NULL)
         return false;
-    bool yes = fgets(buf, sizeof(buf), f) != NULL &&
-               (strncmp(buf, "1 0x2 ", 6) == 0 ||
-                strncmp(buf, "64 0x2 ", 7) == 0);
+    bool yes =
+        fgets(buf, sizeof(buf), f) != NULL &&
+        (strncmp(buf, "1 0x2 ", 6) == 0 || strncmp(buf, "64 0x2 ", 7) == 0);
     fclose(f);
     return yes;
 }

@@ -70,9 +70,9 @@ typedef struct zinx_config {
     char log_dir[ZINX_CONFIG_PATH_MAX];
     char log_file[ZINX_CONFIG_NAME_MAX]; /* "" logs to stderr */
     int log_isolation_level;             /* 0..3, see zinx_log_min_level() */
-    uint64_t log_file_size; /* 0..1 TiB; rotate the file beyond it; 0: 64 MiB */
-    int log_save_days;      /* 0..36500; keep rotated files; 0: 31 days */
-    int log_cons;           /* 0 or 1: copy file records to stderr */
+    uint64_t log_file_size;              /* rotate beyond; 0: 64 MiB */
+    int log_save_days;                   /* 0..36500; 0: 31 days */
+    int log_cons;                        /* 0/1: copy records to stderr */
     int heartbeat_max;                   /* 1..86400 seconds */
     uint32_t io_threads;                 /* 0..256; 0 = one per online CPU */
     zinx_packet_format_t packet_format;
