@@ -12,7 +12,9 @@
  * With "TCPPort": 0 the system picks a free port. When the server is
  * ready it prints one line on stdout, "listening on HOST:PORT", so that
  * scripts can wait for it and read the port. SIGTERM or SIGINT stops it
- * gracefully (every received message is answered first) and it exits 0.
+ * gracefully (every received message is answered first) and it exits 0,
+ * also when the signal comes while it is still starting. SIGHUP reopens
+ * the log file (with LogFile set).
  *
  * Exit status: 0 after a clean stop, 2 for a configuration error, 1 for
  * anything else (port in use, out of memory).
@@ -78,17 +80,23 @@ static void print_listening(const zinx_config_t *cfg, int port)
 }
 
 /*
- * Blocks SIGINT and SIGTERM before any thread exists: a signal that comes
- * between start and serve then waits for serve instead of killing us.
+ * Blocks SIGINT and SIGTERM first thing, before the configuration is
+ * read and before any thread exists: a stop request that comes during
+ * start-up then waits for serve, which stops cleanly, instead of killing
+ * us. SIGHUP too, which serve turns into a log reopen. SIGPIPE is
+ * ignored: this program owns its process, and a closed stdout (a
+ * script that read the "listening on" line and left) must not kill it.
  */
-static void block_stop_signals(void)
+static void set_up_signals(void)
 {
     sigset_t set;
 
     sigemptyset(&set);
     sigaddset(&set, SIGINT);
     sigaddset(&set, SIGTERM);
+    sigaddset(&set, SIGHUP);
     pthread_sigmask(SIG_BLOCK, &set, NULL);
+    signal(SIGPIPE, SIG_IGN);
 }
 
 static int run(zinx_server_t *server)
@@ -113,11 +121,11 @@ static int run(zinx_server_t *server)
 
 int main(void)
 {
+    set_up_signals();
     zinx_config_t cfg;
 
     if (load_config(&cfg) < 0)
         return 2;
-    block_stop_signals();
     zinx_server_t *server = zinx_server_new(&cfg);
     if (server == NULL) {
         fprintf(stderr, PROG ": out of memory\n");

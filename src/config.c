@@ -45,6 +45,8 @@ enum key_type {
     KEY_HOST,   /* KEY_STRING that must also be an IP literal */
     KEY_INT,    /* int */
     KEY_U32,    /* uint32_t */
+    KEY_U64,    /* uint64_t */
+    KEY_BOOL,   /* int, 0 or 1; a JSON boolean in files */
     KEY_FORMAT  /* zinx_packet_format_t, written as a format name */
 };
 
@@ -89,6 +91,10 @@ static const struct key_spec keys[] = {
     {"LogFile", KEY_STRING, TEXT_FIELD(log_file)},
     {"LogIsolationLevel", KEY_INT, CHECKED_OFFSET(log_isolation_level, int), 0,
      3},
+    {"LogFileSize", KEY_U64, CHECKED_OFFSET(log_file_size, uint64_t), 0,
+     1LL << 40},
+    {"LogSaveDays", KEY_INT, CHECKED_OFFSET(log_save_days, int), 0, 36500},
+    {"LogCons", KEY_BOOL, CHECKED_OFFSET(log_cons, int), 0, 1},
     {"HeartbeatMax", KEY_INT, CHECKED_OFFSET(heartbeat_max, int), 1, 86400},
     {"IOThreads", KEY_U32, CHECKED_OFFSET(io_threads, uint32_t), 0, 256},
     {"PacketFormat", KEY_FORMAT,
@@ -124,6 +130,9 @@ static const struct key_spec keys[] = {
  * plain unknown keys so that a Zinx user learns the setting was seen but
  * has no effect, rather than suspecting a typo.
  */
+/* One per line, which clang-format would pack into a grid: each key is
+   then its own line in a diff when keys come and go. */
+/* clang-format off */
 static const char *const unused_keys[] = {
     "WsPort",
     "WsPath",
@@ -133,9 +142,6 @@ static const char *const unused_keys[] = {
     "WorkerMode",
     "RouterSlicesMode",
     "RequestPoolMode",
-    "LogSaveDays",
-    "LogFileSize",
-    "LogCons",
     "CertFile",
     "PrivateKeyFile",
     "KcpACKNoDelay",
@@ -149,6 +155,7 @@ static const char *const unused_keys[] = {
     "KcpFecDataShards",
     "KcpFecParityShards",
 };
+/* clang-format on */
 
 #define UNUSED_COUNT (sizeof(unused_keys) / sizeof(unused_keys[0]))
 
@@ -284,6 +291,17 @@ static int check_range(const struct key_spec *k, long long v, char *why,
     return -1;
 }
 
+/* Above LLONG_MAX a uint64_t would read as negative in check_range(). */
+static int check_u64(const struct key_spec *k, uint64_t v, char *why,
+                     size_t why_len)
+{
+    if (v <= (uint64_t)k->max)
+        return check_range(k, (long long)v, why, why_len);
+    put_msg(why, why_len, "%llu is out of range %lld..%lld",
+            (unsigned long long)v, k->min, k->max);
+    return -1;
+}
+
 /*
  * Checks a format through pack.c's own name table, so that this file does
  * not keep a second list of the formats that exist.
@@ -322,6 +340,10 @@ static int check_field(const zinx_config_t *cfg, const struct key_spec *k,
         return check_range(k, *(const int *)p, why, why_len);
     case KEY_U32:
         return check_range(k, *(const uint32_t *)p, why, why_len);
+    case KEY_U64:
+        return check_u64(k, *(const uint64_t *)p, why, why_len);
+    case KEY_BOOL:
+        return check_range(k, *(const int *)p, why, why_len);
     case KEY_FORMAT:
         if (format_known(*(const zinx_packet_format_t *)p))
             return 0;
@@ -418,8 +440,22 @@ static int apply_number(const struct key_spec *k, const cJSON *item,
         return -1;
     if (k->type == KEY_INT)
         *(int *)field_at(cfg, k) = (int)v;
+    else if (k->type == KEY_U64)
+        *(uint64_t *)field_at(cfg, k) = (uint64_t)v;
     else
         *(uint32_t *)field_at(cfg, k) = (uint32_t)v;
+    return 0;
+}
+
+/* Go's decoder takes only true and false for a bool, so do we. */
+static int apply_bool(const struct key_spec *k, const cJSON *item,
+                      zinx_config_t *cfg, char *why, size_t why_len)
+{
+    if (!cJSON_IsBool(item)) {
+        put_msg(why, why_len, "expected a boolean, got %s", kind_of(item));
+        return -1;
+    }
+    *(int *)field_at(cfg, k) = cJSON_IsTrue(item) ? 1 : 0;
     return 0;
 }
 
@@ -434,7 +470,10 @@ static int apply_item(const struct key_spec *k, const cJSON *item,
         return apply_format(k, item, cfg, why, why_len);
     case KEY_INT:
     case KEY_U32:
+    case KEY_U64:
         return apply_number(k, item, cfg, why, why_len);
+    case KEY_BOOL:
+        return apply_bool(k, item, cfg, why, why_len);
     }
     put_msg(why, why_len, "unknown key type");
     return -1;
@@ -643,6 +682,9 @@ void zinx_config_default(zinx_config_t *cfg)
     snprintf(cfg->log_dir, sizeof(cfg->log_dir), "%s", "./log");
     cfg->log_file[0] = '\0';
     cfg->log_isolation_level = 0;
+    cfg->log_file_size = 0; /* Zinx's writer default, 64 MiB */
+    cfg->log_save_days = 0; /* Zinx's writer default, 31 days */
+    cfg->log_cons = 0;
     cfg->heartbeat_max = 10;
     cfg->io_threads = 0;
     cfg->packet_format = ZINX_FORMAT_TLV;

@@ -704,6 +704,39 @@ static void shutdown_server(zinx_server_t *s)
     pthread_mutex_unlock(&s->lock);
 }
 
+int zinx_server_reopen_log(zinx_server_t *s)
+{
+    if (s == NULL)
+        return ZINX_EINVAL;
+    if (s->log.sink != NULL)
+        return 0;
+    int rc = zinx__logger_reopen(&s->log);
+    if (rc < 0) {
+        zinx__log(s, ZINX_LOG_ERROR, "cannot reopen log file %s/%s: %s",
+                  s->cfg.log_dir, s->cfg.log_file, zinx_strerror(rc));
+        return rc;
+    }
+    if (rc == 1)
+        ZINX__LOG(s, ZINX_LOG_INFO, "log reopened");
+    return 0;
+}
+
+/* Reads one signal from sigfd. Returns true when it asks for a stop;
+   SIGHUP reopens the log file instead, as nginx and most daemons do, so
+   that log rotation by rename works. */
+static bool handle_signal(zinx_server_t *s, int sigfd)
+{
+    struct signalfd_siginfo si;
+    if (read(sigfd, &si, sizeof(si)) != (ssize_t)sizeof(si))
+        return false;
+    if (si.ssi_signo == SIGHUP) {
+        zinx_server_reopen_log(s);
+        return false;
+    }
+    ZINX__LOG(s, ZINX_LOG_INFO, "signal %u received", si.ssi_signo);
+    return true;
+}
+
 static void wait_stop_request(zinx_server_t *s, int sigfd)
 {
     struct pollfd pfd[2] = {{.fd = s->stop_efd, .events = POLLIN},
@@ -714,12 +747,8 @@ static void wait_stop_request(zinx_server_t *s, int sigfd)
             continue;
         if (n < 0 || (pfd[0].revents & POLLIN))
             return;
-        if (sigfd >= 0 && (pfd[1].revents & POLLIN)) {
-            struct signalfd_siginfo si;
-            if (read(sigfd, &si, sizeof(si)) == (ssize_t)sizeof(si))
-                ZINX__LOG(s, ZINX_LOG_INFO, "signal %u received", si.ssi_signo);
+        if (sigfd >= 0 && (pfd[1].revents & POLLIN) && handle_signal(s, sigfd))
             return;
-        }
     }
 }
 
@@ -746,18 +775,43 @@ static void drain_signals(int sigfd)
     }
 }
 
+static bool sigpipe_pending(void)
+{
+    sigset_t pending;
+    return sigpending(&pending) == 0 && sigismember(&pending, SIGPIPE) == 1;
+}
+
+/* Takes back a SIGPIPE raised on this thread while serve() blocked it
+   (by a write of the program's or the library's), so that restoring the
+   caller's mask cannot kill a server that stopped cleanly. */
+static void consume_sigpipe(void)
+{
+    sigset_t pipe_set;
+    sigemptyset(&pipe_set);
+    sigaddset(&pipe_set, SIGPIPE);
+    const struct timespec zero = {0, 0};
+    while (sigtimedwait(&pipe_set, NULL, &zero) == SIGPIPE) {
+    }
+}
+
 int zinx_server_serve(zinx_server_t *s)
 {
     if (s == NULL)
         return ZINX_EINVAL;
     if (zinx__server_is_framework_thread(s))
         return ZINX_EDEADLK;
-    sigset_t stopsigs, old;
-    sigemptyset(&stopsigs);
-    sigaddset(&stopsigs, SIGINT);
-    sigaddset(&stopsigs, SIGTERM);
-    pthread_sigmask(SIG_BLOCK, &stopsigs, &old);
-    int sigfd = signalfd(-1, &stopsigs, SFD_NONBLOCK | SFD_CLOEXEC);
+    /* The stop signals and SIGHUP are read from sigfd; SIGPIPE is only
+       blocked, so that no write of this thread can die of it. */
+    sigset_t sigs, masked, old;
+    sigemptyset(&sigs);
+    sigaddset(&sigs, SIGINT);
+    sigaddset(&sigs, SIGTERM);
+    sigaddset(&sigs, SIGHUP);
+    masked = sigs;
+    sigaddset(&masked, SIGPIPE);
+    pthread_sigmask(SIG_BLOCK, &masked, &old);
+    bool pipe_was_pending = sigpipe_pending();
+    int sigfd = signalfd(-1, &sigs, SFD_NONBLOCK | SFD_CLOEXEC);
     int rc = is_new(s) ? zinx_server_start(s) : 0;
     if (rc == 0) {
         if (atomic_load(&s->state) == ZINX__SERVER_RUNNING)
@@ -768,6 +822,8 @@ int zinx_server_serve(zinx_server_t *s)
         drain_signals(sigfd);
         close(sigfd);
     }
+    if (!pipe_was_pending)
+        consume_sigpipe();
     pthread_sigmask(SIG_SETMASK, &old, NULL);
     return rc;
 }

@@ -164,6 +164,7 @@ static const struct num_field num_fields[] = {
      67108864},
     {"LogIsolationLevel", offsetof(zinx_config_t, log_isolation_level), 0, 0,
      3},
+    {"LogSaveDays", offsetof(zinx_config_t, log_save_days), 0, 0, 36500},
     {"HeartbeatMax", offsetof(zinx_config_t, heartbeat_max), 0, 1, 86400},
     {"IOThreads", offsetof(zinx_config_t, io_threads), 1, 0, 256},
     {"OutputHighWater", offsetof(zinx_config_t, output_high_water), 1, 1024,
@@ -219,9 +220,6 @@ static const char *const unused_keys[] = {
     "WorkerMode",
     "RouterSlicesMode",
     "RequestPoolMode",
-    "LogSaveDays",
-    "LogFileSize",
-    "LogCons",
     "CertFile",
     "PrivateKeyFile",
     "KcpACKNoDelay",
@@ -273,6 +271,9 @@ static void test_defaults_match_zinx(void **state)
     assert_string_equal(cfg.log_dir, "./log");
     assert_string_equal(cfg.log_file, "");
     assert_int_equal(cfg.log_isolation_level, 0);
+    assert_int_equal(cfg.log_file_size, 0);
+    assert_int_equal(cfg.log_save_days, 0);
+    assert_int_equal(cfg.log_cons, 0);
     assert_int_equal(cfg.heartbeat_max, 10);
     assert_int_equal(cfg.io_threads, 0);
     assert_int_equal(cfg.packet_format, ZINX_FORMAT_TLV);
@@ -979,11 +980,40 @@ static void test_load_file_zinx_style(void **state)
     assert_int_equal(cfg.max_conn, 3000);
     assert_string_equal(cfg.log_dir, "./mylog");
     assert_string_equal(cfg.log_file, "app.log");
-    /* LogSaveDays and LogCons are Zinx keys with no effect here. */
-    assert_int_equal(w.count, 2);
-    assert_contains(w.text[0], path);
-    assert_contains(w.text[0], "\"LogSaveDays\"");
-    assert_contains(w.text[1], "\"LogCons\"");
+    /* Zinx's log keys are read, not ignored. */
+    assert_int_equal(cfg.log_save_days, 15);
+    assert_int_equal(cfg.log_cons, 1);
+    assert_int_equal(w.count, 0);
+}
+
+/* LogFileSize is 64-bit and LogCons a JSON boolean, outside num_fields. */
+static void test_log_file_keys(void **state)
+{
+    (void)state;
+    zinx_config_t cfg;
+    char err[ERR_LEN];
+    zinx_config_default(&cfg);
+    check_loads("{\"LogFileSize\": 1099511627776, \"LogCons\": true}", &cfg);
+    assert_true(cfg.log_file_size == 1099511627776ull);
+    assert_int_equal(cfg.log_cons, 1);
+    check_loads("{\"logfilesize\": 0, \"LOGCONS\": false}", &cfg);
+    assert_true(cfg.log_file_size == 0);
+    assert_int_equal(cfg.log_cons, 0);
+    check_rejected("{\"LogFileSize\": 1099511627777}", "LogFileSize",
+                   "0..1099511627776");
+    check_rejected("{\"LogFileSize\": -1}", "LogFileSize", "out of range");
+    check_rejected("{\"LogCons\": 1}", "LogCons", "expected a boolean");
+    check_rejected("{\"LogCons\": \"true\"}", "LogCons", "expected a boolean");
+    zinx_config_default(&cfg);
+    cfg.log_file_size = UINT64_MAX;
+    assert_int_equal(zinx_config_validate(&cfg, err, sizeof(err)),
+                     ZINX_ECONFIG);
+    assert_contains(err, "LogFileSize: ");
+    zinx_config_default(&cfg);
+    cfg.log_cons = 2;
+    assert_int_equal(zinx_config_validate(&cfg, err, sizeof(err)),
+                     ZINX_ECONFIG);
+    assert_contains(err, "LogCons: ");
 }
 
 static void test_load_file_warnings(void **state)
@@ -1330,6 +1360,7 @@ int main(void)
         cmocka_unit_test(test_load_default_env),
         cmocka_unit_test(test_load_default_path),
         cmocka_unit_test(test_concurrent_loads),
+        cmocka_unit_test(test_log_file_keys),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -20,6 +20,9 @@
  * | LogDir            | log_dir             | "./log"         |
  * | LogFile           | log_file            | "" (stderr)     |
  * | LogIsolationLevel | log_isolation_level | 0               |
+ * | LogFileSize       | log_file_size       | 0 (64 MiB)      |
+ * | LogSaveDays       | log_save_days       | 0 (31 days)     |
+ * | LogCons           | log_cons            | false (0)       |
  * | HeartbeatMax      | heartbeat_max       | 10              |
  * | IOThreads         | io_threads          | 0 (one per CPU) |
  * | PacketFormat      | packet_format       | "tlv"           |
@@ -67,6 +70,9 @@ typedef struct zinx_config {
     char log_dir[ZINX_CONFIG_PATH_MAX];
     char log_file[ZINX_CONFIG_NAME_MAX]; /* "" logs to stderr */
     int log_isolation_level;             /* 0..3, see zinx_log_min_level() */
+    uint64_t log_file_size;              /* rotate beyond; 0: 64 MiB */
+    int log_save_days;                   /* 0..36500; 0: 31 days */
+    int log_cons;                        /* 0/1: copy records to stderr */
     int heartbeat_max;                   /* 1..86400 seconds */
     uint32_t io_threads;                 /* 0..256; 0 = one per online CPU */
     zinx_packet_format_t packet_format;

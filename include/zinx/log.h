@@ -6,7 +6,10 @@
  * by default it writes one line per record to stderr, or appends to
  * LogDir/LogFile when the configuration names a file, and drops records
  * below the configured LogIsolationLevel. zinx_server_set_log_sink()
- * replaces the destination.
+ * replaces the destination. A log file is rotated by LogFileSize, its
+ * rotated files are kept for LogSaveDays, and zinx_server_reopen_log()
+ * (SIGHUP under zinx_server_serve()) reopens it. A record that cannot be
+ * written is dropped; writing one never raises SIGPIPE.
  */
 #ifndef ZINX_LOG_H
 #define ZINX_LOG_H

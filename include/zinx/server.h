@@ -152,6 +152,18 @@ int zinx_server_adopt_fd(zinx_server_t *server, int fd);
 int zinx_server_set_log_sink(zinx_server_t *server, zinx_log_fn sink,
                              void *udata);
 
+/*
+ * Opens LogDir/LogFile again and writes to the new file from then on,
+ * closing the old one; logs "log reopened". For log rotation by rename
+ * (logrotate's default): rename the file, then call this. serve() does
+ * it on SIGHUP; programs that handle signals themselves and use
+ * zinx_server_wait() call it from their own SIGHUP handling. Returns 0
+ * (also when logging to stderr or a sink, where it does nothing),
+ * ZINX_EINVAL, or a negated errno from open() (the old file is kept).
+ * Thread: any.
+ */
+int zinx_server_reopen_log(zinx_server_t *server);
+
 /* Logs through the server's logger (printf format). Thread: any. */
 void zinx_server_log(zinx_server_t *server, zinx_log_level_t level,
                      const char *fmt, ...)
@@ -174,9 +186,13 @@ int zinx_server_start(zinx_server_t *server);
  * zinx_server_stop() is called, then stops gracefully: stops accepting,
  * lets queued handlers finish, flushes replies (for at most
  * DrainTimeoutMs, then closes what is left), runs OnConnStop for every
- * connection and joins every thread. SIGINT and SIGTERM are blocked in
- * the calling thread and in every framework thread; other threads of the
- * program should block them too. Returns 0 or start's error.
+ * connection and joins every thread. SIGHUP meanwhile reopens the log
+ * file (zinx_server_reopen_log()) and serving goes on. SIGINT, SIGTERM,
+ * SIGHUP and SIGPIPE are blocked in the calling thread while serve()
+ * runs (the caller's mask is restored on return, a SIGPIPE raised
+ * meanwhile is discarded) and in every framework thread; other threads
+ * of the program should block the first three too. Returns 0 or start's
+ * error.
  * Thread: any but a framework thread.
  */
 int zinx_server_serve(zinx_server_t *server);
