@@ -94,6 +94,7 @@ struct zinx_conn {
     atomic_int close_req;
     atomic_int close_reason; /* 0 or the ZINX_E* code that ended it */
     atomic_bool budget_wait; /* poke when handlers finish frames */
+    atomic_bool user_hold;   /* the owner takes no more messages for now */
     atomic_bool open;
     atomic_bool finished;
     atomic_bool poked;
@@ -117,6 +118,7 @@ struct zinx_conn {
 enum finish_how { FINISH_ABORT, FINISH_FLUSH };
 
 static void finish(zinx_conn_t *c, enum finish_how how);
+static void nudge(zinx_conn_t *c);
 static void on_timer(zinx__timer_t *t, void *arg);
 
 /* ---- creation and references ------------------------------------------ */
@@ -304,6 +306,22 @@ size_t zinx__conn_linger_backlog(zinx_conn_t *c)
     return zinx__buf_size(&c->out) + (size_t)queued;
 }
 
+void zinx__conn_hold(zinx_conn_t *c, bool hold)
+{
+    if (atomic_exchange(&c->user_hold, hold) && !hold)
+        nudge(c); /* held frames and reading go on */
+}
+
+size_t zinx__conn_unsent(const zinx_conn_t *c)
+{
+    return atomic_load(&c->unsent);
+}
+
+size_t zinx__conn_high_water(const zinx_conn_t *c)
+{
+    return c->high_water;
+}
+
 int zinx_conn_close_reason(const zinx_conn_t *c)
 {
     return c == NULL ? ZINX_EINVAL : atomic_load(&c->close_reason);
@@ -404,7 +422,8 @@ static void set_interest(zinx_conn_t *c)
         ev = EPOLLIN | (zinx__buf_size(&c->out) > 0 ? EPOLLOUT : 0);
     } else {
         bool full = output_full(c);
-        if (c->state == CONN_OPEN && !frames_held(c) && !full)
+        if (c->state == CONN_OPEN && !frames_held(c) && !full &&
+            !atomic_load_explicit(&c->user_hold, memory_order_relaxed))
             ev |= EPOLLIN;
         if (zinx__buf_size(&c->out) > 0)
             ev |= EPOLLOUT;
@@ -843,7 +862,8 @@ static int dispatch_inline(zinx_conn_t *c, const uint8_t *buf, size_t len,
     size_t off = 0;
     int rc = 0;
     while (off < len && atomic_load(&c->close_req) != CLOSE_NOW) {
-        if (output_full(c)) {
+        if (output_full(c) ||
+            atomic_load_explicit(&c->user_hold, memory_order_relaxed)) {
             c->paused_budget = true; /* the rest waits in `in` */
             break;
         }
@@ -937,9 +957,13 @@ static int dispatch_to_worker(zinx_conn_t *c, const uint8_t *buf, size_t len,
     size_t bytes;
     *consumed = 0;
     uint32_t limit = frames_allowed(c);
-    if (limit == 0) {
-        if (frame_ready(c, buf, len))
+    if (limit == 0 || atomic_load_explicit(&c->user_hold, memory_order_relaxed)) {
+        if (!frame_ready(c, buf, len))
+            return 0;
+        if (limit == 0)
             wait_for_budget(c);
+        else
+            c->paused_budget = true; /* zinx__conn_hold() resumes us */
         return 0;
     }
     int rc = scan_frames(c, buf, len, limit, &n, &bytes);
@@ -1115,6 +1139,7 @@ static int read_into_rbuf(zinx_conn_t *c, uint8_t *rbuf, size_t cap)
 static bool reading_allowed(const zinx_conn_t *c)
 {
     return c->state == CONN_OPEN && !frames_held(c) && !c->paused_output &&
+           !atomic_load_explicit(&c->user_hold, memory_order_relaxed) &&
            atomic_load(&c->close_req) == CLOSE_NONE;
 }
 

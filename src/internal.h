@@ -385,6 +385,13 @@ int zinx__conn_fd(const zinx_conn_t *conn);
 /* Loop thread: frees conn's buffers if it has been idle since idle_since
    (monotonic ms). Returns true while it still holds buffers in use. */
 bool zinx__conn_trim(zinx_conn_t *conn, uint64_t idle_since);
+/* Any thread: while held, conn hands no more messages to its handlers and
+   stops reading (the blocking client's bounded receive queue); releasing
+   resumes both. */
+void zinx__conn_hold(zinx_conn_t *conn, bool hold);
+/* Bytes queued for sending and not yet written; OutputHighWater. */
+size_t zinx__conn_unsent(const zinx_conn_t *conn);
+size_t zinx__conn_high_water(const zinx_conn_t *conn);
 /* Handler thread: count an unrouted frame against MaxUnknownMsgs. */
 void zinx__conn_note_unrouted(zinx_conn_t *conn);
 /* The dialer that made conn (a reference is taken), told when it ends. */

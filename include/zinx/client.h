@@ -33,6 +33,7 @@
 #ifndef ZINX_CLIENT_H
 #define ZINX_CLIENT_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 #include "zinx/config.h"
@@ -120,27 +121,74 @@ void zinx_dialer_close(zinx_dialer_t *dialer);
 
 typedef struct zinx_sync_client zinx_sync_client_t;
 
+/* Options of zinx_sync_client_open(); zero fields take the defaults. */
+typedef struct zinx_sync_opts {
+    zinx_packet_format_t format;    /* frame layout; 0 is ZINX_FORMAT_TLV */
+    uint32_t max_packet_size;       /* largest payload; 0 means 4096 */
+    uint32_t connect_timeout_ms;    /* 0 means 5000 */
+    /* Nonzero: send a heartbeat (ID heartbeat_msg_id) every interval, as
+       Zinx's client does, so a server with its heartbeat on keeps us; and
+       close the connection when the server has neither sent anything nor
+       acknowledged our data for heartbeat_max_s. 0: no heartbeat. */
+    uint32_t heartbeat_interval_ms;
+    uint32_t heartbeat_max_s;  /* 0 means 10 */
+    uint32_t heartbeat_msg_id; /* 0 means 99999 (Zinx's) */
+    /* Received messages waiting for recv, in bytes; above it the client
+       stops reading (the server feels TCP back-pressure) until recv takes
+       half of them. 0 means 4 MiB. */
+    size_t max_queued_bytes;
+} zinx_sync_opts_t;
+
 /*
  * Connects with a private endpoint (one I/O thread, handlers inline) and
- * waits up to timeout_ms. format and max_packet_size as in zinx.json
- * (max_packet_size 0 means 4096). Returns 0 and *out, ZINX_ETIMEDOUT, the
- * connect error, or ZINX_ENOMEM. Thread: any.
+ * waits up to opts->connect_timeout_ms. Messages with the heartbeat ID
+ * are taken as heartbeats and never reach zinx_sync_client_recv(), with
+ * or without our own heartbeat. opts may be NULL (all defaults). Returns
+ * 0 and *out, ZINX_ETIMEDOUT, the connect error, or ZINX_ENOMEM.
+ * Thread: any.
+ */
+int zinx_sync_client_open(const char *host, int port,
+                          const zinx_sync_opts_t *opts,
+                          zinx_sync_client_t **out);
+
+/*
+ * zinx_sync_client_open() with format, max_packet_size and timeout_ms as
+ * the connect timeout, everything else at its default.
  */
 int zinx_sync_client_connect(const char *host, int port,
                              zinx_packet_format_t format,
                              uint32_t max_packet_size, uint32_t timeout_ms,
                              zinx_sync_client_t **out);
 
-/* Sends one message (copied). Returns as zinx_conn_send_msg(). */
+/*
+ * Sends one message (copied), waiting as Zinx's SendMsg does while the
+ * unsent output has no room for it (it stays below OutputHighWater, so a
+ * fast sender is slowed down, never cut by the output limits). Returns
+ * as zinx_conn_send_msg(); ZINX_ECLOSED when the connection ends while
+ * waiting.
+ */
 int zinx_sync_client_send(zinx_sync_client_t *client, uint32_t id,
                           const void *data, uint32_t len);
+
+/* zinx_sync_client_send(), waiting at most timeout_ms for room; then
+   ZINX_ETIMEDOUT and nothing is sent. */
+int zinx_sync_client_send_timeout(zinx_sync_client_t *client, uint32_t id,
+                                  const void *data, uint32_t len,
+                                  uint32_t timeout_ms);
+
+/* Bytes of received messages waiting for recv (bounded by
+   max_queued_bytes plus one message). Thread: any. */
+size_t zinx_sync_client_queued_bytes(zinx_sync_client_t *client);
 
 /*
  * Waits up to timeout_ms for the next received message, or, when want_id
  * is 0 or more, for the next one with that ID (others stay queued for
  * later calls). On success *msg holds a copy whose data the caller frees
- * with zinx_sync_msg_free(). Returns 0, ZINX_ETIMEDOUT, or ZINX_ECLOSED
- * once the connection ended and nothing matching is queued.
+ * with zinx_sync_msg_free(). Returns 0, ZINX_ETIMEDOUT, or, once the
+ * connection ended and nothing matching is queued, why it ended: the
+ * code zinx_conn_close_reason() gives (ZINX_EMSGSIZE when the server sent
+ * a frame above max_packet_size, ZINX_ECONNRESET, ZINX_ETIMEDOUT for a
+ * silent server, ...), or ZINX_ECLOSED after an orderly end.
  */
 int zinx_sync_client_recv(zinx_sync_client_t *client, int64_t want_id,
                           uint32_t timeout_ms, zinx_msg_t *msg);
