@@ -41,9 +41,17 @@ done
 install_cmd=(apt-get install -y --no-install-recommends "${missing[@]}")
 
 if [ "$(id -u)" -ne 0 ]; then
-    echo "install-deps: missing packages: ${missing[*]}" >&2
-    echo "install-deps: run:" >&2
-    echo "  sudo ${install_cmd[*]}" >&2
+    echo "install-deps: missing Debian packages: ${missing[*]}" >&2
+    # The line must work as pasted, also on a machine without package
+    # lists (a fresh Docker image) or without sudo (minimal Debian).
+    if command -v sudo >/dev/null 2>&1; then
+        echo "install-deps: to install them, run:" >&2
+        echo "  sudo apt-get update && sudo ${install_cmd[*]}" >&2
+    else
+        echo "install-deps: to install them, run as root" \
+            "(sudo is not installed):" >&2
+        echo "  apt-get update && ${install_cmd[*]}" >&2
+    fi
     exit 1
 fi
 
