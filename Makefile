@@ -1,7 +1,9 @@
 # Thin wrapper around CMake; the README's commands.
 #
 #   make / make build   configure and build build/ (RelWithDebInfo)
-#   make deps           install the Debian packages the build needs
+#   make deps           install the Debian packages `make test` needs
+#   make deps-PROFILE   those of one profile of scripts/install-deps.sh:
+#                       build test fuzz soak format peers all
 #   make test           build and run the tests plain, with ASan+UBSan
 #                       (build-asan/) and with TSan (build-tsan/)
 #   make test-plain | test-asan | test-tsan   one of those stages
@@ -15,6 +17,10 @@
 #   make clean          remove the build trees
 #   make format         clang-format the sources in place
 #   make format-check   fail if clang-format would change anything
+#
+# Each target first checks the Debian packages it needs (a deps-PROFILE
+# prerequisite; quick and silent when they are present): as root it
+# installs what is missing, otherwise it prints the apt-get line to run.
 
 CMAKE       ?= cmake
 CTEST       ?= ctest
@@ -32,6 +38,10 @@ CMAKE_ARGS  ?=
 FUZZ_SECONDS ?= 60
 SOAK_MINUTES ?= 30
 FORMAT_DIRS := src include tests examples bench
+# deps-build, deps-test, ...: the Debian packages of one target
+# (scripts/install-deps.sh PROFILE).
+DEPS_PROFILES := build test fuzz soak format peers all
+DEPS_TARGETS := $(addprefix deps-,$(DEPS_PROFILES))
 
 CTEST_FLAGS = --output-on-failure --no-tests=error -j$(CTEST_JOBS)
 
@@ -48,24 +58,26 @@ define stage
 	@printf '\n==================== %s ====================\n' "$(1)"
 endef
 
-# Prerequisites such as `deps build` must run in order; the parallelism
+# Prerequisites (deps-PROFILE, then build) must run in order; the parallelism
 # lives inside cmake --build and ctest.
 .NOTPARALLEL:
 
 .PHONY: all build deps test test-plain test-asan test-tsan demo bench \
-        install clean format format-check fuzz soak
+        install clean format format-check fuzz soak $(DEPS_TARGETS)
 
 all: build
 
-build:
+$(DEPS_TARGETS): deps-%:
+	@bash scripts/install-deps.sh $*
+
+build: deps-build
 	$(call cmake_build,$(BUILD),$(BUILD_TYPE),-DZINX_SANITIZE=)
 
-deps:
-	@bash scripts/install-deps.sh
+deps: deps-test
 
 # Runs every stage even after a failure so one run shows all of them,
 # then fails if any stage failed.
-test: deps
+test: deps-test
 	@failed=""; \
 	for s in plain asan tsan; do \
 	    $(MAKE) --no-print-directory test-$$s || failed="$$failed $$s"; \
@@ -82,35 +94,37 @@ test: deps
 	fi; \
 	echo "make test: all stages passed"
 
-test-plain:
+test-plain: deps-test
 	$(call stage,tests: plain $(BUILD_TYPE) ($(BUILD)/))
 	$(call cmake_build,$(BUILD),$(BUILD_TYPE),-DZINX_SANITIZE=)
 	cd $(BUILD) && $(CTEST) $(CTEST_FLAGS)
 
-test-asan:
+test-asan: deps-test
 	$(call stage,tests: ASan+UBSan ($(BUILD_ASAN)/))
 	$(call cmake_build,$(BUILD_ASAN),$(SAN_BUILD_TYPE),-DZINX_SANITIZE=address)
 	cd $(BUILD_ASAN) && $(CTEST) $(CTEST_FLAGS)
 
-test-tsan:
+test-tsan: deps-test
 	$(call stage,tests: TSan ($(BUILD_TSAN)/))
 	$(call cmake_build,$(BUILD_TSAN),$(SAN_BUILD_TYPE),-DZINX_SANITIZE=thread)
 	cd $(BUILD_TSAN) && $(CTEST) $(CTEST_FLAGS)
 
-demo: deps build
+demo: build
 	bash scripts/demo.sh $(BUILD)
 
-bench: deps build
+# scripts/bench.sh installs (or names) the peers' packages itself; the
+# benchmark runs without the peers that are missing.
+bench: build
 	@if [ -f scripts/bench.sh ]; then \
 	    bash scripts/bench.sh $(BUILD); \
 	else \
 	    echo "make bench: scripts/bench.sh is not there yet"; exit 1; \
 	fi
 
-fuzz: deps
+fuzz: deps-fuzz
 	FUZZ_SECONDS="$(FUZZ_SECONDS)" bash scripts/fuzz.sh
 
-soak: deps
+soak: deps-soak
 	SOAK_MINUTES="$(SOAK_MINUTES)" bash scripts/soak.sh
 
 install: build
@@ -119,10 +133,10 @@ install: build
 clean:
 	rm -rf $(BUILD) $(BUILD_ASAN) $(BUILD_TSAN) build-fuzz build-soak build-soak-*
 
-format:
+format: deps-format
 	find $(wildcard $(FORMAT_DIRS)) -name '*.[ch]' -print0 \
 	    | xargs -0 -r clang-format -i
 
-format-check:
+format-check: deps-format
 	find $(wildcard $(FORMAT_DIRS)) -name '*.[ch]' -print0 \
 	    | xargs -0 -r clang-format --dry-run -Werror

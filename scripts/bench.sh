@@ -67,35 +67,15 @@ say() { printf 'bench: %s\n' "$*" >&2; }
 
 # ------------------------------------------------------------ dependencies
 
-# The peers' libraries and Go; the build itself needs only
-# scripts/install-deps.sh.
-peer_packages=(libuv1-dev libevent-dev golang-go)
-
-is_installed() {
-    dpkg-query -W -f='${Status}' "$1" 2>/dev/null |
-        grep -q 'install ok installed'
-}
-
+# The peers' libraries and Go (the "peers" profile of
+# scripts/install-deps.sh; `make bench` has already checked the build's).
+# As root they are installed; otherwise, or with NO_DEPS=1, the script
+# prints the line that installs them and the missing peers are skipped.
 install_peer_deps() {
-    command -v dpkg-query >/dev/null 2>&1 || return 0
-    local missing=() p
-    for p in "${peer_packages[@]}"; do
-        is_installed "$p" || missing+=("$p")
-    done
-    [ "${#missing[@]}" -eq 0 ] && return 0
-    local cmd=(apt-get install -y --no-install-recommends "${missing[@]}")
-    if [ "$NO_DEPS" = 1 ] || [ "$(id -u)" -ne 0 ]; then
-        say "missing peer packages: ${missing[*]}; their peers are skipped"
-        say "to compare with every peer, run: sudo ${cmd[*]}"
-        return 0
-    fi
-    say "installing ${missing[*]}"
-    export DEBIAN_FRONTEND=noninteractive
-    if ! "${cmd[@]}" </dev/null >/dev/null; then
-        apt-get update -q >/dev/null
-        "${cmd[@]}" </dev/null >/dev/null ||
-            say "could not install ${missing[*]}; their peers are skipped"
-    fi
+    local opts=()
+    [ "$NO_DEPS" = 1 ] && opts=(--check)
+    bash scripts/install-deps.sh "${opts[@]}" peers >&2 ||
+        say "the peers whose packages are missing are skipped"
 }
 
 # Builds only the programs the benchmark needs that are not there yet,

@@ -38,8 +38,8 @@ case "$seconds" in
     ;;
 esac
 if ! command -v "$cc" >/dev/null 2>&1; then
-    echo "fuzz.sh: $cc not found (Debian: apt-get install clang" \
-        "libclang-rt-14-dev)" >&2
+    echo "fuzz.sh: $cc not found (Debian: bash scripts/install-deps.sh" \
+        "fuzz installs clang and libclang-rt-14-dev)" >&2
     exit 2
 fi
 

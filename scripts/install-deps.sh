@@ -1,49 +1,121 @@
 #!/usr/bin/env bash
-# Installs the Debian packages that building and testing zinx need.
-# Silent and quick when they are all present. As root it installs what is
-# missing; otherwise it prints the command to run and fails.
+# Installs the Debian packages that one make target needs.
+#
+#   bash scripts/install-deps.sh [--check] [PROFILE...]
+#
+# Profiles (several may be given; none means "test"):
+#   build    make, make demo, make bench, make install: gcc and its libc
+#            headers, make, cmake, pkg-config, cJSON, and cmocka, which
+#            the default configure needs because it builds tests/
+#   test     make test, make deps: build, and valgrind (a ctest test runs
+#            under it). gcc brings its own sanitizer runtimes (libasan8,
+#            libubsan1, libtsan2, through libgcc-12-dev).
+#   fuzz     make fuzz: clang and its libFuzzer runtime (libclang-rt-14-dev,
+#            which depends on the 32-bit libc), make, cmake, pkg-config,
+#            cJSON; no cmocka (scripts/fuzz.sh builds no tests)
+#   soak     make soak: build without cmocka (scripts/soak.sh builds no
+#            tests)
+#   format   make format, make format-check: clang-format
+#   peers    the benchmark's optional peers (libuv, libevent, Go);
+#            scripts/bench.sh asks for them and skips what is missing
+#   all      every profile above
+#   demo and bench are names for build, format-check for format.
+#
+# Silent and quick when everything is present. As root it installs what
+# is missing; otherwise it prints the command to run and fails. --check
+# never installs: it only prints the command and fails.
 set -euo pipefail
 
-packages=(
-    cmake
-    pkg-config
-    libcjson-dev
-    libcmocka-dev
-    clang
-    clang-format
-    libclang-rt-14-dev
-    valgrind
-)
-
-is_installed() {
-    dpkg-query -W -f='${Status}' "$1" 2>/dev/null |
-        grep -q 'install ok installed'
+usage() {
+    echo "usage: $0 [--check] [build|test|fuzz|soak|format|peers|all]..." >&2
+    exit 2
 }
 
+cc_pkgs=(gcc libc6-dev)
+cmake_pkgs=(make cmake pkg-config libcjson-dev)
+
+# Prints the packages of one profile, one a line.
+profile_packages() {
+    case $1 in
+    build | demo | bench) printf '%s\n' "${cc_pkgs[@]}" "${cmake_pkgs[@]}" \
+        libcmocka-dev ;;
+    test)
+        profile_packages build
+        echo valgrind
+        ;;
+    fuzz) printf '%s\n' "${cmake_pkgs[@]}" clang libclang-rt-14-dev ;;
+    soak) printf '%s\n' "${cc_pkgs[@]}" "${cmake_pkgs[@]}" ;;
+    format | format-check) echo clang-format ;;
+    peers) printf '%s\n' libuv1-dev libevent-dev golang-go ;;
+    all)
+        local p
+        for p in test fuzz soak format peers; do
+            profile_packages "$p"
+        done
+        ;;
+    *) return 1 ;;
+    esac
+}
+
+check_only=0
+profiles=()
+for arg in "$@"; do
+    case $arg in
+    --check) check_only=1 ;;
+    -*) usage ;;
+    *) profiles+=("$arg") ;;
+    esac
+done
+[ "${#profiles[@]}" -gt 0 ] || profiles=(test)
+
+packages=()
+declare -A seen=()
+for prof in "${profiles[@]}"; do
+    list=$(profile_packages "$prof") || usage
+    for p in $list; do
+        [ -n "${seen[$p]:-}" ] && continue
+        seen[$p]=1
+        packages+=("$p")
+    done
+done
+
 if ! command -v dpkg-query >/dev/null 2>&1; then
-    echo "install-deps: not a Debian system; make sure these are present:" >&2
-    echo "  gcc make ${packages[*]}" >&2
+    echo "install-deps: not a Debian system; make sure these are present" \
+        "(Debian names): ${packages[*]}" >&2
     exit 0
 fi
 
+# One dpkg-query for all of them: this runs on every make.
+declare -A installed=()
+while read -r name status; do
+    [ "$status" = "install ok installed" ] && installed[$name]=1
+done < <(dpkg-query -W -f='${Package} ${Status}\n' "${packages[@]}" \
+    2>/dev/null || true)
+
 missing=()
-# gcc and make are enough; build-essential is the usual way to get them.
-if ! is_installed build-essential &&
-    ! { is_installed gcc && is_installed make; }; then
-    missing+=(build-essential)
-fi
 for p in "${packages[@]}"; do
-    is_installed "$p" || missing+=("$p")
+    [ -n "${installed[$p]:-}" ] || missing+=("$p")
 done
 
 [ "${#missing[@]}" -eq 0 ] && exit 0
 
 install_cmd=(apt-get install -y --no-install-recommends "${missing[@]}")
 
-if [ "$(id -u)" -ne 0 ]; then
-    echo "install-deps: missing packages: ${missing[*]}" >&2
-    echo "install-deps: run:" >&2
-    echo "  sudo ${install_cmd[*]}" >&2
+if [ "$check_only" = 1 ] || [ "$(id -u)" -ne 0 ]; then
+    echo "install-deps: missing Debian packages: ${missing[*]}" >&2
+    # The line must work as pasted, also on a machine without package
+    # lists (a fresh Docker image) or without sudo (minimal Debian).
+    if [ "$(id -u)" -eq 0 ]; then
+        echo "install-deps: to install them, run:" >&2
+        echo "  apt-get update && ${install_cmd[*]}" >&2
+    elif command -v sudo >/dev/null 2>&1; then
+        echo "install-deps: to install them, run:" >&2
+        echo "  sudo apt-get update && sudo ${install_cmd[*]}" >&2
+    else
+        echo "install-deps: to install them, run as root" \
+            "(sudo is not installed):" >&2
+        echo "  apt-get update && ${install_cmd[*]}" >&2
+    fi
     exit 1
 fi
 
