@@ -1,10 +1,13 @@
 /*
  * T7, slowloris, idle and heartbeat: a frame that has started must be
  * complete within FrameTimeoutMs however slowly its bytes trickle in;
- * silent connections go at IdleTimeoutMs; a client that only receives is
- * kept alive by the heartbeat's liveness rule, while one whose socket
- * stopped taking data is found not alive (custom on_dead hook). A new
- * client is served promptly all along.
+ * silent connections go at IdleTimeoutMs; with HeartbeatCountAcks a
+ * client that only receives is kept alive by the heartbeat, while one
+ * whose socket stopped taking data is found not alive (custom on_dead
+ * hook). A new client is served promptly all along.
+ *
+ * T26, Zinx's heartbeat rule (the default): a peer that sends nothing is
+ * cut when HeartbeatMax has passed, even while its kernel acknowledges.
  *
  * What loopback cannot show: a peer that vanishes outright (no more ACKs
  * at all). The kernel answers for a process that stopped reading (and
@@ -411,7 +414,7 @@ static void t7_frozen_peer_found_not_alive(void **state)
  * is cut when HeartbeatMax has passed since its last byte (not at the
  * next beat), while one that answers keeps its connection.
  */
-static void t7_silent_peer_cut_at_heartbeat_max(void **state)
+static void t26_silent_peer_cut_at_heartbeat_max(void **state)
 {
     (void)state;
     zinx_config_t cfg;
@@ -440,7 +443,7 @@ static void t7_silent_peer_cut_at_heartbeat_max(void **state)
             break;
         }
     }
-    ru_note("T7 silent peer cut after %llu ms (HeartbeatMax 1 s)",
+    ru_note("T26 silent peer cut after %llu ms (HeartbeatMax 1 s)",
             (unsigned long long)cut_ms);
     assert_true(rc == 0 || rc == -ECONNRESET);
     assert_true(cut_ms >= 950);
@@ -459,7 +462,7 @@ int main(void)
         cmocka_unit_test(t7_idle_timeout),
         cmocka_unit_test(t7_receive_only_client_stays),
         cmocka_unit_test(t7_frozen_peer_found_not_alive),
-        cmocka_unit_test(t7_silent_peer_cut_at_heartbeat_max),
+        cmocka_unit_test(t26_silent_peer_cut_at_heartbeat_max),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
