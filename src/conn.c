@@ -71,17 +71,17 @@ struct zinx_conn {
     int state;
     uint32_t events;
     bool peer_eof;
-    bool paused_worker; /* worker queue full: frames wait in `in` */
-    bool paused_budget; /* replies in flight could pass OutputHighWater */
-    bool paused_output; /* too much unsent output */
-    bool lingering;     /* finished: flushing, then waiting for EOF */
-    bool wr_shut;       /* our FIN was sent */
-    bool has_timer;     /* holds a slot in the loop's timer heap */
+    bool paused_worker;  /* worker queue full: frames wait in `in` */
+    bool paused_budget;  /* replies in flight could pass OutputHighWater */
+    bool paused_output;  /* too much unsent output */
+    bool lingering;      /* finished: flushing, then waiting for EOF */
+    bool wr_shut;        /* our FIN was sent */
+    bool has_timer;      /* holds a slot in the loop's timer heap */
     bool retained;       /* listed in the loop's buffer sweep */
     uint64_t last_io_ms; /* last read or write, for the buffer sweep */
     zinx__conn_links_t links;
-    zinx__buf_t in;  /* partial frame, or frames waiting for room */
-    zinx__buf_t out; /* unsent bytes */
+    zinx__buf_t in;          /* partial frame, or frames waiting for room */
+    zinx__buf_t out;         /* unsent bytes */
     zinx__timer_t timer;     /* the earliest of the deadlines below */
     uint64_t last_rx_ms;     /* last byte received */
     uint64_t frame_start_ms; /* a partial frame waits since; 0: none */
@@ -732,7 +732,8 @@ static void not_alive(zinx_conn_t *c)
     atomic_fetch_add_explicit(&s->stats.dead_peers, 1, memory_order_relaxed);
     ZINX__LOG_LIMITED(s, ZINX__LOGK_DEAD_PEER, ZINX_LOG_INFO,
                       "conn %llu (%s): silent for %d s, not alive",
-                      (unsigned long long)c->id, c->remote, s->cfg.heartbeat_max);
+                      (unsigned long long)c->id, c->remote,
+                      s->cfg.heartbeat_max);
     if (s->hb_dead != NULL) {
         s->hb_dead(c, s->hb_udata);
         return;
@@ -935,7 +936,8 @@ static void wait_for_budget(zinx_conn_t *c)
     if (c->paused_output)
         return; /* the flush that makes room resumes us */
     atomic_store(&c->budget_wait, true);
-    if (atomic_load(&c->inflight) == 0 && atomic_exchange(&c->budget_wait, false))
+    if (atomic_load(&c->inflight) == 0 &&
+        atomic_exchange(&c->budget_wait, false))
         zinx__loop_schedule(c->loop, c);
 }
 
@@ -957,7 +959,8 @@ static int dispatch_to_worker(zinx_conn_t *c, const uint8_t *buf, size_t len,
     size_t bytes;
     *consumed = 0;
     uint32_t limit = frames_allowed(c);
-    if (limit == 0 || atomic_load_explicit(&c->user_hold, memory_order_relaxed)) {
+    if (limit == 0 ||
+        atomic_load_explicit(&c->user_hold, memory_order_relaxed)) {
         if (!frame_ready(c, buf, len))
             return 0;
         if (limit == 0)

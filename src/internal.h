@@ -136,6 +136,7 @@ typedef enum zinx__log_kind {
     ZINX__LOGK_TIMEOUT,      /* closed by the frame or idle timeout */
     ZINX__LOGK_DEAD_PEER,    /* closed by the heartbeat */
     ZINX__LOGK_UNKNOWN_MSGS, /* closed for too many unrouted frames */
+    ZINX__LOGK_REFUSED,      /* a new connection refused at accept */
     ZINX__LOGK_COUNT
 } zinx__log_kind_t;
 

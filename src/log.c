@@ -333,6 +333,7 @@ static const char *kind_name(zinx__log_kind_t kind)
         [ZINX__LOGK_TIMEOUT] = "timeout",
         [ZINX__LOGK_DEAD_PEER] = "dead-peer",
         [ZINX__LOGK_UNKNOWN_MSGS] = "unknown-messages",
+        [ZINX__LOGK_REFUSED] = "refused-connection",
     };
     return (unsigned)kind < ZINX__LOGK_COUNT ? names[kind] : "unknown";
 }

@@ -13,7 +13,7 @@
  * can meet a freed connection.
  *
  * Quitting waits for lingering sockets: what the server wrote must reach
- * the peer (see expire_lingerers), up to the stop's drain deadline.
+ * the peer (see settle_lingerers), up to the stop's drain deadline.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -21,7 +21,6 @@
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
-#include <sys/ioctl.h>
 #include <time.h>
 #include <unistd.h>
 

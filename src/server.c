@@ -19,16 +19,12 @@
 /* Accepts per readiness event, so a connection storm cannot monopolise
    loop 0 (as Redis's max-new-connections-per-cycle). */
 #define ACCEPTS_PER_EVENT 64
-/* At most one "connections refused" warning per interval. */
-#define REJECT_LOG_INTERVAL_MS 1000u
 /* How long the listener rests when even the spare descriptor is gone. */
 #define SHED_PAUSE_MS 100u
 
 /* Server state only loop 0 touches: accept-path bookkeeping. */
 typedef struct accept_state {
     int reserve_fd; /* spare descriptor for EMFILE shedding */
-    uint64_t last_log_ms;
-    uint64_t unlogged;
 } accept_state_t;
 
 static accept_state_t *accept_state(zinx_server_t *s);
@@ -277,15 +273,8 @@ static bool shed_connection(zinx_server_t *s, zinx__loop_t *loop)
 
 static void log_refusal(zinx_server_t *s, const char *why)
 {
-    accept_state_t *as = accept_state(s);
-    uint64_t now = zinx__now_ms();
-    as->unlogged++;
-    if (now - as->last_log_ms < REJECT_LOG_INTERVAL_MS)
-        return;
-    ZINX__LOG(s, ZINX_LOG_WARN, "refused %llu connection(s): %s",
-              (unsigned long long)as->unlogged, why);
-    as->unlogged = 0;
-    as->last_log_ms = now;
+    ZINX__LOG_LIMITED(s, ZINX__LOGK_REFUSED, ZINX_LOG_WARN,
+                      "refused a connection: %s", why);
 }
 
 zinx_conn_t *zinx__server_open_conn(zinx_server_t *s, zinx__loop_t *here,

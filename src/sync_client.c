@@ -35,7 +35,7 @@ struct zinx_sync_client {
     queued_t *head, *tail;
     size_t queued_bytes;
     size_t max_queued;
-    bool held;   /* the connection is held: the queue is full */
+    bool held;       /* the connection is held: the queue is full */
     bool discarding; /* being freed: messages are dropped, not queued */
     bool closed;
     int reason; /* zinx_conn_close_reason() at OnConnStop */
@@ -120,8 +120,8 @@ static zinx_server_t *make_endpoint(zinx_sync_client_t *c,
     /* A server that sends nothing but acknowledges our beats is alive. */
     cfg.heartbeat_count_acks = 1;
     /* A frame as large as MaxPacketSize must fit between the limits. */
-    uint64_t need = (uint64_t)cfg.output_high_water + cfg.max_packet_size +
-                    ZINX_HEADER_LEN;
+    uint64_t need =
+        (uint64_t)cfg.output_high_water + cfg.max_packet_size + ZINX_HEADER_LEN;
     if (cfg.output_soft_limit < need)
         cfg.output_soft_limit = (uint32_t)need;
     if (cfg.output_hard_limit < need)

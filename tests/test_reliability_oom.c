@@ -68,8 +68,8 @@ static void t23_allocation_failures(void **state)
         assert_true(fds[i] >= 0);
     }
     /* Every connection is served before the shortage starts. */
-    uint64_t accepted = ru_wait_stat(s, RU_STAT(accepted), false,
-                                     (uint64_t)n, 10000);
+    uint64_t accepted =
+        ru_wait_stat(s, RU_STAT(accepted), false, (uint64_t)n, 10000);
     assert_int_equal(accepted, (uint64_t)n);
 
     atomic_store(&f.failing, true);
@@ -82,8 +82,8 @@ static void t23_allocation_failures(void **state)
     int late[10];
     for (int i = 0; i < 10; i++)
         late[i] = ru_connect(port);
-    uint64_t oom = ru_wait_stat(s, RU_STAT(out_of_memory), false,
-                                (uint64_t)n, 10000);
+    uint64_t oom =
+        ru_wait_stat(s, RU_STAT(out_of_memory), false, (uint64_t)n, 10000);
     for (int i = 0; i < n; i++)
         ru_close_rst(fds[i]);
     for (int i = 0; i < 10; i++) {

@@ -433,9 +433,8 @@ static void t26_silent_peer_cut_at_heartbeat_max(void **state)
     int rc = -ETIMEDOUT;
     uint64_t cut_ms = 0;
     while (ru_now_ms() < t0 + 3000) {
-        assert_int_equal(ru_send_frame(talker, cfg.heartbeat_msg_id, "hb", 2,
-                                       1000),
-                         0);
+        assert_int_equal(
+            ru_send_frame(talker, cfg.heartbeat_msg_id, "hb", 2, 1000), 0);
         size_t junk;
         rc = ru_wait_closed(silent, 300, &junk);
         if (rc != -ETIMEDOUT) {

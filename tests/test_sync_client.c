@@ -73,15 +73,13 @@ static void t25_heartbeat(void **state)
     zinx_sync_client_t *c;
     assert_int_equal(zinx_sync_client_open("127.0.0.1", port, &o, &c), 0);
     zinx_sync_client_t *quiet;
-    assert_int_equal(zinx_sync_client_open("127.0.0.1", port, NULL, &quiet),
-                     0);
+    assert_int_equal(zinx_sync_client_open("127.0.0.1", port, NULL, &quiet), 0);
     zinx_msg_t m;
     /* 2.5 s: the server beats ~12 times; none is queued for recv. */
     assert_int_equal(zinx_sync_client_recv(c, -1, 2500, &m), ZINX_ETIMEDOUT);
     assert_int_equal(zinx_sync_client_queued_bytes(c), 0);
-    assert_int_equal(zinx_sync_client_call(c, RU_ECHO_ID, "ok", 2, RU_ECHO_ID,
-                                           2000, &m),
-                     0);
+    assert_int_equal(
+        zinx_sync_client_call(c, RU_ECHO_ID, "ok", 2, RU_ECHO_ID, 2000, &m), 0);
     zinx_sync_msg_free(&m);
     /* The one without a heartbeat was cut as not alive. */
     int rc = zinx_sync_client_recv(quiet, -1, 100, &m);
@@ -138,8 +136,8 @@ static void t25_send_waits_for_room(void **state)
     for (long i = 0; i < n; i++)
         assert_int_equal(zinx_sync_client_send(c, ID_SLOW, page, sizeof(page)),
                          0);
-    long seen = (long)ru_wait_stat(s, RU_STAT(msgs_in), false, (uint64_t)n,
-                                   20000);
+    long seen =
+        (long)ru_wait_stat(s, RU_STAT(msgs_in), false, (uint64_t)n, 20000);
     assert_int_equal(seen, n);
 
     /* The server stops taking anything: sends time out, none fails. */

@@ -123,9 +123,9 @@ typedef struct zinx_sync_client zinx_sync_client_t;
 
 /* Options of zinx_sync_client_open(); zero fields take the defaults. */
 typedef struct zinx_sync_opts {
-    zinx_packet_format_t format;    /* frame layout; 0 is ZINX_FORMAT_TLV */
-    uint32_t max_packet_size;       /* largest payload; 0 means 4096 */
-    uint32_t connect_timeout_ms;    /* 0 means 5000 */
+    zinx_packet_format_t format; /* frame layout; 0 is ZINX_FORMAT_TLV */
+    uint32_t max_packet_size;    /* largest payload; 0 means 4096 */
+    uint32_t connect_timeout_ms; /* 0 means 5000 */
     /* Nonzero: send a heartbeat (ID heartbeat_msg_id) every interval, as
        Zinx's client does, so a server with its heartbeat on keeps us; and
        close the connection when the server has neither sent anything nor

@@ -82,9 +82,9 @@ typedef struct zinx_config {
     uint32_t heartbeat_interval_ms; /* 0..86400000; 0: no heartbeat */
     uint32_t heartbeat_msg_id;      /* any ID */
     int heartbeat_count_acks;
-    uint32_t frame_timeout_ms;      /* 0..3600000: a started frame's deadline */
-    uint32_t idle_timeout_ms;       /* 0..86400000: silence before close */
-    uint32_t output_soft_limit;     /* 0..1 GiB unsent bytes ... */
+    uint32_t frame_timeout_ms;  /* 0..3600000: a started frame's deadline */
+    uint32_t idle_timeout_ms;   /* 0..86400000: silence before close */
+    uint32_t output_soft_limit; /* 0..1 GiB unsent bytes ... */
     uint32_t output_soft_timeout_ms; /* 0..3600000 ... held this long: close */
     uint32_t output_hard_limit;      /* 0..1 GiB unsent bytes: close at once */
     uint32_t max_unknown_msgs;       /* unrouted frames tolerated per conn */
