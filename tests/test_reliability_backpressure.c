@@ -147,7 +147,8 @@ static void flood_without_reading(int fd)
     ru_frame(frame, RU_ECHO_ID, frame + ZINX_HEADER_LEN, 1024);
     int idle = 0;
     size_t off = 0; /* a short send leaves the rest for the next one */
-    while (idle < 50 || off != 0) {
+    uint64_t end = ru_now_ms() + 3000; /* a server that never closes */
+    while ((idle < 50 || off != 0) && ru_now_ms() < end) {
         ssize_t n = send(fd, frame + off, sizeof(frame) - off,
                          MSG_NOSIGNAL | MSG_DONTWAIT);
         if (n > 0) {
