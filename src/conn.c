@@ -61,7 +61,6 @@ struct zinx_conn {
     uint32_t max_packet_size;
     uint32_t output_hard_limit;
     size_t high_water; /* OutputHighWater */
-    size_t frame_cost; /* the largest frame a reply can be */
     /* Made with the connection, so starting and stopping never allocate
        (NULL without a worker). */
     zinx__task_t *start_task, *stop_task;
@@ -72,7 +71,7 @@ struct zinx_conn {
     uint32_t events;
     bool peer_eof;
     bool paused_worker;  /* worker queue full: frames wait in `in` */
-    bool paused_budget;  /* replies in flight could pass OutputHighWater */
+    bool paused_budget;  /* output behind (or held): frames wait in `in` */
     bool paused_output;  /* too much unsent output */
     bool lingering;      /* finished: flushing, then waiting for EOF */
     bool wr_shut;        /* our FIN was sent */
@@ -93,7 +92,7 @@ struct zinx_conn {
     /* Any thread. */
     atomic_int close_req;
     atomic_int close_reason; /* 0 or the ZINX_E* code that ended it */
-    atomic_bool budget_wait; /* poke when handlers finish frames */
+    atomic_bool parked;      /* frames wait at the worker for room */
     atomic_bool user_hold;   /* the owner takes no more messages for now */
     atomic_bool open;
     atomic_bool finished;
@@ -185,7 +184,6 @@ zinx_conn_t *zinx__conn_new(zinx_server_t *server, int fd, uint64_t id,
     c->max_packet_size = server->cfg.max_packet_size;
     c->output_hard_limit = server->cfg.output_hard_limit;
     c->high_water = server->cfg.output_high_water;
-    c->frame_cost = (size_t)ZINX_HEADER_LEN + c->max_packet_size;
     c->fd = fd;
     c->state = CONN_NEW;
     c->sendable = true;
@@ -306,6 +304,22 @@ size_t zinx__conn_linger_backlog(zinx_conn_t *c)
     return zinx__buf_size(&c->out) + (size_t)queued;
 }
 
+bool zinx__conn_over_high_water(const zinx_conn_t *c)
+{
+    return atomic_load_explicit(&c->unsent, memory_order_relaxed) >
+           c->high_water;
+}
+
+bool zinx__conn_finished(const zinx_conn_t *c)
+{
+    return atomic_load(&c->finished);
+}
+
+void zinx__conn_set_parked(zinx_conn_t *c, bool parked)
+{
+    atomic_store(&c->parked, parked);
+}
+
 void zinx__conn_hold(zinx_conn_t *c, bool hold)
 {
     if (atomic_exchange(&c->user_hold, hold) && !hold)
@@ -347,13 +361,10 @@ static void nudge(zinx_conn_t *c)
 
 void zinx__conn_batch_done(zinx_conn_t *c, uint32_t count)
 {
-    /* Pairs with begin_drain() and wait_for_budget(): either this thread
-       sees the flag, or the loop sees inflight lowered; all sequentially
-       consistent. */
-    bool last = atomic_fetch_sub(&c->inflight, count) == count;
-    if (atomic_load(&c->budget_wait) && atomic_exchange(&c->budget_wait, false))
-        zinx__conn_poke(c);
-    else if (last && atomic_load(&c->draining))
+    /* Pairs with begin_drain(): either this thread sees `draining`, or
+       the loop sees inflight at zero; both are sequentially consistent. */
+    if (atomic_fetch_sub(&c->inflight, count) == count &&
+        atomic_load(&c->draining))
         zinx__conn_poke(c);
 }
 
@@ -541,6 +552,11 @@ static void finish(zinx_conn_t *c, enum finish_how how)
     c->state = CONN_FINISHED;
     atomic_store(&c->open, false);
     atomic_store(&c->finished, true);
+    /* Parked frames run now (their sends fail), before OnConnStop. Not
+       guarded by `parked`: only the worker's lock orders a park against
+       `finished` (see park() in worker.c). */
+    if (c->worker != NULL)
+        zinx__worker_unpark(c->worker, c);
     zinx__loop_timer_cancel(c->loop, &c->timer);
     if (c->has_timer) {
         c->has_timer = false;
@@ -906,41 +922,6 @@ static int scan_frames(const zinx_conn_t *c, const uint8_t *buf, size_t len,
     return rc;
 }
 
-/* How many more frames may go to the handlers now. Each frame in flight
-   may answer with up to frame_cost bytes, so frames are admitted while
-   unsent output plus what those in flight may add stays within
-   OutputHighWater; one frame is always admitted when none is in flight.
-   A peer that reads its replies thus never holds more than
-   OutputHighWater + frame_cost unsent bytes (for one reply per request),
-   which configuration validation keeps below the soft and hard limits. */
-static uint32_t frames_allowed(zinx_conn_t *c)
-{
-    if (output_full(c))
-        return 0;
-    size_t unsent = atomic_load_explicit(&c->unsent, memory_order_relaxed);
-    size_t inflight = atomic_load(&c->inflight);
-    size_t room =
-        unsent < c->high_water ? (c->high_water - unsent) / c->frame_cost : 0;
-    if (room > inflight)
-        return room - inflight > UINT32_MAX ? UINT32_MAX
-                                            : (uint32_t)(room - inflight);
-    return inflight == 0 ? 1 : 0;
-}
-
-/* Frames wait for replies in flight to be done: the worker pokes us when
-   a batch finishes. Pairs with zinx__conn_batch_done(): either it sees
-   the flag, or we see inflight at zero and look again ourselves. */
-static void wait_for_budget(zinx_conn_t *c)
-{
-    c->paused_budget = true;
-    if (c->paused_output)
-        return; /* the flush that makes room resumes us */
-    atomic_store(&c->budget_wait, true);
-    if (atomic_load(&c->inflight) == 0 &&
-        atomic_exchange(&c->budget_wait, false))
-        zinx__loop_schedule(c->loop, c);
-}
-
 /* A complete frame (or a bad header) starts at buf. */
 static bool frame_ready(const zinx_conn_t *c, const uint8_t *buf, size_t len)
 {
@@ -958,21 +939,18 @@ static int dispatch_to_worker(zinx_conn_t *c, const uint8_t *buf, size_t len,
     uint32_t n;
     size_t bytes;
     *consumed = 0;
-    uint32_t limit = frames_allowed(c);
-    if (limit == 0 ||
+    /* Output behind: no more frames go out (the worker also parks those
+       already queued, see zinx__conn_over_high_water); the flush that
+       makes room resumes us, as does releasing a hold. */
+    if (output_full(c) ||
         atomic_load_explicit(&c->user_hold, memory_order_relaxed)) {
-        if (!frame_ready(c, buf, len))
-            return 0;
-        if (limit == 0)
-            wait_for_budget(c);
-        else
-            c->paused_budget = true; /* zinx__conn_hold() resumes us */
+        if (frame_ready(c, buf, len))
+            c->paused_budget = true;
         return 0;
     }
-    int rc = scan_frames(c, buf, len, limit, &n, &bytes);
+    int rc = scan_frames(c, buf, len, UINT32_MAX, &n, &bytes);
     if (n == 0)
         return rc;
-    bool limited = n == limit && frame_ready(c, buf + bytes, len - bytes);
     uint32_t granted = zinx__worker_reserve(c->worker, c, n);
     if (granted < n) {
         /* The rest waits in `in` (and any bad frame behind it is found
@@ -995,8 +973,6 @@ static int dispatch_to_worker(zinx_conn_t *c, const uint8_t *buf, size_t len,
                               memory_order_relaxed);
     zinx__loop_push_task(c->loop, c->worker, t);
     *consumed = bytes;
-    if (limited && !c->paused_worker)
-        wait_for_budget(c);
     return rc;
 }
 
@@ -1324,6 +1300,8 @@ void zinx__conn_attend(zinx_conn_t *c)
         begin_drain(c);
     if (!take_pending(c) || !flush(c))
         return;
+    if (atomic_load(&c->parked) && !output_full(c))
+        zinx__worker_unpark(c->worker, c);
     /* Held frames go on once there is room; replies of inline handlers
        then leave in a second write. */
     if (frames_held(c) && !output_full(c) &&

@@ -264,6 +264,8 @@ typedef struct zinx__task {
     zinx_conn_t *conn; /* holds a reference */
     uint32_t count;    /* frames in data */
     size_t size;       /* bytes in data */
+    uint32_t done;     /* frames already handled (a parked task resumes) */
+    size_t off;        /* their bytes */
     uint8_t data[];
 } zinx__task_t;
 
@@ -283,6 +285,9 @@ bool zinx__worker_is_self(const zinx__worker_t *w);
  */
 uint32_t zinx__worker_reserve(zinx__worker_t *w, zinx_conn_t *conn,
                               uint32_t want);
+/* Any thread: puts the tasks the worker parked for conn (its output was
+   above OutputHighWater) back at the front of the queue, in order. */
+void zinx__worker_unpark(zinx__worker_t *w, zinx_conn_t *conn);
 /* Returns a reservation that will not be used. */
 void zinx__worker_unreserve(zinx__worker_t *w, uint32_t count);
 /* Queues a task (MSGS tasks must have been reserved). Never blocks long. */
@@ -390,6 +395,13 @@ bool zinx__conn_trim(zinx_conn_t *conn, uint64_t idle_since);
    stops reading (the blocking client's bounded receive queue); releasing
    resumes both. */
 void zinx__conn_hold(zinx_conn_t *conn, bool hold);
+/* Any thread: unsent output above OutputHighWater; the handlers of this
+   connection must wait. */
+bool zinx__conn_over_high_water(const zinx_conn_t *conn);
+bool zinx__conn_finished(const zinx_conn_t *conn);
+/* The worker's lock: mirrors whether conn has parked tasks, for the loop
+   to read without the lock. */
+void zinx__conn_set_parked(zinx_conn_t *conn, bool parked);
 /* Bytes queued for sending and not yet written; OutputHighWater. */
 size_t zinx__conn_unsent(const zinx_conn_t *conn);
 size_t zinx__conn_high_water(const zinx_conn_t *conn);
@@ -413,6 +425,9 @@ typedef struct zinx__conn_links {
     bool waiting;
     /* The worker thread, between taking its waiters and waking them. */
     zinx_conn_t *wake_next;
+    /* The worker's lock: tasks of this connection held back while its
+       output is above OutputHighWater, oldest first. */
+    zinx__task_t *parked_head, *parked_tail;
 } zinx__conn_links_t;
 
 zinx__conn_links_t *zinx__conn_links(zinx_conn_t *conn);

@@ -6,6 +6,14 @@
  * count against the queue's capacity (MaxWorkerTaskLen messages); START
  * and STOP do not, because refusing them could lose a hook, and there is
  * at most one of each per connection.
+ *
+ * Back-pressure reaches into the queue: before each message the worker
+ * looks at the connection's unsent output, and above OutputHighWater it
+ * parks the rest of the batch on the connection; later tasks of that
+ * connection join it as they come up, so order holds. The connection's
+ * loop puts them back at the front of the queue once the output has
+ * room (or the connection ends), so a peer that reads is slowed down,
+ * never pushed past the output limits by requests already queued.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -44,6 +52,8 @@ zinx__task_t *zinx__task_new(zinx__loop_t *loop, zinx__task_kind_t kind,
     t->conn = zinx_conn_ref(conn);
     t->count = 0;
     t->size = size;
+    t->done = 0;
+    t->off = 0;
     return t;
 }
 
@@ -152,20 +162,78 @@ static void wake_waiters(zinx_conn_t *c)
     }
 }
 
-static void run_msgs(zinx__worker_t *w, zinx__task_t *t)
+/* Appends t to the parked tasks of its connection. Under w->lock. */
+static void park_locked(zinx__task_t *t)
+{
+    zinx__conn_links_t *l = zinx__conn_links(t->conn);
+    t->next = NULL;
+    if (l->parked_tail != NULL)
+        l->parked_tail->next = t;
+    else
+        l->parked_head = t;
+    l->parked_tail = t;
+    zinx__conn_set_parked(t->conn, true);
+}
+
+/* The connection's output is above OutputHighWater: the rest of t waits.
+   A finished connection is not parked (its loop unparks only once, when
+   it finishes, under this lock). Returns false when t must go on. */
+static bool park(zinx__worker_t *w, zinx__task_t *t)
+{
+    pthread_mutex_lock(&w->lock);
+    bool parked = !zinx__conn_finished(t->conn);
+    if (parked)
+        park_locked(t);
+    pthread_mutex_unlock(&w->lock);
+    if (parked)
+        zinx__conn_poke(t->conn); /* its loop unparks when output drains */
+    return parked;
+}
+
+void zinx__worker_unpark(zinx__worker_t *w, zinx_conn_t *conn)
+{
+    zinx__conn_links_t *l = zinx__conn_links(conn);
+    pthread_mutex_lock(&w->lock);
+    zinx__task_t *head = l->parked_head, *tail = l->parked_tail;
+    l->parked_head = l->parked_tail = NULL;
+    zinx__conn_set_parked(conn, false);
+    bool was_empty = w->head == NULL;
+    if (head != NULL) {
+        /* They were taken before anything now queued for conn. */
+        for (zinx__task_t *t = head; t != NULL; t = t->next)
+            w->queued += t->count - t->done;
+        tail->next = w->head;
+        w->head = head;
+        if (w->tail == NULL)
+            w->tail = tail;
+    }
+    pthread_mutex_unlock(&w->lock);
+    if (head != NULL && was_empty)
+        pthread_cond_signal(&w->cond);
+}
+
+/* Routes t's messages; returns false when the rest was parked. */
+static bool run_msgs(zinx__worker_t *w, zinx__task_t *t)
 {
     zinx_packet_format_t fmt = w->server->cfg.packet_format;
-    size_t off = 0;
-    for (uint32_t i = 0; i < t->count; i++) {
+    uint32_t start = t->done;
+    while (t->done < t->count) {
+        if (zinx__conn_over_high_water(t->conn) && park(w, t)) {
+            zinx__conn_batch_done(t->conn, t->done - start);
+            return false;
+        }
         zinx_msg_t m;
         /* Frames were validated when they were read; the limit is moot. */
-        long n = zinx_unpack(fmt, UINT32_MAX, t->data + off, t->size - off, &m);
+        long n = zinx_unpack(fmt, UINT32_MAX, t->data + t->off,
+                             t->size - t->off, &m);
         if (n <= 0)
             break;
         zinx__route_message(w->server, t->conn, &m);
-        off += (size_t)n;
+        t->off += (size_t)n;
+        t->done++;
     }
-    zinx__conn_batch_done(t->conn, t->count);
+    zinx__conn_batch_done(t->conn, t->count - start);
+    return true;
 }
 
 static void run_task(zinx__worker_t *w, zinx__task_t *t)
@@ -175,7 +243,8 @@ static void run_task(zinx__worker_t *w, zinx__task_t *t)
         zinx__conn_run_start(t->conn);
         break;
     case ZINX__TASK_MSGS:
-        run_msgs(w, t);
+        if (!run_msgs(w, t))
+            return; /* parked: the connection keeps it and its reference */
         break;
     case ZINX__TASK_STOP:
         zinx__conn_run_stop(t->conn);
@@ -190,16 +259,22 @@ static void run_task(zinx__worker_t *w, zinx__task_t *t)
 
 static zinx__task_t *next_task(zinx__worker_t *w, zinx_conn_t **waiters)
 {
+    zinx__task_t *t;
     pthread_mutex_lock(&w->lock);
-    while (w->head == NULL && !w->stopping)
-        pthread_cond_wait(&w->cond, &w->lock);
-    zinx__task_t *t = w->head;
-    if (t != NULL) {
+    for (;;) {
+        while (w->head == NULL && !w->stopping)
+            pthread_cond_wait(&w->cond, &w->lock);
+        if ((t = w->head) == NULL)
+            break; /* stopping, and nothing left */
         w->head = t->next;
         if (w->head == NULL)
             w->tail = NULL;
-        w->queued -= t->count;
-        *waiters = take_waiters(w);
+        w->queued -= t->count - t->done;
+        if (*waiters == NULL)
+            *waiters = take_waiters(w);
+        if (zinx__conn_links(t->conn)->parked_head == NULL)
+            break;
+        park_locked(t); /* behind parked tasks of its connection: joins */
     }
     pthread_mutex_unlock(&w->lock);
     return t;
