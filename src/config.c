@@ -659,6 +659,60 @@ void zinx_config_default(zinx_config_t *cfg)
     cfg->close_notice_msg_id = 0;
 }
 
+/*
+ * The most unsent output a peer that reads its replies can leave on its
+ * connection. Reading, and the handing of requests to handlers, pause
+ * while the unsent output is above OutputHighWater, and at most one more
+ * frame's reply can then be in flight; the largest frame is
+ * MaxPacketSize plus its header. 64-bit: each term may be up to 1 GiB.
+ */
+static uint64_t reader_peak(const zinx_config_t *cfg)
+{
+    return (uint64_t)cfg->output_high_water + cfg->max_packet_size +
+           ZINX_HEADER_LEN;
+}
+
+/* A nonzero output limit must lie above reader_peak(). */
+static int check_limit_floor(const char *key, uint32_t limit, uint64_t peak,
+                             char *err, size_t err_len)
+{
+    if (limit == 0 || limit >= peak)
+        return 0;
+    put_msg(err, err_len,
+            "%s (%lu) must be at least OutputHighWater + MaxPacketSize + %u "
+            "(%llu)",
+            key, (unsigned long)limit, (unsigned)ZINX_HEADER_LEN,
+            (unsigned long long)peak);
+    return ZINX_ECONFIG;
+}
+
+/*
+ * Rules between keys, checked once every key is in range. The output
+ * limits exist to cut off peers that do not read (and server push that
+ * outruns a peer); if they were at or below what a reading peer may
+ * legitimately hold, well-behaved peers would be closed too.
+ */
+static int check_output_limits(const zinx_config_t *cfg, char *err,
+                               size_t err_len)
+{
+    uint64_t peak = reader_peak(cfg);
+    int rc = check_limit_floor("OutputHardLimit", cfg->output_hard_limit, peak,
+                               err, err_len);
+    if (rc == 0)
+        rc = check_limit_floor("OutputSoftLimit", cfg->output_soft_limit, peak,
+                               err, err_len);
+    if (rc == 0 && cfg->output_soft_limit != 0 &&
+        cfg->output_hard_limit != 0 &&
+        cfg->output_soft_limit > cfg->output_hard_limit) {
+        put_msg(err, err_len,
+                "OutputSoftLimit (%lu) must not be above OutputHardLimit (%lu)",
+                (unsigned long)cfg->output_soft_limit,
+                (unsigned long)cfg->output_hard_limit);
+        rc = ZINX_ECONFIG;
+    }
+    return rc;
+}
+
 int zinx_config_validate(const zinx_config_t *cfg, char *err, size_t err_len)
 {
     put_msg(err, err_len, "%s", "");
@@ -673,7 +727,7 @@ int zinx_config_validate(const zinx_config_t *cfg, char *err, size_t err_len)
             return ZINX_ECONFIG;
         }
     }
-    return 0;
+    return check_output_limits(cfg, err, err_len);
 }
 
 int zinx_config_load_json(zinx_config_t *cfg, const char *json, size_t len,

@@ -867,7 +867,12 @@ static void test_validate_ranges(void **state)
         char err[ERR_LEN];
         char range[64];
         snprintf(range, sizeof(range), "%lld..%lld", f->min, f->max);
+        /* Output limits off, so that each field's whole range is legal
+           and only the range check can object (the rules between keys
+           have tests of their own below). */
         zinx_config_default(&cfg);
+        cfg.output_soft_limit = 0;
+        cfg.output_hard_limit = 0;
         set_num(&cfg, f, f->min);
         assert_int_equal(zinx_config_validate(&cfg, err, sizeof(err)), 0);
         set_num(&cfg, f, f->max);
@@ -884,6 +889,121 @@ static void test_validate_ranges(void **state)
                 f->is_u32 ? (long long)UINT32_MAX : (long long)INT_MIN);
         check_invalid(&cfg, f->key, range);
     }
+}
+
+/* Checks the whole message of a broken rule between keys. */
+static void check_rule_broken(const zinx_config_t *cfg, const char *message)
+{
+    char err[ERR_LEN];
+    assert_int_equal(zinx_config_validate(cfg, err, sizeof(err)), ZINX_ECONFIG);
+    assert_string_equal(err, message);
+}
+
+static void check_valid(const zinx_config_t *cfg)
+{
+    char err[ERR_LEN];
+    int rc = zinx_config_validate(cfg, err, sizeof(err));
+    if (rc != 0)
+        print_error("%s\n", err);
+    assert_int_equal(rc, 0);
+}
+
+/* The case: a big MaxPacketSize with the default limits. */
+static void test_limits_below_reader_peak(void **state)
+{
+    (void)state;
+    zinx_config_t cfg;
+    zinx_config_default(&cfg);
+    cfg.max_packet_size = 8u << 20;
+    check_rule_broken(&cfg, "OutputHardLimit (4194304) must be at least "
+                            "OutputHighWater + MaxPacketSize + 8 (8650760)");
+    cfg.output_hard_limit = 0;
+    check_rule_broken(&cfg, "OutputSoftLimit (1048576) must be at least "
+                            "OutputHighWater + MaxPacketSize + 8 (8650760)");
+    cfg.output_soft_limit = 0;
+    check_valid(&cfg);
+}
+
+/* Each limit is legal from exactly HighWater + MaxPacketSize + 8 up. */
+static void test_limit_floor_is_exact(void **state)
+{
+    (void)state;
+    zinx_config_t cfg;
+    const uint32_t peak = 262144 + 4096 + 8;
+    zinx_config_default(&cfg);
+    cfg.output_soft_limit = peak;
+    cfg.output_hard_limit = peak;
+    check_valid(&cfg);
+    cfg.output_hard_limit = peak - 1;
+    check_rule_broken(&cfg, "OutputHardLimit (266247) must be at least "
+                            "OutputHighWater + MaxPacketSize + 8 (266248)");
+    cfg.output_hard_limit = 0;
+    check_valid(&cfg);
+    cfg.output_soft_limit = peak - 1;
+    check_rule_broken(&cfg, "OutputSoftLimit (266247) must be at least "
+                            "OutputHighWater + MaxPacketSize + 8 (266248)");
+    /* The high-water mark counts as much as the frame size. */
+    cfg.output_soft_limit = peak;
+    cfg.output_high_water += 1;
+    check_rule_broken(&cfg, "OutputSoftLimit (266248) must be at least "
+                            "OutputHighWater + MaxPacketSize + 8 (266249)");
+}
+
+static void test_soft_limit_not_above_hard(void **state)
+{
+    (void)state;
+    zinx_config_t cfg;
+    zinx_config_default(&cfg);
+    cfg.output_soft_limit = 4194305;
+    check_rule_broken(&cfg, "OutputSoftLimit (4194305) must not be above "
+                            "OutputHardLimit (4194304)");
+    cfg.output_soft_limit = cfg.output_hard_limit;
+    check_valid(&cfg);
+    /* Either limit off lifts the order rule. */
+    cfg.output_soft_limit = 1u << 30;
+    cfg.output_hard_limit = 0;
+    check_valid(&cfg);
+}
+
+/* The sum would not fit in 31 bits; it must not wrap either. */
+static void test_limit_rule_in_64_bits(void **state)
+{
+    (void)state;
+    zinx_config_t cfg;
+    zinx_config_default(&cfg);
+    cfg.max_packet_size = 1u << 30;
+    cfg.output_high_water = 1u << 30;
+    cfg.output_soft_limit = 0;
+    cfg.output_hard_limit = 1u << 30;
+    check_rule_broken(&cfg, "OutputHardLimit (1073741824) must be at least "
+                            "OutputHighWater + MaxPacketSize + 8 (2147483656)");
+    cfg.output_hard_limit = 0;
+    check_valid(&cfg);
+}
+
+/*
+ * A file is checked key by key when loaded, and the rules between keys
+ * when the result is validated, as zinx-echo and zinx_server_start() do.
+ */
+static void test_loaded_limits_fail_validation(void **state)
+{
+    (void)state;
+    char tmp[PATH_MAX];
+    char path[PATH_MAX + 16];
+    char err[ERR_LEN];
+    const char *json = "{\"MaxPacketSize\": 8388608}";
+    zinx_config_t cfg;
+    make_temp_dir(tmp, sizeof(tmp));
+    snprintf(path, sizeof(path), "%s/big.json", tmp);
+    write_file(path, json, strlen(json));
+    zinx_config_default(&cfg);
+    assert_int_equal(
+        zinx_config_load_file(&cfg, path, err, sizeof(err), NULL, NULL), 0);
+    assert_int_equal(cfg.max_packet_size, 8388608);
+    check_rule_broken(&cfg, "OutputHardLimit (4194304) must be at least "
+                            "OutputHighWater + MaxPacketSize + 8 (8650760)");
+    assert_int_equal(unlink(path), 0);
+    assert_int_equal(rmdir(tmp), 0);
 }
 
 static void test_validate_strings(void **state)
@@ -1317,6 +1437,11 @@ int main(void)
         cmocka_unit_test(test_err_buffer_contract),
         cmocka_unit_test(test_bad_arguments),
         cmocka_unit_test(test_validate_ranges),
+        cmocka_unit_test(test_limits_below_reader_peak),
+        cmocka_unit_test(test_limit_floor_is_exact),
+        cmocka_unit_test(test_soft_limit_not_above_hard),
+        cmocka_unit_test(test_limit_rule_in_64_bits),
+        cmocka_unit_test(test_loaded_limits_fail_validation),
         cmocka_unit_test(test_validate_strings),
         cmocka_unit_test(test_validate_packet_format),
         cmocka_unit_test(test_load_file_every_key),

@@ -89,10 +89,28 @@ typedef struct zinx_config {
 void zinx_config_default(zinx_config_t *cfg);
 
 /*
- * Checks every field's range. Returns 0, ZINX_EINVAL for a NULL cfg, or
- * ZINX_ECONFIG with a message
- * naming the key and the problem written to err (NUL-terminated, cut to
- * err_len; err may be NULL when err_len is 0). Thread: any.
+ * Checks every field's range, then the rules between the output limits:
+ * with P = OutputHighWater + MaxPacketSize + 8 (computed in 64 bits),
+ *
+ *   - a nonzero OutputHardLimit must be at least P;
+ *   - a nonzero OutputSoftLimit must be at least P;
+ *   - when both are nonzero, OutputSoftLimit must not be above
+ *     OutputHardLimit.
+ *
+ * Why: reading, and the handing of requests to handlers, pause while a
+ * connection's unsent output is above OutputHighWater, and at most one
+ * more frame's reply (MaxPacketSize + the 8-byte header) can be in
+ * flight, so a peer that reads its replies never holds more than P unsent
+ * bytes. The limits must lie above that, so that only peers that do not
+ * read (or server push that outruns a peer) reach them. The defaults
+ * satisfy the rules.
+ *
+ * Returns 0, ZINX_EINVAL for a NULL cfg, or ZINX_ECONFIG with a message
+ * written to err (NUL-terminated, cut to err_len; err may be NULL when
+ * err_len is 0): "<key>: <problem>" for a field out of range, or one
+ * naming the keys and values of a broken rule, such as
+ * "OutputHardLimit (4194304) must be at least OutputHighWater +
+ * MaxPacketSize + 8 (8650760)". Thread: any.
  */
 int zinx_config_validate(const zinx_config_t *cfg, char *err, size_t err_len);
 
@@ -105,6 +123,10 @@ int zinx_config_validate(const zinx_config_t *cfg, char *err, size_t err_len);
  * 0) or ZINX_ENOMEM. On ZINX_ECONFIG *cfg is unchanged and err receives
  * "<origin>: <key>: <problem>" (malformed JSON, a root that is not an
  * object, a wrong type, an out-of-range value, a key given twice). Each
+ * key is checked on its own: the rules between keys (see
+ * zinx_config_validate()) are not, because the result may be one layer
+ * of several (another file, fields set in code) and is complete only when
+ * the program says so; call zinx_config_validate() after the last one. Each
  * unknown key, and each Zinx key this library does not use, is reported
  * as a warning to `warn` (may be NULL) and otherwise ignored.
  * Thread: any; warn is called on the calling thread. (cJSON records the
