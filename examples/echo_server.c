@@ -7,8 +7,9 @@
  *     ./bin/zinx-echo                      # reads ./conf/zinx.json
  *     ZINX_CONFIG_FILE_PATH=/etc/echo.json ./bin/zinx-echo
  *
- * It is configured only by zinx.json: $ZINX_CONFIG_FILE_PATH when set,
- * else ./conf/zinx.json, else the built-in defaults (0.0.0.0:8999, tlv).
+ * It is configured only by zinx.json: $ZINX_CONFIG_FILE_PATH when set (a
+ * missing file there is a configuration error), else ./conf/zinx.json,
+ * else the built-in defaults (0.0.0.0:8999, tlv).
  * With "TCPPort": 0 the system picks a free port. When the server is
  * ready it prints one line on stdout, "listening on HOST:PORT", so that
  * scripts can wait for it and read the port. SIGTERM or SIGINT stops it

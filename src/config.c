@@ -852,41 +852,67 @@ static int read_file(const char *path, char **text, size_t *len, char *why,
     return rc;
 }
 
+/*
+ * Loads path as zinx_config_load_file() does, except that a missing file
+ * is an error when env names the variable that gave the path: someone
+ * asked for that file, and running on defaults instead would hide the
+ * mistake. Without env (the path is a default) it means "use defaults".
+ */
+static int load_path(zinx_config_t *cfg, const char *path, const char *env,
+                     const struct load_ctx *c)
+{
+    char why[WHY_LEN];
+    char *text = NULL;
+    size_t len = 0;
+    int rc = read_file(path, &text, &len, why, sizeof(why));
+    if (rc == FILE_MISSING && env != NULL) {
+        put_msg(c->err, c->err_len, "%s names %s, which does not exist", env,
+                path);
+        return ZINX_ECONFIG;
+    }
+    if (rc == FILE_MISSING) {
+        if (c->warn != NULL) {
+            char msg[ZINX_CONFIG_PATH_MAX + 64];
+            put_msg(msg, sizeof(msg), "%s: not found, using defaults", path);
+            c->warn(ZINX_LOG_INFO, msg, c->warn_udata);
+        }
+        return 0;
+    }
+    if (rc != 0) {
+        put_msg(c->err, c->err_len, "%s: %s", path, why);
+        return rc;
+    }
+    rc = zinx_config_load_json(cfg, text, len, path, c->err, c->err_len,
+                               c->warn, c->warn_udata);
+    free(text);
+    return rc;
+}
+
 int zinx_config_load_file(zinx_config_t *cfg, const char *path, char *err,
                           size_t err_len, zinx_log_fn warn, void *warn_udata)
 {
+    struct load_ctx c = {path, err, err_len, warn, warn_udata};
     put_msg(err, err_len, "%s", "");
     if (cfg == NULL || path == NULL) {
         put_msg(err, err_len, "invalid argument");
         return ZINX_EINVAL;
     }
-    char why[WHY_LEN];
-    char *text = NULL;
-    size_t len = 0;
-    int rc = read_file(path, &text, &len, why, sizeof(why));
-    if (rc == FILE_MISSING) {
-        if (warn != NULL) {
-            char msg[ZINX_CONFIG_PATH_MAX + 64];
-            put_msg(msg, sizeof(msg), "%s: not found, using defaults", path);
-            warn(ZINX_LOG_INFO, msg, warn_udata);
-        }
-        return 0;
-    }
-    if (rc != 0) {
-        put_msg(err, err_len, "%s: %s", path, why);
-        return rc;
-    }
-    rc = zinx_config_load_json(cfg, text, len, path, err, err_len, warn,
-                               warn_udata);
-    free(text);
-    return rc;
+    return load_path(cfg, path, NULL, &c);
 }
 
 int zinx_config_load_default(zinx_config_t *cfg, char *err, size_t err_len,
                              zinx_log_fn warn, void *warn_udata)
 {
-    const char *path = getenv("ZINX_CONFIG_FILE_PATH");
+    static const char env[] = "ZINX_CONFIG_FILE_PATH";
+    const char *path = getenv(env);
     if (path == NULL || path[0] == '\0')
-        path = DEFAULT_PATH;
-    return zinx_config_load_file(cfg, path, err, err_len, warn, warn_udata);
+        return zinx_config_load_file(cfg, DEFAULT_PATH, err, err_len, warn,
+                                     warn_udata);
+    struct load_ctx c = {path, err, err_len, warn, warn_udata};
+    put_msg(err, err_len, "%s", "");
+    if (cfg == NULL) {
+        put_msg(err, err_len, "invalid argument");
+        return ZINX_EINVAL;
+    }
+    return load_path(cfg, path, env, &c);
 }

@@ -1309,13 +1309,36 @@ static void test_load_default_env(void **state)
         ZINX_ECONFIG);
     assert_contains(err, path);
 
+    assert_int_equal(unsetenv("ZINX_CONFIG_FILE_PATH"), 0);
+}
+
+/* A file asked for by name must exist; defaults would hide the typo. */
+static void test_load_default_env_missing_file(void **state)
+{
+    (void)state;
+    char path[PATH_MAX];
+    char expect[PATH_MAX + 64];
+    char err[ERR_LEN];
+    zinx_config_t cfg;
+    zinx_config_t before;
+    struct warn_log w = {0};
     data_path("not-there.json", path, sizeof(path));
+    snprintf(expect, sizeof(expect),
+             "ZINX_CONFIG_FILE_PATH names %s, which does not exist", path);
     assert_int_equal(setenv("ZINX_CONFIG_FILE_PATH", path, 1), 0);
+    start_config(&cfg);
+    memcpy(&before, &cfg, sizeof(cfg));
     assert_int_equal(
-        zinx_config_load_default(&cfg, err, sizeof(err), record_warn, &w), 0);
+        zinx_config_load_default(&cfg, err, sizeof(err), record_warn, &w),
+        ZINX_ECONFIG);
+    assert_string_equal(err, expect);
+    assert_memory_equal(&cfg, &before, sizeof(cfg));
+    assert_int_equal(w.count, 0);
+    /* Naming the file directly keeps zinx_config_load_file()'s rule. */
+    assert_int_equal(
+        zinx_config_load_file(&cfg, path, err, sizeof(err), record_warn, &w),
+        0);
     assert_int_equal(w.count, 1);
-    assert_int_equal(w.level[0], ZINX_LOG_INFO);
-    assert_contains(w.text[0], path);
     assert_int_equal(unsetenv("ZINX_CONFIG_FILE_PATH"), 0);
 }
 
@@ -1453,6 +1476,7 @@ int main(void)
         cmocka_unit_test(test_load_file_size_limit),
         cmocka_unit_test(test_load_file_unreadable),
         cmocka_unit_test(test_load_default_env),
+        cmocka_unit_test(test_load_default_env_missing_file),
         cmocka_unit_test(test_load_default_path),
         cmocka_unit_test(test_concurrent_loads),
     };

@@ -149,7 +149,14 @@ int zinx_config_load_file(zinx_config_t *cfg, const char *path, char *err,
 
 /*
  * Loads the file Zinx would: $ZINX_CONFIG_FILE_PATH when set and not
- * empty, else ./conf/zinx.json. Same results as zinx_config_load_file().
+ * empty, else ./conf/zinx.json. Same results as zinx_config_load_file(),
+ * with one difference: when the variable names a file that does not
+ * exist, the call returns ZINX_ECONFIG, leaves *cfg unchanged and writes
+ * "ZINX_CONFIG_FILE_PATH names <path>, which does not exist" to err; the
+ * file was asked for, so running on defaults would hide the mistake. A
+ * missing ./conf/zinx.json with the variable unset or empty still means
+ * the defaults (an info record to `warn`, return 0), as in Zinx.
+ * Thread: any, as long as no thread changes the environment meanwhile.
  */
 int zinx_config_load_default(zinx_config_t *cfg, char *err, size_t err_len,
                              zinx_log_fn warn, void *warn_udata);
