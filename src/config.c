@@ -45,6 +45,7 @@ enum key_type {
     KEY_HOST,   /* KEY_STRING that must also be an IP literal */
     KEY_INT,    /* int */
     KEY_U32,    /* uint32_t */
+    KEY_BOOL,   /* int, 0 or 1, written as true or false */
     KEY_FORMAT  /* zinx_packet_format_t, written as a format name */
 };
 
@@ -101,6 +102,8 @@ static const struct key_spec keys[] = {
      CHECKED_OFFSET(heartbeat_interval_ms, uint32_t), 0, 86400000},
     {"HeartbeatMsgID", KEY_U32, CHECKED_OFFSET(heartbeat_msg_id, uint32_t), 0,
      4294967295LL},
+    {"HeartbeatCountAcks", KEY_BOOL, CHECKED_OFFSET(heartbeat_count_acks, int),
+     0, 1},
     {"FrameTimeoutMs", KEY_U32, CHECKED_OFFSET(frame_timeout_ms, uint32_t), 0,
      3600000},
     {"IdleTimeoutMs", KEY_U32, CHECKED_OFFSET(idle_timeout_ms, uint32_t), 0,
@@ -322,6 +325,12 @@ static int check_field(const zinx_config_t *cfg, const struct key_spec *k,
         return check_range(k, *(const int *)p, why, why_len);
     case KEY_U32:
         return check_range(k, *(const uint32_t *)p, why, why_len);
+    case KEY_BOOL:
+        if (*(const int *)p == 0 || *(const int *)p == 1)
+            return 0;
+        put_msg(why, why_len, "%d is not 0 (false) or 1 (true)",
+                *(const int *)p);
+        return -1;
     case KEY_FORMAT:
         if (format_known(*(const zinx_packet_format_t *)p))
             return 0;
@@ -423,6 +432,19 @@ static int apply_number(const struct key_spec *k, const cJSON *item,
     return 0;
 }
 
+/* Only JSON true and false: 0, 1 or "true" are more likely mistakes. */
+static int apply_bool(const struct key_spec *k, const cJSON *item,
+                      zinx_config_t *cfg, char *why, size_t why_len)
+{
+    if (!cJSON_IsBool(item)) {
+        put_msg(why, why_len, "expected true or false, got %s",
+                kind_of(item));
+        return -1;
+    }
+    *(int *)field_at(cfg, k) = cJSON_IsTrue(item) ? 1 : 0;
+    return 0;
+}
+
 static int apply_item(const struct key_spec *k, const cJSON *item,
                       zinx_config_t *cfg, char *why, size_t why_len)
 {
@@ -435,6 +457,8 @@ static int apply_item(const struct key_spec *k, const cJSON *item,
     case KEY_INT:
     case KEY_U32:
         return apply_number(k, item, cfg, why, why_len);
+    case KEY_BOOL:
+        return apply_bool(k, item, cfg, why, why_len);
     }
     put_msg(why, why_len, "unknown key type");
     return -1;
@@ -650,6 +674,7 @@ void zinx_config_default(zinx_config_t *cfg)
     cfg->drain_timeout_ms = 5000;
     cfg->heartbeat_interval_ms = 0;
     cfg->heartbeat_msg_id = 99999;
+    cfg->heartbeat_count_acks = 0;
     cfg->frame_timeout_ms = 10000;
     cfg->idle_timeout_ms = 0;
     cfg->output_soft_limit = 1048576;

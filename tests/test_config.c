@@ -280,6 +280,7 @@ static void test_defaults_match_zinx(void **state)
     assert_int_equal(cfg.drain_timeout_ms, 5000);
     assert_int_equal(cfg.heartbeat_interval_ms, 0);
     assert_int_equal(cfg.heartbeat_msg_id, 99999);
+    assert_int_equal(cfg.heartbeat_count_acks, 0);
     assert_int_equal(cfg.frame_timeout_ms, 10000);
     assert_int_equal(cfg.idle_timeout_ms, 0);
     assert_int_equal(cfg.output_soft_limit, 1048576);
@@ -427,6 +428,35 @@ static void test_good_hosts(void **state)
         char err[ERR_LEN];
         assert_int_equal(zinx_config_validate(&cfg, err, sizeof(err)), 0);
     }
+}
+
+static void test_heartbeat_count_acks(void **state)
+{
+    (void)state;
+    zinx_config_t cfg;
+    char err[ERR_LEN];
+    zinx_config_default(&cfg);
+    check_loads("{\"HeartbeatCountAcks\": true}", &cfg);
+    assert_int_equal(cfg.heartbeat_count_acks, 1);
+    assert_int_equal(zinx_config_validate(&cfg, err, sizeof(err)), 0);
+    check_loads("{\"heartbeatcountacks\": false}", &cfg);
+    assert_int_equal(cfg.heartbeat_count_acks, 0);
+    assert_int_equal(zinx_config_validate(&cfg, err, sizeof(err)), 0);
+
+    static const char *const wrong[] = {"1", "0", "\"true\"", "null", "[]"};
+    for (size_t i = 0; i < sizeof(wrong) / sizeof(wrong[0]); i++) {
+        char json[128];
+        snprintf(json, sizeof(json), "{\"HeartbeatCountAcks\": %s}",
+                 wrong[i]);
+        check_rejected(json, "HeartbeatCountAcks", "expected true or false");
+    }
+
+    /* In code the field is an int; only 0 and 1 are meaningful. */
+    cfg.heartbeat_count_acks = 2;
+    assert_int_equal(zinx_config_validate(&cfg, err, sizeof(err)),
+                     ZINX_ECONFIG);
+    assert_string_equal(err,
+                        "HeartbeatCountAcks: 2 is not 0 (false) or 1 (true)");
 }
 
 static void test_packet_format_names(void **state)
@@ -1438,6 +1468,7 @@ int main(void)
         cmocka_unit_test(test_numeric_bounds_accepted),
         cmocka_unit_test(test_integral_number_spellings),
         cmocka_unit_test(test_good_hosts),
+        cmocka_unit_test(test_heartbeat_count_acks),
         cmocka_unit_test(test_packet_format_names),
         cmocka_unit_test(test_longest_strings_accepted),
         cmocka_unit_test(test_string_escapes),

@@ -27,6 +27,7 @@
  * | DrainTimeoutMs    | drain_timeout_ms    | 5000            |
  * | HeartbeatIntervalMs | heartbeat_interval_ms | 0 (off)       |
  * | HeartbeatMsgID    | heartbeat_msg_id    | 99999           |
+ * | HeartbeatCountAcks | heartbeat_count_acks | false (0)      |
  * | FrameTimeoutMs    | frame_timeout_ms    | 10000           |
  * | IdleTimeoutMs     | idle_timeout_ms     | 0 (off)         |
  * | OutputSoftLimit   | output_soft_limit   | 1048576         |
@@ -34,6 +35,12 @@
  * | OutputHardLimit   | output_hard_limit   | 4194304         |
  * | MaxUnknownMsgs    | max_unknown_msgs    | 0 (off)         |
  * | CloseNoticeMsgID  | close_notice_msg_id | 0 (off)         |
+ *
+ * HeartbeatCountAcks is a JSON true or false. By default a peer counts as
+ * alive only if it sent something (any byte: a heartbeat reply or any
+ * message) within HeartbeatMax seconds, as in Zinx; when true, a peer
+ * whose TCP stack acknowledged our data within HeartbeatMax also counts
+ * as alive, for receive-only clients that never send.
  *
  * The README's configuration table says what each one does.
  */
@@ -75,6 +82,7 @@ typedef struct zinx_config {
     /* Protections against broken and hostile peers (0 turns one off). */
     uint32_t heartbeat_interval_ms; /* 0..86400000; 0: no heartbeat */
     uint32_t heartbeat_msg_id;      /* any ID */
+    int heartbeat_count_acks;       /* 0 or 1: acks count as life signs */
     uint32_t frame_timeout_ms;      /* 0..3600000: a started frame's deadline */
     uint32_t idle_timeout_ms;       /* 0..86400000: silence before close */
     uint32_t output_soft_limit;     /* 0..1 GiB unsent bytes ... */
