@@ -68,13 +68,19 @@ static int load_config(zinx_config_t *cfg)
     return 0;
 }
 
-/* IPv6 literals are printed in brackets so that HOST:PORT stays parsable. */
-static void print_listening(const zinx_config_t *cfg, int port)
+/*
+ * Prints the address actually bound rather than Host, which may be a name
+ * or "" (all interfaces). IPv6 is printed in brackets so that HOST:PORT
+ * stays parsable.
+ */
+static void print_listening(const zinx_server_t *server)
 {
-    if (strchr(cfg->host, ':') != NULL)
-        printf("listening on [%s]:%d\n", cfg->host, port);
+    const char *host = zinx_server_listen_host(server);
+    int port = zinx_server_port(server);
+    if (strchr(host, ':') != NULL)
+        printf("listening on [%s]:%d\n", host, port);
     else
-        printf("listening on %s:%d\n", cfg->host, port);
+        printf("listening on %s:%d\n", host, port);
     fflush(stdout);
 }
 
@@ -103,7 +109,7 @@ static int run(zinx_server_t *server)
         fprintf(stderr, PROG ": cannot start: %s\n", zinx_strerror(rc));
         return rc == ZINX_ECONFIG ? 2 : 1;
     }
-    print_listening(zinx_server_config(server), zinx_server_port(server));
+    print_listening(server);
     rc = zinx_server_serve(server);
     if (rc < 0) {
         fprintf(stderr, PROG ": %s\n", zinx_strerror(rc));

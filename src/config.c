@@ -42,7 +42,7 @@
 
 enum key_type {
     KEY_STRING, /* char array; max is the longest length */
-    KEY_HOST,   /* KEY_STRING that must also be an IP literal */
+    KEY_HOST,   /* KEY_STRING that must also pass check_host() */
     KEY_INT,    /* int */
     KEY_U32,    /* uint32_t */
     KEY_BOOL,   /* int, 0 or 1, written as true or false */
@@ -254,27 +254,64 @@ static const char *display_name(const char *name, char out[QUOTE_LEN])
     return unused != NULL ? unused : quote(name, out);
 }
 
-static int is_ip_literal(const char *s)
+/* An IPv6 literal, with or without a %zone suffix ("fe80::1%eth0"). */
+static int is_ipv6_literal(const char *s)
 {
+    char head[ZINX_CONFIG_HOST_MAX];
     unsigned char addr[16];
-    return inet_pton(AF_INET, s, addr) == 1 ||
-           inet_pton(AF_INET6, s, addr) == 1;
+    size_t n = strcspn(s, "%");
+    if (n >= sizeof(head) || (s[n] == '%' && s[n + 1] == '\0'))
+        return 0;
+    memcpy(head, s, n);
+    head[n] = '\0';
+    return inet_pton(AF_INET6, head, addr) == 1;
+}
+
+static int is_dotted_digits(const char *s)
+{
+    return s[0] != '\0' && s[strspn(s, "0123456789.")] == '\0';
+}
+
+/*
+ * Host is a host name, an IP literal or "" (all interfaces), resolved
+ * only when the server starts. What is refused here is text that no
+ * resolver could take as meant: blanks and control characters (no name
+ * or address contains them), brackets and "address:port" (the port goes
+ * in TCPPort), and digits-and-dots that are not an IPv4 address, which
+ * would otherwise go to DNS as a name. Returns 0 or -1 with why filled.
+ */
+static int check_host(const char *s, char *why, size_t why_len)
+{
+    char q[QUOTE_LEN];
+    unsigned char addr[4];
+    const char *problem = NULL;
+    for (const unsigned char *p = (const unsigned char *)s; *p != '\0'; p++) {
+        if (*p <= 0x20 || *p == 0x7f)
+            problem = "contains a blank or a control character";
+    }
+    if (problem == NULL && strpbrk(s, "[]") != NULL)
+        problem = "has brackets (write an IPv6 address without them)";
+    else if (problem == NULL && strchr(s, ':') != NULL && !is_ipv6_literal(s))
+        problem = "is not an IPv6 address (the port goes in TCPPort)";
+    else if (problem == NULL && is_dotted_digits(s) &&
+             inet_pton(AF_INET, s, addr) != 1)
+        problem = "is not an IPv4 address";
+    if (problem == NULL)
+        return 0;
+    put_msg(why, why_len, "\"%s\" %s", quote(s, q), problem);
+    return -1;
 }
 
 /* Checks a text value against k. Returns 0, or -1 with why filled. */
 static int check_text(const struct key_spec *k, const char *s, char *why,
                       size_t why_len)
 {
-    char q[QUOTE_LEN];
     if ((long long)strlen(s) > k->max) {
         put_msg(why, why_len, "longer than %lld bytes", k->max);
         return -1;
     }
-    if (k->type == KEY_HOST && !is_ip_literal(s)) {
-        put_msg(why, why_len, "\"%s\" is not an IPv4 or IPv6 address",
-                quote(s, q));
-        return -1;
-    }
+    if (k->type == KEY_HOST)
+        return check_host(s, why, why_len);
     return 0;
 }
 

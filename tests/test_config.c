@@ -411,13 +411,19 @@ static void test_integral_number_spellings(void **state)
 static void test_good_hosts(void **state)
 {
     (void)state;
+    /* Names and "" are resolved at server start, not here. */
     static const char *const hosts[] = {"127.0.0.1",
                                         "0.0.0.0",
                                         "::",
                                         "::1",
                                         "fe80::1",
+                                        "fe80::1%lo",
                                         "::ffff:10.0.0.1",
-                                        "2001:db8:0:0:0:0:0:1"};
+                                        "2001:db8:0:0:0:0:0:1",
+                                        "localhost",
+                                        "",
+                                        "no-such-host.invalid",
+                                        "zinx-1.example.com."};
     for (size_t i = 0; i < sizeof(hosts) / sizeof(hosts[0]); i++) {
         zinx_config_t cfg;
         char json[128];
@@ -672,14 +678,28 @@ static void test_overlong_strings(void **state)
 static void test_bad_hosts(void **state)
 {
     (void)state;
-    static const char *const hosts[] = {
-        "localhost",  "",           "1.2.3",      "256.0.0.1", "::g",
-        " 127.0.0.1", "127.0.0.1 ", "fe80::1%lo", "[::1]",     "1.2.3.4:80",
+    static const struct {
+        const char *host; /* as written inside the JSON string */
+        const char *fragment;
+    } cases[] = {
+        {" 127.0.0.1", "blank or a control character"},
+        {"127.0.0.1 ", "blank or a control character"},
+        {"local host", "blank or a control character"},
+        {"a\\tb", "blank or a control character"},
+        {"a\\u007fb", "blank or a control character"},
+        {"[::1]", "brackets"},
+        {"::g", "is not an IPv6 address"},
+        {"1.2.3.4:80", "the port goes in TCPPort"},
+        {"localhost:8999", "the port goes in TCPPort"},
+        {"fe80::1%", "is not an IPv6 address"},
+        {"1.2.3", "is not an IPv4 address"},
+        {"256.0.0.1", "is not an IPv4 address"},
+        {"1.2.3.4.5", "is not an IPv4 address"},
     };
-    for (size_t i = 0; i < sizeof(hosts) / sizeof(hosts[0]); i++) {
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
         char json[128];
-        snprintf(json, sizeof(json), "{\"Host\": \"%s\"}", hosts[i]);
-        check_rejected(json, "Host", "not an IPv4 or IPv6 address");
+        snprintf(json, sizeof(json), "{\"Host\": \"%s\"}", cases[i].host);
+        check_rejected(json, "Host", cases[i].fragment);
     }
 }
 
@@ -1056,11 +1076,18 @@ static void test_validate_strings(void **state)
     memset(cfg.host, '1', sizeof(cfg.host));
     check_invalid(&cfg, "Host", "NUL");
 
-    static const char *const hosts[] = {"localhost", "", "1.2.3.4.5"};
+    static const struct {
+        const char *host;
+        const char *fragment;
+    } hosts[] = {
+        {"local\nhost", "\"local?host\" contains a blank or a control"},
+        {"[::1]", "brackets"},
+        {"1.2.3", "is not an IPv4 address"},
+    };
     for (size_t i = 0; i < sizeof(hosts) / sizeof(hosts[0]); i++) {
         zinx_config_default(&cfg);
-        snprintf(cfg.host, sizeof(cfg.host), "%s", hosts[i]);
-        check_invalid(&cfg, "Host", "not an IPv4 or IPv6 address");
+        snprintf(cfg.host, sizeof(cfg.host), "%s", hosts[i].host);
+        check_invalid(&cfg, "Host", hosts[i].fragment);
     }
 }
 

@@ -36,6 +36,13 @@
  * | MaxUnknownMsgs    | max_unknown_msgs    | 0 (off)         |
  * | CloseNoticeMsgID  | close_notice_msg_id | 0 (off)         |
  *
+ * Host is a host name ("localhost"), an IPv4 or IPv6 literal (an IPv6
+ * one may carry a %zone), or "" for every interface; it is resolved when
+ * the server starts. Refused at once: blanks and control characters,
+ * brackets, a ':' that is not part of an IPv6 literal ("1.2.3.4:80", the
+ * port goes in TCPPort), and digits and dots that are not an IPv4
+ * address ("1.2.3", "256.0.0.1").
+ *
  * HeartbeatCountAcks is a JSON true or false. By default a peer counts as
  * alive only if it sent something (any byte: a heartbeat reply or any
  * message) within HeartbeatMax seconds, as in Zinx; when true, a peer
@@ -63,7 +70,8 @@ extern "C" {
 
 typedef struct zinx_config {
     char name[ZINX_CONFIG_NAME_MAX]; /* server name, shown in logs */
-    char host[ZINX_CONFIG_HOST_MAX]; /* IPv4 or IPv6 literal to bind */
+    char host[ZINX_CONFIG_HOST_MAX]; /* name, IP literal, "" = all; see
+                                        zinx_server_start() */
     int tcp_port;                    /* 0..65535; 0 picks a free port */
     int max_conn;                    /* 1..1000000 open connections */
     uint32_t max_packet_size;        /* 1..1 GiB payload bytes per frame */
