@@ -474,8 +474,7 @@ static int apply_bool(const struct key_spec *k, const cJSON *item,
                       zinx_config_t *cfg, char *why, size_t why_len)
 {
     if (!cJSON_IsBool(item)) {
-        put_msg(why, why_len, "expected true or false, got %s",
-                kind_of(item));
+        put_msg(why, why_len, "expected true or false, got %s", kind_of(item));
         return -1;
     }
     *(int *)field_at(cfg, k) = cJSON_IsTrue(item) ? 1 : 0;
@@ -763,8 +762,7 @@ static int check_output_limits(const zinx_config_t *cfg, char *err,
     if (rc == 0)
         rc = check_limit_floor("OutputSoftLimit", cfg->output_soft_limit, peak,
                                err, err_len);
-    if (rc == 0 && cfg->output_soft_limit != 0 &&
-        cfg->output_hard_limit != 0 &&
+    if (rc == 0 && cfg->output_soft_limit != 0 && cfg->output_hard_limit != 0 &&
         cfg->output_soft_limit > cfg->output_hard_limit) {
         put_msg(err, err_len,
                 "OutputSoftLimit (%lu) must not be above OutputHardLimit (%lu)",

@@ -209,8 +209,8 @@ static void record_bound(zinx_server_t *s, int fd)
         addr = &((struct sockaddr_in6 *)&ss)->sin6_addr;
         port = ntohs(((struct sockaddr_in6 *)&ss)->sin6_port);
     }
-    if (inet_ntop(ss.ss_family, addr, s->listen_host,
-                  sizeof(s->listen_host)) == NULL)
+    if (inet_ntop(ss.ss_family, addr, s->listen_host, sizeof(s->listen_host)) ==
+        NULL)
         s->listen_host[0] = '\0';
     atomic_store(&s->port, port);
 }
@@ -221,11 +221,11 @@ static void record_bound(zinx_server_t *s, int fd)
  * stack that cannot do that is reported like one without IPv6, so the
  * caller falls back to IPv4.
  */
-static int listen_on(zinx_server_t *s, const struct sockaddr *sa,
-                     socklen_t len, bool dual_stack)
+static int listen_on(zinx_server_t *s, const struct sockaddr *sa, socklen_t len,
+                     bool dual_stack)
 {
-    int fd = socket(sa->sa_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC,
-                    0);
+    int fd =
+        socket(sa->sa_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     if (fd < 0)
         return -errno;
     int one = 1;

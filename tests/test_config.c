@@ -452,8 +452,7 @@ static void test_heartbeat_count_acks(void **state)
     static const char *const wrong[] = {"1", "0", "\"true\"", "null", "[]"};
     for (size_t i = 0; i < sizeof(wrong) / sizeof(wrong[0]); i++) {
         char json[128];
-        snprintf(json, sizeof(json), "{\"HeartbeatCountAcks\": %s}",
-                 wrong[i]);
+        snprintf(json, sizeof(json), "{\"HeartbeatCountAcks\": %s}", wrong[i]);
         check_rejected(json, "HeartbeatCountAcks", "expected true or false");
     }
 
