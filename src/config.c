@@ -278,24 +278,29 @@ static int is_dotted_digits(const char *s)
  * resolver could take as meant: blanks and control characters (no name
  * or address contains them), brackets and "address:port" (the port goes
  * in TCPPort), and digits-and-dots that are not an IPv4 address, which
- * would otherwise go to DNS as a name. Returns 0 or -1 with why filled.
+ * would otherwise go to DNS as a name. Returns NULL or the problem.
  */
+static const char *host_problem(const char *s)
+{
+    unsigned char addr[4];
+    for (const unsigned char *p = (const unsigned char *)s; *p != '\0'; p++) {
+        if (*p <= 0x20 || *p == 0x7f)
+            return "contains a blank or a control character";
+    }
+    if (strpbrk(s, "[]") != NULL)
+        return "has brackets (write an IPv6 address without them)";
+    if (strchr(s, ':') != NULL && !is_ipv6_literal(s))
+        return "is not an IPv6 address (the port goes in TCPPort)";
+    if (is_dotted_digits(s) && inet_pton(AF_INET, s, addr) != 1)
+        return "is not an IPv4 address";
+    return NULL;
+}
+
+/* Returns 0, or -1 with why filled. */
 static int check_host(const char *s, char *why, size_t why_len)
 {
     char q[QUOTE_LEN];
-    unsigned char addr[4];
-    const char *problem = NULL;
-    for (const unsigned char *p = (const unsigned char *)s; *p != '\0'; p++) {
-        if (*p <= 0x20 || *p == 0x7f)
-            problem = "contains a blank or a control character";
-    }
-    if (problem == NULL && strpbrk(s, "[]") != NULL)
-        problem = "has brackets (write an IPv6 address without them)";
-    else if (problem == NULL && strchr(s, ':') != NULL && !is_ipv6_literal(s))
-        problem = "is not an IPv6 address (the port goes in TCPPort)";
-    else if (problem == NULL && is_dotted_digits(s) &&
-             inet_pton(AF_INET, s, addr) != 1)
-        problem = "is not an IPv4 address";
+    const char *problem = host_problem(s);
     if (problem == NULL)
         return 0;
     put_msg(why, why_len, "\"%s\" %s", quote(s, q), problem);
