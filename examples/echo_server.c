@@ -7,8 +7,9 @@
  *     ./bin/zinx-echo                      # reads ./conf/zinx.json
  *     ZINX_CONFIG_FILE_PATH=/etc/echo.json ./bin/zinx-echo
  *
- * It is configured only by zinx.json: $ZINX_CONFIG_FILE_PATH when set,
- * else ./conf/zinx.json, else the built-in defaults (0.0.0.0:8999, tlv).
+ * It is configured only by zinx.json: $ZINX_CONFIG_FILE_PATH when set (a
+ * missing file there is a configuration error), else ./conf/zinx.json,
+ * else the built-in defaults (0.0.0.0:8999, tlv).
  * With "TCPPort": 0 the system picks a free port. When the server is
  * ready it prints one line on stdout, "listening on HOST:PORT", so that
  * scripts can wait for it and read the port. SIGTERM or SIGINT stops it
@@ -69,13 +70,19 @@ static int load_config(zinx_config_t *cfg)
     return 0;
 }
 
-/* IPv6 literals are printed in brackets so that HOST:PORT stays parsable. */
-static void print_listening(const zinx_config_t *cfg, int port)
+/*
+ * Prints the address actually bound rather than Host, which may be a name
+ * or "" (all interfaces). IPv6 is printed in brackets so that HOST:PORT
+ * stays parsable.
+ */
+static void print_listening(const zinx_server_t *server)
 {
-    if (strchr(cfg->host, ':') != NULL)
-        printf("listening on [%s]:%d\n", cfg->host, port);
+    const char *host = zinx_server_listen_host(server);
+    int port = zinx_server_port(server);
+    if (strchr(host, ':') != NULL)
+        printf("listening on [%s]:%d\n", host, port);
     else
-        printf("listening on %s:%d\n", cfg->host, port);
+        printf("listening on %s:%d\n", host, port);
     fflush(stdout);
 }
 
@@ -110,7 +117,7 @@ static int run(zinx_server_t *server)
         fprintf(stderr, PROG ": cannot start: %s\n", zinx_strerror(rc));
         return rc == ZINX_ECONFIG ? 2 : 1;
     }
-    print_listening(zinx_server_config(server), zinx_server_port(server));
+    print_listening(server);
     rc = zinx_server_serve(server);
     if (rc < 0) {
         fprintf(stderr, PROG ": %s\n", zinx_strerror(rc));

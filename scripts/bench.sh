@@ -152,8 +152,10 @@ trap cleanup EXIT
 trap 'exit 130' INT TERM HUP
 
 # zinx-echo's two configurations: one I/O thread, handlers inline or on
-# Zinx's default pool of 10 workers. 16 MiB frames fit; MaxConn is far
-# above the connections held.
+# Zinx's default pool of 10 workers. 16 MiB frames fit, and the output
+# limits are raised above OutputHighWater plus one such frame, as
+# zinx_config_validate() requires; MaxConn is far above the connections
+# held.
 write_config() {
     cat >"$workdir/$1.json" <<EOF
 {
@@ -162,6 +164,8 @@ write_config() {
     "TCPPort": 0,
     "MaxConn": 100000,
     "MaxPacketSize": 16777216,
+    "OutputSoftLimit": 33554432,
+    "OutputHardLimit": 67108864,
     "IOThreads": 1,
     "WorkerPoolSize": $2,
     "LogIsolationLevel": 2

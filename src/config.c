@@ -42,11 +42,11 @@
 
 enum key_type {
     KEY_STRING, /* char array; max is the longest length */
-    KEY_HOST,   /* KEY_STRING that must also be an IP literal */
+    KEY_HOST,   /* KEY_STRING that must also pass check_host() */
     KEY_INT,    /* int */
     KEY_U32,    /* uint32_t */
     KEY_U64,    /* uint64_t */
-    KEY_BOOL,   /* int, 0 or 1; a JSON boolean in files */
+    KEY_BOOL,   /* int, 0 or 1, written as true or false */
     KEY_FORMAT  /* zinx_packet_format_t, written as a format name */
 };
 
@@ -107,6 +107,8 @@ static const struct key_spec keys[] = {
      CHECKED_OFFSET(heartbeat_interval_ms, uint32_t), 0, 86400000},
     {"HeartbeatMsgID", KEY_U32, CHECKED_OFFSET(heartbeat_msg_id, uint32_t), 0,
      4294967295LL},
+    {"HeartbeatCountAcks", KEY_BOOL, CHECKED_OFFSET(heartbeat_count_acks, int),
+     0, 1},
     {"FrameTimeoutMs", KEY_U32, CHECKED_OFFSET(frame_timeout_ms, uint32_t), 0,
      3600000},
     {"IdleTimeoutMs", KEY_U32, CHECKED_OFFSET(idle_timeout_ms, uint32_t), 0,
@@ -258,27 +260,69 @@ static const char *display_name(const char *name, char out[QUOTE_LEN])
     return unused != NULL ? unused : quote(name, out);
 }
 
-static int is_ip_literal(const char *s)
+/* An IPv6 literal, with or without a %zone suffix ("fe80::1%eth0"). */
+static int is_ipv6_literal(const char *s)
 {
+    char head[ZINX_CONFIG_HOST_MAX];
     unsigned char addr[16];
-    return inet_pton(AF_INET, s, addr) == 1 ||
-           inet_pton(AF_INET6, s, addr) == 1;
+    size_t n = strcspn(s, "%");
+    if (n >= sizeof(head) || (s[n] == '%' && s[n + 1] == '\0'))
+        return 0;
+    memcpy(head, s, n);
+    head[n] = '\0';
+    return inet_pton(AF_INET6, head, addr) == 1;
+}
+
+static int is_dotted_digits(const char *s)
+{
+    return s[0] != '\0' && s[strspn(s, "0123456789.")] == '\0';
+}
+
+/*
+ * Host is a host name, an IP literal or "" (all interfaces), resolved
+ * only when the server starts. What is refused here is text that no
+ * resolver could take as meant: blanks and control characters (no name
+ * or address contains them), brackets and "address:port" (the port goes
+ * in TCPPort), and digits-and-dots that are not an IPv4 address, which
+ * would otherwise go to DNS as a name. Returns NULL or the problem.
+ */
+static const char *host_problem(const char *s)
+{
+    unsigned char addr[4];
+    for (const unsigned char *p = (const unsigned char *)s; *p != '\0'; p++) {
+        if (*p <= 0x20 || *p == 0x7f)
+            return "contains a blank or a control character";
+    }
+    if (strpbrk(s, "[]") != NULL)
+        return "has brackets (write an IPv6 address without them)";
+    if (strchr(s, ':') != NULL && !is_ipv6_literal(s))
+        return "is not an IPv6 address (the port goes in TCPPort)";
+    if (is_dotted_digits(s) && inet_pton(AF_INET, s, addr) != 1)
+        return "is not an IPv4 address";
+    return NULL;
+}
+
+/* Returns 0, or -1 with why filled. */
+static int check_host(const char *s, char *why, size_t why_len)
+{
+    char q[QUOTE_LEN];
+    const char *problem = host_problem(s);
+    if (problem == NULL)
+        return 0;
+    put_msg(why, why_len, "\"%s\" %s", quote(s, q), problem);
+    return -1;
 }
 
 /* Checks a text value against k. Returns 0, or -1 with why filled. */
 static int check_text(const struct key_spec *k, const char *s, char *why,
                       size_t why_len)
 {
-    char q[QUOTE_LEN];
     if ((long long)strlen(s) > k->max) {
         put_msg(why, why_len, "longer than %lld bytes", k->max);
         return -1;
     }
-    if (k->type == KEY_HOST && !is_ip_literal(s)) {
-        put_msg(why, why_len, "\"%s\" is not an IPv4 or IPv6 address",
-                quote(s, q));
-        return -1;
-    }
+    if (k->type == KEY_HOST)
+        return check_host(s, why, why_len);
     return 0;
 }
 
@@ -343,7 +387,11 @@ static int check_field(const zinx_config_t *cfg, const struct key_spec *k,
     case KEY_U64:
         return check_u64(k, *(const uint64_t *)p, why, why_len);
     case KEY_BOOL:
-        return check_range(k, *(const int *)p, why, why_len);
+        if (*(const int *)p == 0 || *(const int *)p == 1)
+            return 0;
+        put_msg(why, why_len, "%d is not 0 (false) or 1 (true)",
+                *(const int *)p);
+        return -1;
     case KEY_FORMAT:
         if (format_known(*(const zinx_packet_format_t *)p))
             return 0;
@@ -447,12 +495,12 @@ static int apply_number(const struct key_spec *k, const cJSON *item,
     return 0;
 }
 
-/* Go's decoder takes only true and false for a bool, so do we. */
+/* Only JSON true and false: 0, 1 or "true" are more likely mistakes. */
 static int apply_bool(const struct key_spec *k, const cJSON *item,
                       zinx_config_t *cfg, char *why, size_t why_len)
 {
     if (!cJSON_IsBool(item)) {
-        put_msg(why, why_len, "expected a boolean, got %s", kind_of(item));
+        put_msg(why, why_len, "expected true or false, got %s", kind_of(item));
         return -1;
     }
     *(int *)field_at(cfg, k) = cJSON_IsTrue(item) ? 1 : 0;
@@ -692,6 +740,7 @@ void zinx_config_default(zinx_config_t *cfg)
     cfg->drain_timeout_ms = 5000;
     cfg->heartbeat_interval_ms = 0;
     cfg->heartbeat_msg_id = 99999;
+    cfg->heartbeat_count_acks = 0;
     cfg->frame_timeout_ms = 10000;
     cfg->idle_timeout_ms = 0;
     cfg->output_soft_limit = 1048576;
@@ -699,6 +748,59 @@ void zinx_config_default(zinx_config_t *cfg)
     cfg->output_hard_limit = 4194304;
     cfg->max_unknown_msgs = 0;
     cfg->close_notice_msg_id = 0;
+}
+
+/*
+ * The most unsent output a peer that reads its replies can leave on its
+ * connection. Reading, and the handing of requests to handlers, pause
+ * while the unsent output is above OutputHighWater, and at most one more
+ * frame's reply can then be in flight; the largest frame is
+ * MaxPacketSize plus its header. 64-bit: each term may be up to 1 GiB.
+ */
+static uint64_t reader_peak(const zinx_config_t *cfg)
+{
+    return (uint64_t)cfg->output_high_water + cfg->max_packet_size +
+           ZINX_HEADER_LEN;
+}
+
+/* A nonzero output limit must lie above reader_peak(). */
+static int check_limit_floor(const char *key, uint32_t limit, uint64_t peak,
+                             char *err, size_t err_len)
+{
+    if (limit == 0 || limit >= peak)
+        return 0;
+    put_msg(err, err_len,
+            "%s (%lu) must be at least OutputHighWater + MaxPacketSize + %u "
+            "(%llu)",
+            key, (unsigned long)limit, (unsigned)ZINX_HEADER_LEN,
+            (unsigned long long)peak);
+    return ZINX_ECONFIG;
+}
+
+/*
+ * Rules between keys, checked once every key is in range. The output
+ * limits exist to cut off peers that do not read (and server push that
+ * outruns a peer); if they were at or below what a reading peer may
+ * legitimately hold, well-behaved peers would be closed too.
+ */
+static int check_output_limits(const zinx_config_t *cfg, char *err,
+                               size_t err_len)
+{
+    uint64_t peak = reader_peak(cfg);
+    int rc = check_limit_floor("OutputHardLimit", cfg->output_hard_limit, peak,
+                               err, err_len);
+    if (rc == 0)
+        rc = check_limit_floor("OutputSoftLimit", cfg->output_soft_limit, peak,
+                               err, err_len);
+    if (rc == 0 && cfg->output_soft_limit != 0 && cfg->output_hard_limit != 0 &&
+        cfg->output_soft_limit > cfg->output_hard_limit) {
+        put_msg(err, err_len,
+                "OutputSoftLimit (%lu) must not be above OutputHardLimit (%lu)",
+                (unsigned long)cfg->output_soft_limit,
+                (unsigned long)cfg->output_hard_limit);
+        rc = ZINX_ECONFIG;
+    }
+    return rc;
 }
 
 int zinx_config_validate(const zinx_config_t *cfg, char *err, size_t err_len)
@@ -715,7 +817,7 @@ int zinx_config_validate(const zinx_config_t *cfg, char *err, size_t err_len)
             return ZINX_ECONFIG;
         }
     }
-    return 0;
+    return check_output_limits(cfg, err, err_len);
 }
 
 int zinx_config_load_json(zinx_config_t *cfg, const char *json, size_t len,
@@ -840,41 +942,67 @@ static int read_file(const char *path, char **text, size_t *len, char *why,
     return rc;
 }
 
+/*
+ * Loads path as zinx_config_load_file() does, except that a missing file
+ * is an error when env names the variable that gave the path: someone
+ * asked for that file, and running on defaults instead would hide the
+ * mistake. Without env (the path is a default) it means "use defaults".
+ */
+static int load_path(zinx_config_t *cfg, const char *path, const char *env,
+                     const struct load_ctx *c)
+{
+    char why[WHY_LEN];
+    char *text = NULL;
+    size_t len = 0;
+    int rc = read_file(path, &text, &len, why, sizeof(why));
+    if (rc == FILE_MISSING && env != NULL) {
+        put_msg(c->err, c->err_len, "%s names %s, which does not exist", env,
+                path);
+        return ZINX_ECONFIG;
+    }
+    if (rc == FILE_MISSING) {
+        if (c->warn != NULL) {
+            char msg[ZINX_CONFIG_PATH_MAX + 64];
+            put_msg(msg, sizeof(msg), "%s: not found, using defaults", path);
+            c->warn(ZINX_LOG_INFO, msg, c->warn_udata);
+        }
+        return 0;
+    }
+    if (rc != 0) {
+        put_msg(c->err, c->err_len, "%s: %s", path, why);
+        return rc;
+    }
+    rc = zinx_config_load_json(cfg, text, len, path, c->err, c->err_len,
+                               c->warn, c->warn_udata);
+    free(text);
+    return rc;
+}
+
 int zinx_config_load_file(zinx_config_t *cfg, const char *path, char *err,
                           size_t err_len, zinx_log_fn warn, void *warn_udata)
 {
+    struct load_ctx c = {path, err, err_len, warn, warn_udata};
     put_msg(err, err_len, "%s", "");
     if (cfg == NULL || path == NULL) {
         put_msg(err, err_len, "invalid argument");
         return ZINX_EINVAL;
     }
-    char why[WHY_LEN];
-    char *text = NULL;
-    size_t len = 0;
-    int rc = read_file(path, &text, &len, why, sizeof(why));
-    if (rc == FILE_MISSING) {
-        if (warn != NULL) {
-            char msg[ZINX_CONFIG_PATH_MAX + 64];
-            put_msg(msg, sizeof(msg), "%s: not found, using defaults", path);
-            warn(ZINX_LOG_INFO, msg, warn_udata);
-        }
-        return 0;
-    }
-    if (rc != 0) {
-        put_msg(err, err_len, "%s: %s", path, why);
-        return rc;
-    }
-    rc = zinx_config_load_json(cfg, text, len, path, err, err_len, warn,
-                               warn_udata);
-    free(text);
-    return rc;
+    return load_path(cfg, path, NULL, &c);
 }
 
 int zinx_config_load_default(zinx_config_t *cfg, char *err, size_t err_len,
                              zinx_log_fn warn, void *warn_udata)
 {
-    const char *path = getenv("ZINX_CONFIG_FILE_PATH");
+    static const char env[] = "ZINX_CONFIG_FILE_PATH";
+    const char *path = getenv(env);
     if (path == NULL || path[0] == '\0')
-        path = DEFAULT_PATH;
-    return zinx_config_load_file(cfg, path, err, err_len, warn, warn_udata);
+        return zinx_config_load_file(cfg, DEFAULT_PATH, err, err_len, warn,
+                                     warn_udata);
+    struct load_ctx c = {path, err, err_len, warn, warn_udata};
+    put_msg(err, err_len, "%s", "");
+    if (cfg == NULL) {
+        put_msg(err, err_len, "invalid argument");
+        return ZINX_EINVAL;
+    }
+    return load_path(cfg, path, env, &c);
 }

@@ -490,6 +490,10 @@ struct zinx_server {
 
     bool listening; /* false for zinx_client_new() endpoints */
     int listen_fd;
+    /* Numeric address bound, "" until then; written once before start
+       returns. 46 is INET6_ADDRSTRLEN, spelled out to keep <netinet/in.h>
+       out of this header. */
+    char listen_host[46];
     atomic_int port; /* read by any thread while serve() starts */
     atomic_uint_least32_t next_loop; /* dialers are spread round-robin */
     zinx_dialer_t **dialers;         /* live dialers, guarded by lock */

@@ -2,6 +2,7 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <netdb.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <poll.h>
@@ -70,6 +71,11 @@ zinx_server_t *zinx_client_new(const zinx_config_t *cfg)
 static accept_state_t *accept_state(zinx_server_t *s)
 {
     return (accept_state_t *)(s + 1);
+}
+
+const char *zinx_server_listen_host(const zinx_server_t *s)
+{
+    return s != NULL ? s->listen_host : "";
 }
 
 const zinx_config_t *zinx_server_config(const zinx_server_t *s)
@@ -187,59 +193,127 @@ void zinx_server_stats(const zinx_server_t *s, zinx_server_stats_t *out)
 
 /* ---- listener and accept (loop 0) --------------------------------------- */
 
-static int parse_host(const char *host, int port, struct sockaddr_storage *ss,
-                      socklen_t *len)
-{
-    memset(ss, 0, sizeof(*ss));
-    struct sockaddr_in *a4 = (struct sockaddr_in *)ss;
-    struct sockaddr_in6 *a6 = (struct sockaddr_in6 *)ss;
-    if (inet_pton(AF_INET, host, &a4->sin_addr) == 1) {
-        a4->sin_family = AF_INET;
-        a4->sin_port = htons((uint16_t)port);
-        *len = sizeof(*a4);
-        return 0;
-    }
-    if (inet_pton(AF_INET6, host, &a6->sin6_addr) == 1) {
-        a6->sin6_family = AF_INET6;
-        a6->sin6_port = htons((uint16_t)port);
-        *len = sizeof(*a6);
-        return 0;
-    }
-    return ZINX_EINVAL;
-}
-
-static int bound_port(int fd)
+/* Notes the port and numeric address the listener actually got. */
+static void record_bound(zinx_server_t *s, int fd)
 {
     struct sockaddr_storage ss;
     socklen_t len = sizeof(ss);
     if (getsockname(fd, (struct sockaddr *)&ss, &len) != 0)
-        return 0;
-    if (ss.ss_family == AF_INET)
-        return ntohs(((struct sockaddr_in *)&ss)->sin_port);
-    return ntohs(((struct sockaddr_in6 *)&ss)->sin6_port);
+        return;
+    const void *addr = &((struct sockaddr_in *)&ss)->sin_addr;
+    int port = ntohs(((struct sockaddr_in *)&ss)->sin_port);
+    if (ss.ss_family == AF_INET6) {
+        addr = &((struct sockaddr_in6 *)&ss)->sin6_addr;
+        port = ntohs(((struct sockaddr_in6 *)&ss)->sin6_port);
+    }
+    if (inet_ntop(ss.ss_family, addr, s->listen_host, sizeof(s->listen_host)) ==
+        NULL)
+        s->listen_host[0] = '\0';
+    atomic_store(&s->port, port);
 }
 
-static int open_listener(zinx_server_t *s)
+/*
+ * Binds and listens on one address. dual_stack clears IPV6_V6ONLY so an
+ * IPv6 wildcard also takes IPv4 connections, as Go's listener does; a
+ * stack that cannot do that is reported like one without IPv6, so the
+ * caller falls back to IPv4.
+ */
+static int listen_on(zinx_server_t *s, const struct sockaddr *sa, socklen_t len,
+                     bool dual_stack)
 {
-    struct sockaddr_storage ss;
-    socklen_t len;
-    if (parse_host(s->cfg.host, s->cfg.tcp_port, &ss, &len) != 0)
-        return ZINX_EINVAL;
     int fd =
-        socket(ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+        socket(sa->sa_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     if (fd < 0)
         return -errno;
     int one = 1;
+    int zero = 0;
     setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
-    if (bind(fd, (struct sockaddr *)&ss, len) != 0 ||
-        listen(fd, SOMAXCONN) != 0) {
+    if (dual_stack &&
+        setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &zero, sizeof(zero)) != 0) {
+        close(fd);
+        return -EAFNOSUPPORT;
+    }
+    if (bind(fd, sa, len) != 0 || listen(fd, SOMAXCONN) != 0) {
         int err = -errno;
         close(fd);
         return err;
     }
     s->listen_fd = fd;
-    atomic_store(&s->port, bound_port(fd));
+    record_bound(s, fd);
     return 0;
+}
+
+/*
+ * Host "": every interface, both families on one socket ("::" with
+ * IPV6_V6ONLY off), like Go's net.Listen("tcp", ":port"). Where IPv6 is
+ * missing (no support, or disabled so that "::" cannot be bound) it is
+ * 0.0.0.0 instead.
+ */
+static int listen_any(zinx_server_t *s)
+{
+    uint16_t port = htons((uint16_t)s->cfg.tcp_port);
+    struct sockaddr_in6 a6 = {.sin6_family = AF_INET6, .sin6_port = port};
+    a6.sin6_addr = in6addr_any;
+    int rc = listen_on(s, (struct sockaddr *)&a6, sizeof(a6), true);
+    if (rc != -EAFNOSUPPORT && rc != ZINX_EADDRNOTAVAIL)
+        return rc;
+    struct sockaddr_in a4 = {.sin_family = AF_INET, .sin_port = port};
+    a4.sin_addr.s_addr = htonl(INADDR_ANY);
+    return listen_on(s, (struct sockaddr *)&a4, sizeof(a4), false);
+}
+
+/* The first IPv4 address, else the first: Go's choice for a listener. */
+static const struct addrinfo *pick_address(const struct addrinfo *list)
+{
+    for (const struct addrinfo *a = list; a != NULL; a = a->ai_next) {
+        if (a->ai_family == AF_INET)
+            return a;
+    }
+    return list;
+}
+
+/*
+ * Resolves Host once, literals included (getaddrinfo() takes those
+ * without asking DNS, and understands an IPv6 %zone). No AI_ADDRCONFIG:
+ * it ignores loopback addresses when deciding which families are
+ * configured, so on a loopback-only machine it would hide ::1, or every
+ * address of "localhost". Returns 0, ZINX_ENOENT for a name that does not
+ * resolve (the resolver's reason is logged) or ZINX_ENOMEM.
+ */
+static int resolve_host(zinx_server_t *s, struct sockaddr_storage *ss,
+                        socklen_t *len)
+{
+    struct addrinfo hints = {.ai_family = AF_UNSPEC,
+                             .ai_socktype = SOCK_STREAM,
+                             .ai_flags = AI_NUMERICSERV};
+    struct addrinfo *list = NULL;
+    char port[8];
+    snprintf(port, sizeof(port), "%d", s->cfg.tcp_port);
+    int rc = getaddrinfo(s->cfg.host, port, &hints, &list);
+    if (rc != 0 || list == NULL) {
+        zinx__log(s, ZINX_LOG_ERROR, "cannot resolve Host \"%s\": %s",
+                  s->cfg.host, rc != 0 ? gai_strerror(rc) : "no address");
+        if (list != NULL)
+            freeaddrinfo(list);
+        return rc == EAI_MEMORY ? ZINX_ENOMEM : ZINX_ENOENT;
+    }
+    const struct addrinfo *a = pick_address(list);
+    memcpy(ss, a->ai_addr, a->ai_addrlen);
+    *len = a->ai_addrlen;
+    freeaddrinfo(list);
+    return 0;
+}
+
+static int open_listener(zinx_server_t *s)
+{
+    if (s->cfg.host[0] == '\0')
+        return listen_any(s);
+    struct sockaddr_storage ss;
+    socklen_t len;
+    int rc = resolve_host(s, &ss, &len);
+    if (rc == 0)
+        rc = listen_on(s, (struct sockaddr *)&ss, len, false);
+    return rc;
 }
 
 static int open_reserve_fd(void)
@@ -527,8 +601,8 @@ int zinx_server_start(zinx_server_t *s)
         return rc;
     rc = s->listening ? open_listener(s) : 0;
     if (rc != 0) {
-        zinx__log(s, ZINX_LOG_ERROR, "cannot listen on %s:%d: %s", s->cfg.host,
-                  s->cfg.tcp_port, zinx_strerror(rc));
+        zinx__log(s, ZINX_LOG_ERROR, "cannot listen on Host \"%s\" port %d: %s",
+                  s->cfg.host, s->cfg.tcp_port, zinx_strerror(rc));
         return rc;
     }
     rc = create_threads(s);
@@ -546,10 +620,14 @@ int zinx_server_start(zinx_server_t *s)
                   zinx_packet_format_name(s->cfg.packet_format));
         return 0;
     }
+    /* The bound address, not Host: for a name or "" it says which
+       address was taken. IPv6 in brackets keeps ADDR:PORT parsable. */
+    const char *v6 = strchr(s->listen_host, ':') != NULL ? "[" : "";
     ZINX__LOG(s, ZINX_LOG_INFO,
-              "listening on %s:%d (%u I/O threads, %u workers, format %s, "
-              "MaxConn %d, MaxPacketSize %u)",
-              s->cfg.host, atomic_load(&s->port), s->nloops, s->nworkers,
+              "listening on %s%s%s:%d (Host \"%s\", %u I/O threads, "
+              "%u workers, format %s, MaxConn %d, MaxPacketSize %u)",
+              v6, s->listen_host, v6[0] != '\0' ? "]" : "",
+              atomic_load(&s->port), s->cfg.host, s->nloops, s->nworkers,
               zinx_packet_format_name(s->cfg.packet_format), s->cfg.max_conn,
               s->cfg.max_packet_size);
     return 0;

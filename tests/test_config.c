@@ -281,6 +281,7 @@ static void test_defaults_match_zinx(void **state)
     assert_int_equal(cfg.drain_timeout_ms, 5000);
     assert_int_equal(cfg.heartbeat_interval_ms, 0);
     assert_int_equal(cfg.heartbeat_msg_id, 99999);
+    assert_int_equal(cfg.heartbeat_count_acks, 0);
     assert_int_equal(cfg.frame_timeout_ms, 10000);
     assert_int_equal(cfg.idle_timeout_ms, 0);
     assert_int_equal(cfg.output_soft_limit, 1048576);
@@ -411,13 +412,19 @@ static void test_integral_number_spellings(void **state)
 static void test_good_hosts(void **state)
 {
     (void)state;
+    /* Names and "" are resolved at server start, not here. */
     static const char *const hosts[] = {"127.0.0.1",
                                         "0.0.0.0",
                                         "::",
                                         "::1",
                                         "fe80::1",
+                                        "fe80::1%lo",
                                         "::ffff:10.0.0.1",
-                                        "2001:db8:0:0:0:0:0:1"};
+                                        "2001:db8:0:0:0:0:0:1",
+                                        "localhost",
+                                        "",
+                                        "no-such-host.invalid",
+                                        "zinx-1.example.com."};
     for (size_t i = 0; i < sizeof(hosts) / sizeof(hosts[0]); i++) {
         zinx_config_t cfg;
         char json[128];
@@ -428,6 +435,34 @@ static void test_good_hosts(void **state)
         char err[ERR_LEN];
         assert_int_equal(zinx_config_validate(&cfg, err, sizeof(err)), 0);
     }
+}
+
+static void test_heartbeat_count_acks(void **state)
+{
+    (void)state;
+    zinx_config_t cfg;
+    char err[ERR_LEN];
+    zinx_config_default(&cfg);
+    check_loads("{\"HeartbeatCountAcks\": true}", &cfg);
+    assert_int_equal(cfg.heartbeat_count_acks, 1);
+    assert_int_equal(zinx_config_validate(&cfg, err, sizeof(err)), 0);
+    check_loads("{\"heartbeatcountacks\": false}", &cfg);
+    assert_int_equal(cfg.heartbeat_count_acks, 0);
+    assert_int_equal(zinx_config_validate(&cfg, err, sizeof(err)), 0);
+
+    static const char *const wrong[] = {"1", "0", "\"true\"", "null", "[]"};
+    for (size_t i = 0; i < sizeof(wrong) / sizeof(wrong[0]); i++) {
+        char json[128];
+        snprintf(json, sizeof(json), "{\"HeartbeatCountAcks\": %s}", wrong[i]);
+        check_rejected(json, "HeartbeatCountAcks", "expected true or false");
+    }
+
+    /* In code the field is an int; only 0 and 1 are meaningful. */
+    cfg.heartbeat_count_acks = 2;
+    assert_int_equal(zinx_config_validate(&cfg, err, sizeof(err)),
+                     ZINX_ECONFIG);
+    assert_string_equal(err,
+                        "HeartbeatCountAcks: 2 is not 0 (false) or 1 (true)");
 }
 
 static void test_packet_format_names(void **state)
@@ -643,14 +678,28 @@ static void test_overlong_strings(void **state)
 static void test_bad_hosts(void **state)
 {
     (void)state;
-    static const char *const hosts[] = {
-        "localhost",  "",           "1.2.3",      "256.0.0.1", "::g",
-        " 127.0.0.1", "127.0.0.1 ", "fe80::1%lo", "[::1]",     "1.2.3.4:80",
+    static const struct {
+        const char *host; /* as written inside the JSON string */
+        const char *fragment;
+    } cases[] = {
+        {" 127.0.0.1", "blank or a control character"},
+        {"127.0.0.1 ", "blank or a control character"},
+        {"local host", "blank or a control character"},
+        {"a\\tb", "blank or a control character"},
+        {"a\\u007fb", "blank or a control character"},
+        {"[::1]", "brackets"},
+        {"::g", "is not an IPv6 address"},
+        {"1.2.3.4:80", "the port goes in TCPPort"},
+        {"localhost:8999", "the port goes in TCPPort"},
+        {"fe80::1%", "is not an IPv6 address"},
+        {"1.2.3", "is not an IPv4 address"},
+        {"256.0.0.1", "is not an IPv4 address"},
+        {"1.2.3.4.5", "is not an IPv4 address"},
     };
-    for (size_t i = 0; i < sizeof(hosts) / sizeof(hosts[0]); i++) {
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
         char json[128];
-        snprintf(json, sizeof(json), "{\"Host\": \"%s\"}", hosts[i]);
-        check_rejected(json, "Host", "not an IPv4 or IPv6 address");
+        snprintf(json, sizeof(json), "{\"Host\": \"%s\"}", cases[i].host);
+        check_rejected(json, "Host", cases[i].fragment);
     }
 }
 
@@ -868,7 +917,12 @@ static void test_validate_ranges(void **state)
         char err[ERR_LEN];
         char range[64];
         snprintf(range, sizeof(range), "%lld..%lld", f->min, f->max);
+        /* Output limits off, so that each field's whole range is legal
+           and only the range check can object (the rules between keys
+           have tests of their own below). */
         zinx_config_default(&cfg);
+        cfg.output_soft_limit = 0;
+        cfg.output_hard_limit = 0;
         set_num(&cfg, f, f->min);
         assert_int_equal(zinx_config_validate(&cfg, err, sizeof(err)), 0);
         set_num(&cfg, f, f->max);
@@ -885,6 +939,121 @@ static void test_validate_ranges(void **state)
                 f->is_u32 ? (long long)UINT32_MAX : (long long)INT_MIN);
         check_invalid(&cfg, f->key, range);
     }
+}
+
+/* Checks the whole message of a broken rule between keys. */
+static void check_rule_broken(const zinx_config_t *cfg, const char *message)
+{
+    char err[ERR_LEN];
+    assert_int_equal(zinx_config_validate(cfg, err, sizeof(err)), ZINX_ECONFIG);
+    assert_string_equal(err, message);
+}
+
+static void check_valid(const zinx_config_t *cfg)
+{
+    char err[ERR_LEN];
+    int rc = zinx_config_validate(cfg, err, sizeof(err));
+    if (rc != 0)
+        print_error("%s\n", err);
+    assert_int_equal(rc, 0);
+}
+
+/* The case: a big MaxPacketSize with the default limits. */
+static void test_limits_below_reader_peak(void **state)
+{
+    (void)state;
+    zinx_config_t cfg;
+    zinx_config_default(&cfg);
+    cfg.max_packet_size = 8u << 20;
+    check_rule_broken(&cfg, "OutputHardLimit (4194304) must be at least "
+                            "OutputHighWater + MaxPacketSize + 8 (8650760)");
+    cfg.output_hard_limit = 0;
+    check_rule_broken(&cfg, "OutputSoftLimit (1048576) must be at least "
+                            "OutputHighWater + MaxPacketSize + 8 (8650760)");
+    cfg.output_soft_limit = 0;
+    check_valid(&cfg);
+}
+
+/* Each limit is legal from exactly HighWater + MaxPacketSize + 8 up. */
+static void test_limit_floor_is_exact(void **state)
+{
+    (void)state;
+    zinx_config_t cfg;
+    const uint32_t peak = 262144 + 4096 + 8;
+    zinx_config_default(&cfg);
+    cfg.output_soft_limit = peak;
+    cfg.output_hard_limit = peak;
+    check_valid(&cfg);
+    cfg.output_hard_limit = peak - 1;
+    check_rule_broken(&cfg, "OutputHardLimit (266247) must be at least "
+                            "OutputHighWater + MaxPacketSize + 8 (266248)");
+    cfg.output_hard_limit = 0;
+    check_valid(&cfg);
+    cfg.output_soft_limit = peak - 1;
+    check_rule_broken(&cfg, "OutputSoftLimit (266247) must be at least "
+                            "OutputHighWater + MaxPacketSize + 8 (266248)");
+    /* The high-water mark counts as much as the frame size. */
+    cfg.output_soft_limit = peak;
+    cfg.output_high_water += 1;
+    check_rule_broken(&cfg, "OutputSoftLimit (266248) must be at least "
+                            "OutputHighWater + MaxPacketSize + 8 (266249)");
+}
+
+static void test_soft_limit_not_above_hard(void **state)
+{
+    (void)state;
+    zinx_config_t cfg;
+    zinx_config_default(&cfg);
+    cfg.output_soft_limit = 4194305;
+    check_rule_broken(&cfg, "OutputSoftLimit (4194305) must not be above "
+                            "OutputHardLimit (4194304)");
+    cfg.output_soft_limit = cfg.output_hard_limit;
+    check_valid(&cfg);
+    /* Either limit off lifts the order rule. */
+    cfg.output_soft_limit = 1u << 30;
+    cfg.output_hard_limit = 0;
+    check_valid(&cfg);
+}
+
+/* The sum would not fit in 31 bits; it must not wrap either. */
+static void test_limit_rule_in_64_bits(void **state)
+{
+    (void)state;
+    zinx_config_t cfg;
+    zinx_config_default(&cfg);
+    cfg.max_packet_size = 1u << 30;
+    cfg.output_high_water = 1u << 30;
+    cfg.output_soft_limit = 0;
+    cfg.output_hard_limit = 1u << 30;
+    check_rule_broken(&cfg, "OutputHardLimit (1073741824) must be at least "
+                            "OutputHighWater + MaxPacketSize + 8 (2147483656)");
+    cfg.output_hard_limit = 0;
+    check_valid(&cfg);
+}
+
+/*
+ * A file is checked key by key when loaded, and the rules between keys
+ * when the result is validated, as zinx-echo and zinx_server_start() do.
+ */
+static void test_loaded_limits_fail_validation(void **state)
+{
+    (void)state;
+    char tmp[PATH_MAX];
+    char path[PATH_MAX + 16];
+    char err[ERR_LEN];
+    const char *json = "{\"MaxPacketSize\": 8388608}";
+    zinx_config_t cfg;
+    make_temp_dir(tmp, sizeof(tmp));
+    snprintf(path, sizeof(path), "%s/big.json", tmp);
+    write_file(path, json, strlen(json));
+    zinx_config_default(&cfg);
+    assert_int_equal(
+        zinx_config_load_file(&cfg, path, err, sizeof(err), NULL, NULL), 0);
+    assert_int_equal(cfg.max_packet_size, 8388608);
+    check_rule_broken(&cfg, "OutputHardLimit (4194304) must be at least "
+                            "OutputHighWater + MaxPacketSize + 8 (8650760)");
+    assert_int_equal(unlink(path), 0);
+    assert_int_equal(rmdir(tmp), 0);
 }
 
 static void test_validate_strings(void **state)
@@ -907,11 +1076,18 @@ static void test_validate_strings(void **state)
     memset(cfg.host, '1', sizeof(cfg.host));
     check_invalid(&cfg, "Host", "NUL");
 
-    static const char *const hosts[] = {"localhost", "", "1.2.3.4.5"};
+    static const struct {
+        const char *host;
+        const char *fragment;
+    } hosts[] = {
+        {"local\nhost", "\"local?host\" contains a blank or a control"},
+        {"[::1]", "brackets"},
+        {"1.2.3", "is not an IPv4 address"},
+    };
     for (size_t i = 0; i < sizeof(hosts) / sizeof(hosts[0]); i++) {
         zinx_config_default(&cfg);
-        snprintf(cfg.host, sizeof(cfg.host), "%s", hosts[i]);
-        check_invalid(&cfg, "Host", "not an IPv4 or IPv6 address");
+        snprintf(cfg.host, sizeof(cfg.host), "%s", hosts[i].host);
+        check_invalid(&cfg, "Host", hosts[i].fragment);
     }
 }
 
@@ -1002,8 +1178,8 @@ static void test_log_file_keys(void **state)
     check_rejected("{\"LogFileSize\": 1099511627777}", "LogFileSize",
                    "0..1099511627776");
     check_rejected("{\"LogFileSize\": -1}", "LogFileSize", "out of range");
-    check_rejected("{\"LogCons\": 1}", "LogCons", "expected a boolean");
-    check_rejected("{\"LogCons\": \"true\"}", "LogCons", "expected a boolean");
+    check_rejected("{\"LogCons\": 1}", "LogCons", "expected true or false");
+    check_rejected("{\"LogCons\": \"true\"}", "LogCons", "expected true or false");
     zinx_config_default(&cfg);
     cfg.log_file_size = UINT64_MAX;
     assert_int_equal(zinx_config_validate(&cfg, err, sizeof(err)),
@@ -1219,13 +1395,36 @@ static void test_load_default_env(void **state)
         ZINX_ECONFIG);
     assert_contains(err, path);
 
+    assert_int_equal(unsetenv("ZINX_CONFIG_FILE_PATH"), 0);
+}
+
+/* A file asked for by name must exist; defaults would hide the typo. */
+static void test_load_default_env_missing_file(void **state)
+{
+    (void)state;
+    char path[PATH_MAX];
+    char expect[PATH_MAX + 64];
+    char err[ERR_LEN];
+    zinx_config_t cfg;
+    zinx_config_t before;
+    struct warn_log w = {0};
     data_path("not-there.json", path, sizeof(path));
+    snprintf(expect, sizeof(expect),
+             "ZINX_CONFIG_FILE_PATH names %s, which does not exist", path);
     assert_int_equal(setenv("ZINX_CONFIG_FILE_PATH", path, 1), 0);
+    start_config(&cfg);
+    memcpy(&before, &cfg, sizeof(cfg));
     assert_int_equal(
-        zinx_config_load_default(&cfg, err, sizeof(err), record_warn, &w), 0);
+        zinx_config_load_default(&cfg, err, sizeof(err), record_warn, &w),
+        ZINX_ECONFIG);
+    assert_string_equal(err, expect);
+    assert_memory_equal(&cfg, &before, sizeof(cfg));
+    assert_int_equal(w.count, 0);
+    /* Naming the file directly keeps zinx_config_load_file()'s rule. */
+    assert_int_equal(
+        zinx_config_load_file(&cfg, path, err, sizeof(err), record_warn, &w),
+        0);
     assert_int_equal(w.count, 1);
-    assert_int_equal(w.level[0], ZINX_LOG_INFO);
-    assert_contains(w.text[0], path);
     assert_int_equal(unsetenv("ZINX_CONFIG_FILE_PATH"), 0);
 }
 
@@ -1325,6 +1524,7 @@ int main(void)
         cmocka_unit_test(test_numeric_bounds_accepted),
         cmocka_unit_test(test_integral_number_spellings),
         cmocka_unit_test(test_good_hosts),
+        cmocka_unit_test(test_heartbeat_count_acks),
         cmocka_unit_test(test_packet_format_names),
         cmocka_unit_test(test_longest_strings_accepted),
         cmocka_unit_test(test_string_escapes),
@@ -1347,6 +1547,11 @@ int main(void)
         cmocka_unit_test(test_err_buffer_contract),
         cmocka_unit_test(test_bad_arguments),
         cmocka_unit_test(test_validate_ranges),
+        cmocka_unit_test(test_limits_below_reader_peak),
+        cmocka_unit_test(test_limit_floor_is_exact),
+        cmocka_unit_test(test_soft_limit_not_above_hard),
+        cmocka_unit_test(test_limit_rule_in_64_bits),
+        cmocka_unit_test(test_loaded_limits_fail_validation),
         cmocka_unit_test(test_validate_strings),
         cmocka_unit_test(test_validate_packet_format),
         cmocka_unit_test(test_load_file_every_key),
@@ -1358,6 +1563,7 @@ int main(void)
         cmocka_unit_test(test_load_file_size_limit),
         cmocka_unit_test(test_load_file_unreadable),
         cmocka_unit_test(test_load_default_env),
+        cmocka_unit_test(test_load_default_env_missing_file),
         cmocka_unit_test(test_load_default_path),
         cmocka_unit_test(test_concurrent_loads),
         cmocka_unit_test(test_log_file_keys),

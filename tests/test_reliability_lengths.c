@@ -33,6 +33,14 @@ static zinx_server_t *start_server(zinx_packet_format_t fmt, uint32_t maxp,
 {
     zinx_config_t cfg;
     ru_config(&cfg);
+    /* The output limits must hold OutputHighWater plus one largest frame
+       (zinx_config_validate()). These tests are about input, so a larger
+       MaxPacketSize moves the limits up by as much, keeping the margins
+       of the defaults. */
+    if (maxp > cfg.max_packet_size) {
+        cfg.output_soft_limit += maxp - cfg.max_packet_size;
+        cfg.output_hard_limit += maxp - cfg.max_packet_size;
+    }
     cfg.max_packet_size = maxp;
     cfg.packet_format = fmt;
     zinx_server_t *s = ru_server_new(&cfg);

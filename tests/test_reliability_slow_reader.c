@@ -13,6 +13,7 @@
 
 #define BIG_ID 2u
 #define BIG_REPLY (64u * 1024u)
+#define MAX_PACKET (2u * BIG_REPLY)
 #define MIB (1024L * 1024L)
 
 static uint8_t big_reply[BIG_REPLY];
@@ -33,12 +34,21 @@ static void fill_big_reply(void)
 static zinx_server_t *start_server(zinx_config_t *cfg, int *port)
 {
     fill_big_reply();
-    cfg->max_packet_size = 2u * BIG_REPLY;
+    cfg->max_packet_size = MAX_PACKET;
     zinx_server_t *s = ru_server_new(cfg);
     zinx_router_t big = {.handle = big_handle};
     assert_int_equal(zinx_server_add_router(s, BIG_ID, &big), 0);
     *port = ru_server_start(s);
     return s;
+}
+
+/*
+ * The highest OutputHighWater that zinx_config_validate() allows under
+ * an output limit: the limit must hold it plus one largest frame.
+ */
+static uint32_t high_water_under(uint32_t limit)
+{
+    return limit - (MAX_PACKET + ZINX_HEADER_LEN);
 }
 
 /* A slow reader: small receive buffer; sends n requests, never reads. */
@@ -86,8 +96,9 @@ static size_t drain_closed(int fd)
 }
 
 /*
- * Hard limit. High water far above the cap, so reading never pauses and
- * one batch of requests produces more than the cap at once.
+ * Hard limit. High water as close to the cap as validation allows, and
+ * each client's requests are one small write read at once, so one batch
+ * of requests produces more than the cap before reading could pause.
  */
 static void t6_hard_limit(void **state)
 {
@@ -98,7 +109,7 @@ static void t6_hard_limit(void **state)
     ru_config(&cfg);
     cfg.output_hard_limit = (uint32_t)hard;
     cfg.output_soft_limit = 0;
-    cfg.output_high_water = 64u << 20;
+    cfg.output_high_water = high_water_under((uint32_t)hard);
     int port;
     zinx_server_t *s = start_server(&cfg, &port);
     ru_prober_t *prober = ru_prober_start(port);
@@ -206,7 +217,7 @@ static void t6_soft_limit(void **state)
     cfg.output_hard_limit = 0;
     cfg.output_soft_limit = 256u * 1024u;
     cfg.output_soft_timeout_ms = soft_ms;
-    cfg.output_high_water = 64u << 20;
+    cfg.output_high_water = high_water_under(cfg.output_soft_limit);
     int port;
     zinx_server_t *s = start_server(&cfg, &port);
     ru_prober_t *prober = ru_prober_start(port);
@@ -279,7 +290,7 @@ static void t6_send_reports_enobufs(void **state)
     cfg.output_hard_limit = 1u << 20;
     cfg.output_soft_limit = 0;
     fill_big_reply();
-    cfg.max_packet_size = 2u * BIG_REPLY;
+    cfg.max_packet_size = MAX_PACKET;
     zinx_server_t *s = ru_server_new(&cfg);
     zinx_router_t flood = {.handle = flood_handle};
     assert_int_equal(zinx_server_add_router(s, 3, &flood), 0);

@@ -167,6 +167,9 @@ static void test_output_hard_limit(void **state)
     cfg.max_packet_size = 65536;
     cfg.output_hard_limit = 256 * 1024;
     cfg.output_soft_limit = 0;
+    /* The cap must hold OutputHighWater plus one largest frame
+       (zinx_config_validate()); the default high water would not fit. */
+    cfg.output_high_water = 128 * 1024;
     tf_server_t *ts = start_with(&cfg, flood, f);
 
     int fd = tc_connect(ts->port);

@@ -183,11 +183,12 @@ static int run(zinx_server_t *server)
         fprintf(stderr, PROG ": cannot start: %s\n", zinx_strerror(rc));
         return 1;
     }
-    const zinx_config_t *cfg = zinx_server_config(server);
-    if (strchr(cfg->host, ':') != NULL)
-        say("listening on [%s]:%d\n", cfg->host, zinx_server_port(server));
+    /* The bound address: the host argument may be a name or "". */
+    const char *host = zinx_server_listen_host(server);
+    if (strchr(host, ':') != NULL)
+        say("listening on [%s]:%d\n", host, zinx_server_port(server));
     else
-        say("listening on %s:%d\n", cfg->host, zinx_server_port(server));
+        say("listening on %s:%d\n", host, zinx_server_port(server));
     rc = zinx_server_serve(server);
     if (rc < 0) {
         fprintf(stderr, PROG ": %s\n", zinx_strerror(rc));

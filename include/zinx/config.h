@@ -30,6 +30,7 @@
  * | DrainTimeoutMs    | drain_timeout_ms    | 5000            |
  * | HeartbeatIntervalMs | heartbeat_interval_ms | 0 (off)       |
  * | HeartbeatMsgID    | heartbeat_msg_id    | 99999           |
+ * | HeartbeatCountAcks | heartbeat_count_acks | false (0)      |
  * | FrameTimeoutMs    | frame_timeout_ms    | 10000           |
  * | IdleTimeoutMs     | idle_timeout_ms     | 0 (off)         |
  * | OutputSoftLimit   | output_soft_limit   | 1048576         |
@@ -37,6 +38,19 @@
  * | OutputHardLimit   | output_hard_limit   | 4194304         |
  * | MaxUnknownMsgs    | max_unknown_msgs    | 0 (off)         |
  * | CloseNoticeMsgID  | close_notice_msg_id | 0 (off)         |
+ *
+ * Host is a host name ("localhost"), an IPv4 or IPv6 literal (an IPv6
+ * one may carry a %zone), or "" for every interface; it is resolved when
+ * the server starts. Refused at once: blanks and control characters,
+ * brackets, a ':' that is not part of an IPv6 literal ("1.2.3.4:80", the
+ * port goes in TCPPort), and digits and dots that are not an IPv4
+ * address ("1.2.3", "256.0.0.1").
+ *
+ * HeartbeatCountAcks is a JSON true or false. By default a peer counts as
+ * alive only if it sent something (any byte: a heartbeat reply or any
+ * message) within HeartbeatMax seconds, as in Zinx; when true, a peer
+ * whose TCP stack acknowledged our data within HeartbeatMax also counts
+ * as alive, for receive-only clients that never send.
  *
  * The README's configuration table says what each one does.
  */
@@ -59,7 +73,8 @@ extern "C" {
 
 typedef struct zinx_config {
     char name[ZINX_CONFIG_NAME_MAX]; /* server name, shown in logs */
-    char host[ZINX_CONFIG_HOST_MAX]; /* IPv4 or IPv6 literal to bind */
+    char host[ZINX_CONFIG_HOST_MAX]; /* name, IP literal, "" = all; see
+                                        zinx_server_start() */
     int tcp_port;                    /* 0..65535; 0 picks a free port */
     int max_conn;                    /* 1..1000000 open connections */
     uint32_t max_packet_size;        /* 1..1 GiB payload bytes per frame */
@@ -81,10 +96,10 @@ typedef struct zinx_config {
     /* Protections against broken and hostile peers (0 turns one off). */
     uint32_t heartbeat_interval_ms; /* 0..86400000; 0: no heartbeat */
     uint32_t heartbeat_msg_id;      /* any ID */
-    int heartbeat_count_acks;
-    uint32_t frame_timeout_ms;  /* 0..3600000: a started frame's deadline */
-    uint32_t idle_timeout_ms;   /* 0..86400000: silence before close */
-    uint32_t output_soft_limit; /* 0..1 GiB unsent bytes ... */
+    int heartbeat_count_acks;       /* 0 or 1: acks count as life signs */
+    uint32_t frame_timeout_ms;      /* 0..3600000: a started frame's deadline */
+    uint32_t idle_timeout_ms;       /* 0..86400000: silence before close */
+    uint32_t output_soft_limit;     /* 0..1 GiB unsent bytes ... */
     uint32_t output_soft_timeout_ms; /* 0..3600000 ... held this long: close */
     uint32_t output_hard_limit;      /* 0..1 GiB unsent bytes: close at once */
     uint32_t max_unknown_msgs;       /* unrouted frames tolerated per conn */
@@ -96,10 +111,28 @@ typedef struct zinx_config {
 void zinx_config_default(zinx_config_t *cfg);
 
 /*
- * Checks every field's range. Returns 0, ZINX_EINVAL for a NULL cfg, or
- * ZINX_ECONFIG with a message
- * naming the key and the problem written to err (NUL-terminated, cut to
- * err_len; err may be NULL when err_len is 0). Thread: any.
+ * Checks every field's range, then the rules between the output limits:
+ * with P = OutputHighWater + MaxPacketSize + 8 (computed in 64 bits),
+ *
+ *   - a nonzero OutputHardLimit must be at least P;
+ *   - a nonzero OutputSoftLimit must be at least P;
+ *   - when both are nonzero, OutputSoftLimit must not be above
+ *     OutputHardLimit.
+ *
+ * Why: reading, and the handing of requests to handlers, pause while a
+ * connection's unsent output is above OutputHighWater, and at most one
+ * more frame's reply (MaxPacketSize + the 8-byte header) can be in
+ * flight, so a peer that reads its replies never holds more than P unsent
+ * bytes. The limits must lie above that, so that only peers that do not
+ * read (or server push that outruns a peer) reach them. The defaults
+ * satisfy the rules.
+ *
+ * Returns 0, ZINX_EINVAL for a NULL cfg, or ZINX_ECONFIG with a message
+ * written to err (NUL-terminated, cut to err_len; err may be NULL when
+ * err_len is 0): "<key>: <problem>" for a field out of range, or one
+ * naming the keys and values of a broken rule, such as
+ * "OutputHardLimit (4194304) must be at least OutputHighWater +
+ * MaxPacketSize + 8 (8650760)". Thread: any.
  */
 int zinx_config_validate(const zinx_config_t *cfg, char *err, size_t err_len);
 
@@ -112,6 +145,10 @@ int zinx_config_validate(const zinx_config_t *cfg, char *err, size_t err_len);
  * 0) or ZINX_ENOMEM. On ZINX_ECONFIG *cfg is unchanged and err receives
  * "<origin>: <key>: <problem>" (malformed JSON, a root that is not an
  * object, a wrong type, an out-of-range value, a key given twice). Each
+ * key is checked on its own: the rules between keys (see
+ * zinx_config_validate()) are not, because the result may be one layer
+ * of several (another file, fields set in code) and is complete only when
+ * the program says so; call zinx_config_validate() after the last one. Each
  * unknown key, and each Zinx key this library does not use, is reported
  * as a warning to `warn` (may be NULL) and otherwise ignored.
  * Thread: any; warn is called on the calling thread. (cJSON records the
@@ -134,7 +171,14 @@ int zinx_config_load_file(zinx_config_t *cfg, const char *path, char *err,
 
 /*
  * Loads the file Zinx would: $ZINX_CONFIG_FILE_PATH when set and not
- * empty, else ./conf/zinx.json. Same results as zinx_config_load_file().
+ * empty, else ./conf/zinx.json. Same results as zinx_config_load_file(),
+ * with one difference: when the variable names a file that does not
+ * exist, the call returns ZINX_ECONFIG, leaves *cfg unchanged and writes
+ * "ZINX_CONFIG_FILE_PATH names <path>, which does not exist" to err; the
+ * file was asked for, so running on defaults would hide the mistake. A
+ * missing ./conf/zinx.json with the variable unset or empty still means
+ * the defaults (an info record to `warn`, return 0), as in Zinx.
+ * Thread: any, as long as no thread changes the environment meanwhile.
  */
 int zinx_config_load_default(zinx_config_t *cfg, char *err, size_t err_len,
                              zinx_log_fn warn, void *warn_udata);

@@ -175,11 +175,30 @@ void zinx_server_log(zinx_server_t *server, zinx_log_level_t level,
 /*
  * Validates the configuration, opens the log, binds and listens on
  * Host:TCPPort, and starts the I/O threads and workers; returns at once.
- * Returns 0, ZINX_ECONFIG (the reason is logged), ZINX_ESTATE when
+ *
+ * Host is resolved here, once, with getaddrinfo() (which may block on the
+ * resolver for a name; literals never ask DNS). The listener binds the
+ * first IPv4 address returned, else the first address, as Go's
+ * net.Listen does for a name with both families. Host "" means every
+ * interface: "::" with IPV6_V6ONLY off (IPv4 and IPv6 on one socket),
+ * or 0.0.0.0 where IPv6 is unavailable. zinx_server_listen_host() tells
+ * which address was bound.
+ *
+ * Returns 0, ZINX_ECONFIG (the reason is logged), ZINX_ENOENT when Host
+ * does not resolve (logged with the resolver's reason), ZINX_ESTATE when
  * already started, or a negated errno (ZINX_EADDRINUSE, ...).
  * Thread: any but a framework thread.
  */
 int zinx_server_start(zinx_server_t *server);
+
+/*
+ * The numeric address the listener is bound to, without the port:
+ * "127.0.0.1" for Host "localhost", "::" (or "0.0.0.0" without IPv6) for
+ * Host "". "" before a successful zinx_server_start(), for a client, and
+ * for NULL. The string belongs to the server and does not change once
+ * start has returned. Thread: any.
+ */
+const char *zinx_server_listen_host(const zinx_server_t *server);
 
 /*
  * Starts the server if needed, blocks until SIGINT or SIGTERM arrives or
