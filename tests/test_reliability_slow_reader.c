@@ -24,6 +24,22 @@ static void big_handle(zinx_request_t *req, void *udata)
     zinx_conn_send_msg(zinx_request_conn(req), BIG_ID, big_reply, BIG_REPLY);
 }
 
+/* One request answered with a burst of BURST_REPLIES big messages: output
+   that the peer's own request pacing cannot hold back (handing requests
+   to handlers pauses between requests, not inside one), the case the
+   output limits exist for, like pushes and broadcasts. */
+#define BURST_ID 3u
+#define BURST_REPLIES 32
+static void burst_handle(zinx_request_t *req, void *udata)
+{
+    (void)udata;
+    for (int i = 0; i < BURST_REPLIES; i++) {
+        if (zinx_conn_send_msg(zinx_request_conn(req), BIG_ID, big_reply,
+                               BIG_REPLY) != 0)
+            return;
+    }
+}
+
 /* Written before any server starts; read-only while one runs. */
 static void fill_big_reply(void)
 {
@@ -37,7 +53,9 @@ static zinx_server_t *start_server(zinx_config_t *cfg, int *port)
     cfg->max_packet_size = MAX_PACKET;
     zinx_server_t *s = ru_server_new(cfg);
     zinx_router_t big = {.handle = big_handle};
+    zinx_router_t burst = {.handle = burst_handle};
     assert_int_equal(zinx_server_add_router(s, BIG_ID, &big), 0);
+    assert_int_equal(zinx_server_add_router(s, BURST_ID, &burst), 0);
     *port = ru_server_start(s);
     return s;
 }
@@ -52,7 +70,7 @@ static uint32_t high_water_under(uint32_t limit)
 }
 
 /* A slow reader: small receive buffer; sends n requests, never reads. */
-static int slow_client(int port, int n)
+static int slow_client_id(int port, int n, uint32_t id)
 {
     ru_sockopts_t o = {.rcvbuf = 4096};
     int fd = ru_connect_ex(port, &o);
@@ -60,11 +78,16 @@ static int slow_client(int port, int n)
     uint8_t *reqs = calloc((size_t)n, ZINX_HEADER_LEN);
     assert_non_null(reqs);
     for (int i = 0; i < n; i++)
-        ru_frame(reqs + (size_t)i * ZINX_HEADER_LEN, BIG_ID, NULL, 0);
+        ru_frame(reqs + (size_t)i * ZINX_HEADER_LEN, id, NULL, 0);
     assert_int_equal(ru_send_all(fd, reqs, (size_t)n * ZINX_HEADER_LEN, 2000),
                      0);
     free(reqs);
     return fd;
+}
+
+static int slow_client(int port, int n)
+{
+    return slow_client_id(port, n, BIG_ID);
 }
 
 /* Waits for the counter to come down to want, sampling RSS; returns the
@@ -97,8 +120,10 @@ static size_t drain_closed(int fd)
 
 /*
  * Hard limit. High water as close to the cap as validation allows, and
- * each client's requests are one small write read at once, so one batch
- * of requests produces more than the cap before reading could pause.
+ * each request is answered with a burst of 32 big messages (2 MiB), more
+ * than the cap: pausing between requests cannot hold that back, the hard
+ * limit must. (Requests answered one by one never reach it: handing them
+ * to handlers pauses at OutputHighWater.)
  */
 static void t6_hard_limit(void **state)
 {
@@ -120,7 +145,7 @@ static void t6_hard_limit(void **state)
        may buffer in the socket (tcp_wmem's maximum, 4 MiB). */
     int fds[8];
     for (int i = 0; i < slow; i++)
-        fds[i] = slow_client(port, 256);
+        fds[i] = slow_client_id(port, 8, BURST_ID);
     uint64_t left;
     long peak = wait_sampling_rss(s, RU_STAT(connections), 1, 5000, &left);
     ru_note("T6 hard: %d slow readers, %llu connections left, "
