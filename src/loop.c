@@ -532,6 +532,12 @@ static bool quit_done(zinx__loop_t *loop, int *timeout)
     uint64_t now = zinx__now_ms();
     bool force = now >= loop->quit_deadline_ms;
     settle_lingerers(loop, force);
+    /* What was posted before the quit runs first (a dialer told that its
+       connection ended drops its reference to it there). */
+    if (atomic_load(&loop->posted) != NULL) {
+        *timeout = 0;
+        return false;
+    }
     if (loop->nlinger == 0)
         return true;
     *timeout = min_timeout(*timeout, LOOP_QUIT_POLL_MS);

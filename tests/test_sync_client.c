@@ -10,12 +10,14 @@
 #define ID_FLOOD_END 52u
 #define ID_SLOW 60u
 #define ID_STALL 61u
-#define FLOOD_N 2000u
+#define FLOOD_N 500u /* 2 MiB: within the default OutputHardLimit */
 
 static uint8_t page[4096];
 static atomic_long slow_seen;
 
-/* Answers one request with FLOOD_N 4 KiB messages, then an end mark. */
+/* Answers one request with FLOOD_N 4 KiB messages, then an end mark:
+   pushed in one burst, so it must stay below OutputHardLimit even when
+   the client does not read at all. */
 static void flood_handle(zinx_request_t *req, void *udata)
 {
     (void)udata;
