@@ -261,11 +261,13 @@ typedef struct zinx__task {
     zinx__loop_t *origin; /* the loop that allocated it, and frees it; NULL
                              for a connection's own START/STOP task */
     zinx__task_kind_t kind;
+    uint32_t done;     /* frames already handled (a parked task resumes) */
     zinx_conn_t *conn; /* holds a reference */
     uint32_t count;    /* frames in data */
-    size_t size;       /* bytes in data */
-    uint32_t done;     /* frames already handled (a parked task resumes) */
-    size_t off;        /* their bytes */
+    /* Bytes in data, and of the frames done: a batch is at most one read
+       or one frame (MaxPacketSize is at most 1 GiB). 32 bits keep the
+       header at 48 bytes, the size class the allocator serves fastest. */
+    uint32_t size, off;
     uint8_t data[];
 } zinx__task_t;
 

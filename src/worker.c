@@ -51,7 +51,7 @@ zinx__task_t *zinx__task_new(zinx__loop_t *loop, zinx__task_kind_t kind,
     t->kind = kind;
     t->conn = zinx_conn_ref(conn);
     t->count = 0;
-    t->size = size;
+    t->size = (uint32_t)size;
     t->done = 0;
     t->off = 0;
     return t;
@@ -229,7 +229,7 @@ static bool run_msgs(zinx__worker_t *w, zinx__task_t *t)
         if (n <= 0)
             break;
         zinx__route_message(w->server, t->conn, &m);
-        t->off += (size_t)n;
+        t->off += (uint32_t)n;
         t->done++;
     }
     zinx__conn_batch_done(t->conn, t->count - start);
