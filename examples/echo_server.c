@@ -49,8 +49,10 @@ static void echo_message(zinx_request_t *req, void *udata)
         zinx_conn_send_msg(conn, zinx_request_msg_id(req),
                            zinx_request_data(req), zinx_request_data_len(req));
     /* A closed peer is not worth a message, and the library already
-       logs a connection it closes for reading too slowly (ENOBUFS). */
-    if (rc < 0 && rc != ZINX_ECLOSED && rc != ZINX_ENOBUFS)
+       logs (rate-limited) a connection it closes for reading too slowly
+       (ENOBUFS) or for want of memory (ENOMEM). */
+    if (rc < 0 && rc != ZINX_ECLOSED && rc != ZINX_ENOBUFS &&
+        rc != ZINX_ENOMEM)
         zinx_server_log(
             zinx_conn_server(conn), ZINX_LOG_WARN, "conn %llu: echo failed: %s",
             (unsigned long long)zinx_conn_id(conn), zinx_strerror(rc));

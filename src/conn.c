@@ -1365,6 +1365,22 @@ static int over_hard_limit(zinx_conn_t *c)
     return ZINX_ENOBUFS;
 }
 
+/* A reply could not be queued for lack of memory: the peer's stream of
+   answers has a hole, so the connection ends now (counted and logged
+   once) instead of failing every later reply too. */
+static void reply_lost(zinx_conn_t *c)
+{
+    set_reason(c, ZINX_ENOMEM);
+    if (!raise_close(c, CLOSE_NOW))
+        return;
+    atomic_fetch_add_explicit(&c->server->stats.out_of_memory, 1,
+                              memory_order_relaxed);
+    ZINX__LOG_LIMITED(c->server, ZINX__LOGK_OOM, ZINX_LOG_WARN,
+                      "conn %llu (%s): out of memory queueing a reply, "
+                      "closing",
+                      (unsigned long long)c->id, c->remote);
+}
+
 int zinx_conn_send_msg(zinx_conn_t *c, uint32_t id, const void *data,
                        uint32_t len)
 {
@@ -1403,6 +1419,8 @@ int zinx_conn_send_msg(zinx_conn_t *c, uint32_t id, const void *data,
     if (rc == 0)
         atomic_fetch_add_explicit(&c->server->stats.msgs_out, 1,
                                   memory_order_relaxed);
+    else if (rc == ZINX_ENOMEM)
+        reply_lost(c);
     return rc;
 }
 

@@ -83,7 +83,9 @@ int zinx_conn_is_open(const zinx_conn_t *conn);
  * ZINX_ECLOSED after zinx_conn_close_now() or once the connection has
  * finished (its last reply flushed, or closed by an error), ZINX_ENOBUFS when
  * its unsent output would pass OutputHardLimit (the peer reads too slowly; the
- * connection is then closed at once), ZINX_ENOMEM, or ZINX_EINVAL.
+ * connection is then closed at once), ZINX_ENOMEM (the message could not be
+ * queued: the connection is then closed at once, since its replies would
+ * have a hole), or ZINX_EINVAL.
  */
 int zinx_conn_send_msg(zinx_conn_t *conn, uint32_t id, const void *data,
                        uint32_t len);
