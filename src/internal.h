@@ -234,6 +234,9 @@ int zinx__router_table_add(zinx__router_table_t *t, uint32_t id,
 const zinx_router_t *zinx__router_table_find(const zinx__router_table_t *t,
                                              uint32_t id);
 void zinx__router_table_free(zinx__router_table_t *t);
+/* A handler that takes a message and does nothing: heartbeats from peers
+   are signs of life, not unknown messages. */
+void zinx__ignore_message(zinx_request_t *req, void *udata);
 
 struct zinx_request {
     zinx_conn_t *conn;

@@ -63,6 +63,12 @@ const zinx_router_t *zinx__router_table_find(const zinx__router_table_t *t,
     }
 }
 
+void zinx__ignore_message(zinx_request_t *req, void *udata)
+{
+    ZINX__UNUSED(req);
+    ZINX__UNUSED(udata);
+}
+
 void zinx__router_table_free(zinx__router_table_t *t)
 {
     free(t->slots);

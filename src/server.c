@@ -556,19 +556,13 @@ static void destroy_threads(zinx_server_t *s, uint64_t linger_until_ms)
     as->reserve_fd = -1;
 }
 
-static void ignore_beat(zinx_request_t *req, void *udata)
-{
-    ZINX__UNUSED(req);
-    ZINX__UNUSED(udata);
-}
-
 /* Heartbeats from peers are life signs, not unknown messages. */
 static int route_heartbeats(zinx_server_t *s)
 {
     if (s->cfg.heartbeat_interval_ms == 0 ||
         zinx__router_table_find(&s->routes, s->cfg.heartbeat_msg_id) != NULL)
         return 0;
-    zinx_router_t r = {.handle = ignore_beat};
+    zinx_router_t r = {.handle = zinx__ignore_message};
     return zinx__router_table_add(&s->routes, s->cfg.heartbeat_msg_id, &r);
 }
 

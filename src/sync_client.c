@@ -87,12 +87,6 @@ static void on_message(zinx_request_t *req, void *udata)
     pthread_mutex_unlock(&c->lock);
 }
 
-static void ignore_heartbeat(zinx_request_t *req, void *udata)
-{
-    ZINX__UNUSED(req);
-    ZINX__UNUSED(udata);
-}
-
 static void on_stop(zinx_conn_t *conn, void *udata)
 {
     zinx_sync_client_t *c = udata;
@@ -130,7 +124,7 @@ static zinx_server_t *make_endpoint(zinx_sync_client_t *c,
     if (s == NULL)
         return NULL;
     zinx_router_t r = {.handle = on_message, .udata = c};
-    zinx_router_t hb = {.handle = ignore_heartbeat};
+    zinx_router_t hb = {.handle = zinx__ignore_message};
     zinx_server_set_fallback_router(s, &r);
     zinx_server_add_router(s, o->heartbeat_msg_id, &hb);
     zinx_server_on_conn_stop(s, on_stop, c);
