@@ -70,14 +70,14 @@ struct zinx_conn {
     int state;
     uint32_t events;
     bool peer_eof;
-    bool paused_worker;  /* worker queue full: frames wait in `in` */
-    bool paused_budget;  /* output behind (or held): frames wait in `in` */
-    bool paused_output;  /* too much unsent output */
-    bool lingering;      /* finished: flushing, then waiting for EOF */
-    bool wr_shut;        /* our FIN was sent */
-    bool has_timer;      /* holds a slot in the loop's timer heap */
-    bool retained;       /* listed in the loop's buffer sweep */
-    uint64_t last_io_ms; /* last read or write, for the buffer sweep */
+    bool paused_worker;   /* worker queue full: frames wait in `in` */
+    bool paused_dispatch; /* output behind (or held): frames wait in `in` */
+    bool paused_output;   /* too much unsent output */
+    bool lingering;       /* finished: flushing, then waiting for EOF */
+    bool wr_shut;         /* our FIN was sent */
+    bool has_timer;       /* holds a slot in the loop's timer heap */
+    bool retained;        /* listed in the loop's buffer sweep */
+    uint64_t last_io_ms;  /* last read or write, for the buffer sweep */
     zinx__conn_links_t links;
     zinx__buf_t in;          /* partial frame, or frames waiting for room */
     zinx__buf_t out;         /* unsent bytes */
@@ -418,10 +418,11 @@ static bool output_full(zinx_conn_t *c)
     return false;
 }
 
-/* Frames wait in `in` for room (the worker's queue or the reply budget). */
+/* Frames wait in `in` for room: in the worker's queue, or in the output
+   (or the owner holds the connection). */
 static bool frames_held(const zinx_conn_t *c)
 {
-    return c->paused_worker || c->paused_budget;
+    return c->paused_worker || c->paused_dispatch;
 }
 
 static void set_interest(zinx_conn_t *c)
@@ -872,6 +873,35 @@ static void oversize(zinx_conn_t *c)
     finish(c, FINISH_FLUSH);
 }
 
+/* A complete frame (or a bad header) starts at buf. */
+static bool frame_ready(const zinx_conn_t *c, const uint8_t *buf, size_t len)
+{
+    uint32_t id, flen;
+    if (len < ZINX_HEADER_LEN)
+        return false;
+    if (zinx_unpack_header(c->format, buf, len, &id, &flen) != 0)
+        return true;
+    return len - ZINX_HEADER_LEN >= flen;
+}
+
+/* Whether handlers may take more frames now: not while the output is
+   behind (the worker parks what it already has, see
+   zinx__conn_over_high_water) or the owner holds the connection. */
+static bool dispatch_open(zinx_conn_t *c)
+{
+    return !output_full(c) &&
+           !atomic_load_explicit(&c->user_hold, memory_order_relaxed);
+}
+
+/* Dispatch stopped at buf: those frames wait in `in`, and while a
+   complete one waits, reading stops; the flush that makes room, or
+   releasing the hold, resumes dispatch. */
+static void hold_frames(zinx_conn_t *c, const uint8_t *buf, size_t len)
+{
+    if (frame_ready(c, buf, len))
+        c->paused_dispatch = true;
+}
+
 static int dispatch_inline(zinx_conn_t *c, const uint8_t *buf, size_t len,
                            size_t *consumed)
 {
@@ -879,9 +909,8 @@ static int dispatch_inline(zinx_conn_t *c, const uint8_t *buf, size_t len,
     size_t off = 0;
     int rc = 0;
     while (off < len && atomic_load(&c->close_req) != CLOSE_NOW) {
-        if (output_full(c) ||
-            atomic_load_explicit(&c->user_hold, memory_order_relaxed)) {
-            c->paused_budget = true; /* the rest waits in `in` */
+        if (!dispatch_open(c)) {
+            hold_frames(c, buf + off, len - off);
             break;
         }
         zinx_msg_t m;
@@ -922,30 +951,14 @@ static int scan_frames(const zinx_conn_t *c, const uint8_t *buf, size_t len,
     return rc;
 }
 
-/* A complete frame (or a bad header) starts at buf. */
-static bool frame_ready(const zinx_conn_t *c, const uint8_t *buf, size_t len)
-{
-    uint32_t id, flen;
-    if (len < ZINX_HEADER_LEN)
-        return false;
-    if (zinx_unpack_header(c->format, buf, len, &id, &flen) != 0)
-        return true;
-    return len - ZINX_HEADER_LEN >= flen;
-}
-
 static int dispatch_to_worker(zinx_conn_t *c, const uint8_t *buf, size_t len,
                               size_t *consumed)
 {
     uint32_t n;
     size_t bytes;
     *consumed = 0;
-    /* Output behind: no more frames go out (the worker also parks those
-       already queued, see zinx__conn_over_high_water); the flush that
-       makes room resumes us, as does releasing a hold. */
-    if (output_full(c) ||
-        atomic_load_explicit(&c->user_hold, memory_order_relaxed)) {
-        if (frame_ready(c, buf, len))
-            c->paused_budget = true;
+    if (!dispatch_open(c)) {
+        hold_frames(c, buf, len);
         return 0;
     }
     int rc = scan_frames(c, buf, len, UINT32_MAX, &n, &bytes);
@@ -1003,7 +1016,7 @@ static bool dispatch_buffered(zinx_conn_t *c)
         return true;
     size_t consumed;
     c->paused_worker = false;
-    c->paused_budget = false;
+    c->paused_dispatch = false;
     int rc =
         dispatch(c, zinx__buf_head(&c->in), zinx__buf_size(&c->in), &consumed);
     if (c->state == CONN_FINISHED)
