@@ -279,11 +279,6 @@ void *zinx_conn_data(const zinx_conn_t *c)
     return c->user_data;
 }
 
-int zinx__conn_fd(const zinx_conn_t *c)
-{
-    return c->fd;
-}
-
 void zinx__conn_set_dialer(zinx_conn_t *c, zinx_dialer_t *d)
 {
     c->dialer = zinx__dialer_ref(d);

@@ -392,7 +392,6 @@ void zinx__conn_batch_done(zinx_conn_t *conn, uint32_t count);
 /* Worker/loop: run hooks. */
 void zinx__conn_run_start(zinx_conn_t *conn);
 void zinx__conn_run_stop(zinx_conn_t *conn);
-int zinx__conn_fd(const zinx_conn_t *conn);
 /* Loop thread: frees conn's buffers if it has been idle since idle_since
    (monotonic ms). Returns true while it still holds buffers in use. */
 bool zinx__conn_trim(zinx_conn_t *conn, uint64_t idle_since);
