@@ -24,7 +24,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "pack_internal.h"
+#include "codec/pack_internal.h"
 #include "zinx/error.h"
 #include "zinx/pack.h"
 
