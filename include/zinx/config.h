@@ -105,6 +105,7 @@ typedef struct zinx_config {
     uint32_t max_unknown_msgs;       /* unrouted frames tolerated per conn */
     uint32_t close_notice_msg_id;    /* 0: none; else sent before a protocol
                                         error closes the connection */
+    uint32_t unix_mode; /* permissions of a "unix:PATH" socket file */
 } zinx_config_t;
 
 /* Fills *cfg with the defaults of the table above. Thread: any. */

@@ -133,6 +133,21 @@ int zinx_conn_remove_property(zinx_conn_t *conn, const char *key);
  * when several threads use it; hooks and handlers of one connection run
  * one at a time, so they need none among themselves.
  */
+/*
+ * Async completion: runs fn(conn, udata) on the connection's handler
+ * thread (its worker, or its I/O thread with WorkerPoolSize 0), after the
+ * messages already handed to the handlers and in posting order, and
+ * always before OnConnStop. Call it from any thread, typically one of
+ * your own that finished a slow call (a database query) for a request:
+ * the answer is then sent from the connection's thread, in order with
+ * its other replies. The function keeps a reference to conn until fn has
+ * run; udata is the caller's. Returns 0, ZINX_ECLOSED once the connection
+ * has ended (OnConnStop was scheduled: fn will never run), ZINX_EINVAL or
+ * ZINX_ENOMEM. Thread: any.
+ */
+typedef void (*zinx_conn_job_fn)(zinx_conn_t *conn, void *udata);
+int zinx_conn_post(zinx_conn_t *conn, zinx_conn_job_fn fn, void *udata);
+
 void zinx_conn_set_data(zinx_conn_t *conn, void *data);
 void *zinx_conn_data(const zinx_conn_t *conn);
 

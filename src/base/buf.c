@@ -2,7 +2,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "internal.h"
+#include "base/base.h"
 
 /* Doubling keeps appends amortised O(1); the floor avoids tiny reallocs. */
 #define BUF_MIN_CAP 256u
@@ -56,21 +56,6 @@ int zinx__buf_append(zinx__buf_t *b, const void *data, size_t n)
         return rc;
     memcpy(b->data + b->len, data, n);
     b->len += n;
-    return 0;
-}
-
-int zinx__buf_append_frame(zinx__buf_t *b, zinx_packet_format_t format,
-                           uint32_t id, const void *data, uint32_t len)
-{
-    int rc = zinx__buf_reserve(b, (size_t)ZINX_HEADER_LEN + len);
-    if (rc != 0)
-        return rc;
-    zinx_pack_header(format, id, len, b->data + b->len);
-    b->len += ZINX_HEADER_LEN;
-    if (len > 0) {
-        memcpy(b->data + b->len, data, len);
-        b->len += len;
-    }
     return 0;
 }
 

@@ -296,6 +296,15 @@ void zinx__logger_vlog(zinx__logger_t *lg, zinx_log_level_t level,
     emit(lg, level, msg);
 }
 
+void zinx__logger_logf(zinx__logger_t *lg, zinx_log_level_t level,
+                       const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    zinx__logger_vlog(lg, level, fmt, ap);
+    va_end(ap);
+}
+
 zinx_log_level_t zinx__log_level_of(const zinx_server_t *server)
 {
     return server->log.min_level;

@@ -3,7 +3,7 @@
 #include <string.h>
 #include <time.h>
 
-#include "internal.h"
+#include "base/base.h"
 
 typedef struct spawn {
     void *(*fn)(void *);

@@ -7,7 +7,7 @@
  */
 #include <stdlib.h>
 
-#include "internal.h"
+#include "base/base.h"
 
 #define NOT_ARMED SIZE_MAX
 

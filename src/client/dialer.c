@@ -21,6 +21,7 @@
 #include <unistd.h>
 
 #include "internal.h"
+#include "stream/stream.h"
 
 #define MAX_ADDRS 8
 #define DEFAULT_CONNECT_TIMEOUT_MS 5000u
@@ -37,9 +38,11 @@ enum dial_op {
 };
 
 struct zinx_dialer {
-    zinx__pollable_t poll; /* first: epoll events are routed by kind */
+    zinx__io_t io;          /* the connecting socket's events */
+    zinx__closure_t posted; /* runs posted_ops on the loop */
     atomic_uint refs;
     zinx_server_t *server;
+    zinx__shard_t *shard; /* its connections live there */
     zinx__loop_t *loop;
     zinx_dial_opts_t opts;
     atomic_uint posted_ops; /* enum dial_op bits waiting for the loop */
@@ -67,6 +70,9 @@ struct zinx_dialer {
 };
 
 static void on_timer(zinx__timer_t *t, void *arg);
+static void run_posted(void *arg);
+static void drop_posted(void *arg);
+static void on_events(zinx__io_t *io, uint32_t events);
 
 zinx_dialer_t *zinx__dialer_ref(zinx_dialer_t *d)
 {
@@ -138,7 +144,7 @@ static void deactivate(zinx_dialer_t *d)
     d->active = false;
     zinx__loop_timer_cancel(d->loop, &d->timer);
     if (d->fd >= 0) {
-        zinx__loop_unwatch(d->loop, d->fd);
+        zinx__io_stop(d->loop, &d->io);
         close(d->fd);
         d->fd = -1;
     }
@@ -180,7 +186,7 @@ static void attempt_failed(zinx_dialer_t *d, int status)
 {
     zinx__loop_timer_cancel(d->loop, &d->timer);
     if (d->fd >= 0) {
-        zinx__loop_unwatch(d->loop, d->fd);
+        zinx__io_stop(d->loop, &d->io);
         close(d->fd);
         d->fd = -1;
     }
@@ -204,10 +210,10 @@ static void attempt_failed(zinx_dialer_t *d, int status)
 static void connected(zinx_dialer_t *d)
 {
     zinx__loop_timer_cancel(d->loop, &d->timer);
-    zinx__loop_unwatch(d->loop, d->fd);
+    zinx__io_stop(d->loop, &d->io);
     int fd = d->fd;
     d->fd = -1;
-    zinx_conn_t *c = zinx__server_open_conn(d->server, d->loop, d->loop, fd);
+    zinx_conn_t *c = zinx__server_open_conn(d->server, d->shard, fd);
     if (c == NULL) {
         attempt_failed(d, ZINX_ENOMEM);
         return;
@@ -250,7 +256,7 @@ static void start_attempt(zinx_dialer_t *d)
         attempt_failed(d, -errno);
         return;
     }
-    int rc = zinx__loop_watch(d->loop, fd, d, EPOLLOUT, true);
+    int rc = zinx__io_start(d->loop, &d->io, fd, ZINX__EV_WRITE);
     if (rc == 0)
         rc = zinx__loop_timer_arm(d->loop, &d->timer,
                                   zinx__now_ms() + d->opts.connect_timeout_ms);
@@ -258,9 +264,10 @@ static void start_attempt(zinx_dialer_t *d)
         attempt_failed(d, rc);
 }
 
-void zinx__dialer_on_events(zinx_dialer_t *d, uint32_t events)
+static void on_events(zinx__io_t *io, uint32_t events)
 {
     ZINX__UNUSED(events);
+    zinx_dialer_t *d = ZINX__CONTAINER_OF(io, zinx_dialer_t, io);
     if (d->fd < 0)
         return;
     int err = 0;
@@ -309,11 +316,12 @@ static void conn_lost(zinx_dialer_t *d)
 static void post_op(zinx_dialer_t *d, unsigned op)
 {
     if (atomic_fetch_or(&d->posted_ops, op) == 0)
-        zinx__loop_post(d->loop, &zinx__dialer_ref(d)->poll);
+        zinx__loop_post(d->loop, &zinx__dialer_ref(d)->posted);
 }
 
-void zinx__dialer_run_posted(zinx_dialer_t *d)
+static void run_posted(void *arg)
 {
+    zinx_dialer_t *d = arg;
     unsigned ops = atomic_exchange(&d->posted_ops, 0);
     if ((ops & OP_DIAL) && d->active)
         start_attempt(d);
@@ -322,6 +330,12 @@ void zinx__dialer_run_posted(zinx_dialer_t *d)
     if ((ops & OP_CLOSE) && d->active)
         give_up(d, ZINX_ECLOSED); /* reports nothing: stopped */
     zinx__dialer_unref(d);
+}
+
+/* The loop was freed with the dialer still posted. */
+static void drop_posted(void *arg)
+{
+    zinx__dialer_unref(arg);
 }
 
 void zinx__dialer_conn_ended(zinx_dialer_t *d)
@@ -360,8 +374,19 @@ void zinx__dialer_shutdown(zinx_dialer_t *d)
     pthread_mutex_unlock(&d->lock);
 }
 
+/* "unix:PATH": one address, no resolver. */
+static int resolve_unix(zinx_dialer_t *d, const char *host)
+{
+    int rc = zinx__addr_unix(host, &d->addrs[0], &d->addr_lens[0]);
+    if (rc == 0)
+        d->naddrs = 1;
+    return rc;
+}
+
 static int resolve(zinx_dialer_t *d, const char *host, int port)
 {
+    if (zinx__addr_is_unix(host))
+        return resolve_unix(d, host);
     char service[16];
     snprintf(service, sizeof(service), "%d", port);
     struct addrinfo hints = {.ai_family = AF_UNSPEC,
@@ -404,10 +429,12 @@ static zinx_dialer_t *dialer_new(zinx_server_t *s, const zinx_dial_opts_t *opts)
     zinx_dialer_t *d = calloc(1, sizeof(*d));
     if (d == NULL)
         return NULL;
-    d->poll.kind = ZINX__POLL_DIALER;
+    zinx__io_init(&d->io, on_events);
+    zinx__closure_init(&d->posted, run_posted, drop_posted, d);
     atomic_init(&d->refs, 2); /* the user's and the loop's */
     d->server = s;
-    d->loop = zinx__server_pick_loop(s);
+    d->shard = zinx__server_pick_shard(s);
+    d->loop = zinx__shard_loop(d->shard);
     if (opts != NULL)
         d->opts = *opts;
     apply_defaults(&d->opts);
@@ -425,7 +452,9 @@ static zinx_dialer_t *dialer_new(zinx_server_t *s, const zinx_dial_opts_t *opts)
 int zinx_server_dial(zinx_server_t *s, const char *host, int port,
                      const zinx_dial_opts_t *opts, zinx_dialer_t **out)
 {
-    if (s == NULL || host == NULL || out == NULL || port <= 0 || port > 65535)
+    if (s == NULL || host == NULL || out == NULL)
+        return ZINX_EINVAL;
+    if (!zinx__addr_is_unix(host) && (port <= 0 || port > 65535))
         return ZINX_EINVAL;
     if (atomic_load(&s->state) != ZINX__SERVER_RUNNING)
         return ZINX_ESTATE;

@@ -1,5 +1,5 @@
 /*
- * Wire codec: the two Zinx frame layouts.
+ * The public codec API (zinx/pack.h), on the codecs of codec.h.
  *
  * Everything here is pure: no allocation, no state, no globals besides
  * constant tables, so any thread may call it.
@@ -7,7 +7,8 @@
 #include <limits.h>
 #include <string.h>
 
-#include "pack_internal.h"
+#include "codec/codec.h"
+#include "codec/pack_internal.h"
 #include "zinx/error.h"
 #include "zinx/pack.h"
 
@@ -21,75 +22,51 @@ static const struct {
     {"zinx_pack_ltv_little_endian", ZINX_FORMAT_LTV_LE},
 };
 
-static int format_known(zinx_packet_format_t format)
-{
-    return format == ZINX_FORMAT_TLV || format == ZINX_FORMAT_LTV_LE;
-}
-
 /*
  * The frame size is returned as a long. Where long is 32 bits, a payload
  * near 4 GiB has a size long cannot hold, so such a frame counts as too
  * large rather than wrapping into a negative "error".
  */
-static int exceeds_limit(uint32_t len, uint32_t max_packet_size)
+static uint32_t long_safe_limit(uint32_t max_packet_size)
 {
-    if (len > max_packet_size)
-        return 1;
 #if LONG_MAX - ZINX_HEADER_LEN < UINT32_MAX
-    if (len > (uint32_t)(LONG_MAX - ZINX_HEADER_LEN))
-        return 1;
+    if (max_packet_size > (uint32_t)(LONG_MAX - ZINX_HEADER_LEN))
+        return (uint32_t)(LONG_MAX - ZINX_HEADER_LEN);
 #endif
-    return 0;
-}
-
-/* Only valid after exceeds_limit() said no, so the sum fits a long. */
-static long frame_size(uint32_t len)
-{
-    return (long)ZINX_HEADER_LEN + (long)len;
-}
-
-static void write_header(zinx_packet_format_t format, uint32_t id, uint32_t len,
-                         uint8_t *out)
-{
-    if (format == ZINX_FORMAT_TLV) {
-        zinx__store_be32(out, id);
-        zinx__store_be32(out + 4, len);
-    } else {
-        zinx__store_le32(out, len);
-        zinx__store_le32(out + 4, id);
-    }
+    return max_packet_size;
 }
 
 int zinx__read_header(zinx_packet_format_t format, const uint8_t *hdr,
                       uint32_t *id, uint32_t *len)
 {
-    switch (format) {
-    case ZINX_FORMAT_TLV:
-        *id = zinx__load_be32(hdr);
-        *len = zinx__load_be32(hdr + 4);
-        return 0;
-    case ZINX_FORMAT_LTV_LE:
-        *len = zinx__load_le32(hdr);
-        *id = zinx__load_le32(hdr + 4);
-        return 0;
-    default:
+    const zinx__codec_t *codec = zinx__codec_of(format);
+    if (codec == NULL)
         return ZINX_EINVAL;
-    }
+    zinx_msg_t m;
+    size_t used;
+    /* Given the header alone, decode reports the frame complete (no
+       payload) or incomplete, and sets id and len either way. */
+    codec->decode(NULL, UINT32_MAX, hdr, ZINX_HEADER_LEN, &m, &used);
+    *id = m.id;
+    *len = m.len;
+    return 0;
 }
 
 int zinx_pack_header(zinx_packet_format_t format, uint32_t id, uint32_t len,
                      uint8_t out[ZINX_HEADER_LEN])
 {
-    if (out == NULL || !format_known(format))
+    const zinx__codec_t *codec = zinx__codec_of(format);
+    if (out == NULL || codec == NULL)
         return ZINX_EINVAL;
-    write_header(format, id, len, out);
+    codec->put_header(out, id, len);
     return 0;
 }
 
 int zinx_unpack_header(zinx_packet_format_t format, const uint8_t *buf,
                        size_t buf_len, uint32_t *id, uint32_t *len)
 {
-    if (buf == NULL || id == NULL || len == NULL || !format_known(format))
+    if (buf == NULL || id == NULL || len == NULL ||
+        zinx__codec_of(format) == NULL)
         return ZINX_EINVAL;
     if (buf_len < ZINX_HEADER_LEN)
         return ZINX_EAGAIN;
@@ -100,44 +77,37 @@ long zinx_pack(zinx_packet_format_t format, uint32_t max_packet_size,
                uint32_t id, const void *data, uint32_t len, uint8_t *out,
                size_t cap)
 {
-    if (out == NULL || (data == NULL && len > 0) || !format_known(format))
+    const zinx__codec_t *codec = zinx__codec_of(format);
+    if (out == NULL || (data == NULL && len > 0) || codec == NULL)
         return ZINX_EINVAL;
-    if (exceeds_limit(len, max_packet_size))
+    if (len > long_safe_limit(max_packet_size))
         return ZINX_EMSGSIZE;
-    /* Subtract from cap instead of adding to len: nothing can wrap. */
-    if (cap < ZINX_HEADER_LEN || cap - ZINX_HEADER_LEN < len)
+    size_t frame = zinx__codec_frame_len(codec, len);
+    if (cap < frame)
         return ZINX_ENOBUFS;
-    write_header(format, id, len, out);
-    /* memcpy with a NULL source is undefined even for zero bytes. */
-    if (len > 0)
-        memcpy(out + ZINX_HEADER_LEN, data, len);
-    return frame_size(len);
+    /* The caller's memory as a buffer that is big enough: the codec's
+       encoder never needs to grow it. */
+    zinx__buf_t b = {.data = out, .cap = cap};
+    zinx__codec_encode(codec, &b, id, data, len);
+    return (long)frame;
 }
 
 long zinx_unpack(zinx_packet_format_t format, uint32_t max_packet_size,
                  const uint8_t *buf, size_t buf_len, zinx_msg_t *msg)
 {
-    if (buf == NULL || msg == NULL || !format_known(format))
+    const zinx__codec_t *codec = zinx__codec_of(format);
+    if (buf == NULL || msg == NULL || codec == NULL)
         return ZINX_EINVAL;
-    if (buf_len < ZINX_HEADER_LEN)
-        return ZINX_EAGAIN;
-    uint32_t id;
-    uint32_t len;
-    int rc = zinx__read_header(format, buf, &id, &len);
+    zinx_msg_t m;
+    size_t used;
+    int rc = codec->decode(NULL, long_safe_limit(max_packet_size), buf, buf_len,
+                           &m, &used);
     if (rc < 0)
         return rc;
-    /*
-     * Check the limit before waiting for the payload, so that a peer
-     * announcing a huge frame is refused at once instead of being buffered.
-     */
-    if (exceeds_limit(len, max_packet_size))
-        return ZINX_EMSGSIZE;
-    if (buf_len - ZINX_HEADER_LEN < len)
+    if (rc == ZINX__DECODE_MORE)
         return ZINX_EAGAIN;
-    msg->id = id;
-    msg->len = len;
-    msg->data = buf + ZINX_HEADER_LEN;
-    return frame_size(len);
+    *msg = m;
+    return (long)used;
 }
 
 /* ASCII only: format names must not depend on the C locale. */

@@ -1,4 +1,4 @@
-/* The server: set-up, listener and accept, start, serve and stop. */
+/* The server: set-up, start, serve and stop. */
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -16,23 +16,11 @@
 #include <unistd.h>
 
 #include "internal.h"
-
-/* Accepts per readiness event, so a connection storm cannot monopolise
-   loop 0 (as Redis's max-new-connections-per-cycle). */
-#define ACCEPTS_PER_EVENT 64
-/* How long the listener rests when even the spare descriptor is gone. */
-#define SHED_PAUSE_MS 100u
-
-/* Server state only loop 0 touches: accept-path bookkeeping. */
-typedef struct accept_state {
-    int reserve_fd; /* spare descriptor for EMFILE shedding */
-} accept_state_t;
-
-static accept_state_t *accept_state(zinx_server_t *s);
+#include "server/listener.h"
 
 zinx_server_t *zinx_server_new(const zinx_config_t *cfg)
 {
-    zinx_server_t *s = calloc(1, sizeof(*s) + sizeof(accept_state_t));
+    zinx_server_t *s = calloc(1, sizeof(*s));
     if (s == NULL)
         return NULL;
     if (cfg != NULL)
@@ -42,8 +30,6 @@ zinx_server_t *zinx_server_new(const zinx_config_t *cfg)
     zinx__logger_init(&s->log);
     s->log.min_level = zinx_log_min_level(s->cfg.log_isolation_level);
     snprintf(s->log.name, sizeof(s->log.name), "%s", s->cfg.name);
-    s->listen_fd = -1;
-    accept_state(s)->reserve_fd = -1;
     s->mgr = zinx__connmgr_new();
     s->stop_efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
     if (s->mgr == NULL || s->stop_efd < 0) {
@@ -66,11 +52,6 @@ zinx_server_t *zinx_client_new(const zinx_config_t *cfg)
     if (s != NULL)
         s->listening = false;
     return s;
-}
-
-static accept_state_t *accept_state(zinx_server_t *s)
-{
-    return (accept_state_t *)(s + 1);
 }
 
 const char *zinx_server_listen_host(const zinx_server_t *s)
@@ -191,280 +172,6 @@ void zinx_server_stats(const zinx_server_t *s, zinx_server_stats_t *out)
     out->connections = zinx_connmgr_count(s->mgr);
 }
 
-/* ---- listener and accept (loop 0) --------------------------------------- */
-
-/* Notes the port and numeric address the listener actually got. */
-static void record_bound(zinx_server_t *s, int fd)
-{
-    struct sockaddr_storage ss;
-    socklen_t len = sizeof(ss);
-    if (getsockname(fd, (struct sockaddr *)&ss, &len) != 0)
-        return;
-    const void *addr = &((struct sockaddr_in *)&ss)->sin_addr;
-    int port = ntohs(((struct sockaddr_in *)&ss)->sin_port);
-    if (ss.ss_family == AF_INET6) {
-        addr = &((struct sockaddr_in6 *)&ss)->sin6_addr;
-        port = ntohs(((struct sockaddr_in6 *)&ss)->sin6_port);
-    }
-    if (inet_ntop(ss.ss_family, addr, s->listen_host, sizeof(s->listen_host)) ==
-        NULL)
-        s->listen_host[0] = '\0';
-    atomic_store(&s->port, port);
-}
-
-/*
- * Binds and listens on one address. dual_stack clears IPV6_V6ONLY so an
- * IPv6 wildcard also takes IPv4 connections, as Go's listener does; a
- * stack that cannot do that is reported like one without IPv6, so the
- * caller falls back to IPv4.
- */
-static int listen_on(zinx_server_t *s, const struct sockaddr *sa, socklen_t len,
-                     bool dual_stack)
-{
-    int fd =
-        socket(sa->sa_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-    if (fd < 0)
-        return -errno;
-    int one = 1;
-    int zero = 0;
-    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
-    if (dual_stack &&
-        setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &zero, sizeof(zero)) != 0) {
-        close(fd);
-        return -EAFNOSUPPORT;
-    }
-    if (bind(fd, sa, len) != 0 || listen(fd, SOMAXCONN) != 0) {
-        int err = -errno;
-        close(fd);
-        return err;
-    }
-    s->listen_fd = fd;
-    record_bound(s, fd);
-    return 0;
-}
-
-/*
- * Host "": every interface, both families on one socket ("::" with
- * IPV6_V6ONLY off), like Go's net.Listen("tcp", ":port"). Where IPv6 is
- * missing (no support, or disabled so that "::" cannot be bound) it is
- * 0.0.0.0 instead.
- */
-static int listen_any(zinx_server_t *s)
-{
-    uint16_t port = htons((uint16_t)s->cfg.tcp_port);
-    struct sockaddr_in6 a6 = {.sin6_family = AF_INET6, .sin6_port = port};
-    a6.sin6_addr = in6addr_any;
-    int rc = listen_on(s, (struct sockaddr *)&a6, sizeof(a6), true);
-    if (rc != -EAFNOSUPPORT && rc != ZINX_EADDRNOTAVAIL)
-        return rc;
-    struct sockaddr_in a4 = {.sin_family = AF_INET, .sin_port = port};
-    a4.sin_addr.s_addr = htonl(INADDR_ANY);
-    return listen_on(s, (struct sockaddr *)&a4, sizeof(a4), false);
-}
-
-/* The first IPv4 address, else the first: Go's choice for a listener. */
-static const struct addrinfo *pick_address(const struct addrinfo *list)
-{
-    for (const struct addrinfo *a = list; a != NULL; a = a->ai_next) {
-        if (a->ai_family == AF_INET)
-            return a;
-    }
-    return list;
-}
-
-/*
- * Resolves Host once, literals included (getaddrinfo() takes those
- * without asking DNS, and understands an IPv6 %zone). No AI_ADDRCONFIG:
- * it ignores loopback addresses when deciding which families are
- * configured, so on a loopback-only machine it would hide ::1, or every
- * address of "localhost". Returns 0, ZINX_ENOENT for a name that does not
- * resolve (the resolver's reason is logged) or ZINX_ENOMEM.
- */
-static int resolve_host(zinx_server_t *s, struct sockaddr_storage *ss,
-                        socklen_t *len)
-{
-    struct addrinfo hints = {.ai_family = AF_UNSPEC,
-                             .ai_socktype = SOCK_STREAM,
-                             .ai_flags = AI_NUMERICSERV};
-    struct addrinfo *list = NULL;
-    char port[8];
-    snprintf(port, sizeof(port), "%d", s->cfg.tcp_port);
-    int rc = getaddrinfo(s->cfg.host, port, &hints, &list);
-    if (rc != 0 || list == NULL) {
-        zinx__log(s, ZINX_LOG_ERROR, "cannot resolve Host \"%s\": %s",
-                  s->cfg.host, rc != 0 ? gai_strerror(rc) : "no address");
-        if (list != NULL)
-            freeaddrinfo(list);
-        return rc == EAI_MEMORY ? ZINX_ENOMEM : ZINX_ENOENT;
-    }
-    const struct addrinfo *a = pick_address(list);
-    memcpy(ss, a->ai_addr, a->ai_addrlen);
-    *len = a->ai_addrlen;
-    freeaddrinfo(list);
-    return 0;
-}
-
-static int open_listener(zinx_server_t *s)
-{
-    if (s->cfg.host[0] == '\0')
-        return listen_any(s);
-    struct sockaddr_storage ss;
-    socklen_t len;
-    int rc = resolve_host(s, &ss, &len);
-    if (rc == 0)
-        rc = listen_on(s, (struct sockaddr *)&ss, len, false);
-    return rc;
-}
-
-static int open_reserve_fd(void)
-{
-    return open("/dev/null", O_RDONLY | O_CLOEXEC);
-}
-
-/* Out of descriptors: a pending connection would keep the listener
-   readable and spin the loop. Spend the spare descriptor to accept it and
-   close it at once (the client sees a clean close), then take it back.
-   Returns true when a connection was shed, false when none was pending.
-   Without a spare (another thread took the freed slot) the listener
-   pauses instead, so the loop never spins. */
-static bool shed_connection(zinx_server_t *s, zinx__loop_t *loop)
-{
-    accept_state_t *as = accept_state(s);
-    if (as->reserve_fd < 0) {
-        as->reserve_fd = open_reserve_fd();
-        if (as->reserve_fd < 0) {
-            zinx__loop_pause_listener(loop, SHED_PAUSE_MS);
-            return false;
-        }
-    }
-    close(as->reserve_fd);
-    int fd = accept4(s->listen_fd, NULL, NULL, SOCK_CLOEXEC);
-    if (fd >= 0)
-        close(fd);
-    as->reserve_fd = open_reserve_fd();
-    return fd >= 0;
-}
-
-static void log_refusal(zinx_server_t *s, const char *why)
-{
-    ZINX__LOG_LIMITED(s, ZINX__LOGK_REFUSED, ZINX_LOG_WARN,
-                      "refused a connection: %s", why);
-}
-
-zinx_conn_t *zinx__server_open_conn(zinx_server_t *s, zinx__loop_t *here,
-                                    zinx__loop_t *owner, int fd)
-{
-    ZINX__UNUSED(here);
-    int one = 1;
-    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-    uint64_t id = atomic_fetch_add(&s->next_id, 1) + 1;
-    zinx__loop_t *loop = owner != NULL ? owner : s->loops[id % s->nloops];
-    zinx__worker_t *w = s->nworkers ? s->workers[id % s->nworkers] : NULL;
-    uint32_t wid = s->nworkers ? (uint32_t)(id % s->nworkers) : 0;
-    zinx_conn_t *c = zinx__conn_new(s, fd, id, loop, w, wid);
-    if (c == NULL) {
-        close(fd);
-        return NULL;
-    }
-    if (zinx__connmgr_add(s->mgr, c) != 0) {
-        zinx_conn_unref(c); /* closes fd */
-        return NULL;
-    }
-    return c;
-}
-
-static void start_conn(zinx_server_t *s, zinx__loop_t *here, int fd)
-{
-    zinx_conn_t *c = zinx__server_open_conn(s, here, NULL, fd);
-    if (c == NULL) {
-        atomic_fetch_add_explicit(&s->stats.out_of_memory, 1,
-                                  memory_order_relaxed);
-        log_refusal(s, "out of memory");
-        return;
-    }
-    atomic_fetch_add_explicit(&s->stats.accepted, 1, memory_order_relaxed);
-    zinx__loop_t *loop = s->loops[zinx_conn_id(c) % s->nloops];
-    if (loop == here)
-        zinx__conn_adopt(c);
-    else
-        zinx__conn_poke(c); /* its loop adopts it when it attends to it */
-}
-
-int zinx_server_adopt_fd(zinx_server_t *s, int fd)
-{
-    if (s == NULL || fd < 0) {
-        if (fd >= 0)
-            close(fd);
-        return ZINX_EINVAL;
-    }
-    int rc = 0;
-    if (atomic_load(&s->state) != ZINX__SERVER_RUNNING)
-        rc = ZINX_ESTATE;
-    else if (zinx_connmgr_count(s->mgr) >= (size_t)s->cfg.max_conn)
-        rc = ZINX_EBUSY;
-    else if (fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK) != 0)
-        rc = -errno;
-    if (rc != 0) {
-        close(fd);
-        return rc;
-    }
-    zinx_conn_t *c = zinx__server_open_conn(s, NULL, NULL, fd);
-    if (c == NULL)
-        return ZINX_ENOMEM;
-    atomic_fetch_add_explicit(&s->stats.accepted, 1, memory_order_relaxed);
-    zinx__conn_poke(c); /* its loop adopts it when it attends to it */
-    return 0;
-}
-
-void zinx__server_on_accept(zinx_server_t *s, zinx__loop_t *loop)
-{
-    for (int i = 0; i < ACCEPTS_PER_EVENT; i++) {
-        int fd =
-            accept4(s->listen_fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
-        if (fd < 0) {
-            if (errno == EINTR || errno == ECONNABORTED)
-                continue;
-            if (errno == EAGAIN || errno == EWOULDBLOCK)
-                return;
-            if (errno == EMFILE || errno == ENFILE) {
-                /* accept4 says EMFILE even with nothing pending. */
-                if (!shed_connection(s, loop))
-                    return;
-                atomic_fetch_add_explicit(&s->stats.accept_errors, 1,
-                                          memory_order_relaxed);
-                log_refusal(s, "out of file descriptors");
-                continue;
-            }
-            atomic_fetch_add_explicit(&s->stats.accept_errors, 1,
-                                      memory_order_relaxed);
-            ZINX__LOG(s, ZINX_LOG_ERROR, "accept: %s", strerror(errno));
-            return;
-        }
-        if (zinx_connmgr_count(s->mgr) >= (size_t)s->cfg.max_conn) {
-            close(fd); /* the client sees EOF at once */
-            atomic_fetch_add_explicit(&s->stats.rejected_max_conn, 1,
-                                      memory_order_relaxed);
-            log_refusal(s, "MaxConn reached");
-            continue;
-        }
-        start_conn(s, loop, fd);
-    }
-}
-
-void zinx__server_listener_closed(zinx_server_t *s)
-{
-    s->listen_fd = -1; /* the loop closed it */
-    accept_state_t *as = accept_state(s);
-    if (as->reserve_fd >= 0) {
-        close(as->reserve_fd);
-        as->reserve_fd = -1;
-    }
-    pthread_mutex_lock(&s->lock);
-    s->listener_closed = true;
-    pthread_cond_broadcast(&s->cond);
-    pthread_mutex_unlock(&s->lock);
-}
-
 /* ---- start ------------------------------------------------------------------
  */
 
@@ -489,42 +196,66 @@ static uint32_t loop_count(const zinx_config_t *cfg)
     return n > 0 ? (uint32_t)n : 1;
 }
 
-static int create_threads(zinx_server_t *s)
+static int create_loops(zinx_server_t *s)
 {
     s->nloops = loop_count(&s->cfg);
-    s->nworkers = s->cfg.worker_pool_size;
     s->loops = calloc(s->nloops, sizeof(*s->loops));
-    s->workers = calloc(s->nworkers ? s->nworkers : 1, sizeof(*s->workers));
-    if (s->loops == NULL || s->workers == NULL)
+    s->shards = calloc(s->nloops, sizeof(*s->shards));
+    if (s->loops == NULL || s->shards == NULL)
         return ZINX_ENOMEM;
     for (uint32_t i = 0; i < s->nloops; i++) {
-        if ((s->loops[i] = zinx__loop_new(s, i)) == NULL)
+        if ((s->loops[i] = zinx__loop_new(&s->log, i)) == NULL ||
+            (s->shards[i] = zinx__shard_new(s, s->loops[i])) == NULL)
             return ZINX_ENOMEM;
     }
+    return 0;
+}
+
+static int create_threads(zinx_server_t *s)
+{
+    int rc = create_loops(s);
+    if (rc != 0)
+        return rc;
+    s->nworkers = s->cfg.worker_pool_size;
+    s->workers = calloc(s->nworkers ? s->nworkers : 1, sizeof(*s->workers));
+    if (s->workers == NULL)
+        return ZINX_ENOMEM;
     for (uint32_t i = 0; i < s->nworkers; i++) {
-        s->workers[i] = zinx__worker_new(s, i, s->cfg.max_worker_task_len);
+        s->workers[i] = zinx__worker_new(i, s->cfg.max_worker_task_len);
         if (s->workers[i] == NULL)
             return ZINX_ENOMEM;
     }
-    int rc = 0;
-    if (s->listening) {
-        rc = zinx__loop_set_listener(s->loops[0], s->listen_fd);
-        if (rc != 0)
-            return rc;
-        accept_state(s)->reserve_fd = open_reserve_fd();
-    }
+    if (s->listener != NULL &&
+        (rc = zinx__listener_start(s->listener, s->loops[0])) != 0)
+        return rc;
     for (uint32_t i = 0; i < s->nworkers && rc == 0; i++)
         rc = zinx__worker_start(s->workers[i]);
-    for (uint32_t i = 0; i < s->nloops && rc == 0; i++)
-        rc = zinx__loop_start(s->loops[i]);
+    for (uint32_t i = 0; i < s->nloops && rc == 0; i++) {
+        char name[24]; /* the thread's name keeps the first 15 bytes */
+        snprintf(name, sizeof(name), "zinx-io-%u", i);
+        rc = zinx__loop_start(s->loops[i], name);
+    }
     return rc;
+}
+
+static void free_loops(zinx_server_t *s)
+{
+    for (uint32_t i = 0; s->loops != NULL && i < s->nloops; i++)
+        zinx__loop_free(s->loops[i]);
+    for (uint32_t i = 0; s->shards != NULL && i < s->nloops; i++)
+        zinx__shard_free(s->shards[i]);
+    free(s->loops);
+    free(s->shards);
+    s->loops = NULL;
+    s->shards = NULL;
+    s->nloops = 0;
 }
 
 /* Joins whatever runs and frees the threads' resources. */
 static void destroy_threads(zinx_server_t *s, uint64_t linger_until_ms)
 {
-    for (uint32_t i = 0; i < s->nworkers; i++) {
-        if (s->workers != NULL && s->workers[i] != NULL)
+    for (uint32_t i = 0; s->workers != NULL && i < s->nworkers; i++) {
+        if (s->workers[i] != NULL)
             zinx__worker_stop(s->workers[i]);
     }
     /* Every loop is told first, so they finish lingering side by side. */
@@ -536,24 +267,78 @@ static void destroy_threads(zinx_server_t *s, uint64_t linger_until_ms)
         if (s->loops[i] != NULL)
             zinx__loop_join(s->loops[i]);
     }
+    /* Waiters still listed are woken: they post to their (stopped) loops,
+       whose posts are then dropped. */
     for (uint32_t i = 0; s->workers != NULL && i < s->nworkers; i++)
         zinx__worker_free(s->workers[i]);
-    for (uint32_t i = 0; s->loops != NULL && i < s->nloops; i++)
-        zinx__loop_free(s->loops[i]);
     free(s->workers);
-    free(s->loops);
     s->workers = NULL;
-    s->loops = NULL;
-    s->nworkers = s->nloops = 0;
-    /* Loop 0 closes the listener on STOP_LISTEN; after a failed start it
+    s->nworkers = 0;
+    free_loops(s);
+    /* Loop 0 closed the listener at the stop; after a failed start it
        never got that far. */
-    if (s->listen_fd >= 0)
-        close(s->listen_fd);
-    s->listen_fd = -1;
-    accept_state_t *as = accept_state(s);
-    if (as->reserve_fd >= 0)
-        close(as->reserve_fd);
-    as->reserve_fd = -1;
+    zinx__listener_free(s->listener);
+    s->listener = NULL;
+}
+
+/* ---- connections ------------------------------------------------------- */
+
+zinx_conn_t *zinx__server_open_conn(zinx_server_t *s, zinx__shard_t *shard,
+                                    int fd)
+{
+    uint64_t id = atomic_fetch_add(&s->next_id, 1) + 1;
+    if (shard == NULL)
+        shard = s->shards[id % s->nloops];
+    zinx__worker_t *w = s->nworkers ? s->workers[id % s->nworkers] : NULL;
+    uint32_t wid = s->nworkers ? (uint32_t)(id % s->nworkers) : 0;
+    zinx_conn_t *c = zinx__conn_new(s, fd, id, shard, w, wid);
+    if (c == NULL)
+        return NULL;
+    if (zinx__connmgr_add(s->mgr, c) != 0) {
+        zinx_conn_unref(c); /* closes fd */
+        return NULL;
+    }
+    return c;
+}
+
+int zinx__server_accept_conn(zinx_server_t *s, zinx__loop_t *here, int fd)
+{
+    zinx_conn_t *c = zinx__server_open_conn(s, NULL, fd);
+    if (c == NULL)
+        return ZINX_ENOMEM;
+    atomic_fetch_add_explicit(&s->stats.accepted, 1, memory_order_relaxed);
+    zinx__shard_t *sh = s->shards[zinx_conn_id(c) % s->nloops];
+    if (zinx__shard_loop(sh) == here)
+        zinx__conn_adopt(c);
+    else
+        zinx__conn_adopt_later(c);
+    return 0;
+}
+
+int zinx_server_adopt_fd(zinx_server_t *s, int fd)
+{
+    if (s == NULL || fd < 0) {
+        if (fd >= 0)
+            close(fd);
+        return ZINX_EINVAL;
+    }
+    int rc = 0;
+    if (atomic_load(&s->state) != ZINX__SERVER_RUNNING)
+        rc = ZINX_ESTATE;
+    else if (zinx_connmgr_count(s->mgr) >= (size_t)s->cfg.max_conn)
+        rc = ZINX_EBUSY;
+    else if (fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK) != 0)
+        rc = -errno;
+    if (rc != 0) {
+        close(fd);
+        return rc;
+    }
+    zinx_conn_t *c = zinx__server_open_conn(s, NULL, fd);
+    if (c == NULL)
+        return ZINX_ENOMEM;
+    atomic_fetch_add_explicit(&s->stats.accepted, 1, memory_order_relaxed);
+    zinx__conn_adopt_later(c);
+    return 0;
 }
 
 /* Heartbeats from peers are life signs, not unknown messages. */
@@ -582,6 +367,8 @@ static int check_config(zinx_server_t *s)
     return 0;
 }
 
+static void log_listening(zinx_server_t *s);
+
 int zinx_server_start(zinx_server_t *s)
 {
     if (s == NULL)
@@ -593,7 +380,7 @@ int zinx_server_start(zinx_server_t *s)
         rc = route_heartbeats(s);
     if (rc != 0)
         return rc;
-    rc = s->listening ? open_listener(s) : 0;
+    rc = s->listening ? zinx__listener_open(s, &s->listener) : 0;
     if (rc != 0) {
         zinx__log(s, ZINX_LOG_ERROR, "cannot listen on Host \"%s\" port %d: %s",
                   s->cfg.host, s->cfg.tcp_port, zinx_strerror(rc));
@@ -614,6 +401,21 @@ int zinx_server_start(zinx_server_t *s)
                   zinx_packet_format_name(s->cfg.packet_format));
         return 0;
     }
+    log_listening(s);
+    return 0;
+}
+
+static void log_listening(zinx_server_t *s)
+{
+    if (atomic_load(&s->port) == 0) { /* a Unix socket */
+        ZINX__LOG(s, ZINX_LOG_INFO,
+                  "listening on %s (%u I/O threads, %u workers, format %s, "
+                  "MaxConn %d, MaxPacketSize %u)",
+                  s->listen_host, s->nloops, s->nworkers,
+                  zinx_packet_format_name(s->cfg.packet_format),
+                  s->cfg.max_conn, s->cfg.max_packet_size);
+        return;
+    }
     /* The bound address, not Host: for a name or "" it says which
        address was taken. IPv6 in brackets keeps ADDR:PORT parsable. */
     const char *v6 = strchr(s->listen_host, ':') != NULL ? "[" : "";
@@ -624,7 +426,6 @@ int zinx_server_start(zinx_server_t *s)
               atomic_load(&s->port), s->cfg.host, s->nloops, s->nworkers,
               zinx_packet_format_name(s->cfg.packet_format), s->cfg.max_conn,
               s->cfg.max_packet_size);
-    return 0;
 }
 
 /* ---- stop ------------------------------------------------------------------
@@ -642,13 +443,8 @@ int zinx_server_stop(zinx_server_t *s)
 
 static void close_listener(zinx_server_t *s)
 {
-    if (!s->listening)
-        return;
-    zinx__loop_request_stop_listen(s->loops[0]);
-    pthread_mutex_lock(&s->lock);
-    while (!s->listener_closed)
-        pthread_cond_wait(&s->cond, &s->lock);
-    pthread_mutex_unlock(&s->lock);
+    if (s->listener != NULL)
+        zinx__listener_stop(s->listener);
 }
 
 /* Closes every connection gracefully and waits for their OnConnStop,
@@ -674,10 +470,10 @@ void zinx__server_set_fault(zinx_server_t *s, zinx__fault_fn fn, void *udata)
     s->fault_udata = udata;
 }
 
-zinx__loop_t *zinx__server_pick_loop(zinx_server_t *s)
+zinx__shard_t *zinx__server_pick_shard(zinx_server_t *s)
 {
     uint32_t i = atomic_fetch_add(&s->next_loop, 1);
-    return s->loops[i % s->nloops];
+    return s->shards[i % s->nloops];
 }
 
 int zinx__server_add_dialer(zinx_server_t *s, zinx_dialer_t *d)
@@ -901,8 +697,8 @@ void zinx_server_free(zinx_server_t *s)
     if (!is_new(s)) {
         zinx_server_stop(s);
         shutdown_server(s);
-    } else if (s->listen_fd >= 0) {
-        close(s->listen_fd);
+    } else {
+        zinx__listener_free(s->listener);
     }
     zinx__router_table_free(&s->routes);
     zinx__connmgr_free(s->mgr);

@@ -1,0 +1,51 @@
+/* What every codec shares: lookup by format, and the one encoder. */
+#include <string.h>
+
+#include "codec/codec.h"
+
+const zinx__codec_t *zinx__codec_of(zinx_packet_format_t format)
+{
+    switch (format) {
+    case ZINX_FORMAT_TLV:
+        return &zinx__codec_tlv;
+    case ZINX_FORMAT_LTV_LE:
+        return &zinx__codec_ltv_le;
+    default:
+        return NULL;
+    }
+}
+
+int zinx__codec_encode(const zinx__codec_t *codec, zinx__buf_t *out,
+                       uint32_t id, const void *data, uint32_t len)
+{
+    size_t frame = zinx__codec_frame_len(codec, len);
+    int rc = zinx__buf_reserve(out, frame);
+    if (rc != 0)
+        return rc;
+    uint8_t *p = out->data + out->len;
+    codec->put_header(p, id, len);
+    /* memcpy with a NULL source is undefined even for zero bytes. */
+    if (len > 0)
+        memcpy(p + codec->header_len, data, len);
+    out->len += frame;
+    return 0;
+}
+
+int zinx__decode_fixed8(uint32_t id, uint32_t flen, uint32_t max_len,
+                        const uint8_t *buf, size_t len, zinx_msg_t *msg,
+                        size_t *used)
+{
+    /* The limit is checked before the payload is waited for, so a peer
+       announcing a huge frame is refused at once, never buffered. */
+    if (flen > max_len)
+        return ZINX_EMSGSIZE;
+    msg->id = id;
+    msg->len = flen;
+    *used = (size_t)ZINX_HEADER_LEN + flen;
+    if (len - ZINX_HEADER_LEN < flen) {
+        msg->data = NULL;
+        return ZINX__DECODE_MORE;
+    }
+    msg->data = buf + ZINX_HEADER_LEN;
+    return ZINX__DECODE_MSG;
+}

@@ -1,0 +1,79 @@
+/*
+ * Codecs: how the messages of one connection are cut out of its byte
+ * stream and put into it.
+ *
+ * A codec is a constant table of functions; a connection holds a pointer
+ * to one and, for codecs that need it, a state of its own. Decoding
+ * parses each header once: a complete frame comes back as a message that
+ * points into the bytes, an incomplete one says how many bytes the frame
+ * needs in all, so the reader knows the size before it has the bytes.
+ * Encoding appends one frame to a buffer: it is the only encoder of the
+ * library (the public zinx_pack() runs on it too).
+ *
+ * Zinx's two frame layouts are the first two codecs (tlv.c, ltv.c); a
+ * length-field decoder, HTLV+CRC16 or a user's own codec is another
+ * table of the same shape.
+ */
+#ifndef ZINX_CODEC_H
+#define ZINX_CODEC_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "base/base.h"
+#include "zinx/pack.h"
+
+/* What decode found at the head of the bytes. */
+enum zinx__decoded {
+    ZINX__DECODE_MORE = 0, /* incomplete: *used is the frame's full size
+                              once the header is complete (msg->id and
+                              msg->len are set then), else the header's */
+    ZINX__DECODE_MSG = 1   /* *msg is a complete frame of *used bytes */
+};
+
+typedef struct zinx__codec zinx__codec_t;
+
+struct zinx__codec {
+    const char *name;
+    /* Bytes before a frame's size is known, and the fixed overhead of a
+       frame around its payload. */
+    uint32_t header_len;
+    uint32_t overhead;
+    /*
+     * Looks at buf[0..len) for one frame whose payload is at most
+     * max_len. Returns ZINX__DECODE_MSG or ZINX__DECODE_MORE (see above),
+     * ZINX_EMSGSIZE for a declared payload above max_len (found from the
+     * header alone, before the payload is waited for) or ZINX_EPROTO for
+     * a malformed frame. `state` is the connection's codec state (NULL
+     * for stateless codecs). Thread: the connection's.
+     */
+    int (*decode)(void *state, uint32_t max_len, const uint8_t *buf, size_t len,
+                  zinx_msg_t *msg, size_t *used);
+    /* Writes one frame's header for a payload of len bytes to out (which
+       has header_len bytes). Thread: any. */
+    void (*put_header)(uint8_t *out, uint32_t id, uint32_t len);
+};
+
+extern const zinx__codec_t zinx__codec_tlv;
+extern const zinx__codec_t zinx__codec_ltv_le;
+
+/* The codec of a wire format, or NULL for an unknown one. */
+const zinx__codec_t *zinx__codec_of(zinx_packet_format_t format);
+
+/* Appends one frame to out. Returns 0 or ZINX_ENOMEM (out unchanged). */
+int zinx__codec_encode(const zinx__codec_t *codec, zinx__buf_t *out,
+                       uint32_t id, const void *data, uint32_t len);
+
+/* Bytes of a frame with a payload of len. */
+static inline size_t zinx__codec_frame_len(const zinx__codec_t *codec,
+                                           uint32_t len)
+{
+    return (size_t)codec->overhead + len;
+}
+
+/* The decode of a fixed 8-byte header, shared by tlv and ltv. */
+int zinx__decode_fixed8(uint32_t id, uint32_t flen, uint32_t max_len,
+                        const uint8_t *buf, size_t len, zinx_msg_t *msg,
+                        size_t *used);
+
+#endif /* ZINX_CODEC_H */

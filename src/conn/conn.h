@@ -1,0 +1,51 @@
+/*
+ * Connections, as the rest of the library sees them: made by the server
+ * or a dialer for an established stream, owned by one shard (the
+ * connections of one I/O thread, shard.c), handing work to one worker.
+ */
+#ifndef ZINX_SRC_CONN_H
+#define ZINX_SRC_CONN_H
+
+#include "event/event.h"
+#include "work/worker.h"
+#include "zinx.h"
+
+typedef struct zinx__shard zinx__shard_t;
+
+/* ---- shard.c ------------------------------------------------------------- */
+
+/* The connections of one I/O thread and what they share. Hooks itself
+   into loop. */
+zinx__shard_t *zinx__shard_new(zinx_server_t *server, zinx__loop_t *loop);
+void zinx__shard_free(zinx__shard_t *shard);
+zinx__loop_t *zinx__shard_loop(const zinx__shard_t *shard);
+
+/* ---- lifecycle.c --------------------------------------------------------- */
+
+/*
+ * Makes a connection over the established socket fd (taken: closed on
+ * failure too), owned by shard, its handlers on worker (NULL: on the I/O
+ * thread). The result holds one reference, which becomes the shard's when
+ * the connection is adopted. NULL when out of memory.
+ */
+zinx_conn_t *zinx__conn_new(zinx_server_t *server, int fd, uint64_t id,
+                            zinx__shard_t *shard, zinx__worker_t *worker,
+                            uint32_t worker_id);
+/* Loop thread of its shard: register and start (hook or start job). */
+void zinx__conn_adopt(zinx_conn_t *conn);
+/* Any thread: have the shard's loop adopt conn (takes the creation
+   reference over). */
+void zinx__conn_adopt_later(zinx_conn_t *conn);
+/* Any thread: while held, conn hands no more messages to its handlers
+   and stops reading (the blocking client's bounded receive queue);
+   releasing resumes both. */
+void zinx__conn_hold(zinx_conn_t *conn, bool hold);
+/* Any thread: bytes queued for sending and not yet written. */
+size_t zinx__conn_unsent(const zinx_conn_t *conn);
+size_t zinx__conn_high_water(const zinx_conn_t *conn);
+/* Handler thread: count an unrouted frame against MaxUnknownMsgs. */
+void zinx__conn_note_unrouted(zinx_conn_t *conn);
+/* The dialer that made conn (a reference is taken), told when it ends. */
+void zinx__conn_set_dialer(zinx_conn_t *conn, zinx_dialer_t *dialer);
+
+#endif /* ZINX_SRC_CONN_H */

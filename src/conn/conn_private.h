@@ -1,0 +1,249 @@
+/*
+ * The connection object and what the files of src/conn/ share. Never
+ * included outside src/conn/.
+ *
+ * Ownership of the fields:
+ *   - "loop" fields are touched only by the shard's I/O thread;
+ *   - `lock` guards pending output, `sendable`, posted jobs and the
+ *     properties;
+ *   - the atomics carry requests between threads (close, poke, inflight).
+ *
+ * References: the shard holds one from adoption until the stream is
+ * closed (released at the end of that loop iteration), the connection
+ * manager holds one while the connection is listed, and every queued job,
+ * post, deferred attention, lingering entry, buffer-sweep entry and
+ * worker wait holds one.
+ */
+#ifndef ZINX_CONN_PRIVATE_H
+#define ZINX_CONN_PRIVATE_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+
+#include "codec/codec.h"
+#include "conn/conn.h"
+#include "internal.h"
+#include "stream/stream.h"
+
+enum conn_state {
+    CONN_NEW,      /* made, not yet adopted by its loop */
+    CONN_OPEN,     /* reading and writing */
+    CONN_DRAINING, /* not reading; finishing queued work and output */
+    CONN_FINISHED  /* sends refused; OnConnStop scheduled */
+};
+
+enum close_request { CLOSE_NONE, CLOSE_GRACEFUL, CLOSE_NOW };
+
+/* How a connection ends: dropping what is unsent, or sending it first. */
+enum finish_how { FINISH_ABORT, FINISH_FLUSH };
+
+typedef struct property {
+    struct property *next;
+    void *value;
+    zinx_property_free_fn free_fn;
+    char key[];
+} property_t;
+
+/* A frame decoded from a read: the message, and where the frame ends
+   (bytes from the start of the read). */
+typedef struct zinx__frame {
+    zinx_msg_t msg;
+    size_t end;
+} zinx__frame_t;
+
+/* A function of the user's run on the connection's worker (async
+   completions and connection timers). */
+typedef struct zinx__conn_job {
+    zinx__job_t job;
+    zinx_conn_t *conn; /* a reference */
+    void (*fn)(zinx_conn_t *conn, void *udata);
+    void *udata;
+    struct zinx__conn_job *next_posted; /* conn->lock */
+} zinx__conn_job_t;
+
+struct zinx_conn {
+    zinx__closure_t poke;   /* posted to the loop by other threads */
+    zinx__closure_t attend; /* deferred to the end of the iteration */
+    atomic_uint refs;
+    uint64_t id;
+    zinx_server_t *server;
+    zinx__shard_t *shard;
+    zinx__loop_t *loop;
+    zinx__worker_t *worker; /* NULL: handlers run on the I/O thread */
+    uint32_t worker_id;
+    const zinx__codec_t *codec;
+    void *codec_state;
+    zinx__stream_t *stream; /* the top of the stack: what we read */
+    uint32_t max_packet_size;
+    uint32_t output_hard_limit;
+    size_t high_water; /* OutputHighWater */
+    /* Made with the connection: starting and stopping never allocate. */
+    zinx__job_t start_job, stop_job;
+    zinx__lane_t lane;
+    zinx__waiter_t waiter;
+
+    /* Loop thread only. */
+    int state;
+    bool in_attend;          /* deferred already */
+    bool closed;             /* the stream is closed */
+    bool peer_eof;           /* the peer ended its direction */
+    bool paused_worker;      /* worker queue full: frames wait in `in` */
+    bool paused_dispatch;    /* output behind (or held): frames wait in `in` */
+    bool paused_output;      /* too much unsent output */
+    bool lingering;          /* finished: flushing, then waiting for EOF */
+    bool wr_shut;            /* our FIN was sent */
+    bool has_timer;          /* holds a slot in the loop's timer heap */
+    bool retained;           /* listed in the shard's buffer sweep */
+    uint64_t last_io_ms;     /* last read or write, for the buffer sweep */
+    size_t need;             /* bytes the frame at the head of `in` needs */
+    zinx__buf_t in;          /* partial frame, or frames waiting for room */
+    zinx__buf_t out;         /* unsent bytes */
+    zinx__timer_t timer;     /* the earliest of the deadlines below */
+    uint64_t last_rx_ms;     /* last byte received */
+    uint64_t frame_start_ms; /* a partial frame waits since; 0: none */
+    uint64_t soft_since_ms;  /* above OutputSoftLimit since; 0: below */
+    uint64_t stall_since_ms; /* output waits, no progress since; 0: none */
+    uint64_t next_beat_ms;   /* next heartbeat; 0: heartbeat off */
+    /* The shard's lists. */
+    zinx_conn_t *grave_next;  /* released after the iteration */
+    zinx_conn_t *linger_next; /* lingering FIFO */
+    zinx_conn_t *sweep_next;  /* holding buffers, swept when idle */
+    uint64_t linger_deadline_ms;
+    size_t linger_backlog; /* unsent + unacknowledged bytes last seen */
+
+    uint32_t unknown_msgs; /* unrouted frames (handler thread only) */
+
+    /* Any thread. */
+    atomic_int close_req;
+    atomic_int close_reason; /* 0 or the ZINX_E* code that ended it */
+    atomic_bool user_hold;   /* the owner takes no more messages for now */
+    atomic_bool open;
+    atomic_bool finished;
+    atomic_bool poked;
+    atomic_bool draining;
+    atomic_bool jobs_posted; /* posted_head may be non-empty */
+    atomic_uint inflight;    /* frames handed to the worker, not yet handled */
+    atomic_size_t unsent;    /* bytes in out + pending: the output caps */
+
+    pthread_mutex_t lock;
+    zinx__buf_t pending; /* frames sent from other threads */
+    bool sendable;
+    bool postable;
+    zinx__conn_job_t *posted_head, *posted_tail;
+    bool props_released;
+    property_t *props;
+
+    void *user_data;
+    zinx_dialer_t *dialer;    /* reference; NULL for accepted connections */
+    zinx__sock_stream_t sock; /* the transport at the bottom */
+};
+
+/* ---- lifecycle.c --------------------------------------------------------- */
+
+/* Loop thread: look at conn again later in this iteration (coalesced). */
+void conn_schedule(zinx_conn_t *c);
+/* Any thread: conn_schedule from the right thread. */
+void conn_nudge(zinx_conn_t *c);
+/* Loop thread: output, close requests, pauses, drain. */
+void conn_attend(zinx_conn_t *c);
+/* Ends the connection (see finish in lifecycle.c). */
+void conn_finish(zinx_conn_t *c, enum finish_how how);
+/* Records why the connection ended; the first reason stays. */
+void conn_set_reason(zinx_conn_t *c, int err);
+/* Ends the connection for err (logged; ZINX_ENOMEM counted). */
+void conn_fail(zinx_conn_t *c, int err);
+/* Counts, logs (rate-limited) and ends the connection for `reason`. */
+void conn_close_for(zinx_conn_t *c, atomic_uint_least64_t *counter,
+                    zinx__log_kind_t kind, int reason, const char *why);
+void conn_begin_drain(zinx_conn_t *c);
+/* Raises the close request to `how`; true when this call raised it. */
+bool conn_raise_close(zinx_conn_t *c, int how);
+/* Loop thread: close the stream and hand the shard's reference to the
+   graveyard. Idempotent. */
+void conn_close_stream(zinx_conn_t *c);
+/* The connection's hooks, on its handler thread. */
+void conn_run_start(zinx_conn_t *c);
+void conn_run_stop(zinx_conn_t *c);
+/* Frees a detached property list (free_fn is user code: no lock held). */
+void conn_free_props(property_t *p);
+
+/* ---- input.c ------------------------------------------------------------- */
+
+/* Loop thread: the stream is readable. */
+void conn_on_readable(zinx_conn_t *c);
+/* Loop thread: dispatch what waits in `in`; false when the connection
+   ended. */
+bool conn_dispatch_buffered(zinx_conn_t *c);
+/* Frames wait in `in` for room. */
+static inline bool conn_frames_held(const zinx_conn_t *c)
+{
+    return c->paused_worker || c->paused_dispatch;
+}
+
+/* ---- output.c ------------------------------------------------------------ */
+
+bool conn_output_full(zinx_conn_t *c);
+/* Loop thread: take what other threads queued; write what the peer
+   takes. False when the connection ended. */
+bool conn_take_pending(zinx_conn_t *c);
+bool conn_flush(zinx_conn_t *c);
+/* Loop thread: tell the stream which events we want now. */
+void conn_set_interest(zinx_conn_t *c);
+/* Loop thread: a finished connection's flush, FIN and wait for EOF. */
+void conn_linger_step(zinx_conn_t *c);
+/* Loop thread: events while lingering. */
+void conn_on_linger_events(zinx_conn_t *c, uint32_t events);
+/* Loop thread: listed for the buffer sweep while it holds buffers. */
+void conn_note_buffers(zinx_conn_t *c);
+/* Loop thread: bytes not yet acknowledged by a lingering peer (ours and
+   the kernel's), or 0 once the stream is closed. */
+size_t conn_linger_backlog(zinx_conn_t *c);
+/* Loop thread: frees idle buffers; true while they are still in use. */
+bool conn_trim(zinx_conn_t *c, uint64_t idle_since);
+
+/* ---- deadline.c ---------------------------------------------------------- */
+
+void conn_start_deadlines(zinx_conn_t *c);
+void conn_on_timer(zinx__timer_t *t, void *arg);
+/* Loop thread, after a flush: the soft-limit and no-progress clocks. */
+void conn_check_output_clocks(zinx_conn_t *c);
+/* Loop thread: a new frame now heads `in` (head_changed) or not. */
+void conn_track_partial(zinx_conn_t *c, bool head_changed, uint64_t now);
+
+/* ---- work.c ---------------------------------------------------------------
+ */
+
+void conn_init_jobs(zinx_conn_t *c);
+/* Loop thread: queue conn's start or stop (hook inline without workers). */
+void conn_schedule_start(zinx_conn_t *c);
+void conn_schedule_stop(zinx_conn_t *c);
+/* Loop thread: hand `count` decoded messages to the worker; returns 0 or
+   ZINX_ENOMEM. */
+int conn_push_batch(zinx_conn_t *c, const zinx__frame_t *frames,
+                    uint32_t count);
+/* Loop thread: run or queue the posted user jobs, in order. */
+void conn_run_posted_jobs(zinx_conn_t *c);
+/* Loop thread: the lane is closed; jobs still posted run now, before the
+   stop. */
+void conn_close_jobs(zinx_conn_t *c);
+
+/* ---- shard.c --------------------------------------------------------------
+ */
+
+/* The shard's read buffer, shared by its connections. */
+uint8_t *zinx__shard_rbuf(zinx__shard_t *sh, size_t *cap);
+/* The shard's scratch array of decoded frames, grown to hold at least
+   count (NULL when out of memory; the old array stays). */
+zinx__frame_t *zinx__shard_frames(zinx__shard_t *sh, size_t count);
+/* Queue job for worker w at the end of this iteration, in order with
+   the shard's other jobs for w. */
+void zinx__shard_push_job(zinx__shard_t *sh, zinx__worker_t *w,
+                          zinx__job_t *job);
+/* Any thread: free mem on the shard's thread (it was allocated there). */
+void zinx__shard_recycle(zinx__shard_t *sh, void *mem);
+void zinx__shard_bury(zinx__shard_t *sh, zinx_conn_t *c);
+void zinx__shard_linger(zinx__shard_t *sh, zinx_conn_t *c);
+void zinx__shard_retain(zinx__shard_t *sh, zinx_conn_t *c);
+zinx_server_t *zinx__shard_server(const zinx__shard_t *sh);
+
+#endif /* ZINX_CONN_PRIVATE_H */

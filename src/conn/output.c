@@ -1,0 +1,277 @@
+/*
+ * A connection's output: sending (from any thread), writing to the
+ * stream, the output limits, and the lingering close.
+ */
+#include <string.h>
+
+#include "conn/conn_private.h"
+
+/* Whether the output is too far behind for the connection to take more
+   requests: it is above OutputHighWater, and stays so until half of that
+   is sent (hysteresis, so that reading does not flap). Counts replies
+   queued by other threads too (`unsent`). */
+bool conn_output_full(zinx_conn_t *c)
+{
+    size_t unsent = atomic_load_explicit(&c->unsent, memory_order_relaxed);
+    if (c->paused_output) {
+        if (unsent > c->high_water / 2)
+            return true;
+        c->paused_output = false;
+        return false;
+    }
+    if (unsent > c->high_water) {
+        c->paused_output = true;
+        return true;
+    }
+    return false;
+}
+
+void conn_set_interest(zinx_conn_t *c)
+{
+    if (c->closed)
+        return;
+    uint32_t ev = 0;
+    if (c->lingering) {
+        ev = ZINX__EV_READ;
+    } else {
+        bool full = conn_output_full(c);
+        if (c->state == CONN_OPEN && !conn_frames_held(c) && !full &&
+            !atomic_load_explicit(&c->user_hold, memory_order_relaxed))
+            ev |= ZINX__EV_READ;
+    }
+    if (zinx__buf_size(&c->out) > 0)
+        ev |= ZINX__EV_WRITE;
+    zinx__stream_want(c->stream, ev);
+}
+
+/* Writes what it can of `out`. Returns 0 (perhaps with bytes left for
+   a later write event) or a negative error; never ends the connection
+   itself. */
+static int write_out(zinx_conn_t *c)
+{
+    while (zinx__buf_size(&c->out) > 0) {
+        struct iovec iov = {.iov_base = (void *)zinx__buf_head(&c->out),
+                            .iov_len = zinx__buf_size(&c->out)};
+        ssize_t n = zinx__stream_writev(c->stream, &iov, 1);
+        if (n == ZINX_EAGAIN)
+            return 0;
+        if (n <= 0)
+            return n < 0 ? (int)n : ZINX_EPIPE;
+        zinx__buf_consume(&c->out, (size_t)n);
+        atomic_fetch_sub_explicit(&c->unsent, (size_t)n, memory_order_relaxed);
+        if (zinx__buf_size(&c->out) == 0)
+            c->last_io_ms = zinx__now_ms();
+        else if (c->stall_since_ms != 0)
+            c->stall_since_ms = zinx__now_ms(); /* the peer reads */
+    }
+    return 0;
+}
+
+bool conn_take_pending(zinx_conn_t *c)
+{
+    pthread_mutex_lock(&c->lock);
+    int rc = zinx__buf_move(&c->out, &c->pending);
+    pthread_mutex_unlock(&c->lock);
+    if (rc != 0) {
+        conn_fail(c, rc);
+        return false;
+    }
+    return true;
+}
+
+bool conn_flush(zinx_conn_t *c)
+{
+    int rc = write_out(c);
+    if (rc != 0) {
+        conn_fail(c, rc);
+        return false;
+    }
+    return true;
+}
+
+/* ---- lingering close ------------------------------------------------------
+ */
+
+/* A finished connection sends what is left, then its FIN, then waits for
+   the peer's EOF: closing with unread input would send RST and could
+   destroy data the peer has not read yet (lingering close). */
+void conn_linger_step(zinx_conn_t *c)
+{
+    if (write_out(c) != 0) {
+        conn_close_stream(c);
+        return;
+    }
+    if (zinx__buf_size(&c->out) == 0) {
+        if (c->peer_eof) {
+            conn_close_stream(c);
+            return;
+        }
+        if (!c->wr_shut) {
+            c->stream->ops->shutdown(c->stream);
+            c->wr_shut = true;
+        }
+    }
+    conn_set_interest(c);
+}
+
+/* Reads and discards: nobody listens any more, but unread input must not
+   turn our close into a reset. Returns false once the stream is closed. */
+static bool linger_read(zinx_conn_t *c)
+{
+    size_t cap;
+    uint8_t *rbuf = zinx__shard_rbuf(c->shard, &cap);
+    for (;;) {
+        ssize_t n = zinx__stream_read(c->stream, rbuf, cap);
+        if (n > 0)
+            continue;
+        if (n == ZINX_EAGAIN)
+            return true;
+        if (n == 0 && zinx__buf_size(&c->out) > 0) {
+            c->peer_eof = true; /* it may still read what we owe it */
+            return true;
+        }
+        conn_close_stream(c);
+        return false;
+    }
+}
+
+void conn_on_linger_events(zinx_conn_t *c, uint32_t events)
+{
+    if (events & ZINX__EV_ERROR) {
+        conn_close_stream(c);
+        return;
+    }
+    if ((events & (ZINX__EV_READ | ZINX__EV_HUP)) && !linger_read(c))
+        return;
+    conn_linger_step(c);
+}
+
+size_t conn_linger_backlog(zinx_conn_t *c)
+{
+    if (c->closed)
+        return 0;
+    return zinx__buf_size(&c->out) + c->stream->ops->unacked(c->stream);
+}
+
+/* ---- idle buffers ----------------------------------------------------- */
+
+void conn_note_buffers(zinx_conn_t *c)
+{
+    if (c->retained || (c->out.cap == 0 && c->in.cap == 0))
+        return;
+    c->retained = true;
+    zinx__shard_retain(c->shard, c);
+}
+
+bool conn_trim(zinx_conn_t *c, uint64_t idle_since)
+{
+    if (c->state == CONN_FINISHED) {
+        c->retained = false;
+        return false;
+    }
+    bool busy = zinx__buf_size(&c->out) > 0 || zinx__buf_size(&c->in) > 0 ||
+                c->last_io_ms > idle_since;
+    if (busy)
+        return true;
+    zinx__buf_free(&c->out);
+    zinx__buf_free(&c->in);
+    pthread_mutex_lock(&c->lock);
+    if (zinx__buf_size(&c->pending) == 0)
+        zinx__buf_free(&c->pending);
+    pthread_mutex_unlock(&c->lock);
+    c->retained = false;
+    return false;
+}
+
+/* ---- sending ----------------------------------------------------------- */
+
+/* The peer reads too slowly for what we send it: Redis's hard
+   client-output-buffer-limit. Closing bounds memory whatever it does. */
+static int over_hard_limit(zinx_conn_t *c)
+{
+    /* Counted and logged once, by the send that triggers the close. */
+    conn_set_reason(c, ZINX_ENOBUFS);
+    if (conn_raise_close(c, CLOSE_NOW)) {
+        atomic_fetch_add_explicit(&c->server->stats.slow_readers, 1,
+                                  memory_order_relaxed);
+        ZINX__LOG_LIMITED(c->server, ZINX__LOGK_SLOW_READER, ZINX_LOG_WARN,
+                          "conn %llu (%s): unsent output would pass "
+                          "OutputHardLimit %u, closing",
+                          (unsigned long long)c->id, c->stream->remote,
+                          c->output_hard_limit);
+    }
+    return ZINX_ENOBUFS;
+}
+
+/* A reply could not be queued for lack of memory: the peer's stream of
+   answers has a hole, so the connection ends now (counted and logged
+   once) instead of failing every later reply too. */
+static void reply_lost(zinx_conn_t *c)
+{
+    conn_set_reason(c, ZINX_ENOMEM);
+    if (!conn_raise_close(c, CLOSE_NOW))
+        return;
+    atomic_fetch_add_explicit(&c->server->stats.out_of_memory, 1,
+                              memory_order_relaxed);
+    ZINX__LOG_LIMITED(c->server, ZINX__LOGK_OOM, ZINX_LOG_WARN,
+                      "conn %llu (%s): out of memory queueing a reply, "
+                      "closing",
+                      (unsigned long long)c->id, c->stream->remote);
+}
+
+/* The I/O thread appends to `out` directly; its flush comes at the end
+   of the iteration. */
+static int send_here(zinx_conn_t *c, uint32_t id, const void *data,
+                     uint32_t len, size_t frame)
+{
+    if (c->state == CONN_FINISHED)
+        return ZINX_ECLOSED;
+    int rc = zinx__codec_encode(c->codec, &c->out, id, data, len);
+    if (rc == 0) {
+        atomic_fetch_add(&c->unsent, frame);
+        conn_schedule(c);
+    }
+    return rc;
+}
+
+/* Other threads append to `pending` under the lock, and poke the loop. */
+static int send_from_afar(zinx_conn_t *c, uint32_t id, const void *data,
+                          uint32_t len, size_t frame)
+{
+    pthread_mutex_lock(&c->lock);
+    int rc = c->sendable
+                 ? zinx__codec_encode(c->codec, &c->pending, id, data, len)
+                 : ZINX_ECLOSED;
+    if (rc == 0)
+        atomic_fetch_add(&c->unsent, frame);
+    pthread_mutex_unlock(&c->lock);
+    if (rc == 0)
+        conn_nudge(c);
+    return rc;
+}
+
+int zinx_conn_send_msg(zinx_conn_t *c, uint32_t id, const void *data,
+                       uint32_t len)
+{
+    if (c == NULL || (data == NULL && len > 0))
+        return ZINX_EINVAL;
+    if (len > c->max_packet_size)
+        return ZINX_EMSGSIZE;
+    /* After close_now nothing more may leave, even before the I/O thread
+       has acted on it; a graceful close still lets replies out. */
+    if (atomic_load(&c->finished) || atomic_load(&c->close_req) == CLOSE_NOW)
+        return ZINX_ECLOSED;
+    size_t frame = zinx__codec_frame_len(c->codec, len);
+    if (c->output_hard_limit != 0 &&
+        atomic_load(&c->unsent) + frame > c->output_hard_limit)
+        return over_hard_limit(c);
+    int rc = zinx__loop_is_self(c->loop)
+                 ? send_here(c, id, data, len, frame)
+                 : send_from_afar(c, id, data, len, frame);
+    if (rc == 0)
+        atomic_fetch_add_explicit(&c->server->stats.msgs_out, 1,
+                                  memory_order_relaxed);
+    else if (rc == ZINX_ENOMEM)
+        reply_lost(c);
+    return rc;
+}

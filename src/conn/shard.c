@@ -1,0 +1,340 @@
+/*
+ * A shard: the connections of one I/O thread and what they share.
+ *
+ *   - one read buffer, large enough to drain most sockets in one call
+ *     (see performance.md on libevent's 4 KiB cap), and a scratch array
+ *     of decoded messages;
+ *   - the jobs of this iteration for each worker, handed over with one
+ *     lock and one wake-up per worker at the end of the iteration;
+ *   - message batches that workers are done with, freed here because
+ *     memory freed on the thread that allocated it keeps glibc's
+ *     per-thread caches and arenas from drifting (seen as slow RSS growth
+ *     in the soak test);
+ *   - the graveyard: connections whose stream closed in this iteration,
+ *     released after it, so no event of the same batch meets a freed one;
+ *   - lingering sockets (a FIFO: equal linger times keep it sorted), and
+ *     the sweep that frees the buffers of idle connections.
+ *
+ * It hooks the loop's tick (hand-over, frees, graveyard), settle (while
+ * quitting: what written bytes are still unacknowledged) and finish.
+ */
+#include <stdlib.h>
+
+#include "conn/conn_private.h"
+
+/* A read of this size drains most sockets in one call. */
+#define SHARD_RBUF_MIN (64u * 1024u)
+/* How long a gracefully closed socket waits for the peer's EOF. */
+#define SHARD_LINGER_MS 2000u
+/* Buffers of a connection idle this long go back to the allocator. */
+#define SHARD_TRIM_MS 1000u
+
+/* Jobs this iteration produced for one worker, in order. */
+typedef struct outbox {
+    zinx__worker_t *worker;
+    zinx__job_t *head, *tail;
+} outbox_t;
+
+struct zinx__shard {
+    zinx_server_t *server;
+    zinx__loop_t *loop;
+    uint8_t *rbuf;
+    size_t rbuf_cap;
+    zinx__frame_t *msgs; /* scratch: frames of one read */
+    size_t msgs_cap;
+    outbox_t *outboxes;
+    size_t noutboxes, outbox_cap;
+    _Atomic(void *) recycled; /* pushed by workers */
+    zinx_conn_t *grave_head;
+    zinx_conn_t *linger_head, *linger_tail;
+    size_t nlinger;
+    zinx__timer_t linger_timer;
+    zinx_conn_t *sweep_head;
+    zinx__timer_t sweep_timer;
+};
+
+/* ---- worker hand-over and recycling -------------------------------------- */
+
+void zinx__shard_push_job(zinx__shard_t *sh, zinx__worker_t *w,
+                          zinx__job_t *job)
+{
+    job->next = NULL;
+    for (size_t i = 0; i < sh->noutboxes; i++) {
+        outbox_t *o = &sh->outboxes[i];
+        if (o->worker == w) {
+            o->tail->next = job;
+            o->tail = job;
+            return;
+        }
+    }
+    if (sh->noutboxes == sh->outbox_cap) {
+        size_t cap = sh->outbox_cap ? sh->outbox_cap * 2 : 16;
+        outbox_t *p = realloc(sh->outboxes, cap * sizeof(*p));
+        if (p == NULL) {
+            zinx__worker_push(w, job); /* unbatched, still in order */
+            return;
+        }
+        sh->outboxes = p;
+        sh->outbox_cap = cap;
+    }
+    sh->outboxes[sh->noutboxes++] =
+        (outbox_t){.worker = w, .head = job, .tail = job};
+}
+
+static void flush_outboxes(zinx__shard_t *sh)
+{
+    for (size_t i = 0; i < sh->noutboxes; i++) {
+        outbox_t *o = &sh->outboxes[i];
+        zinx__worker_push_list(o->worker, o->head, o->tail);
+    }
+    sh->noutboxes = 0;
+}
+
+/* The first pointer of mem links it (a batch starts with its job). */
+void zinx__shard_recycle(zinx__shard_t *sh, void *mem)
+{
+    void *head = atomic_load(&sh->recycled);
+    do {
+        *(void **)mem = head;
+    } while (!atomic_compare_exchange_weak(&sh->recycled, &head, mem));
+}
+
+/* Only this thread takes from the stack, all at once: no ABA problem. */
+static void free_recycled(zinx__shard_t *sh)
+{
+    void *p = atomic_exchange(&sh->recycled, NULL);
+    while (p != NULL) {
+        void *next = *(void **)p;
+        free(p);
+        p = next;
+    }
+}
+
+/* ---- graveyard ----------------------------------------------------------- */
+
+void zinx__shard_bury(zinx__shard_t *sh, zinx_conn_t *c)
+{
+    /* Each connection closes its stream once, so it is buried once. */
+    c->grave_next = sh->grave_head;
+    sh->grave_head = c;
+}
+
+static void release_graveyard(zinx__shard_t *sh)
+{
+    while (sh->grave_head != NULL) {
+        zinx_conn_t *c = sh->grave_head;
+        sh->grave_head = c->grave_next;
+        zinx_conn_unref(c);
+    }
+}
+
+/* ---- lingering ------------------------------------------------------------
+ */
+
+static void append_lingerer(zinx__shard_t *sh, zinx_conn_t *c)
+{
+    c->linger_next = NULL;
+    if (sh->linger_tail != NULL)
+        sh->linger_tail->linger_next = c;
+    else
+        sh->linger_head = c;
+    sh->linger_tail = c;
+    sh->nlinger++;
+    if (!zinx__timer_armed(&sh->linger_timer))
+        zinx__loop_timer_arm(sh->loop, &sh->linger_timer,
+                             sh->linger_head->linger_deadline_ms);
+}
+
+void zinx__shard_linger(zinx__shard_t *sh, zinx_conn_t *c)
+{
+    c->linger_deadline_ms = zinx__now_ms() + SHARD_LINGER_MS;
+    c->linger_backlog = conn_linger_backlog(c);
+    append_lingerer(sh, zinx_conn_ref(c));
+}
+
+static zinx_conn_t *pop_lingerer(zinx__shard_t *sh)
+{
+    zinx_conn_t *c = sh->linger_head;
+    sh->linger_head = c->linger_next;
+    if (sh->linger_head == NULL)
+        sh->linger_tail = NULL;
+    sh->nlinger--;
+    return c;
+}
+
+/* The linger time is up. A peer that still acknowledges what we owe it
+   is reading slowly, not gone: it gets another period, as long as each
+   period shows progress. One that made none is closed, and what it did
+   not take is lost. */
+static void linger_expired(zinx__shard_t *sh, zinx_conn_t *c, uint64_t now)
+{
+    size_t backlog = conn_linger_backlog(c);
+    if (backlog > 0 && backlog < c->linger_backlog) {
+        c->linger_backlog = backlog;
+        c->linger_deadline_ms = now + SHARD_LINGER_MS;
+        append_lingerer(sh, c);
+        return;
+    }
+    conn_close_stream(c); /* no-op if the peer closed first */
+    zinx_conn_unref(c);
+}
+
+static void expire_lingerers(zinx__timer_t *t, void *arg)
+{
+    ZINX__UNUSED(t);
+    zinx__shard_t *sh = arg;
+    uint64_t now = zinx__now_ms();
+    while (sh->nlinger > 0) {
+        uint64_t deadline = sh->linger_head->linger_deadline_ms;
+        if (deadline > now) {
+            zinx__loop_timer_arm(sh->loop, &sh->linger_timer, deadline);
+            return;
+        }
+        linger_expired(sh, pop_lingerer(sh), now);
+    }
+}
+
+/* Quitting: a socket whose peer has acknowledged every byte we wrote can
+   close without losing anything; the others keep lingering until their
+   peer's EOF or the drain deadline (`force`), whichever comes first.
+   Returns true once none lingers. */
+static bool settle(void *arg, bool force)
+{
+    zinx__shard_t *sh = arg;
+    size_t n = sh->nlinger;
+    for (size_t i = 0; i < n; i++) {
+        zinx_conn_t *c = pop_lingerer(sh);
+        if (!force && conn_linger_backlog(c) > 0) {
+            append_lingerer(sh, c);
+            continue;
+        }
+        conn_close_stream(c);
+        zinx_conn_unref(c);
+    }
+    release_graveyard(sh);
+    return sh->nlinger == 0;
+}
+
+/* ---- the buffer sweep ---------------------------------------------------- */
+
+/* Frees the buffers of connections that stayed idle for a sweep period;
+   busy ones keep theirs, so steady traffic allocates nothing. */
+static void sweep(zinx__timer_t *t, void *arg)
+{
+    ZINX__UNUSED(t);
+    zinx__shard_t *sh = arg;
+    uint64_t now = zinx__now_ms();
+    uint64_t idle_since = now > SHARD_TRIM_MS ? now - SHARD_TRIM_MS : 0;
+    zinx_conn_t **pp = &sh->sweep_head;
+    while (*pp != NULL) {
+        zinx_conn_t *c = *pp;
+        if (conn_trim(c, idle_since)) {
+            pp = &c->sweep_next;
+            continue;
+        }
+        *pp = c->sweep_next;
+        zinx_conn_unref(c);
+    }
+    if (sh->sweep_head != NULL)
+        zinx__loop_timer_arm(sh->loop, &sh->sweep_timer, now + SHARD_TRIM_MS);
+}
+
+void zinx__shard_retain(zinx__shard_t *sh, zinx_conn_t *c)
+{
+    c->sweep_next = sh->sweep_head;
+    sh->sweep_head = zinx_conn_ref(c);
+    if (!zinx__timer_armed(&sh->sweep_timer))
+        zinx__loop_timer_arm(sh->loop, &sh->sweep_timer,
+                             zinx__now_ms() + SHARD_TRIM_MS);
+}
+
+/* ---- the loop's hooks ---------------------------------------------------- */
+
+static void tick(void *arg)
+{
+    zinx__shard_t *sh = arg;
+    flush_outboxes(sh);
+    free_recycled(sh);
+    release_graveyard(sh);
+}
+
+static void finish(void *arg)
+{
+    zinx__shard_t *sh = arg;
+    settle(sh, true);
+    flush_outboxes(sh);
+    while (sh->sweep_head != NULL) {
+        zinx_conn_t *c = sh->sweep_head;
+        sh->sweep_head = c->sweep_next;
+        zinx_conn_unref(c);
+    }
+    release_graveyard(sh);
+}
+
+/* ---- creation ------------------------------------------------------------ */
+
+zinx__shard_t *zinx__shard_new(zinx_server_t *server, zinx__loop_t *loop)
+{
+    zinx__shard_t *sh = calloc(1, sizeof(*sh));
+    if (sh == NULL)
+        return NULL;
+    sh->server = server;
+    sh->loop = loop;
+    sh->rbuf_cap = server->cfg.io_read_buff_size > SHARD_RBUF_MIN
+                       ? server->cfg.io_read_buff_size
+                       : SHARD_RBUF_MIN;
+    sh->rbuf = malloc(sh->rbuf_cap);
+    if (sh->rbuf == NULL) {
+        free(sh);
+        return NULL;
+    }
+    atomic_init(&sh->recycled, NULL);
+    zinx__timer_init(&sh->linger_timer, expire_lingerers, sh);
+    zinx__timer_init(&sh->sweep_timer, sweep, sh);
+    zinx__loop_hooks_t hooks = {
+        .tick = tick, .settle = settle, .finish = finish, .arg = sh};
+    zinx__loop_set_hooks(loop, &hooks);
+    return sh;
+}
+
+void zinx__shard_free(zinx__shard_t *sh)
+{
+    if (sh == NULL)
+        return;
+    free_recycled(sh); /* workers are joined: nothing more arrives */
+    free(sh->outboxes);
+    free(sh->msgs);
+    free(sh->rbuf);
+    free(sh);
+}
+
+uint8_t *zinx__shard_rbuf(zinx__shard_t *sh, size_t *cap)
+{
+    *cap = sh->rbuf_cap;
+    return sh->rbuf;
+}
+
+zinx__frame_t *zinx__shard_frames(zinx__shard_t *sh, size_t count)
+{
+    if (count > sh->msgs_cap) {
+        size_t cap = sh->msgs_cap ? sh->msgs_cap : 64;
+        while (cap < count)
+            cap *= 2;
+        zinx__frame_t *p = realloc(sh->msgs, cap * sizeof(*p));
+        if (p == NULL)
+            return NULL;
+        sh->msgs = p;
+        sh->msgs_cap = cap;
+    }
+    return sh->msgs;
+}
+
+zinx__loop_t *zinx__shard_loop(const zinx__shard_t *sh)
+{
+    return sh->loop;
+}
+
+zinx_server_t *zinx__shard_server(const zinx__shard_t *sh)
+{
+    return sh->server;
+}

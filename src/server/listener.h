@@ -1,0 +1,22 @@
+/* The server's listening socket (listener.c). */
+#ifndef ZINX_SERVER_LISTENER_H
+#define ZINX_SERVER_LISTENER_H
+
+#include "internal.h"
+
+typedef struct zinx__listener zinx__listener_t;
+
+/* Binds and listens on the server's Host and TcpPort (or Unix socket
+   path), recording the bound address in the server. Returns 0 or a
+   negative ZINX_E* code. Thread: the one starting the server. */
+int zinx__listener_open(zinx_server_t *server, zinx__listener_t **out);
+/* Before loop starts: accept on it. Returns 0 or a negated errno. */
+int zinx__listener_start(zinx__listener_t *l, zinx__loop_t *loop);
+/* Any thread but the loop's: close the listening socket on its loop and
+   wait until that is done. */
+void zinx__listener_stop(zinx__listener_t *l);
+/* After the loops are gone (or never ran): close and free. A Unix socket
+   file the listener made is removed if it is still the same file. */
+void zinx__listener_free(zinx__listener_t *l);
+
+#endif /* ZINX_SERVER_LISTENER_H */

@@ -1,0 +1,164 @@
+/*
+ * Socket streams: a connected stream socket, TCP or Unix domain, read
+ * and written with the plain system calls. The owner's shared read
+ * buffer is passed straight to read(), so bytes are never copied on the
+ * way in.
+ */
+#include <errno.h>
+#include <linux/sockios.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <unistd.h>
+
+#include "stream/stream.h"
+
+static zinx__sock_stream_t *sock_of(zinx__stream_t *s)
+{
+    return ZINX__CONTAINER_OF(s, zinx__sock_stream_t, base);
+}
+
+static void on_io(zinx__io_t *io, uint32_t events)
+{
+    zinx__sock_stream_t *ss = ZINX__CONTAINER_OF(io, zinx__sock_stream_t, io);
+    ss->on_ready(ss->owner, events);
+}
+
+static int sock_start(zinx__stream_t *s, zinx__loop_t *loop,
+                      zinx__stream_ready_fn on_ready, void *owner)
+{
+    zinx__sock_stream_t *ss = sock_of(s);
+    ss->loop = loop;
+    ss->on_ready = on_ready;
+    ss->owner = owner;
+    return zinx__io_start(loop, &ss->io, ss->fd, 0);
+}
+
+static int errno_code(void)
+{
+    return errno == EWOULDBLOCK ? ZINX_EAGAIN : -errno;
+}
+
+static ssize_t sock_read(zinx__stream_t *s, void *buf, size_t len)
+{
+    zinx__sock_stream_t *ss = sock_of(s);
+    for (;;) {
+        ssize_t n = read(ss->fd, buf, len);
+        if (n >= 0)
+            return n;
+        if (errno != EINTR)
+            return errno_code();
+    }
+}
+
+static ssize_t sock_writev(zinx__stream_t *s, const struct iovec *iov, int n)
+{
+    zinx__sock_stream_t *ss = sock_of(s);
+    struct msghdr mh = {.msg_iov = (struct iovec *)iov, .msg_iovlen = n};
+    for (;;) {
+        ssize_t w = sendmsg(ss->fd, &mh, MSG_NOSIGNAL);
+        if (w >= 0)
+            return w;
+        if (errno != EINTR)
+            return errno_code();
+    }
+}
+
+static int sock_shutdown(zinx__stream_t *s)
+{
+    return shutdown(sock_of(s)->fd, SHUT_WR) == 0 ? 0 : -errno;
+}
+
+static int sock_want(zinx__stream_t *s, uint32_t events)
+{
+    zinx__sock_stream_t *ss = sock_of(s);
+    return zinx__io_update(ss->loop, &ss->io, events);
+}
+
+static size_t sock_unacked(zinx__stream_t *s)
+{
+    int queued = 0; /* sent but not acknowledged, or not sent yet */
+    if (ioctl(sock_of(s)->fd, SIOCOUTQ, &queued) != 0 || queued < 0)
+        return 0;
+    return (size_t)queued;
+}
+
+static long sock_since_ack_ms(zinx__stream_t *s)
+{
+    zinx__sock_stream_t *ss = sock_of(s);
+    if (!ss->tcp)
+        return -1;
+    struct tcp_info ti;
+    socklen_t len = sizeof(ti);
+    memset(&ti, 0, sizeof(ti));
+    if (getsockopt(ss->fd, IPPROTO_TCP, TCP_INFO, &ti, &len) != 0)
+        return -1;
+    return (long)ti.tcpi_last_ack_recv;
+}
+
+static int sock_error(zinx__stream_t *s)
+{
+    int err = 0;
+    socklen_t len = sizeof(err);
+    getsockopt(sock_of(s)->fd, SOL_SOCKET, SO_ERROR, &err, &len);
+    return err != 0 ? -err : ZINX_ECONNRESET;
+}
+
+static void sock_close(zinx__stream_t *s)
+{
+    zinx__sock_stream_t *ss = sock_of(s);
+    if (ss->fd < 0)
+        return;
+    if (ss->loop != NULL)
+        zinx__io_stop(ss->loop, &ss->io);
+    close(ss->fd);
+    ss->fd = -1;
+}
+
+static const zinx__stream_ops_t sock_ops = {
+    .name = "socket",
+    .start = sock_start,
+    .read = sock_read,
+    .writev = sock_writev,
+    .shutdown = sock_shutdown,
+    .want = sock_want,
+    .handshake = NULL,
+    .unacked = sock_unacked,
+    .since_ack_ms = sock_since_ack_ms,
+    .error = sock_error,
+    .close = sock_close,
+};
+
+static void read_addrs(zinx__sock_stream_t *ss)
+{
+    struct sockaddr_storage a;
+    socklen_t len = sizeof(a);
+    memset(&a, 0, sizeof(a));
+    if (getsockname(ss->fd, (struct sockaddr *)&a, &len) == 0) {
+        zinx__addr_format(&a, len, ss->base.local);
+        ss->tcp = a.ss_family == AF_INET || a.ss_family == AF_INET6;
+    }
+    len = sizeof(a);
+    memset(&a, 0, sizeof(a));
+    if (getpeername(ss->fd, (struct sockaddr *)&a, &len) == 0)
+        zinx__addr_format(&a, len, ss->base.remote);
+    /* A Unix client socket is usually unnamed: show the path it reached. */
+    if (!ss->tcp && strcmp(ss->base.remote, "?") == 0)
+        memcpy(ss->base.remote, ss->base.local, sizeof(ss->base.remote));
+}
+
+void zinx__sock_stream_init(zinx__sock_stream_t *ss, int fd)
+{
+    memset(ss, 0, sizeof(*ss));
+    ss->base.ops = &sock_ops;
+    ss->fd = fd;
+    zinx__io_init(&ss->io, on_io);
+    strcpy(ss->base.remote, "?");
+    strcpy(ss->base.local, "?");
+    read_addrs(ss);
+    if (ss->tcp) {
+        int one = 1;
+        setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+    }
+}

@@ -1,0 +1,99 @@
+/*
+ * The worker pool: threads that run jobs from bounded FIFO queues.
+ *
+ * A job is a closure with a link, embedded in (or allocated with) its
+ * owner. The pool knows nothing of what a job does. Two notions keep a
+ * connection's work in order and bounded without the pool knowing it:
+ *   - a lane: the jobs of one owner. A job may park itself on its lane
+ *     (its owner cannot take more now); later jobs of the same lane join
+ *     it as they come up, and unparking puts them all back at the front
+ *     of the queue, in order. A closed lane parks nothing.
+ *   - a reservation: jobs with a weight (messages) count against the
+ *     queue's capacity; a producer that got less room than it asked for
+ *     leaves a waiter, woken once half the queue is free again.
+ */
+#ifndef ZINX_WORK_WORKER_H
+#define ZINX_WORK_WORKER_H
+
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "event/event.h"
+
+typedef struct zinx__worker zinx__worker_t;
+typedef struct zinx__job zinx__job_t;
+
+/* Worker thread: run job. Returns true when the job is done with (the
+   pool never touches it again), false when it parked itself with
+   zinx__worker_park() and will run again later. */
+typedef bool (*zinx__job_fn)(zinx__worker_t *w, zinx__job_t *job);
+
+typedef struct zinx__lane {
+    /* The worker's lock. */
+    zinx__job_t *parked_head, *parked_tail;
+    bool closed;
+    /* Mirrors parked_head != NULL, for reading without the lock. */
+    atomic_bool parked;
+} zinx__lane_t;
+
+struct zinx__job {
+    zinx__job_t *next;
+    zinx__job_fn run;
+    zinx__lane_t *lane; /* NULL: no ordering with other jobs */
+    uint32_t weight;    /* reserved units still to run (messages) */
+};
+
+typedef struct zinx__waiter {
+    /* Runs on the worker thread once room frees up; it owns what `keep`
+       took. */
+    zinx__closure_t wake;
+    /* Takes a hold on the waiter's owner (a reference); called under the
+       worker's lock when the waiter is listed. */
+    void (*keep)(void *arg);
+    struct zinx__waiter *wait_next, *wake_next;
+    bool waiting; /* the worker's lock */
+} zinx__waiter_t;
+
+static inline void zinx__job_init(zinx__job_t *job, zinx__job_fn run,
+                                  zinx__lane_t *lane, uint32_t weight)
+{
+    job->next = NULL;
+    job->run = run;
+    job->lane = lane;
+    job->weight = weight;
+}
+
+zinx__worker_t *zinx__worker_new(uint32_t id, uint32_t capacity);
+int zinx__worker_start(zinx__worker_t *w);
+/* Lets the worker finish its queue, then joins it. */
+void zinx__worker_stop(zinx__worker_t *w);
+/* After stop: wakes (runs) the waiters still listed, then frees. */
+void zinx__worker_free(zinx__worker_t *w);
+bool zinx__worker_is_self(const zinx__worker_t *w);
+
+/*
+ * Any thread: reserves room for up to `want` units; returns how many were
+ * granted. When fewer, waiter is listed (once) and woken when room frees.
+ */
+uint32_t zinx__worker_reserve(zinx__worker_t *w, zinx__waiter_t *waiter,
+                              uint32_t want);
+/* Any thread: gives back units that will not be used. */
+void zinx__worker_unreserve(zinx__worker_t *w, uint32_t count);
+/* Any thread: queues a chain of jobs linked through next (their weight
+   reserved), with one lock and one wake-up. */
+void zinx__worker_push_list(zinx__worker_t *w, zinx__job_t *head,
+                            zinx__job_t *tail);
+void zinx__worker_push(zinx__worker_t *w, zinx__job_t *job);
+/* Worker thread, from inside job's run: parks job (its weight the units
+   it still has to run) on its lane. Returns false, parking nothing, when
+   the lane is closed: the job must go on. */
+bool zinx__worker_park(zinx__worker_t *w, zinx__job_t *job);
+/* Any thread: puts the lane's parked jobs back at the front of the
+   queue, in order. */
+void zinx__worker_unpark(zinx__worker_t *w, zinx__lane_t *lane);
+/* Any thread: the lane parks nothing from now on; what it holds goes
+   back to the queue. */
+void zinx__worker_close_lane(zinx__worker_t *w, zinx__lane_t *lane);
+
+#endif /* ZINX_WORK_WORKER_H */
