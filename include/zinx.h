@@ -29,5 +29,6 @@
 #include "zinx/connmgr.h"
 #include "zinx/server.h"
 #include "zinx/client.h"
+#include "zinx/timer.h"
 
 #endif /* ZINX_H */

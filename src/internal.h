@@ -142,6 +142,7 @@ struct zinx_server {
     int stop_efd;         /* eventfd: stop requested */
     pthread_mutex_t lock; /* guards the lifecycle below */
     pthread_cond_t cond;
+    struct zinx_timer *timers; /* live public timers, guarded by lock */
     zinx__fault_fn fault; /* tests only; NULL in production */
     void *fault_udata;
 };
@@ -168,6 +169,10 @@ zinx_conn_t *zinx__server_open_conn(zinx_server_t *server, zinx__shard_t *shard,
    its shard is here, else posted to its own loop. Returns 0 or
    ZINX_ENOMEM (fd closed). */
 int zinx__server_accept_conn(zinx_server_t *server, zinx__loop_t *here, int fd);
+
+/* Stopping thread, after the loops are joined: timers still armed let
+   go of their loop's reference (timer.c). */
+void zinx__timers_release(zinx_server_t *server);
 
 /* Tests only: install (or remove, with NULL) an allocation fault hook.
    Call before zinx_server_start(). */

@@ -48,4 +48,14 @@ void zinx__conn_note_unrouted(zinx_conn_t *conn);
 /* The dialer that made conn (a reference is taken), told when it ends. */
 void zinx__conn_set_dialer(zinx_conn_t *conn, zinx_dialer_t *dialer);
 
+/* ---- work.c ----------------------------------------------------------------
+ */
+
+/* Loop thread of conn: run fn(conn, udata) on conn's handler thread after
+   what it was handed so far (at once, inline, without workers). Returns
+   0, ZINX_ECLOSED once the connection has ended, or ZINX_ENOMEM. */
+int zinx__conn_run_soon(zinx_conn_t *conn, zinx_conn_job_fn fn, void *udata);
+/* The loop that owns conn. */
+zinx__loop_t *zinx__conn_loop(const zinx_conn_t *conn);
+
 #endif /* ZINX_SRC_CONN_H */

@@ -241,3 +241,24 @@ int zinx_conn_post(zinx_conn_t *c, zinx_conn_job_fn fn, void *udata)
     conn_nudge(c);
     return 0;
 }
+
+int zinx__conn_run_soon(zinx_conn_t *c, zinx_conn_job_fn fn, void *udata)
+{
+    if (c->state == CONN_FINISHED)
+        return ZINX_ECLOSED;
+    zinx__conn_job_t *j = malloc(sizeof(*j));
+    if (j == NULL)
+        return ZINX_ENOMEM;
+    zinx__job_init(&j->job, run_user_job, &c->lane, 0);
+    j->conn = zinx_conn_ref(c);
+    j->fn = fn;
+    j->udata = udata;
+    j->next_posted = NULL;
+    dispatch_jobs(c, j);
+    return 0;
+}
+
+zinx__loop_t *zinx__conn_loop(const zinx_conn_t *c)
+{
+    return c->loop;
+}

@@ -293,6 +293,8 @@ static const char *host_problem(const char *s)
         if (*p <= 0x20 || *p == 0x7f)
             return "contains a blank or a control character";
     }
+    if (strncmp(s, "unix:", 5) == 0)
+        return s[5] == '\0' ? "names no Unix socket path" : NULL;
     if (strpbrk(s, "[]") != NULL)
         return "has brackets (write an IPv6 address without them)";
     if (strchr(s, ':') != NULL && !is_ipv6_literal(s))

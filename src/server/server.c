@@ -267,6 +267,7 @@ static void destroy_threads(zinx_server_t *s, uint64_t linger_until_ms)
         if (s->loops[i] != NULL)
             zinx__loop_join(s->loops[i]);
     }
+    zinx__timers_release(s);
     /* Waiters still listed are woken: they post to their (stopped) loops,
        whose posts are then dropped. */
     for (uint32_t i = 0; s->workers != NULL && i < s->nworkers; i++)
