@@ -143,7 +143,7 @@ struct zinx_server {
     pthread_mutex_t lock; /* guards the lifecycle below */
     pthread_cond_t cond;
     struct zinx_timer *timers; /* live public timers, guarded by lock */
-    zinx__fault_fn fault; /* tests only; NULL in production */
+    zinx__fault_fn fault;      /* tests only; NULL in production */
     void *fault_udata;
 };
 
@@ -155,6 +155,12 @@ enum zinx__server_state {
 };
 
 bool zinx__server_is_framework_thread(const zinx_server_t *server);
+/* Runs the graceful stop once; concurrent callers wait for it. */
+void zinx__server_shutdown(zinx_server_t *server);
+static inline bool zinx__server_is_new(const zinx_server_t *server)
+{
+    return atomic_load(&server->state) == ZINX__SERVER_NEW;
+}
 /* Picks the shard for a new outgoing connection (round-robin). */
 zinx__shard_t *zinx__server_pick_shard(zinx_server_t *server);
 /* Registers/unregisters a live dialer for shutdown. */
