@@ -27,8 +27,8 @@ typedef struct probe {
     atomic_int after_cancel; /* runs seen once cancel had returned */
     atomic_bool cancelled;
     atomic_bool had_conn;
-    zinx_timer_t *self_cancel; /* cancel from inside the function */
-    int64_t first_ms;
+    _Atomic(zinx_timer_t *) self_cancel; /* cancel from inside fn */
+    _Atomic int64_t first_ms;
 } probe_t;
 
 static void on_timer(zinx_timer_t *t, zinx_conn_t *conn, void *udata)
@@ -36,10 +36,11 @@ static void on_timer(zinx_timer_t *t, zinx_conn_t *conn, void *udata)
     probe_t *p = udata;
     if (atomic_load(&p->cancelled))
         atomic_fetch_add(&p->after_cancel, 1);
-    if (atomic_fetch_add(&p->runs, 1) == 0)
-        p->first_ms = tf_now_ms();
+    int64_t none = 0;
+    atomic_compare_exchange_strong(&p->first_ms, &none, tf_now_ms());
     atomic_store(&p->had_conn, conn != NULL);
-    if (p->self_cancel == t && atomic_load(&p->runs) == 2) {
+    int runs = atomic_fetch_add(&p->runs, 1) + 1;
+    if (atomic_load(&p->self_cancel) == t && runs == 2) {
         atomic_store(&p->cancelled, true);
         zinx_timer_cancel(t);
     }
@@ -80,7 +81,7 @@ static void test_after_every_at_cancel(void **state)
     TF_ASSERT_RC(zinx_timer_after(ts->srv, 100000, on_timer, &never, &t_never),
                  0);
     TF_ASSERT_RC(zinx_timer_every(ts->srv, 5, on_timer, &self, &t_self), 0);
-    self.self_cancel = t_self; /* before it can run twice: 5 ms apart */
+    atomic_store(&self.self_cancel, t_self); /* before its second run */
     TF_ASSERT_RC(zinx_timer_every(ts->srv, 0, on_timer, &self, NULL),
                  ZINX_EINVAL);
 
@@ -92,9 +93,9 @@ static void test_after_every_at_cancel(void **state)
     assert_int_equal(atomic_load(&every.after_cancel), 0);
 
     assert_int_equal(tf_wait_atomic_ge(&once.runs, 1, tf_ms(3000)), 1);
-    assert_true(once.first_ms - t0 >= 50);
+    assert_true(atomic_load(&once.first_ms) - t0 >= 50);
     assert_int_equal(tf_wait_atomic_ge(&at.runs, 1, tf_ms(3000)), 1);
-    assert_true(at.first_ms - t0 >= 50);
+    assert_true(atomic_load(&at.first_ms) - t0 >= 50);
     assert_false(atomic_load(&once.had_conn));
     cancel(t_never, &never);
     tf_sleep_ms(50);

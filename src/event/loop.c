@@ -106,7 +106,7 @@ void zinx__loop_set_hooks(zinx__loop_t *loop, const zinx__loop_hooks_t *hooks)
 
 bool zinx__loop_is_self(const zinx__loop_t *loop)
 {
-    return loop->started && pthread_equal(pthread_self(), loop->thread);
+    return pthread_equal(pthread_self(), loop->thread);
 }
 
 uint32_t zinx__loop_index(const zinx__loop_t *loop)

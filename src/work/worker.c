@@ -264,5 +264,5 @@ void zinx__worker_free(zinx__worker_t *w)
 
 bool zinx__worker_is_self(const zinx__worker_t *w)
 {
-    return w->started && pthread_equal(pthread_self(), w->thread);
+    return pthread_equal(pthread_self(), w->thread);
 }
