@@ -45,6 +45,10 @@
 extern "C" {
 #endif
 
+/* The library is built with hidden visibility: what is declared here is
+   its exported API. */
+#pragma GCC visibility push(default)
+
 typedef struct zinx_dialer zinx_dialer_t;
 
 typedef enum zinx_dial_event {
@@ -203,6 +207,8 @@ void zinx_sync_msg_free(zinx_msg_t *msg);
 
 /* Closes the connection, stops the private endpoint and frees. NULL ok. */
 void zinx_sync_client_free(zinx_sync_client_t *client);
+
+#pragma GCC visibility pop
 
 #ifdef __cplusplus
 }

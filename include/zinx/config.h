@@ -67,6 +67,10 @@
 extern "C" {
 #endif
 
+/* The library is built with hidden visibility: what is declared here is
+   its exported API. */
+#pragma GCC visibility push(default)
+
 #define ZINX_CONFIG_NAME_MAX 256
 #define ZINX_CONFIG_HOST_MAX 64
 #define ZINX_CONFIG_PATH_MAX 1024
@@ -183,6 +187,8 @@ int zinx_config_load_file(zinx_config_t *cfg, const char *path, char *err,
  */
 int zinx_config_load_default(zinx_config_t *cfg, char *err, size_t err_len,
                              zinx_log_fn warn, void *warn_udata);
+
+#pragma GCC visibility pop
 
 #ifdef __cplusplus
 }

@@ -35,6 +35,10 @@
 extern "C" {
 #endif
 
+/* The library is built with hidden visibility: what is declared here is
+   its exported API. */
+#pragma GCC visibility push(default)
+
 typedef struct zinx_conn zinx_conn_t;
 typedef struct zinx_server zinx_server_t;
 
@@ -150,6 +154,8 @@ int zinx_conn_post(zinx_conn_t *conn, zinx_conn_job_fn fn, void *udata);
 
 void zinx_conn_set_data(zinx_conn_t *conn, void *data);
 void *zinx_conn_data(const zinx_conn_t *conn);
+
+#pragma GCC visibility pop
 
 #ifdef __cplusplus
 }

@@ -19,6 +19,10 @@
 extern "C" {
 #endif
 
+/* The library is built with hidden visibility: what is declared here is
+   its exported API. */
+#pragma GCC visibility push(default)
+
 typedef struct zinx_connmgr zinx_connmgr_t;
 
 /*
@@ -58,6 +62,8 @@ size_t zinx_connmgr_ids(zinx_connmgr_t *mgr, uint64_t *ids, size_t cap);
  * so it works when memory is exhausted.
  */
 int zinx_connmgr_close_all(zinx_connmgr_t *mgr, int graceful);
+
+#pragma GCC visibility pop
 
 #ifdef __cplusplus
 }

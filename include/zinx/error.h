@@ -15,6 +15,10 @@
 extern "C" {
 #endif
 
+/* The library is built with hidden visibility: what is declared here is
+   its exported API. */
+#pragma GCC visibility push(default)
+
 /* Codes outside errno's range, for conditions no errno describes. */
 #define ZINX__ECLOSED (-4001)
 #define ZINX__ECONFIG (-4002)
@@ -67,6 +71,8 @@ const char *zinx_strerror(int err);
  * "ZINX_UNKNOWN" for a code outside the table. Thread: any.
  */
 const char *zinx_err_name(int err);
+
+#pragma GCC visibility pop
 
 #ifdef __cplusplus
 }

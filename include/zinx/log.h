@@ -18,6 +18,10 @@
 extern "C" {
 #endif
 
+/* The library is built with hidden visibility: what is declared here is
+   its exported API. */
+#pragma GCC visibility push(default)
+
 typedef enum zinx_log_level {
     ZINX_LOG_DEBUG = 0,
     ZINX_LOG_INFO = 1,
@@ -43,6 +47,8 @@ const char *zinx_log_level_name(zinx_log_level_t level);
  * errors. Values outside 0..3 are clamped. Thread: any.
  */
 zinx_log_level_t zinx_log_min_level(int isolation_level);
+
+#pragma GCC visibility pop
 
 #ifdef __cplusplus
 }

@@ -36,6 +36,10 @@
 extern "C" {
 #endif
 
+/* The library is built with hidden visibility: what is declared here is
+   its exported API. */
+#pragma GCC visibility push(default)
+
 /* Size of every frame header, in both formats. */
 #define ZINX_HEADER_LEN 8u
 
@@ -104,6 +108,8 @@ int zinx_packet_format_parse(const char *name, zinx_packet_format_t *out);
 
 /* Returns "tlv", "ltv_le", or "unknown". */
 const char *zinx_packet_format_name(zinx_packet_format_t format);
+
+#pragma GCC visibility pop
 
 #ifdef __cplusplus
 }

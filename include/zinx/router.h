@@ -30,6 +30,10 @@
 extern "C" {
 #endif
 
+/* The library is built with hidden visibility: what is declared here is
+   its exported API. */
+#pragma GCC visibility push(default)
+
 typedef struct zinx_conn zinx_conn_t;
 typedef struct zinx_request zinx_request_t;
 
@@ -73,6 +77,8 @@ void zinx_request_abort(zinx_request_t *req);
 
 /* Nonzero once zinx_request_abort() was called for this message. */
 int zinx_request_is_aborted(const zinx_request_t *req);
+
+#pragma GCC visibility pop
 
 #ifdef __cplusplus
 }

@@ -35,6 +35,10 @@
 extern "C" {
 #endif
 
+/* The library is built with hidden visibility: what is declared here is
+   its exported API. */
+#pragma GCC visibility push(default)
+
 typedef struct zinx_server zinx_server_t;
 
 /* Counters since start; each is read atomically, the set is not. */
@@ -239,6 +243,8 @@ zinx_connmgr_t *zinx_server_connmgr(zinx_server_t *server);
 
 /* Copies the counters into *out. Thread: any. */
 void zinx_server_stats(const zinx_server_t *server, zinx_server_stats_t *out);
+
+#pragma GCC visibility pop
 
 #ifdef __cplusplus
 }

@@ -29,6 +29,10 @@
 extern "C" {
 #endif
 
+/* The library is built with hidden visibility: what is declared here is
+   its exported API. */
+#pragma GCC visibility push(default)
+
 typedef struct zinx_timer zinx_timer_t;
 
 /* The timer's function. conn is the connection of a connection timer
@@ -62,6 +66,8 @@ int zinx_conn_timer_every(zinx_conn_t *conn, uint64_t interval_ms,
  * returns. Returns 0, or ZINX_EINVAL for NULL. Thread: any.
  */
 int zinx_timer_cancel(zinx_timer_t *timer);
+
+#pragma GCC visibility pop
 
 #ifdef __cplusplus
 }

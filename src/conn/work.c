@@ -65,24 +65,28 @@ void conn_init_jobs(zinx_conn_t *c)
     c->waiter.keep = keep_for_worker;
 }
 
+/* The one place that decides "worker or I/O thread": a job of the
+   connection is queued for its worker at the end of this iteration, in
+   order with the others, or, without workers, run here and now (which is
+   the same order, as the loop is the handler thread then). */
+static void hand_over(zinx_conn_t *c, zinx__job_t *job)
+{
+    if (c->worker != NULL)
+        zinx__shard_push_job(c->shard, c->worker, job);
+    else
+        job->run(NULL, job);
+}
+
 void conn_schedule_start(zinx_conn_t *c)
 {
-    if (c->worker == NULL) {
-        conn_run_start(c);
-        return;
-    }
-    zinx_conn_ref(c);
-    zinx__shard_push_job(c->shard, c->worker, &c->start_job);
+    zinx_conn_ref(c); /* the job's */
+    hand_over(c, &c->start_job);
 }
 
 void conn_schedule_stop(zinx_conn_t *c)
 {
-    if (c->worker == NULL) {
-        conn_run_stop(c);
-        return;
-    }
-    zinx_conn_ref(c);
-    zinx__shard_push_job(c->shard, c->worker, &c->stop_job);
+    zinx_conn_ref(c); /* the job's */
+    hand_over(c, &c->stop_job);
 }
 
 /* ---- message batches -------------------------------------------------------
@@ -179,10 +183,7 @@ static void dispatch_jobs(zinx_conn_t *c, zinx__conn_job_t *j)
 {
     while (j != NULL) {
         zinx__conn_job_t *next = j->next_posted;
-        if (c->worker != NULL)
-            zinx__shard_push_job(c->shard, c->worker, &j->job);
-        else
-            run_user_job(NULL, &j->job);
+        hand_over(c, &j->job);
         j = next;
     }
 }
