@@ -94,6 +94,8 @@ struct zinx_conn {
     bool wr_shut;            /* our FIN was sent */
     bool has_timer;          /* holds a slot in the loop's timer heap */
     bool retained;           /* listed in the shard's buffer sweep */
+    bool want_set;           /* `want` was given to the stream */
+    uint32_t want;           /* the events last asked of the stream */
     uint64_t last_io_ms;     /* last read or write, for the buffer sweep */
     size_t need;             /* bytes the frame at the head of `in` needs */
     zinx__buf_t in;          /* partial frame, or frames waiting for room */

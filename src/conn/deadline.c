@@ -230,6 +230,10 @@ static void check_stall(zinx_conn_t *c)
 
 void conn_check_output_clocks(zinx_conn_t *c)
 {
+    /* All sent and no clock running: the common case, nothing to do. */
+    if (zinx__buf_size(&c->out) == 0 && c->soft_since_ms == 0 &&
+        c->stall_since_ms == 0)
+        return;
     check_soft_limit(c);
     check_stall(c);
 }

@@ -41,7 +41,10 @@ void conn_set_interest(zinx_conn_t *c)
     }
     if (zinx__buf_size(&c->out) > 0)
         ev |= ZINX__EV_WRITE;
-    zinx__stream_want(c->stream, ev);
+    if (ev == c->want && c->want_set)
+        return; /* most attentions change nothing */
+    c->want = ev;
+    c->want_set = zinx__stream_want(c->stream, ev) == 0;
 }
 
 /* Writes what it can of `out`. Returns 0 (perhaps with bytes left for
@@ -69,6 +72,12 @@ static int write_out(zinx_conn_t *c)
 
 bool conn_take_pending(zinx_conn_t *c)
 {
+    /* Nothing pending when all unsent bytes are in `out`. A send that is
+       under way is seen at the attention its poke brings, so a stale
+       read here loses nothing, and an idle connection takes no lock. */
+    if (atomic_load_explicit(&c->unsent, memory_order_relaxed) ==
+        zinx__buf_size(&c->out))
+        return true;
     pthread_mutex_lock(&c->lock);
     int rc = zinx__buf_move(&c->out, &c->pending);
     pthread_mutex_unlock(&c->lock);

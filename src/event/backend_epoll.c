@@ -20,18 +20,20 @@ typedef struct epoll_backend {
     struct epoll_event events[EPOLL_BATCH];
 } epoll_backend_t;
 
+_Static_assert((int)ZINX__EV_READ == (int)EPOLLIN &&
+                   (int)ZINX__EV_WRITE == (int)EPOLLOUT &&
+                   (int)ZINX__EV_ERROR == (int)EPOLLERR &&
+                   (int)ZINX__EV_HUP == (int)EPOLLHUP,
+               "the reactor's event bits are epoll's");
+
 static uint32_t to_epoll(uint32_t interest)
 {
-    return ((interest & ZINX__EV_READ) ? EPOLLIN : 0u) |
-           ((interest & ZINX__EV_WRITE) ? EPOLLOUT : 0u);
+    return interest & (EPOLLIN | EPOLLOUT);
 }
 
 static uint32_t from_epoll(uint32_t ev)
 {
-    return ((ev & EPOLLIN) ? (uint32_t)ZINX__EV_READ : 0u) |
-           ((ev & EPOLLOUT) ? (uint32_t)ZINX__EV_WRITE : 0u) |
-           ((ev & EPOLLERR) ? (uint32_t)ZINX__EV_ERROR : 0u) |
-           ((ev & EPOLLHUP) ? (uint32_t)ZINX__EV_HUP : 0u);
+    return ev & (EPOLLIN | EPOLLOUT | EPOLLERR | EPOLLHUP);
 }
 
 static void epoll_close(void *state)

@@ -26,12 +26,14 @@
 #include "base/base.h"
 #include "base/log.h"
 
-/* Readiness, as the backend reports it and as a handle asks for it. */
+/* Readiness, as the backend reports it and as a handle asks for it. The
+   values are epoll's (EPOLLIN, EPOLLOUT, EPOLLERR, EPOLLHUP), so that
+   backend translates with a mask; another backend maps its own. */
 enum {
-    ZINX__EV_READ = 1u << 0,
-    ZINX__EV_WRITE = 1u << 1,
-    ZINX__EV_ERROR = 1u << 2, /* reported only */
-    ZINX__EV_HUP = 1u << 3    /* reported only */
+    ZINX__EV_READ = 0x001,
+    ZINX__EV_WRITE = 0x004,
+    ZINX__EV_ERROR = 0x008, /* reported only */
+    ZINX__EV_HUP = 0x010    /* reported only */
 };
 
 typedef struct zinx__loop zinx__loop_t;

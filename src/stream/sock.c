@@ -52,12 +52,21 @@ static ssize_t sock_read(zinx__stream_t *s, void *buf, size_t len)
     }
 }
 
+static ssize_t send_vector(int fd, const struct iovec *iov, int n)
+{
+    struct msghdr mh = {.msg_iov = (struct iovec *)iov, .msg_iovlen = n};
+    return sendmsg(fd, &mh, MSG_NOSIGNAL);
+}
+
 static ssize_t sock_writev(zinx__stream_t *s, const struct iovec *iov, int n)
 {
     zinx__sock_stream_t *ss = sock_of(s);
-    struct msghdr mh = {.msg_iov = (struct iovec *)iov, .msg_iovlen = n};
     for (;;) {
-        ssize_t w = sendmsg(ss->fd, &mh, MSG_NOSIGNAL);
+        /* One buffer, the common case, goes through send(): the kernel
+           then has no message header or vector to copy in. */
+        ssize_t w =
+            n == 1 ? send(ss->fd, iov[0].iov_base, iov[0].iov_len, MSG_NOSIGNAL)
+                   : send_vector(ss->fd, iov, n);
         if (w >= 0)
             return w;
         if (errno != EINTR)
