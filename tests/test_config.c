@@ -1354,6 +1354,21 @@ static void test_load_file_size_limit(void **state)
     assert_int_equal(rmdir(tmp), 0);
 }
 
+/*
+ * A file whose size fstat() reports as 0 while it has content (as files
+ * in /proc do) is read to its end all the same: the buffer grows as the
+ * reads go. The text is not JSON, which shows that it was read.
+ */
+static void test_load_file_without_size(void **state)
+{
+    (void)state;
+    const char *path = "/proc/self/status";
+    struct stat st;
+    if (stat(path, &st) != 0 || st.st_size != 0)
+        skip();
+    check_file_rejected(path, "invalid JSON at line 1, column 1");
+}
+
 static void test_load_file_unreadable(void **state)
 {
     (void)state;
@@ -1562,6 +1577,7 @@ int main(void)
         cmocka_unit_test(test_load_file_not_a_file),
         cmocka_unit_test(test_load_file_size_limit),
         cmocka_unit_test(test_load_file_unreadable),
+        cmocka_unit_test(test_load_file_without_size),
         cmocka_unit_test(test_load_default_env),
         cmocka_unit_test(test_load_default_env_missing_file),
         cmocka_unit_test(test_load_default_path),

@@ -13,6 +13,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "base/array.h"
 #include "server/config_internal.h"
 #include "zinx/error.h"
 
@@ -38,28 +39,31 @@ static void describe_errno(int e, char *buf, size_t len)
 #endif
 }
 
-/* Reads fd to its end into a new NUL-terminated buffer. */
+/*
+ * Reads fd to its end into a new buffer (not NUL-terminated: the length
+ * goes with it). hint is the size fstat() reported; room for one byte
+ * more lets the read that sees EOF succeed without growing the buffer. A
+ * file that grows past FILE_LIMIT while it is read is refused all the
+ * same.
+ */
 static int read_all(int fd, size_t hint, char **text, size_t *len, char *why,
                     size_t why_len)
 {
-    /* One byte over the expected size lets EOF show without regrowing. */
-    size_t cap = hint + 1;
+    char *buf = NULL;
     size_t got = 0;
-    char *buf = malloc(cap);
-    while (buf != NULL) {
-        if (got == cap) {
-            if (cap > FILE_LIMIT) {
-                zinx__config_msg(why, why_len, "larger than 1 MiB");
-                free(buf);
-                return ZINX_ECONFIG;
-            }
-            cap = cap * 2 > FILE_LIMIT + 1 ? FILE_LIMIT + 1 : cap * 2;
-            char *bigger = realloc(buf, cap);
-            if (bigger == NULL)
-                break;
-            buf = bigger;
+    size_t cap = 0;
+    for (;;) {
+        if (got > FILE_LIMIT) {
+            zinx__config_msg(why, why_len, "larger than 1 MiB");
+            free(buf);
+            return ZINX_ECONFIG;
         }
-        ssize_t n = read(fd, buf + got, cap - got);
+        size_t need = (got > hint ? got : hint) + 1;
+        if (ZINX__ARRAY_RESERVE(buf, cap, need) != 0)
+            break;
+        /* Never read more than one byte past the limit. */
+        size_t end = cap < FILE_LIMIT + 1 ? cap : FILE_LIMIT + 1;
+        ssize_t n = read(fd, buf + got, end - got);
         if (n == 0) {
             *text = buf;
             *len = got;
