@@ -20,6 +20,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/un.h>
 #include <unistd.h>
 
 #include <setjmp.h>
@@ -1482,6 +1483,193 @@ static void test_load_default_path(void **state)
     assert_int_equal(rmdir(tmp), 0);
 }
 
+/* ---- Unix domain sockets ---------------------------------------------- */
+
+/* The longest socket path: sun_path holds it and its NUL. */
+#define UNIX_PATH_LONGEST (sizeof(((struct sockaddr_un *)0)->sun_path) - 1)
+
+/* "unix:" followed by n bytes of path. */
+static void make_unix_host(char *out, size_t n)
+{
+    memcpy(out, "unix:/", 6);
+    memset(out + 6, 's', n - 1);
+    out[5 + n] = '\0';
+}
+
+static void test_unix_hosts_accepted(void **state)
+{
+    (void)state;
+    char longest[8 + UNIX_PATH_LONGEST];
+    make_unix_host(longest, UNIX_PATH_LONGEST);
+    const char *hosts[] = {"unix:/tmp/zinx.sock", "unix:zinx.sock",
+                           "unix:./run dir/zinx.sock", "unix:/", longest};
+    for (size_t i = 0; i < sizeof(hosts) / sizeof(hosts[0]); i++) {
+        zinx_config_t cfg;
+        char json[256];
+        char err[ERR_LEN];
+        zinx_config_default(&cfg);
+        snprintf(json, sizeof(json), "{\"Host\": \"%s\", \"TCPPort\": 0}",
+                 hosts[i]);
+        check_loads(json, &cfg);
+        assert_string_equal(cfg.host, hosts[i]);
+        assert_int_equal(zinx_config_validate(&cfg, err, sizeof(err)), 0);
+        /* The same in code. */
+        zinx_config_default(&cfg);
+        snprintf(cfg.host, sizeof(cfg.host), "%s", hosts[i]);
+        assert_int_equal(zinx_config_validate(&cfg, err, sizeof(err)), 0);
+    }
+}
+
+static void test_unix_hosts_refused(void **state)
+{
+    (void)state;
+    char too_long[8 + UNIX_PATH_LONGEST];
+    char longest_msg[64];
+    make_unix_host(too_long, UNIX_PATH_LONGEST + 1);
+    snprintf(longest_msg, sizeof(longest_msg),
+             "socket path longer than %zu bytes", UNIX_PATH_LONGEST);
+    static const struct {
+        const char *json_host; /* as written inside the JSON string */
+        const char *code_host; /* the same, as a C string */
+        const char *fragment;
+    } cases[] = {
+        {"unix:", "unix:", "\"unix:\" needs a socket path after it"},
+        {"unix:/tmp/a\\nb", "unix:/tmp/a\nb",
+         "socket path \"/tmp/a?b\" contains a control character"},
+        {"unix:\\u007f", "unix:\x7f", "contains a control character"},
+        /* The prefix is lower case only; this is a network host. */
+        {"UNIX:/tmp/x", "UNIX:/tmp/x", "is not an IPv6 address"},
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        char json[256];
+        zinx_config_t cfg;
+        snprintf(json, sizeof(json), "{\"Host\": \"%s\"}", cases[i].json_host);
+        check_rejected(json, "Host", cases[i].fragment);
+        zinx_config_default(&cfg);
+        snprintf(cfg.host, sizeof(cfg.host), "%s", cases[i].code_host);
+        check_invalid(&cfg, "Host", cases[i].fragment);
+    }
+    char json[256];
+    zinx_config_t cfg;
+    snprintf(json, sizeof(json), "{\"Host\": \"%s\"}", too_long);
+    check_rejected(json, "Host", longest_msg);
+    zinx_config_default(&cfg);
+    snprintf(cfg.host, sizeof(cfg.host), "%s", too_long);
+    check_invalid(&cfg, "Host", longest_msg);
+}
+
+/* The room for socket paths does not lengthen network hosts. */
+static void test_network_host_limit(void **state)
+{
+    (void)state;
+    char name[65];
+    char json[128];
+    zinx_config_t cfg;
+    memset(name, 'h', 63);
+    name[63] = '\0';
+    snprintf(json, sizeof(json), "{\"Host\": \"%s\"}", name);
+    zinx_config_default(&cfg);
+    check_loads(json, &cfg);
+    assert_string_equal(cfg.host, name);
+    memset(name, 'h', 64);
+    name[64] = '\0';
+    snprintf(json, sizeof(json), "{\"Host\": \"%s\"}", name);
+    check_rejected(json, "Host", "longer than 63 bytes");
+    zinx_config_default(&cfg);
+    snprintf(cfg.host, sizeof(cfg.host), "%s", name);
+    check_invalid(&cfg, "Host", "longer than 63 bytes");
+}
+
+static void test_unix_mode_default(void **state)
+{
+    (void)state;
+    zinx_config_t cfg;
+    memset(&cfg, 0x5a, sizeof(cfg));
+    zinx_config_default(&cfg);
+    assert_int_equal(cfg.unix_mode, 0660);
+}
+
+static void test_unix_mode_accepted(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *json; /* the value as written in the file */
+        uint32_t mode;
+    } cases[] = {
+        {"\"0660\"", 0660},
+        {"\"660\"", 0660},
+        {"\"0\"", 0},
+        {"\"0777\"", 0777},
+        {"\"000600\"", 0600},
+        {"\"00000000000000000000644\"", 0644},
+        /* A number is the plain value. */
+        {"432", 0660},
+        {"0", 0},
+        {"511", 0777},
+        {"384.0", 0600},
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        zinx_config_t cfg;
+        char json[128];
+        char err[ERR_LEN];
+        zinx_config_default(&cfg);
+        cfg.unix_mode = 0123;
+        snprintf(json, sizeof(json), "{\"unixmode\": %s}", cases[i].json);
+        check_loads(json, &cfg);
+        assert_int_equal(cfg.unix_mode, cases[i].mode);
+        assert_int_equal(zinx_config_validate(&cfg, err, sizeof(err)), 0);
+    }
+}
+
+static void test_unix_mode_refused(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *json;
+        const char *fragment;
+    } cases[] = {
+        {"\"0778\"", "\"0778\" is not an octal mode such as \"0660\""},
+        {"\"8\"", "is not an octal mode"},
+        {"\"\"", "is not an octal mode"},
+        {"\"-1\"", "is not an octal mode"},
+        {"\"+660\"", "is not an octal mode"},
+        {"\" 660\"", "is not an octal mode"},
+        {"\"660 \"", "is not an octal mode"},
+        {"\"0x1ff\"", "is not an octal mode"},
+        {"\"0o660\"", "is not an octal mode"},
+        {"\"01000\"", "\"01000\" is out of range 0..0777"},
+        {"\"77777777777777777777777777\"", "is out of range 0..0777"},
+        {"512", "512 is out of range 0..511 (0777)"},
+        {"660", "write an octal mode as a string, such as \"0660\""},
+        {"-1", "-1 is out of range 0..511"},
+        {"1e300", "out of range"},
+        {"1.5", "expected an integer, got 1.5"},
+        {"true", "expected an octal string or an integer, got a boolean"},
+        {"null", "expected an octal string or an integer, got null"},
+        {"[\"0660\"]", "expected an octal string or an integer"},
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        char json[128];
+        snprintf(json, sizeof(json), "{\"UnixMode\": %s}", cases[i].json);
+        check_rejected(json, "UnixMode", cases[i].fragment);
+    }
+}
+
+static void test_unix_mode_validated(void **state)
+{
+    (void)state;
+    zinx_config_t cfg;
+    zinx_config_default(&cfg);
+    cfg.unix_mode = 0777;
+    check_valid(&cfg);
+    cfg.unix_mode = 0;
+    check_valid(&cfg);
+    cfg.unix_mode = 01000;
+    check_invalid(&cfg, "UnixMode", "01000 is out of range 0..0777");
+    cfg.unix_mode = UINT32_MAX;
+    check_invalid(&cfg, "UnixMode", "037777777777 is out of range 0..0777");
+}
+
 /* ---- threads ---------------------------------------------------------- */
 
 struct loader {
@@ -1583,6 +1771,13 @@ int main(void)
         cmocka_unit_test(test_load_default_path),
         cmocka_unit_test(test_concurrent_loads),
         cmocka_unit_test(test_log_file_keys),
+        cmocka_unit_test(test_unix_hosts_accepted),
+        cmocka_unit_test(test_unix_hosts_refused),
+        cmocka_unit_test(test_network_host_limit),
+        cmocka_unit_test(test_unix_mode_default),
+        cmocka_unit_test(test_unix_mode_accepted),
+        cmocka_unit_test(test_unix_mode_refused),
+        cmocka_unit_test(test_unix_mode_validated),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

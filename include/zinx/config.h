@@ -38,13 +38,27 @@
  * | OutputHardLimit   | output_hard_limit   | 4194304         |
  * | MaxUnknownMsgs    | max_unknown_msgs    | 0 (off)         |
  * | CloseNoticeMsgID  | close_notice_msg_id | 0 (off)         |
+ * | UnixMode          | unix_mode           | 0660            |
  *
  * Host is a host name ("localhost"), an IPv4 or IPv6 literal (an IPv6
  * one may carry a %zone), or "" for every interface; it is resolved when
  * the server starts. Refused at once: blanks and control characters,
  * brackets, a ':' that is not part of an IPv6 literal ("1.2.3.4:80", the
  * port goes in TCPPort), and digits and dots that are not an IPv4
- * address ("1.2.3", "256.0.0.1").
+ * address ("1.2.3", "256.0.0.1"). Such a host is at most 63 bytes.
+ *
+ * Host may instead be "unix:" followed by a socket path, absolute
+ * ("unix:/run/zinx.sock") or relative to the working directory
+ * ("unix:zinx.sock"), to listen on a Unix domain socket; TCPPort is then
+ * ignored. The path must not be empty, must fit sockaddr_un.sun_path
+ * with its NUL (at most 107 bytes on Linux) and must not contain control
+ * characters. The prefix is matched in lower case only.
+ *
+ * UnixMode is the permission bits given to that socket file, at most
+ * 0777; it is ignored for a network Host. In JSON it is best written as
+ * an octal string ("0660", or "660"); a JSON number is the plain value,
+ * so 432 means 0660, and 660 or 644 written as numbers are refused as out
+ * of range.
  *
  * HeartbeatCountAcks is a JSON true or false. By default a peer counts as
  * alive only if it sent something (any byte: a heartbeat reply or any
@@ -68,13 +82,15 @@ extern "C" {
 #endif
 
 #define ZINX_CONFIG_NAME_MAX 256
-#define ZINX_CONFIG_HOST_MAX 64
+/* Room for "unix:", the longest socket path and its NUL (113 bytes on
+   Linux), rounded up. */
+#define ZINX_CONFIG_HOST_MAX 128
 #define ZINX_CONFIG_PATH_MAX 1024
 
 typedef struct zinx_config {
     char name[ZINX_CONFIG_NAME_MAX]; /* server name, shown in logs */
-    char host[ZINX_CONFIG_HOST_MAX]; /* name, IP literal, "" = all; see
-                                        zinx_server_start() */
+    char host[ZINX_CONFIG_HOST_MAX]; /* name, IP literal, "" = all, or
+                                        "unix:PATH"; see above */
     int tcp_port;                    /* 0..65535; 0 picks a free port */
     int max_conn;                    /* 1..1000000 open connections */
     uint32_t max_packet_size;        /* 1..1 GiB payload bytes per frame */
@@ -105,6 +121,7 @@ typedef struct zinx_config {
     uint32_t max_unknown_msgs;       /* unrouted frames tolerated per conn */
     uint32_t close_notice_msg_id;    /* 0: none; else sent before a protocol
                                         error closes the connection */
+    uint32_t unix_mode; /* 0..0777: mode of a "unix:" Host's socket file */
 } zinx_config_t;
 
 /* Fills *cfg with the defaults of the table above. Thread: any. */

@@ -42,4 +42,5 @@ void zinx_config_default(zinx_config_t *cfg)
     cfg->output_hard_limit = 4194304;
     cfg->max_unknown_msgs = 0;
     cfg->close_notice_msg_id = 0;
+    cfg->unix_mode = 0660;
 }

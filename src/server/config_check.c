@@ -4,9 +4,20 @@
  */
 #include <arpa/inet.h>
 #include <string.h>
+#include <sys/un.h>
 
 #include "server/config_internal.h"
 #include "zinx/error.h"
+
+/* A network host: the limit of the first layout, where host[] was 64
+   bytes. The field grew for Unix socket paths only. */
+#define NET_HOST_MAX 63
+
+#define UNIX_PREFIX "unix:"
+#define UNIX_PREFIX_LEN (sizeof(UNIX_PREFIX) - 1)
+
+/* The longest socket path bind() takes: sun_path holds it and a NUL. */
+#define UNIX_PATH_MAX (sizeof(((struct sockaddr_un *)0)->sun_path) - 1)
 
 /* An IPv6 literal, with or without a %zone suffix ("fe80::1%eth0"). */
 static int is_ipv6_literal(const char *s)
@@ -50,9 +61,52 @@ static const char *host_problem(const char *s)
     return NULL;
 }
 
+static int has_control_char(const char *s)
+{
+    for (const unsigned char *p = (const unsigned char *)s; *p != '\0'; p++) {
+        if (*p < 0x20 || *p == 0x7f)
+            return 1;
+    }
+    return 0;
+}
+
+/*
+ * The path after "unix:". Anything but NUL is legal in a path, but a
+ * control character there is a mistake (and would garble the log lines
+ * that name the socket). Returns 0, or -1 with why filled.
+ */
+static int check_unix_path(const char *path, char *why, size_t why_len)
+{
+    char q[ZINX__CONFIG_QUOTE_LEN];
+    if (path[0] == '\0') {
+        zinx__config_msg(why, why_len,
+                         "\"unix:\" needs a socket path after it");
+        return -1;
+    }
+    if (strlen(path) > UNIX_PATH_MAX) {
+        zinx__config_msg(why, why_len,
+                         "socket path longer than %zu bytes (sun_path)",
+                         UNIX_PATH_MAX);
+        return -1;
+    }
+    if (has_control_char(path)) {
+        zinx__config_msg(why, why_len,
+                         "socket path \"%s\" contains a control character",
+                         zinx__config_quote(path, q));
+        return -1;
+    }
+    return 0;
+}
+
 /* Returns 0, or -1 with why filled. */
 static int check_host(const char *s, char *why, size_t why_len)
 {
+    if (strncmp(s, UNIX_PREFIX, UNIX_PREFIX_LEN) == 0)
+        return check_unix_path(s + UNIX_PREFIX_LEN, why, why_len);
+    if (strlen(s) > NET_HOST_MAX) {
+        zinx__config_msg(why, why_len, "longer than %d bytes", NET_HOST_MAX);
+        return -1;
+    }
     char q[ZINX__CONFIG_QUOTE_LEN];
     const char *problem = host_problem(s);
     if (problem == NULL)
@@ -81,6 +135,17 @@ int zinx__config_check_range(const zinx__key_spec_t *k, long long v, char *why,
         return 0;
     zinx__config_msg(why, why_len, "%lld is out of range %lld..%lld", v, k->min,
                      k->max);
+    return -1;
+}
+
+/* Permission bits, named in octal as they are everywhere else. */
+static int check_mode(const zinx__key_spec_t *k, uint32_t v, char *why,
+                      size_t why_len)
+{
+    if (v >= k->min && v <= k->max)
+        return 0;
+    zinx__config_msg(why, why_len, "0%lo is out of range 0..0%llo",
+                     (unsigned long)v, (unsigned long long)k->max);
     return -1;
 }
 
@@ -152,6 +217,8 @@ static int check_field(const zinx_config_t *cfg, const zinx__key_spec_t *k,
         return check_bool(*(const int *)p, why, why_len);
     case ZINX__KEY_FORMAT:
         return check_format(*(const zinx_packet_format_t *)p, why, why_len);
+    case ZINX__KEY_MODE:
+        return check_mode(k, *(const uint32_t *)p, why, why_len);
     }
     zinx__config_msg(why, why_len, "unknown key type");
     return -1;

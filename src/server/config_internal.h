@@ -50,7 +50,9 @@ typedef enum zinx__key_type {
     ZINX__KEY_U32,    /* uint32_t */
     ZINX__KEY_U64,    /* uint64_t */
     ZINX__KEY_BOOL,   /* int, 0 or 1, written as true or false */
-    ZINX__KEY_FORMAT  /* zinx_packet_format_t, written as a format name */
+    ZINX__KEY_FORMAT, /* zinx_packet_format_t, written as a format name */
+    ZINX__KEY_MODE    /* uint32_t permission bits, written as an octal
+                         string or a number */
 } zinx__key_type_t;
 
 typedef struct zinx__key_spec {
@@ -101,7 +103,8 @@ const char *zinx__config_quote(const char *s, char out[ZINX__CONFIG_QUOTE_LEN]);
 /* ---- config_check.c ----------------------------------------------------- */
 
 /*
- * Checks a text value against k (length, and the host rules for Host).
+ * Checks a text value against k: its length, or for Host the rules of
+ * its kind (network host or "unix:" path).
  * Returns 0, or -1 with the problem in why.
  */
 int zinx__config_check_text(const zinx__key_spec_t *k, const char *s, char *why,

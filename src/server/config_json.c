@@ -124,6 +124,86 @@ static int apply_bool(const zinx__key_spec_t *k, const cJSON *item,
     return 0;
 }
 
+/*
+ * Reads s as octal digits only: no sign, blank or "0o"/"0x" prefix.
+ * Beyond 0777777 the value stops growing (it is out of range for any
+ * mode by then) so that a long string cannot overflow. Returns 0, or -1
+ * when s is not octal.
+ */
+static int parse_octal(const char *s, long long *out)
+{
+    long long v = 0;
+    if (*s == '\0')
+        return -1;
+    for (; *s != '\0'; s++) {
+        if (*s < '0' || *s > '7')
+            return -1;
+        if (v <= 0777777)
+            v = v * 8 + (*s - '0');
+    }
+    *out = v;
+    return 0;
+}
+
+static int apply_mode_text(const zinx__key_spec_t *k, const char *text,
+                           long long *v, char *why, size_t why_len)
+{
+    char q[ZINX__CONFIG_QUOTE_LEN];
+    if (parse_octal(text, v) != 0) {
+        zinx__config_msg(why, why_len,
+                         "\"%s\" is not an octal mode such as \"0660\"",
+                         zinx__config_quote(text, q));
+        return -1;
+    }
+    if (*v > k->max) {
+        zinx__config_msg(why, why_len, "\"%s\" is out of range 0..0%llo",
+                         zinx__config_quote(text, q),
+                         (unsigned long long)k->max);
+        return -1;
+    }
+    return 0;
+}
+
+/*
+ * JSON has no octal numbers, so a number is the plain value (432 is
+ * 0660). A number out of range, such as 660 or 644, was most likely
+ * meant as octal, and the message says how to write that.
+ */
+static int apply_mode_number(const zinx__key_spec_t *k, double d, long long *v,
+                             char *why, size_t why_len)
+{
+    if (to_integer(k, d, v, why, why_len) != 0)
+        return -1;
+    if (*v < k->min || *v > k->max) {
+        zinx__config_msg(why, why_len,
+                         "%lld is out of range 0..%lld (0%llo); a number is "
+                         "the plain value, so write an octal mode as a "
+                         "string, such as \"0660\"",
+                         *v, k->max, (unsigned long long)k->max);
+        return -1;
+    }
+    return 0;
+}
+
+/* Permission bits: an octal string ("0660", "660") or a number. */
+static int apply_mode(const zinx__key_spec_t *k, const cJSON *item,
+                      zinx_config_t *cfg, char *why, size_t why_len)
+{
+    long long v;
+    if (!cJSON_IsString(item) && !cJSON_IsNumber(item)) {
+        zinx__config_msg(why, why_len,
+                         "expected an octal string or an integer, got %s",
+                         kind_of(item));
+        return -1;
+    }
+    int rc = cJSON_IsString(item)
+                 ? apply_mode_text(k, item->valuestring, &v, why, why_len)
+                 : apply_mode_number(k, item->valuedouble, &v, why, why_len);
+    if (rc == 0)
+        *(uint32_t *)field_at(cfg, k) = (uint32_t)v;
+    return rc;
+}
+
 static int apply_item(const zinx__key_spec_t *k, const cJSON *item,
                       zinx_config_t *cfg, char *why, size_t why_len)
 {
@@ -139,6 +219,8 @@ static int apply_item(const zinx__key_spec_t *k, const cJSON *item,
         return apply_number(k, item, cfg, why, why_len);
     case ZINX__KEY_BOOL:
         return apply_bool(k, item, cfg, why, why_len);
+    case ZINX__KEY_MODE:
+        return apply_mode(k, item, cfg, why, why_len);
     }
     zinx__config_msg(why, why_len, "unknown key type");
     return -1;

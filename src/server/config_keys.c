@@ -75,6 +75,7 @@ const zinx__key_spec_t zinx__config_keys[] = {
      CHECKED_OFFSET(max_unknown_msgs, uint32_t), 0, 4294967295LL},
     {"CloseNoticeMsgID", ZINX__KEY_U32,
      CHECKED_OFFSET(close_notice_msg_id, uint32_t), 0, 4294967295LL},
+    {"UnixMode", ZINX__KEY_MODE, CHECKED_OFFSET(unix_mode, uint32_t), 0, 0777},
 };
 
 const size_t zinx__config_key_count =
