@@ -75,9 +75,12 @@ typedef long (*zinx_heartbeat_msg_fn)(zinx_conn_t *conn, uint8_t *buf,
 typedef void (*zinx_heartbeat_dead_fn)(zinx_conn_t *conn, void *udata);
 
 /*
- * Creates a stopped server with a copy of *cfg (NULL means the defaults).
- * The configuration is checked by zinx_server_start(). Returns NULL only
- * when out of memory. Thread: any.
+ * Creates a stopped server with a copy of *cfg (NULL means the defaults):
+ * its first cfg->struct_size bytes, and defaults for the fields of a
+ * newer layout (see zinx/config.h). The values are checked by
+ * zinx_server_start(). Returns NULL when out of memory (errno ENOMEM) or
+ * when cfg's struct_size is refused (errno EINVAL; zinx_config_validate()
+ * says why). Thread: any.
  */
 zinx_server_t *zinx_server_new(const zinx_config_t *cfg);
 
@@ -89,7 +92,9 @@ zinx_server_t *zinx_server_new(const zinx_config_t *cfg);
  */
 void zinx_server_free(zinx_server_t *server);
 
-/* The server's configuration (a copy owned by the server). */
+/* The server's configuration (a copy owned by the server), whole:
+   struct_size is this library's sizeof(zinx_config_t). A program built
+   against an older layout sees its own fields, a prefix of it. */
 const zinx_config_t *zinx_server_config(const zinx_server_t *server);
 
 /*

@@ -1,17 +1,45 @@
 /*
- * Defaults: zinx_config_default() is the only place that knows them.
+ * Defaults, and the struct_size rule that lets zinx_config_t grow: see
+ * "Growing without breaking programs" in zinx/config.h.
+ *
+ * fill_defaults() is the only place that knows the defaults. Every entry
+ * point that takes a configuration turns the caller's struct_size bytes
+ * into a full zinx_config_t with zinx__config_import(), works on that,
+ * and (the loaders) hands back only those bytes with
+ * zinx__config_export().
  */
 #include <stdio.h>
 #include <string.h>
 
 #include "server/config_internal.h"
+#include "zinx/error.h"
 
-void zinx_config_default(zinx_config_t *cfg)
+/* The end of layout 1, the smallest struct_size accepted. */
+#define LAYOUT_1_SIZE offsetof(zinx_config_t, unix_mode)
+
+#define CONFIG_ALIGN _Alignof(zinx_config_t)
+
+/*
+ * Checked here, on every ABI the library is built for, rather than
+ * trusted to whoever appends the next field: struct_size must stay where
+ * every version finds it, and no layout may end in padding (a field
+ * added later would fall into bytes an older program never set). A new
+ * layout adds a line asserting that the previous one ends on the
+ * alignment, and names its own last member in the last assertion.
+ */
+_Static_assert(offsetof(zinx_config_t, struct_size) == 0,
+               "struct_size must be the first member");
+_Static_assert(LAYOUT_1_SIZE % CONFIG_ALIGN == 0,
+               "layout 1 must end on the struct's alignment");
+_Static_assert(offsetof(zinx_config_t, pad_2) + sizeof(uint32_t) ==
+                   sizeof(zinx_config_t),
+               "the last member must end the struct: follow it by a pad");
+
+static void fill_defaults(zinx_config_t *cfg)
 {
-    if (cfg == NULL)
-        return;
     /* Zeroed first so that unused bytes of every text field are NUL. */
     memset(cfg, 0, sizeof(*cfg));
+    cfg->struct_size = (uint32_t)sizeof(*cfg);
     snprintf(cfg->name, sizeof(cfg->name), "%s", "ZinxServerApp");
     snprintf(cfg->host, sizeof(cfg->host), "%s", "0.0.0.0");
     cfg->tcp_port = 8999;
@@ -43,4 +71,68 @@ void zinx_config_default(zinx_config_t *cfg)
     cfg->max_unknown_msgs = 0;
     cfg->close_notice_msg_id = 0;
     cfg->unix_mode = 0660;
+}
+
+void zinx_config_default_sized(zinx_config_t *cfg, size_t size)
+{
+    if (cfg == NULL || size < sizeof(cfg->struct_size))
+        return;
+    zinx_config_t full;
+    fill_defaults(&full);
+    memcpy(cfg, &full, size < sizeof(full) ? size : sizeof(full));
+    cfg->struct_size = size > UINT32_MAX ? UINT32_MAX : (uint32_t)size;
+}
+
+int zinx__config_check_size(uint32_t size, char *why, size_t why_len)
+{
+    if (size == 0) {
+        zinx__config_msg(why, why_len,
+                         "struct_size is 0: start the configuration with "
+                         "zinx_config_default()");
+        return ZINX_EINVAL;
+    }
+    if (size < LAYOUT_1_SIZE) {
+        zinx__config_msg(why, why_len,
+                         "struct_size %lu is smaller than the first "
+                         "zinx_config_t layout (%zu bytes)",
+                         (unsigned long)size, LAYOUT_1_SIZE);
+        return ZINX_EINVAL;
+    }
+    if (size % CONFIG_ALIGN != 0) {
+        zinx__config_msg(why, why_len,
+                         "struct_size %lu is not a multiple of %zu, the "
+                         "alignment of zinx_config_t",
+                         (unsigned long)size, CONFIG_ALIGN);
+        return ZINX_EINVAL;
+    }
+    if (size > sizeof(zinx_config_t)) {
+        zinx__config_msg(why, why_len,
+                         "struct_size %lu is larger than this library's "
+                         "zinx_config_t (%zu bytes): the program was built "
+                         "against a newer zinx",
+                         (unsigned long)size, sizeof(zinx_config_t));
+        return ZINX_EINVAL;
+    }
+    return 0;
+}
+
+int zinx__config_import(zinx_config_t *full, const zinx_config_t *cfg,
+                        char *why, size_t why_len)
+{
+    fill_defaults(full);
+    if (cfg == NULL)
+        return 0;
+    int rc = zinx__config_check_size(cfg->struct_size, why, why_len);
+    if (rc != 0)
+        return rc;
+    memcpy(full, cfg, cfg->struct_size);
+    full->struct_size = (uint32_t)sizeof(*full);
+    return 0;
+}
+
+void zinx__config_export(zinx_config_t *cfg, const zinx_config_t *full)
+{
+    uint32_t size = cfg->struct_size;
+    memcpy(cfg, full, size);
+    cfg->struct_size = size;
 }

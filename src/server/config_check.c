@@ -285,13 +285,18 @@ int zinx_config_validate(const zinx_config_t *cfg, char *err, size_t err_len)
         zinx__config_msg(err, err_len, "configuration is NULL");
         return ZINX_EINVAL;
     }
+    /* Fields beyond the caller's struct_size are checked as defaults. */
+    zinx_config_t full;
+    int rc = zinx__config_import(&full, cfg, err, err_len);
+    if (rc != 0)
+        return rc;
     for (size_t i = 0; i < zinx__config_key_count; i++) {
         const zinx__key_spec_t *k = &zinx__config_keys[i];
         char why[ZINX__CONFIG_WHY_LEN];
-        if (check_field(cfg, k, why, sizeof(why)) != 0) {
+        if (check_field(&full, k, why, sizeof(why)) != 0) {
             zinx__config_msg(err, err_len, "%s: %s", k->name, why);
             return ZINX_ECONFIG;
         }
     }
-    return check_output_limits(cfg, err, err_len);
+    return check_output_limits(&full, err, err_len);
 }

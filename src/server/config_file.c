@@ -160,12 +160,17 @@ static int load_path(zinx_config_t *cfg, const char *path, const char *env,
 int zinx_config_load_file(zinx_config_t *cfg, const char *path, char *err,
                           size_t err_len, zinx_log_fn warn, void *warn_udata)
 {
-    zinx__config_ctx_t c = {path, err, err_len, warn, warn_udata};
+    zinx__config_ctx_t c = {path, err, err_len, warn, warn_udata, 0};
     zinx__config_msg(err, err_len, "%s", "");
     if (cfg == NULL || path == NULL) {
         zinx__config_msg(err, err_len, "invalid argument");
         return ZINX_EINVAL;
     }
+    /* Checked before the file, so that a missing file (which changes
+     * nothing and returns 0) does not hide the mistake. */
+    int rc = zinx__config_check_size(cfg->struct_size, err, err_len);
+    if (rc != 0)
+        return rc;
     return load_path(cfg, path, NULL, &c);
 }
 
@@ -177,11 +182,14 @@ int zinx_config_load_default(zinx_config_t *cfg, char *err, size_t err_len,
     if (path == NULL || path[0] == '\0')
         return zinx_config_load_file(cfg, DEFAULT_PATH, err, err_len, warn,
                                      warn_udata);
-    zinx__config_ctx_t c = {path, err, err_len, warn, warn_udata};
+    zinx__config_ctx_t c = {path, err, err_len, warn, warn_udata, 0};
     zinx__config_msg(err, err_len, "%s", "");
     if (cfg == NULL) {
         zinx__config_msg(err, err_len, "invalid argument");
         return ZINX_EINVAL;
     }
+    int rc = zinx__config_check_size(cfg->struct_size, err, err_len);
+    if (rc != 0)
+        return rc;
     return load_path(cfg, path, env, &c);
 }

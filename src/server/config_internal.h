@@ -1,7 +1,7 @@
 /*
  * What the configuration files share. Never installed.
  *
- *   config.c        defaults
+ *   config.c        defaults, and the struct_size rule
  *   config_keys.c   the key table: every key's name, field, type, range
  *   config_msg.c    messages: formatting, quoting user text
  *   config_check.c  checking values and zinx_config_validate()
@@ -38,7 +38,34 @@ typedef struct zinx__config_ctx {
     size_t err_len;
     zinx_log_fn warn; /* may be NULL */
     void *warn_udata;
+    size_t struct_size; /* of the caller's zinx_config_t */
 } zinx__config_ctx_t;
+
+/* ---- config.c ---------------------------------------------------------- */
+
+/*
+ * Checks a caller's struct_size (see zinx/config.h). Returns 0, or
+ * ZINX_EINVAL with the problem in why.
+ */
+int zinx__config_check_size(uint32_t size, char *why, size_t why_len);
+
+/*
+ * Makes *full, a whole zinx_config_t of this library, from the caller's
+ * cfg: its first cfg->struct_size bytes, defaults for the fields beyond
+ * them. Reads no byte of cfg past struct_size. NULL cfg gives the
+ * defaults. full->struct_size is sizeof(zinx_config_t). Returns 0, or
+ * ZINX_EINVAL (struct_size refused) with the problem in why and *full
+ * holding the defaults.
+ */
+int zinx__config_import(zinx_config_t *full, const zinx_config_t *cfg,
+                        char *why, size_t why_len);
+
+/*
+ * Copies the first cfg->struct_size bytes of *full back into the
+ * caller's cfg (struct_size itself kept); the reverse of
+ * zinx__config_import() for a cfg it accepted.
+ */
+void zinx__config_export(zinx_config_t *cfg, const zinx_config_t *full);
 
 /* ---- config_keys.c ------------------------------------------------------ */
 
@@ -63,7 +90,7 @@ typedef struct zinx__key_spec {
     long long max;
 } zinx__key_spec_t;
 
-/* Every key, in the order of zinx_config_t's fields. */
+/* Every key, in the order of the documentation's table. */
 extern const zinx__key_spec_t zinx__config_keys[];
 extern const size_t zinx__config_key_count;
 
@@ -76,6 +103,13 @@ int zinx__config_compare_folded(const char *a, const char *b);
 
 /* The key spelled `name` in any letter case, or NULL. */
 const zinx__key_spec_t *zinx__config_find_key(const char *name);
+
+/*
+ * Whether k's field lies wholly within the first struct_size bytes of a
+ * zinx_config_t, that is, whether a program whose struct is that long
+ * has the key.
+ */
+int zinx__config_key_fits(const zinx__key_spec_t *k, size_t struct_size);
 
 /* Zinx's spelling of a Zinx key this library ignores, or NULL. */
 const char *zinx__config_find_unused(const char *name);

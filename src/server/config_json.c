@@ -394,6 +394,22 @@ static void warn_ignored(const zinx__config_ctx_t *c, const char *name)
     c->warn(ZINX_LOG_WARN, msg, c->warn_udata);
 }
 
+/*
+ * The program was built against a zinx_config_t without this key's
+ * field: it could not read the value, so the key is as good as unknown.
+ */
+static void warn_newer(const zinx__config_ctx_t *c, const zinx__key_spec_t *k)
+{
+    if (c->warn == NULL)
+        return;
+    char msg[ZINX_CONFIG_PATH_MAX + 256];
+    zinx__config_msg(msg, sizeof(msg),
+                     "%s: key \"%s\" is newer than the program's "
+                     "zinx_config_t (struct_size %zu); ignored",
+                     c->origin, k->name, c->struct_size);
+    c->warn(ZINX_LOG_WARN, msg, c->warn_udata);
+}
+
 static int apply_object(const zinx__config_ctx_t *c, const cJSON *root,
                         zinx_config_t *cfg)
 {
@@ -403,6 +419,10 @@ static int apply_object(const zinx__config_ctx_t *c, const cJSON *root,
         const zinx__key_spec_t *k = zinx__config_find_key(item->string);
         if (k == NULL) {
             warn_ignored(c, item->string);
+            continue;
+        }
+        if (!zinx__config_key_fits(k, c->struct_size)) {
+            warn_newer(c, k);
             continue;
         }
         char why[ZINX__CONFIG_WHY_LEN];
@@ -419,25 +439,33 @@ int zinx_config_load_json(zinx_config_t *cfg, const char *json, size_t len,
                           const char *origin, char *err, size_t err_len,
                           zinx_log_fn warn, void *warn_udata)
 {
-    zinx__config_ctx_t c = {origin != NULL ? origin : "<json>", err, err_len,
-                            warn, warn_udata};
+    zinx__config_ctx_t c = {
+        origin != NULL ? origin : "<json>", err, err_len, warn, warn_udata, 0};
     zinx__config_msg(err, err_len, "%s", "");
     if (cfg == NULL || (json == NULL && len > 0)) {
         zinx__config_msg(err, err_len, "%s: invalid argument", c.origin);
         return ZINX_EINVAL;
     }
+    /* Work on a whole copy: a bad key late in the file must not leave
+     * the keys before it applied, and the caller's struct may be
+     * shorter than this library's. */
+    zinx_config_t next;
+    char why[ZINX__CONFIG_WHY_LEN];
+    int rc = zinx__config_import(&next, cfg, why, sizeof(why));
+    if (rc != 0) {
+        zinx__config_msg(err, err_len, "%s: %s", c.origin, why);
+        return rc;
+    }
+    c.struct_size = cfg->struct_size;
     cJSON *root = NULL;
-    int rc = parse_root(&c, json != NULL ? json : "", len, &root);
+    rc = parse_root(&c, json != NULL ? json : "", len, &root);
     if (rc != 0)
         return rc;
-    /* Work on a copy: a bad key late in the file must not leave the
-     * keys before it applied. */
-    zinx_config_t next = *cfg;
     rc = reject_duplicates(&c, root);
     if (rc == 0)
         rc = apply_object(&c, root, &next);
     cJSON_Delete(root);
     if (rc == 0)
-        *cfg = next;
+        zinx__config_export(cfg, &next);
     return rc;
 }

@@ -158,3 +158,29 @@ const char *zinx__config_display_name(const char *name,
     const char *unused = zinx__config_find_unused(name);
     return unused != NULL ? unused : zinx__config_quote(name, out);
 }
+
+/* Bytes the field of k takes in zinx_config_t. */
+static size_t key_width(const zinx__key_spec_t *k)
+{
+    switch (k->type) {
+    case ZINX__KEY_STRING:
+    case ZINX__KEY_HOST:
+        return (size_t)k->max + 1;
+    case ZINX__KEY_INT:
+    case ZINX__KEY_BOOL:
+        return sizeof(int);
+    case ZINX__KEY_U32:
+    case ZINX__KEY_MODE:
+        return sizeof(uint32_t);
+    case ZINX__KEY_U64:
+        return sizeof(uint64_t);
+    case ZINX__KEY_FORMAT:
+        return sizeof(zinx_packet_format_t);
+    }
+    return SIZE_MAX;
+}
+
+int zinx__config_key_fits(const zinx__key_spec_t *k, size_t struct_size)
+{
+    return k->offset + key_width(k) <= struct_size;
+}

@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include "internal.h"
+#include "server/config_internal.h"
 
 /* Accepts per readiness event, so a connection storm cannot monopolise
    loop 0 (as Redis's max-new-connections-per-cycle). */
@@ -32,13 +33,15 @@ static accept_state_t *accept_state(zinx_server_t *s);
 
 zinx_server_t *zinx_server_new(const zinx_config_t *cfg)
 {
+    zinx_config_t full; /* the caller's struct_size bytes, defaults after */
+    if (zinx__config_import(&full, cfg, NULL, 0) != 0) {
+        errno = EINVAL;
+        return NULL;
+    }
     zinx_server_t *s = calloc(1, sizeof(*s) + sizeof(accept_state_t));
     if (s == NULL)
         return NULL;
-    if (cfg != NULL)
-        s->cfg = *cfg;
-    else
-        zinx_config_default(&s->cfg);
+    s->cfg = full;
     zinx__logger_init(&s->log);
     s->log.min_level = zinx_log_min_level(s->cfg.log_isolation_level);
     snprintf(s->log.name, sizeof(s->log.name), "%s", s->cfg.name);
