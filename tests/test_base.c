@@ -1,6 +1,7 @@
 /*
  * Unit tests of the library's building blocks, below any socket: the
- * byte buffers, the timer heap, the growable arrays and the router table.
+ * byte buffers, the timer heap, the growable arrays, the server counters
+ * and the router table.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -347,6 +348,31 @@ static void test_array_next_cap(void **state)
     assert_int_equal(zinx__array_next_cap(0, 1, huge), fit);
 }
 
+/* ---- server counters ---------------------------------------------------- */
+
+/* Every row of ZINX_STATS_MAP is copied, each to its own field. */
+static void test_stats_copy(void **state)
+{
+    (void)state;
+    zinx__stats_t st;
+    uint64_t v = 1;
+#define SET_COUNTER(name, text) atomic_init(&st.name, v++);
+    ZINX_STATS_MAP(SET_COUNTER)
+#undef SET_COUNTER
+    zinx_server_stats_t out;
+    memset(&out, 0xee, sizeof(out));
+    zinx__stats_copy(&st, &out);
+    v = 1;
+#define CHECK_COUNTER(name, text) assert_int_equal(out.name, v++);
+    ZINX_STATS_MAP(CHECK_COUNTER)
+#undef CHECK_COUNTER
+    /* Not a counter: left to zinx_server_stats(). */
+    assert_true(out.connections == 0xeeeeeeeeeeeeeeeeull);
+    /* The public struct is the v - 1 counters and connections, nothing
+       else. */
+    assert_int_equal(sizeof(out), v * sizeof(uint64_t));
+}
+
 /* ---- router table -------------------------------------------------------- */
 
 static void noop(zinx_request_t *req, void *udata)
@@ -399,6 +425,7 @@ int main(void)
         cmocka_unit_test(test_array_remove_swap),
         cmocka_unit_test(test_array_overflow_refused),
         cmocka_unit_test(test_array_next_cap),
+        cmocka_unit_test(test_stats_copy),
         cmocka_unit_test(test_router_table),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

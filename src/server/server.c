@@ -175,25 +175,6 @@ int zinx_server_set_log_sink(zinx_server_t *s, zinx_log_fn sink, void *udata)
     return 0;
 }
 
-void zinx_server_stats(const zinx_server_t *s, zinx_server_stats_t *out)
-{
-    const zinx__stats_t *st = &s->stats;
-    out->accepted = atomic_load(&st->accepted);
-    out->rejected_max_conn = atomic_load(&st->rejected_max_conn);
-    out->accept_errors = atomic_load(&st->accept_errors);
-    out->closed = atomic_load(&st->closed);
-    out->msgs_in = atomic_load(&st->msgs_in);
-    out->msgs_out = atomic_load(&st->msgs_out);
-    out->unrouted = atomic_load(&st->unrouted);
-    out->oversize = atomic_load(&st->oversize);
-    out->timeouts = atomic_load(&st->timeouts);
-    out->dead_peers = atomic_load(&st->dead_peers);
-    out->slow_readers = atomic_load(&st->slow_readers);
-    out->unknown_closed = atomic_load(&st->unknown_closed);
-    out->out_of_memory = atomic_load(&st->out_of_memory);
-    out->connections = zinx_connmgr_count(s->mgr);
-}
-
 /* ---- listener and accept (loop 0) --------------------------------------- */
 
 /* Notes the port and numeric address the listener actually got. */
