@@ -102,11 +102,7 @@ bool zinx__connmgr_wait_empty(zinx_connmgr_t *mgr, uint64_t deadline_ms);
 
 /* ---- server.c --------------------------------------------------------- */
 
-typedef struct zinx__stats {
-    atomic_uint_least64_t accepted, rejected_max_conn, accept_errors, closed,
-        msgs_in, msgs_out, unrouted, oversize, timeouts, dead_peers,
-        slow_readers, unknown_closed, out_of_memory;
-} zinx__stats_t;
+#include "server/stats.h"
 
 struct zinx_server {
     zinx_config_t cfg;

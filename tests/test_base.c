@@ -1,6 +1,7 @@
 /*
  * Unit tests of the library's building blocks, below any socket: the
- * byte buffers, the timer heap and the router table.
+ * byte buffers, the timer heap, the growable arrays, the server counters
+ * and the router table.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -11,6 +12,7 @@
 
 #include <cmocka.h>
 
+#include "base/array.h"
 #include "codec/codec.h"
 #include "internal.h"
 
@@ -202,6 +204,179 @@ static void test_timers_reserve(void **state)
         assert_false(zinx__timer_armed(&p[i].t));
 }
 
+/* Counts firings, and those that come at another time than their own. */
+typedef struct due_log {
+    uint64_t now;
+    int fired;
+    int off_time;
+} due_log_t;
+
+static void check_due(zinx__timer_t *t, void *arg)
+{
+    due_log_t *d = arg;
+    d->fired++;
+    if (t->deadline_ms != d->now)
+        d->off_time++;
+}
+
+/* Cancelling from every position keeps the heap in deadline order. */
+static void test_timers_cancel_everywhere(void **state)
+{
+    (void)state;
+    zinx__timer_heap_t h = {0};
+    static zinx__timer_t t[500];
+    due_log_t d = {0};
+    uint32_t x = 12345;
+    for (int i = 0; i < 500; i++) {
+        zinx__timer_init(&t[i], check_due, &d);
+        x = x * 1103515245u + 12345u; /* scrambled deadlines, many equal */
+        assert_int_equal(zinx__timer_heap_arm(&h, &t[i], (x >> 16) % 300), 0);
+    }
+    int kept = 500;
+    for (int i = 0; i < 500; i += 3) {
+        zinx__timer_heap_cancel(&h, &t[i]);
+        kept--;
+    }
+    /* Step the clock one ms at a time: each timer fires exactly when
+       its deadline comes, never before, never after. */
+    for (d.now = 0; d.now < 300; d.now++)
+        zinx__timer_heap_run(&h, d.now);
+    assert_int_equal(d.fired, kept);
+    assert_int_equal(d.off_time, 0);
+    for (int i = 0; i < 500; i++)
+        assert_false(zinx__timer_armed(&t[i]));
+    zinx__timer_heap_free(&h);
+}
+
+/* ---- growable arrays ---------------------------------------------------- */
+
+static void test_array_push_and_reserve(void **state)
+{
+    (void)state;
+    int *items = NULL;
+    size_t count = 0, cap = 0;
+    for (int i = 0; i < 1000; i++)
+        assert_int_equal(ZINX__ARRAY_PUSH(items, count, cap, i * 3), 0);
+    assert_int_equal(count, 1000);
+    assert_true(cap >= 1000);
+    for (int i = 0; i < 1000; i++)
+        assert_int_equal(items[i], i * 3);
+    /* Room already there: no reallocation, and it never shrinks. */
+    int *same = items;
+    size_t had = cap;
+    assert_int_equal(ZINX__ARRAY_RESERVE(items, cap, 10), 0);
+    assert_int_equal(ZINX__ARRAY_RESERVE(items, cap, had), 0);
+    assert_ptr_equal(items, same);
+    assert_int_equal(cap, had);
+    /* Growing for more keeps the elements. */
+    assert_int_equal(ZINX__ARRAY_RESERVE(items, cap, had + 5000), 0);
+    assert_true(cap >= had + 5000);
+    assert_int_equal(items[999], 999 * 3);
+    ZINX__ARRAY_FREE(items, count, cap);
+    assert_null(items);
+    assert_int_equal(count, 0);
+    assert_int_equal(cap, 0);
+    /* Empty again and usable. */
+    assert_int_equal(ZINX__ARRAY_PUSH(items, count, cap, 7), 0);
+    assert_int_equal(items[0], 7);
+    assert_true(cap >= ZINX__ARRAY_MIN_CAP);
+    ZINX__ARRAY_FREE(items, count, cap);
+}
+
+static void test_array_remove_swap(void **state)
+{
+    (void)state;
+    const char *names[] = {"a", "b", "c", "d"};
+    const char **items = NULL;
+    size_t count = 0, cap = 0;
+    for (size_t i = 0; i < 4; i++)
+        assert_int_equal(ZINX__ARRAY_PUSH(items, count, cap, names[i]), 0);
+    /* The last element takes the removed one's place. */
+    ZINX__ARRAY_REMOVE_SWAP(items, count, 1);
+    assert_int_equal(count, 3);
+    assert_string_equal(items[0], "a");
+    assert_string_equal(items[1], "d");
+    assert_string_equal(items[2], "c");
+    /* Removing the last one moves nothing. */
+    ZINX__ARRAY_REMOVE_SWAP(items, count, 2);
+    assert_int_equal(count, 2);
+    assert_string_equal(items[0], "a");
+    assert_string_equal(items[1], "d");
+    ZINX__ARRAY_REMOVE_SWAP(items, count, 0);
+    ZINX__ARRAY_REMOVE_SWAP(items, count, 0);
+    assert_int_equal(count, 0);
+    ZINX__ARRAY_FREE(items, count, cap);
+}
+
+/* A byte size past SIZE_MAX fails before any allocation is tried. */
+static void test_array_overflow_refused(void **state)
+{
+    (void)state;
+    uint64_t *items = NULL;
+    size_t count = 0, cap = 0;
+    size_t too_many = SIZE_MAX / sizeof(*items) + 1;
+    assert_int_equal(ZINX__ARRAY_RESERVE(items, cap, too_many), ZINX_ENOMEM);
+    assert_null(items);
+    assert_int_equal(cap, 0);
+    assert_int_equal(ZINX__ARRAY_PUSH(items, count, cap, 1), 0);
+    uint64_t *kept = items;
+    size_t had = cap;
+    assert_int_equal(ZINX__ARRAY_RESERVE(items, cap, SIZE_MAX), ZINX_ENOMEM);
+    assert_ptr_equal(items, kept);
+    assert_int_equal(cap, had);
+    assert_int_equal(count, 1);
+    assert_int_equal(items[0], 1);
+    ZINX__ARRAY_FREE(items, count, cap);
+}
+
+/* The growth rule at its edges, without allocating. */
+static void test_array_next_cap(void **state)
+{
+    (void)state;
+    assert_int_equal(zinx__array_next_cap(0, 1, 8), ZINX__ARRAY_MIN_CAP);
+    assert_int_equal(zinx__array_next_cap(0, 1000, 8), 1000);
+    assert_int_equal(zinx__array_next_cap(16, 17, 8), 32);
+    assert_int_equal(zinx__array_next_cap(16, 100, 8), 100);
+    size_t max = SIZE_MAX / 8;
+    /* Doubling would pass max: need alone is asked for. */
+    assert_int_equal(zinx__array_next_cap(max / 2 + 1, max / 2 + 2, 8),
+                     max / 2 + 2);
+    assert_int_equal(zinx__array_next_cap(max / 2, max / 2 + 1, 8),
+                     (max / 2) * 2);
+    assert_int_equal(zinx__array_next_cap(0, max, 8), max);
+    assert_int_equal(zinx__array_next_cap(0, max + 1, 8), 0);
+    /* Elements so large that fewer than ZINX__ARRAY_MIN_CAP fit. */
+    size_t huge = SIZE_MAX / 4;
+    size_t fit = SIZE_MAX / huge;
+    assert_true(fit < ZINX__ARRAY_MIN_CAP);
+    assert_int_equal(zinx__array_next_cap(0, 1, huge), fit);
+}
+
+/* ---- server counters ---------------------------------------------------- */
+
+/* Every row of ZINX_STATS_MAP is copied, each to its own field. */
+static void test_stats_copy(void **state)
+{
+    (void)state;
+    zinx__stats_t st;
+    uint64_t v = 1;
+#define SET_COUNTER(name, text) atomic_init(&st.name, v++);
+    ZINX_STATS_MAP(SET_COUNTER)
+#undef SET_COUNTER
+    zinx_server_stats_t out;
+    memset(&out, 0xee, sizeof(out));
+    zinx__stats_copy(&st, &out);
+    v = 1;
+#define CHECK_COUNTER(name, text) assert_int_equal(out.name, v++);
+    ZINX_STATS_MAP(CHECK_COUNTER)
+#undef CHECK_COUNTER
+    /* Not a counter: left to zinx_server_stats(). */
+    assert_true(out.connections == 0xeeeeeeeeeeeeeeeeull);
+    /* The public struct is the v - 1 counters and connections, nothing
+       else. */
+    assert_int_equal(sizeof(out), v * sizeof(uint64_t));
+}
+
 /* ---- router table -------------------------------------------------------- */
 
 static void noop(zinx_request_t *req, void *udata)
@@ -249,6 +424,12 @@ int main(void)
         cmocka_unit_test(test_timers_fire_in_deadline_order),
         cmocka_unit_test(test_timers_cancel_and_move),
         cmocka_unit_test(test_timers_reserve),
+        cmocka_unit_test(test_timers_cancel_everywhere),
+        cmocka_unit_test(test_array_push_and_reserve),
+        cmocka_unit_test(test_array_remove_swap),
+        cmocka_unit_test(test_array_overflow_refused),
+        cmocka_unit_test(test_array_next_cap),
+        cmocka_unit_test(test_stats_copy),
         cmocka_unit_test(test_router_table),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -10,6 +10,7 @@
 #define _POSIX_C_SOURCE 200809L
 #endif
 
+#include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
 #include <pthread.h>
@@ -20,6 +21,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/un.h>
 #include <unistd.h>
 
 #include <setjmp.h>
@@ -28,6 +30,8 @@
 
 #include "zinx/config.h"
 #include "zinx/error.h"
+#include "zinx/client.h"
+#include "zinx/server.h"
 
 #define ORIGIN "test-origin.json"
 #define ERR_LEN 2048
@@ -1354,6 +1358,21 @@ static void test_load_file_size_limit(void **state)
     assert_int_equal(rmdir(tmp), 0);
 }
 
+/*
+ * A file whose size fstat() reports as 0 while it has content (as files
+ * in /proc do) is read to its end all the same: the buffer grows as the
+ * reads go. The text is not JSON, which shows that it was read.
+ */
+static void test_load_file_without_size(void **state)
+{
+    (void)state;
+    const char *path = "/proc/self/status";
+    struct stat st;
+    if (stat(path, &st) != 0 || st.st_size != 0)
+        skip();
+    check_file_rejected(path, "invalid JSON at line 1, column 1");
+}
+
 static void test_load_file_unreadable(void **state)
 {
     (void)state;
@@ -1467,6 +1486,369 @@ static void test_load_default_path(void **state)
     assert_int_equal(rmdir(tmp), 0);
 }
 
+/* ---- Unix domain sockets ---------------------------------------------- */
+
+/* The longest socket path: sun_path holds it and its NUL. */
+#define UNIX_PATH_LONGEST (sizeof(((struct sockaddr_un *)0)->sun_path) - 1)
+
+/* "unix:" followed by n bytes of path. */
+static void make_unix_host(char *out, size_t n)
+{
+    memcpy(out, "unix:/", 6);
+    memset(out + 6, 's', n - 1);
+    out[5 + n] = '\0';
+}
+
+static void test_unix_hosts_accepted(void **state)
+{
+    (void)state;
+    char longest[8 + UNIX_PATH_LONGEST];
+    make_unix_host(longest, UNIX_PATH_LONGEST);
+    const char *hosts[] = {"unix:/tmp/zinx.sock", "unix:zinx.sock",
+                           "unix:./run dir/zinx.sock", "unix:/", longest};
+    for (size_t i = 0; i < sizeof(hosts) / sizeof(hosts[0]); i++) {
+        zinx_config_t cfg;
+        char json[256];
+        char err[ERR_LEN];
+        zinx_config_default(&cfg);
+        snprintf(json, sizeof(json), "{\"Host\": \"%s\", \"TCPPort\": 0}",
+                 hosts[i]);
+        check_loads(json, &cfg);
+        assert_string_equal(cfg.host, hosts[i]);
+        assert_int_equal(zinx_config_validate(&cfg, err, sizeof(err)), 0);
+        /* The same in code. */
+        zinx_config_default(&cfg);
+        snprintf(cfg.host, sizeof(cfg.host), "%s", hosts[i]);
+        assert_int_equal(zinx_config_validate(&cfg, err, sizeof(err)), 0);
+    }
+}
+
+static void test_unix_hosts_refused(void **state)
+{
+    (void)state;
+    char too_long[8 + UNIX_PATH_LONGEST];
+    char longest_msg[64];
+    make_unix_host(too_long, UNIX_PATH_LONGEST + 1);
+    snprintf(longest_msg, sizeof(longest_msg),
+             "socket path longer than %zu bytes", UNIX_PATH_LONGEST);
+    static const struct {
+        const char *json_host; /* as written inside the JSON string */
+        const char *code_host; /* the same, as a C string */
+        const char *fragment;
+    } cases[] = {
+        {"unix:", "unix:", "\"unix:\" needs a socket path after it"},
+        {"unix:/tmp/a\\nb", "unix:/tmp/a\nb",
+         "socket path \"/tmp/a?b\" contains a control character"},
+        {"unix:\\u007f", "unix:\x7f", "contains a control character"},
+        /* The prefix is lower case only; this is a network host. */
+        {"UNIX:/tmp/x", "UNIX:/tmp/x", "is not an IPv6 address"},
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        char json[256];
+        zinx_config_t cfg;
+        snprintf(json, sizeof(json), "{\"Host\": \"%s\"}", cases[i].json_host);
+        check_rejected(json, "Host", cases[i].fragment);
+        zinx_config_default(&cfg);
+        snprintf(cfg.host, sizeof(cfg.host), "%s", cases[i].code_host);
+        check_invalid(&cfg, "Host", cases[i].fragment);
+    }
+    char json[256];
+    zinx_config_t cfg;
+    snprintf(json, sizeof(json), "{\"Host\": \"%s\"}", too_long);
+    check_rejected(json, "Host", longest_msg);
+    zinx_config_default(&cfg);
+    snprintf(cfg.host, sizeof(cfg.host), "%s", too_long);
+    check_invalid(&cfg, "Host", longest_msg);
+}
+
+/* The room for socket paths does not lengthen network hosts. */
+static void test_network_host_limit(void **state)
+{
+    (void)state;
+    char name[65];
+    char json[128];
+    zinx_config_t cfg;
+    memset(name, 'h', 63);
+    name[63] = '\0';
+    snprintf(json, sizeof(json), "{\"Host\": \"%s\"}", name);
+    zinx_config_default(&cfg);
+    check_loads(json, &cfg);
+    assert_string_equal(cfg.host, name);
+    memset(name, 'h', 64);
+    name[64] = '\0';
+    snprintf(json, sizeof(json), "{\"Host\": \"%s\"}", name);
+    check_rejected(json, "Host", "longer than 63 bytes");
+    zinx_config_default(&cfg);
+    snprintf(cfg.host, sizeof(cfg.host), "%s", name);
+    check_invalid(&cfg, "Host", "longer than 63 bytes");
+}
+
+static void test_unix_mode_default(void **state)
+{
+    (void)state;
+    zinx_config_t cfg;
+    memset(&cfg, 0x5a, sizeof(cfg));
+    zinx_config_default(&cfg);
+    assert_int_equal(cfg.unix_mode, 0660);
+}
+
+static void test_unix_mode_accepted(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *json; /* the value as written in the file */
+        uint32_t mode;
+    } cases[] = {
+        {"\"0660\"", 0660},
+        {"\"660\"", 0660},
+        {"\"0\"", 0},
+        {"\"0777\"", 0777},
+        {"\"000600\"", 0600},
+        {"\"00000000000000000000644\"", 0644},
+        /* A number is the plain value. */
+        {"432", 0660},
+        {"0", 0},
+        {"511", 0777},
+        {"384.0", 0600},
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        zinx_config_t cfg;
+        char json[128];
+        char err[ERR_LEN];
+        zinx_config_default(&cfg);
+        cfg.unix_mode = 0123;
+        snprintf(json, sizeof(json), "{\"unixmode\": %s}", cases[i].json);
+        check_loads(json, &cfg);
+        assert_int_equal(cfg.unix_mode, cases[i].mode);
+        assert_int_equal(zinx_config_validate(&cfg, err, sizeof(err)), 0);
+    }
+}
+
+static void test_unix_mode_refused(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *json;
+        const char *fragment;
+    } cases[] = {
+        {"\"0778\"", "\"0778\" is not an octal mode such as \"0660\""},
+        {"\"8\"", "is not an octal mode"},
+        {"\"\"", "is not an octal mode"},
+        {"\"-1\"", "is not an octal mode"},
+        {"\"+660\"", "is not an octal mode"},
+        {"\" 660\"", "is not an octal mode"},
+        {"\"660 \"", "is not an octal mode"},
+        {"\"0x1ff\"", "is not an octal mode"},
+        {"\"0o660\"", "is not an octal mode"},
+        {"\"01000\"", "\"01000\" is out of range 0..0777"},
+        {"\"77777777777777777777777777\"", "is out of range 0..0777"},
+        {"512", "512 is out of range 0..511 (0777)"},
+        {"660", "write an octal mode as a string, such as \"0660\""},
+        {"-1", "-1 is out of range 0..511"},
+        {"1e300", "out of range"},
+        {"1.5", "expected an integer, got 1.5"},
+        {"true", "expected an octal string or an integer, got a boolean"},
+        {"null", "expected an octal string or an integer, got null"},
+        {"[\"0660\"]", "expected an octal string or an integer"},
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        char json[128];
+        snprintf(json, sizeof(json), "{\"UnixMode\": %s}", cases[i].json);
+        check_rejected(json, "UnixMode", cases[i].fragment);
+    }
+}
+
+static void test_unix_mode_validated(void **state)
+{
+    (void)state;
+    zinx_config_t cfg;
+    zinx_config_default(&cfg);
+    cfg.unix_mode = 0777;
+    check_valid(&cfg);
+    cfg.unix_mode = 0;
+    check_valid(&cfg);
+    cfg.unix_mode = 01000;
+    check_invalid(&cfg, "UnixMode", "01000 is out of range 0..0777");
+    cfg.unix_mode = UINT32_MAX;
+    check_invalid(&cfg, "UnixMode", "037777777777 is out of range 0..0777");
+}
+
+/* ---- struct_size: the growable layout ---------------------------------- */
+
+/* Layout 1 as the header describes it: struct_size .. close_notice_msg_id. */
+#define LAYOUT_1 \
+    (offsetof(zinx_config_t, close_notice_msg_id) + sizeof(uint32_t))
+
+static void test_struct_size_set_by_default(void **state)
+{
+    (void)state;
+    zinx_config_t cfg;
+    memset(&cfg, 0x5a, sizeof(cfg));
+    zinx_config_default(&cfg);
+    assert_int_equal(cfg.struct_size, sizeof(zinx_config_t));
+    /* A size too small to hold struct_size writes nothing. */
+    memset(&cfg, 0x5a, sizeof(cfg));
+    zinx_config_default_sized(&cfg, sizeof(cfg.struct_size) - 1);
+    assert_int_equal(cfg.struct_size, 0x5a5a5a5a);
+    zinx_config_default_sized(NULL, sizeof(cfg));
+}
+
+/*
+ * A program built against layout 1 has a struct that ends before
+ * unix_mode. Its configuration sits here in memory of exactly that size
+ * (ASan reports any byte read or written past it) or in a bigger buffer
+ * whose bytes past it hold garbage (which must not be read as UnixMode).
+ */
+static void check_layout_1(zinx_config_t *old)
+{
+    char err[ERR_LEN];
+    struct warn_log w = {0};
+    assert_int_equal(old->struct_size, LAYOUT_1);
+    assert_string_equal(old->name, "ZinxServerApp");
+    assert_int_equal(old->close_notice_msg_id, 0);
+    assert_int_equal(zinx_config_validate(old, err, sizeof(err)), 0);
+
+    /* UnixMode is newer than this program: warned about, not written. */
+    const char *json = "{\"MaxConn\": 5, \"UnixMode\": \"0600\"}";
+    assert_int_equal(zinx_config_load_json(old, json, strlen(json), ORIGIN, err,
+                                           sizeof(err), record_warn, &w),
+                     0);
+    assert_int_equal(old->max_conn, 5);
+    assert_int_equal(old->struct_size, LAYOUT_1);
+    assert_int_equal(w.count, 1);
+    assert_int_equal(w.level[0], ZINX_LOG_WARN);
+    assert_contains(w.text[0], ORIGIN ": key \"UnixMode\" is newer than the "
+                                      "program's zinx_config_t");
+
+    /* The server completes it with the defaults of the later fields. */
+    zinx_server_t *s = zinx_server_new(old);
+    assert_non_null(s);
+    const zinx_config_t *got = zinx_server_config(s);
+    assert_int_equal(got->struct_size, sizeof(zinx_config_t));
+    assert_int_equal(got->max_conn, 5);
+    assert_int_equal(got->unix_mode, 0660);
+    zinx_server_free(s);
+}
+
+static void test_struct_size_smaller_layout(void **state)
+{
+    (void)state;
+    zinx_config_t *old = malloc(LAYOUT_1);
+    assert_non_null(old);
+    memset(old, 0x5a, LAYOUT_1);
+    zinx_config_default_sized(old, LAYOUT_1);
+    check_layout_1(old);
+    free(old);
+
+    zinx_config_t big;
+    memset(&big, 0xff, sizeof(big));
+    zinx_config_default_sized(&big, LAYOUT_1);
+    assert_int_equal(big.unix_mode, 0xffffffffu); /* untouched */
+    check_layout_1(&big);
+}
+
+/* A whole zinx_config_t and room past it, for sizes above the library's. */
+typedef union bigger_config {
+    zinx_config_t cfg;
+    unsigned char bytes[sizeof(zinx_config_t) + 64];
+} bigger_config_t;
+
+static void check_size_refused(uint32_t size, const char *fragment)
+{
+    bigger_config_t u;
+    bigger_config_t before;
+    char err[ERR_LEN];
+    char missing[PATH_MAX];
+    memset(&u, 0, sizeof(u));
+    zinx_config_default(&u.cfg);
+    u.cfg.struct_size = size;
+    memcpy(&before, &u, sizeof(u));
+
+    assert_int_equal(zinx_config_validate(&u.cfg, err, sizeof(err)),
+                     ZINX_EINVAL);
+    assert_contains(err, fragment);
+
+    const char *json = "{\"MaxConn\": 5}";
+    assert_int_equal(zinx_config_load_json(&u.cfg, json, strlen(json), ORIGIN,
+                                           err, sizeof(err), NULL, NULL),
+                     ZINX_EINVAL);
+    assert_contains(err, ORIGIN ": struct_size ");
+    assert_contains(err, fragment);
+    assert_memory_equal(&u, &before, sizeof(u));
+
+    /* Refused even when the file is missing, which would change nothing. */
+    data_path("does-not-exist.json", missing, sizeof(missing));
+    assert_int_equal(
+        zinx_config_load_file(&u.cfg, missing, err, sizeof(err), NULL, NULL),
+        ZINX_EINVAL);
+    assert_contains(err, fragment);
+    assert_int_equal(unsetenv("ZINX_CONFIG_FILE_PATH"), 0);
+    assert_int_equal(
+        zinx_config_load_default(&u.cfg, err, sizeof(err), NULL, NULL),
+        ZINX_EINVAL);
+    assert_contains(err, fragment);
+    assert_memory_equal(&u, &before, sizeof(u));
+
+    errno = 0;
+    assert_null(zinx_server_new(&u.cfg));
+    assert_int_equal(errno, EINVAL);
+    errno = 0;
+    assert_null(zinx_client_new(&u.cfg));
+    assert_int_equal(errno, EINVAL);
+}
+
+static void test_struct_size_refused(void **state)
+{
+    (void)state;
+    const size_t align = _Alignof(zinx_config_t);
+    char fragment[128];
+    check_size_refused(0, "struct_size is 0: start the configuration with "
+                          "zinx_config_default()");
+    snprintf(fragment, sizeof(fragment),
+             "struct_size %zu is smaller than the first zinx_config_t "
+             "layout (%zu bytes)",
+             LAYOUT_1 - align, LAYOUT_1);
+    check_size_refused((uint32_t)(LAYOUT_1 - align), fragment);
+    check_size_refused(4, "is smaller than the first zinx_config_t layout");
+    snprintf(fragment, sizeof(fragment),
+             "struct_size %zu is not a multiple of %zu", LAYOUT_1 + 1, align);
+    check_size_refused((uint32_t)(LAYOUT_1 + 1), fragment);
+    snprintf(fragment, sizeof(fragment),
+             "struct_size %zu is larger than this library's zinx_config_t "
+             "(%zu bytes)",
+             sizeof(zinx_config_t) + align, sizeof(zinx_config_t));
+    check_size_refused((uint32_t)(sizeof(zinx_config_t) + align), fragment);
+    check_size_refused(UINT32_MAX, "is not a multiple of");
+}
+
+/* A zero-initialised literal never went through zinx_config_default(). */
+static void test_zero_literal_refused(void **state)
+{
+    (void)state;
+    zinx_config_t cfg = {0};
+    char err[ERR_LEN];
+    assert_int_equal(zinx_config_validate(&cfg, err, sizeof(err)), ZINX_EINVAL);
+    assert_string_equal(err, "struct_size is 0: start the configuration "
+                             "with zinx_config_default()");
+    /* Setting it by hand is all it lacked: the rest is then checked. */
+    cfg.struct_size = sizeof(cfg);
+    assert_int_equal(zinx_config_validate(&cfg, err, sizeof(err)),
+                     ZINX_ECONFIG);
+    assert_string_equal(err, "MaxConn: 0 is out of range 1..1000000");
+}
+
+/* The loaders write back only the caller's bytes, struct_size kept. */
+static void test_struct_size_kept_by_loads(void **state)
+{
+    (void)state;
+    zinx_config_t cfg;
+    zinx_config_default(&cfg);
+    check_loads("{\"Name\": \"kept\", \"UnixMode\": 384}", &cfg);
+    assert_int_equal(cfg.struct_size, sizeof(zinx_config_t));
+    assert_string_equal(cfg.name, "kept");
+    assert_int_equal(cfg.unix_mode, 0600);
+}
+
 /* ---- threads ---------------------------------------------------------- */
 
 struct loader {
@@ -1562,11 +1944,24 @@ int main(void)
         cmocka_unit_test(test_load_file_not_a_file),
         cmocka_unit_test(test_load_file_size_limit),
         cmocka_unit_test(test_load_file_unreadable),
+        cmocka_unit_test(test_load_file_without_size),
         cmocka_unit_test(test_load_default_env),
         cmocka_unit_test(test_load_default_env_missing_file),
         cmocka_unit_test(test_load_default_path),
         cmocka_unit_test(test_concurrent_loads),
         cmocka_unit_test(test_log_file_keys),
+        cmocka_unit_test(test_unix_hosts_accepted),
+        cmocka_unit_test(test_unix_hosts_refused),
+        cmocka_unit_test(test_network_host_limit),
+        cmocka_unit_test(test_unix_mode_default),
+        cmocka_unit_test(test_unix_mode_accepted),
+        cmocka_unit_test(test_unix_mode_refused),
+        cmocka_unit_test(test_unix_mode_validated),
+        cmocka_unit_test(test_struct_size_set_by_default),
+        cmocka_unit_test(test_struct_size_smaller_layout),
+        cmocka_unit_test(test_struct_size_refused),
+        cmocka_unit_test(test_zero_literal_refused),
+        cmocka_unit_test(test_struct_size_kept_by_loads),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

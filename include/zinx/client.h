@@ -82,7 +82,9 @@ typedef struct zinx_dial_opts {
 /*
  * Creates an endpoint that does not listen: a client. Every zinx_server_*
  * call applies to it (routers, hooks, start, stop, free); Host and
- * TCPPort are ignored. Returns NULL only when out of memory.
+ * TCPPort are ignored. cfg is read as zinx_server_new() reads it.
+ * Returns NULL when out of memory or when cfg's struct_size is refused
+ * (errno ENOMEM or EINVAL).
  */
 zinx_server_t *zinx_client_new(const zinx_config_t *cfg);
 

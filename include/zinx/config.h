@@ -6,6 +6,39 @@
  * zinx_server_new(), which copies it. Key names are matched
  * case-insensitively, as Go's JSON decoder does for Zinx.
  *
+ * Growing without breaking programs. New keys are appended to
+ * zinx_config_t, so a program built against an older zinx/config.h has a
+ * shorter struct than the library it runs with. Its first member,
+ * struct_size, says how long: zinx_config_default() sets it to
+ * sizeof(zinx_config_t) as the program was compiled. Every call that
+ * takes a configuration reads (and the loaders write) only the first
+ * struct_size bytes; the fields beyond take their defaults. So:
+ *
+ *   - always start from zinx_config_default(); never set struct_size
+ *     yourself, and copy configurations whole (a = b, or memcpy of
+ *     sizeof);
+ *   - a configuration is refused with ZINX_EINVAL when struct_size is
+ *     0 (a zero-filled struct or a {0} literal that never went through
+ *     zinx_config_default(): several keys have no valid zero, so such a
+ *     struct was never usable, and the refusal names the real mistake),
+ *     smaller than layout 1 below, not a multiple of the struct's
+ *     alignment, or larger than the library's zinx_config_t (a program
+ *     built against a newer zinx: the library cannot honour keys it does
+ *     not know, and will not drop them silently);
+ *   - a key of the file that lies beyond the program's struct_size is
+ *     ignored with a warning, as an unknown key is.
+ *
+ * Layouts, each a prefix of the next (fields are only ever appended):
+ *
+ *   1: struct_size .. close_notice_msg_id: the keys zinx 0.1.0 had;
+ *   2: adds unix_mode (UnixMode), and pad_2.
+ *
+ * Every layout ends exactly at its last member, with no padding after
+ * it: otherwise a field added later could fall into bytes an older
+ * program never set yet counts in its struct_size. A member that would
+ * leave such padding is followed by a padN member, which is not a
+ * setting and is never reused. The library checks this at compile time.
+ *
  * | key               | field               | default         |
  * |-------------------|---------------------|-----------------|
  * | Name              | name                | "ZinxServerApp" |
@@ -38,13 +71,27 @@
  * | OutputHardLimit   | output_hard_limit   | 4194304         |
  * | MaxUnknownMsgs    | max_unknown_msgs    | 0 (off)         |
  * | CloseNoticeMsgID  | close_notice_msg_id | 0 (off)         |
+ * | UnixMode          | unix_mode           | 0660            |
  *
  * Host is a host name ("localhost"), an IPv4 or IPv6 literal (an IPv6
  * one may carry a %zone), or "" for every interface; it is resolved when
  * the server starts. Refused at once: blanks and control characters,
  * brackets, a ':' that is not part of an IPv6 literal ("1.2.3.4:80", the
  * port goes in TCPPort), and digits and dots that are not an IPv4
- * address ("1.2.3", "256.0.0.1").
+ * address ("1.2.3", "256.0.0.1"). Such a host is at most 63 bytes.
+ *
+ * Host may instead be "unix:" followed by a socket path, absolute
+ * ("unix:/run/zinx.sock") or relative to the working directory
+ * ("unix:zinx.sock"), to listen on a Unix domain socket; TCPPort is then
+ * ignored. The path must not be empty, must fit sockaddr_un.sun_path
+ * with its NUL (at most 107 bytes on Linux) and must not contain control
+ * characters. The prefix is matched in lower case only.
+ *
+ * UnixMode is the permission bits given to that socket file, at most
+ * 0777; it is ignored for a network Host. In JSON it is best written as
+ * an octal string ("0660", or "660"); a JSON number is the plain value,
+ * so 432 means 0660, and 660 or 644 written as numbers are refused as out
+ * of range.
  *
  * HeartbeatCountAcks is a JSON true or false. By default a peer counts as
  * alive only if it sent something (any byte: a heartbeat reply or any
@@ -72,13 +119,18 @@ extern "C" {
 #pragma GCC visibility push(default)
 
 #define ZINX_CONFIG_NAME_MAX 256
-#define ZINX_CONFIG_HOST_MAX 64
+/* Room for "unix:", the longest socket path and its NUL (113 bytes on
+   Linux), rounded up. */
+#define ZINX_CONFIG_HOST_MAX 128
 #define ZINX_CONFIG_PATH_MAX 1024
 
 typedef struct zinx_config {
+    /* Layout 1. struct_size: the size of this struct as the program was
+       compiled, set by zinx_config_default(); see above. Always first. */
+    uint32_t struct_size;
     char name[ZINX_CONFIG_NAME_MAX]; /* server name, shown in logs */
-    char host[ZINX_CONFIG_HOST_MAX]; /* name, IP literal, "" = all; see
-                                        zinx_server_start() */
+    char host[ZINX_CONFIG_HOST_MAX]; /* name, IP literal, "" = all, or
+                                        "unix:PATH"; see above */
     int tcp_port;                    /* 0..65535; 0 picks a free port */
     int max_conn;                    /* 1..1000000 open connections */
     uint32_t max_packet_size;        /* 1..1 GiB payload bytes per frame */
@@ -88,8 +140,8 @@ typedef struct zinx_config {
     uint32_t io_read_buff_size;      /* 1..64 MiB, lower bound of a read */
     char log_dir[ZINX_CONFIG_PATH_MAX];
     char log_file[ZINX_CONFIG_NAME_MAX]; /* "" logs to stderr */
-    int log_isolation_level;             /* 0..3, see zinx_log_min_level() */
     uint64_t log_file_size;              /* rotate beyond; 0: 64 MiB */
+    int log_isolation_level;             /* 0..3, see zinx_log_min_level() */
     int log_save_days;                   /* 0..36500; 0: 31 days */
     int log_cons;                        /* 0/1: copy records to stderr */
     int heartbeat_max;                   /* 1..86400 seconds */
@@ -109,11 +161,30 @@ typedef struct zinx_config {
     uint32_t max_unknown_msgs;       /* unrouted frames tolerated per conn */
     uint32_t close_notice_msg_id;    /* 0: none; else sent before a protocol
                                         error closes the connection */
-    uint32_t unix_mode; /* permissions of a "unix:PATH" socket file */
+    /* Layout 2. */
+    uint32_t unix_mode; /* 0..0777: mode of a "unix:" Host's socket file */
+    uint32_t pad_2;     /* not a setting: ends layout 2 on its alignment */
 } zinx_config_t;
 
-/* Fills *cfg with the defaults of the table above. Thread: any. */
-void zinx_config_default(zinx_config_t *cfg);
+/*
+ * Fills the first `size` bytes of *cfg with the defaults of the table
+ * above and sets cfg->struct_size to size. Programs call it through
+ * zinx_config_default(), which passes their own sizeof(zinx_config_t);
+ * call it directly only from a binding that lays the struct out itself,
+ * with the size of the layout it implements. The library writes no byte
+ * at or beyond size, so an older program's shorter struct is safe. A
+ * size the other calls would refuse is stored all the same, for them to
+ * report; a size too small to hold struct_size writes nothing. NULL is a
+ * no-op. Thread: any.
+ */
+void zinx_config_default_sized(zinx_config_t *cfg, size_t size);
+
+/* Fills *cfg with the defaults of the table above, struct_size included.
+   NULL is a no-op. Thread: any. */
+static inline void zinx_config_default(zinx_config_t *cfg)
+{
+    zinx_config_default_sized(cfg, sizeof(zinx_config_t));
+}
 
 /*
  * Checks every field's range, then the rules between the output limits:
@@ -132,7 +203,8 @@ void zinx_config_default(zinx_config_t *cfg);
  * read (or server push that outruns a peer) reach them. The defaults
  * satisfy the rules.
  *
- * Returns 0, ZINX_EINVAL for a NULL cfg, or ZINX_ECONFIG with a message
+ * Returns 0, ZINX_EINVAL for a NULL cfg or a refused struct_size (see
+ * the top of this file; err says which), or ZINX_ECONFIG with a message
  * written to err (NUL-terminated, cut to err_len; err may be NULL when
  * err_len is 0): "<key>: <problem>" for a field out of range, or one
  * naming the keys and values of a broken rule, such as
@@ -146,10 +218,13 @@ int zinx_config_validate(const zinx_config_t *cfg, char *err, size_t err_len);
  * overwrite fields, keys absent keep them. `origin` names the source in
  * messages (a file name, or NULL for "<json>").
  *
- * Returns 0, ZINX_ECONFIG, ZINX_EINVAL (NULL cfg, or NULL json with len >
- * 0) or ZINX_ENOMEM. On ZINX_ECONFIG *cfg is unchanged and err receives
- * "<origin>: <key>: <problem>" (malformed JSON, a root that is not an
- * object, a wrong type, an out-of-range value, a key given twice). Each
+ * Returns 0, ZINX_ECONFIG, ZINX_EINVAL (NULL cfg, a refused struct_size,
+ * or NULL json with len > 0) or ZINX_ENOMEM. On ZINX_ECONFIG *cfg is
+ * unchanged and err receives "<origin>: <key>: <problem>" (malformed
+ * JSON, a root that is not an object, a wrong type, an out-of-range
+ * value, a key given twice). Only the first cfg->struct_size bytes are
+ * read and written; a key whose field lies beyond them (a key newer than
+ * the program) is reported as a warning and otherwise ignored. Each
  * key is checked on its own: the rules between keys (see
  * zinx_config_validate()) are not, because the result may be one layer
  * of several (another file, fields set in code) and is complete only when
@@ -169,7 +244,8 @@ int zinx_config_load_json(zinx_config_t *cfg, const char *json, size_t len,
  * Reads the file at path and applies it as zinx_config_load_json() does.
  * A file that does not exist leaves *cfg unchanged, reports an info
  * record to `warn` and returns 0, as Zinx does. Any other read failure is
- * ZINX_ECONFIG with the reason in err.
+ * ZINX_ECONFIG with the reason in err. A refused struct_size is
+ * ZINX_EINVAL, found before the file is read. Thread: any.
  */
 int zinx_config_load_file(zinx_config_t *cfg, const char *path, char *err,
                           size_t err_len, zinx_log_fn warn, void *warn_udata);

@@ -19,14 +19,12 @@ extern "C" {
    its exported API. */
 #pragma GCC visibility push(default)
 
-/* Codes outside errno's range, for conditions no errno describes. */
-#define ZINX__ECLOSED (-4001)
-#define ZINX__ECONFIG (-4002)
-#define ZINX__ESTATE (-4003)
-
 /*
  * XX(name, value, description): one row per code. The table generates the
- * constants below, zinx_strerror() and zinx_err_name().
+ * constants below, zinx_strerror() and zinx_err_name(). The last three
+ * rows are conditions no errno describes; their values, -4001 and down,
+ * lie far beyond every errno value (Linux's stay below 200), so they can
+ * never equal a negated errno.
  */
 #define ZINX_ERRNO_MAP(XX)                                             \
     XX(EINVAL, -EINVAL, "invalid argument")                            \
@@ -50,9 +48,9 @@ extern "C" {
     XX(EPIPE, -EPIPE, "broken pipe")                                   \
     XX(EMFILE, -EMFILE, "too many open files")                         \
     XX(ETIMEDOUT, -ETIMEDOUT, "timed out")                             \
-    XX(ECLOSED, ZINX__ECLOSED, "connection is closed or closing")      \
-    XX(ECONFIG, ZINX__ECONFIG, "invalid configuration")                \
-    XX(ESTATE, ZINX__ESTATE, "not allowed in the object's current state")
+    XX(ECLOSED, -4001, "connection is closed or closing")              \
+    XX(ECONFIG, -4002, "invalid configuration")                        \
+    XX(ESTATE, -4003, "not allowed in the object's current state")
 
 enum zinx_errno {
 #define ZINX__ERR_ENUM(name, value, text) ZINX_##name = (value),

@@ -41,22 +41,46 @@ extern "C" {
 
 typedef struct zinx_server zinx_server_t;
 
-/* Counters since start; each is read atomically, the set is not. */
+/*
+ * XX(name, description): one row per counter, the one place a counter is
+ * declared. The table generates the counter fields of
+ * zinx_server_stats_t below, in this order, and the library's own
+ * atomic counters and their copy. A program may use it too, to print or
+ * export every counter without naming each:
+ *
+ *     #define SHOW(name, text) printf("%-18s %llu  (%s)\n", #name, \
+ *                                     (unsigned long long)st.name, text);
+ *     ZINX_STATS_MAP(SHOW)
+ *
+ * A new row goes at the end. It still changes the size of
+ * zinx_server_stats_t and moves `connections`, which programs built
+ * against the older header do not expect: unlike zinx_config_t, this
+ * struct has no size field yet, so adding a counter breaks the ABI.
+ */
+#define ZINX_STATS_MAP(XX)                                         \
+    XX(accepted, "connections accepted and served")                \
+    XX(rejected_max_conn, "accepted then closed: MaxConn reached") \
+    XX(accept_errors, "accept() failures (EMFILE, ...)")           \
+    XX(closed, "connections whose OnConnStop ran")                 \
+    XX(msgs_in, "frames decoded")                                  \
+    XX(msgs_out, "frames queued for sending")                      \
+    XX(unrouted, "frames with no router (default fallback)")       \
+    XX(oversize, "connections closed for a too long frame")        \
+    XX(timeouts, "closed: frame deadline or idle timeout")         \
+    XX(dead_peers, "found not alive by the heartbeat")             \
+    XX(slow_readers, "closed: output soft or hard limit")          \
+    XX(unknown_closed, "closed: more than MaxUnknownMsgs")         \
+    XX(out_of_memory, "closed or refused: an allocation failed")
+
+/*
+ * Counters since the server was created, then the connections open now.
+ * Each counter is read atomically, the set is not.
+ */
 typedef struct zinx_server_stats {
-    uint64_t accepted;          /* connections accepted and served */
-    uint64_t rejected_max_conn; /* accepted then closed: MaxConn reached */
-    uint64_t accept_errors;     /* accept() failures (EMFILE, ...) */
-    uint64_t closed;            /* connections whose OnConnStop ran */
-    uint64_t msgs_in;           /* frames decoded */
-    uint64_t msgs_out;          /* frames queued for sending */
-    uint64_t unrouted;          /* frames with no router (default fallback) */
-    uint64_t oversize;          /* connections closed for a too long frame */
-    uint64_t timeouts;          /* closed: frame deadline or idle timeout */
-    uint64_t dead_peers;        /* found not alive by the heartbeat */
-    uint64_t slow_readers;      /* closed: output soft or hard limit */
-    uint64_t unknown_closed;    /* closed: more than MaxUnknownMsgs */
-    uint64_t out_of_memory;     /* closed or refused: an allocation failed */
-    uint64_t connections;       /* currently in the connection manager */
+#define ZINX__STATS_FIELD(name, text) uint64_t name;
+    ZINX_STATS_MAP(ZINX__STATS_FIELD)
+#undef ZINX__STATS_FIELD
+    uint64_t connections; /* currently in the connection manager */
 } zinx_server_stats_t;
 
 /*
@@ -79,9 +103,12 @@ typedef long (*zinx_heartbeat_msg_fn)(zinx_conn_t *conn, uint8_t *buf,
 typedef void (*zinx_heartbeat_dead_fn)(zinx_conn_t *conn, void *udata);
 
 /*
- * Creates a stopped server with a copy of *cfg (NULL means the defaults).
- * The configuration is checked by zinx_server_start(). Returns NULL only
- * when out of memory. Thread: any.
+ * Creates a stopped server with a copy of *cfg (NULL means the defaults):
+ * its first cfg->struct_size bytes, and defaults for the fields of a
+ * newer layout (see zinx/config.h). The values are checked by
+ * zinx_server_start(). Returns NULL when out of memory (errno ENOMEM) or
+ * when cfg's struct_size is refused (errno EINVAL; zinx_config_validate()
+ * says why). Thread: any.
  */
 zinx_server_t *zinx_server_new(const zinx_config_t *cfg);
 
@@ -93,7 +120,9 @@ zinx_server_t *zinx_server_new(const zinx_config_t *cfg);
  */
 void zinx_server_free(zinx_server_t *server);
 
-/* The server's configuration (a copy owned by the server). */
+/* The server's configuration (a copy owned by the server), whole:
+   struct_size is this library's sizeof(zinx_config_t). A program built
+   against an older layout sees its own fields, a prefix of it. */
 const zinx_config_t *zinx_server_config(const zinx_server_t *server);
 
 /*

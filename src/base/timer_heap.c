@@ -7,6 +7,7 @@
  */
 #include <stdlib.h>
 
+#include "base/array.h"
 #include "base/base.h"
 
 #define NOT_ARMED SIZE_MAX
@@ -63,17 +64,7 @@ static void sift_down(zinx__timer_heap_t *h, size_t i)
 
 int zinx__timer_heap_reserve(zinx__timer_heap_t *h, size_t count)
 {
-    if (count <= h->cap)
-        return 0;
-    size_t cap = h->cap ? h->cap : 64;
-    while (cap < count)
-        cap *= 2;
-    zinx__timer_t **p = realloc(h->items, cap * sizeof(*p));
-    if (p == NULL)
-        return ZINX_ENOMEM;
-    h->items = p;
-    h->cap = cap;
-    return 0;
+    return ZINX__ARRAY_RESERVE(h->items, h->cap, count);
 }
 
 int zinx__timer_heap_arm(zinx__timer_heap_t *h, zinx__timer_t *t,
@@ -88,10 +79,10 @@ int zinx__timer_heap_arm(zinx__timer_heap_t *h, zinx__timer_t *t,
             sift_down(h, t->heap_index);
         return 0;
     }
-    if (h->count == h->cap && zinx__timer_heap_reserve(h, h->count + 1) != 0)
+    if (ZINX__ARRAY_PUSH(h->items, h->count, h->cap, t) != 0)
         return ZINX_ENOMEM;
     t->deadline_ms = deadline_ms;
-    place(h, h->count++, t);
+    t->heap_index = h->count - 1;
     sift_up(h, t->heap_index);
     return 0;
 }
@@ -102,12 +93,14 @@ void zinx__timer_heap_cancel(zinx__timer_heap_t *h, zinx__timer_t *t)
         return;
     size_t i = t->heap_index;
     t->heap_index = NOT_ARMED;
-    zinx__timer_t *last = h->items[--h->count];
-    if (last == t)
-        return;
-    place(h, i, last);
+    ZINX__ARRAY_REMOVE_SWAP(h->items, h->count, i);
+    if (i == h->count)
+        return; /* t was the last one: nothing moved */
+    /* The former last timer now sits at i; restore the heap order. */
+    zinx__timer_t *moved = h->items[i];
+    place(h, i, moved);
     sift_up(h, i);
-    sift_down(h, last->heap_index);
+    sift_down(h, moved->heap_index);
 }
 
 int zinx__timer_heap_run(zinx__timer_heap_t *h, uint64_t now_ms)
@@ -128,7 +121,5 @@ void zinx__timer_heap_free(zinx__timer_heap_t *h)
 {
     for (size_t i = 0; i < h->count; i++)
         h->items[i]->heap_index = NOT_ARMED;
-    free(h->items);
-    h->items = NULL;
-    h->count = h->cap = 0;
+    ZINX__ARRAY_FREE(h->items, h->count, h->cap);
 }

@@ -8,17 +8,20 @@
 #include <unistd.h>
 
 #include "internal.h"
+#include "server/config_internal.h"
 #include "server/listener.h"
 
 zinx_server_t *zinx_server_new(const zinx_config_t *cfg)
 {
+    zinx_config_t full; /* the caller's struct_size bytes, defaults after */
+    if (zinx__config_import(&full, cfg, NULL, 0) != 0) {
+        errno = EINVAL;
+        return NULL;
+    }
     zinx_server_t *s = calloc(1, sizeof(*s));
     if (s == NULL)
         return NULL;
-    if (cfg != NULL)
-        s->cfg = *cfg;
-    else
-        zinx_config_default(&s->cfg);
+    s->cfg = full;
     zinx__logger_init(&s->log);
     s->log.min_level = zinx_log_min_level(s->cfg.log_isolation_level);
     snprintf(s->log.name, sizeof(s->log.name), "%s", s->cfg.name);
@@ -143,25 +146,6 @@ int zinx_server_set_log_sink(zinx_server_t *s, zinx_log_fn sink, void *udata)
     s->log.sink = sink;
     s->log.udata = udata;
     return 0;
-}
-
-void zinx_server_stats(const zinx_server_t *s, zinx_server_stats_t *out)
-{
-    const zinx__stats_t *st = &s->stats;
-    out->accepted = atomic_load(&st->accepted);
-    out->rejected_max_conn = atomic_load(&st->rejected_max_conn);
-    out->accept_errors = atomic_load(&st->accept_errors);
-    out->closed = atomic_load(&st->closed);
-    out->msgs_in = atomic_load(&st->msgs_in);
-    out->msgs_out = atomic_load(&st->msgs_out);
-    out->unrouted = atomic_load(&st->unrouted);
-    out->oversize = atomic_load(&st->oversize);
-    out->timeouts = atomic_load(&st->timeouts);
-    out->dead_peers = atomic_load(&st->dead_peers);
-    out->slow_readers = atomic_load(&st->slow_readers);
-    out->unknown_closed = atomic_load(&st->unknown_closed);
-    out->out_of_memory = atomic_load(&st->out_of_memory);
-    out->connections = zinx_connmgr_count(s->mgr);
 }
 
 /* ---- start ------------------------------------------------------------------
