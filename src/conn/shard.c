@@ -20,6 +20,7 @@
  */
 #include <stdlib.h>
 
+#include "base/array.h"
 #include "conn/conn_private.h"
 
 /* A read of this size drains most sockets in one call. */
@@ -67,15 +68,10 @@ void zinx__shard_push_job(zinx__shard_t *sh, zinx__worker_t *w,
             return;
         }
     }
-    if (sh->noutboxes == sh->outbox_cap) {
-        size_t cap = sh->outbox_cap ? sh->outbox_cap * 2 : 16;
-        outbox_t *p = realloc(sh->outboxes, cap * sizeof(*p));
-        if (p == NULL) {
-            zinx__worker_push(w, job); /* unbatched, still in order */
-            return;
-        }
-        sh->outboxes = p;
-        sh->outbox_cap = cap;
+    if (ZINX__ARRAY_RESERVE(sh->outboxes, sh->outbox_cap, sh->noutboxes + 1) !=
+        0) {
+        zinx__worker_push(w, job); /* unbatched, still in order */
+        return;
     }
     sh->outboxes[sh->noutboxes++] =
         (outbox_t){.worker = w, .head = job, .tail = job};
@@ -316,16 +312,8 @@ uint8_t *zinx__shard_rbuf(zinx__shard_t *sh, size_t *cap)
 
 zinx__frame_t *zinx__shard_frames(zinx__shard_t *sh, size_t count)
 {
-    if (count > sh->msgs_cap) {
-        size_t cap = sh->msgs_cap ? sh->msgs_cap : 64;
-        while (cap < count)
-            cap *= 2;
-        zinx__frame_t *p = realloc(sh->msgs, cap * sizeof(*p));
-        if (p == NULL)
-            return NULL;
-        sh->msgs = p;
-        sh->msgs_cap = cap;
-    }
+    if (ZINX__ARRAY_RESERVE(sh->msgs, sh->msgs_cap, count) != 0)
+        return NULL;
     return sh->msgs;
 }
 

@@ -7,6 +7,7 @@
 #include <sys/eventfd.h>
 #include <unistd.h>
 
+#include "base/array.h"
 #include "internal.h"
 #include "server/config_internal.h"
 #include "server/listener.h"
@@ -459,15 +460,9 @@ int zinx__server_add_dialer(zinx_server_t *s, zinx_dialer_t *d)
     int rc = 0;
     if (atomic_load(&s->state) != ZINX__SERVER_RUNNING) {
         rc = ZINX_ESTATE;
-    } else if (s->ndialers == s->dialers_cap) {
-        size_t cap = s->dialers_cap ? s->dialers_cap * 2 : 8;
-        zinx_dialer_t **p = realloc(s->dialers, cap * sizeof(*p));
-        if (p == NULL)
-            rc = ZINX_ENOMEM;
-        else {
-            s->dialers = p;
-            s->dialers_cap = cap;
-        }
+    } else if (ZINX__ARRAY_RESERVE(s->dialers, s->dialers_cap,
+                                   s->ndialers + 1) != 0) {
+        rc = ZINX_ENOMEM;
     }
     if (rc == 0)
         s->dialers[s->ndialers++] = zinx__dialer_ref(d);
@@ -481,7 +476,7 @@ void zinx__server_remove_dialer(zinx_server_t *s, zinx_dialer_t *d)
     pthread_mutex_lock(&s->lock);
     for (size_t i = 0; i < s->ndialers; i++) {
         if (s->dialers[i] == d) {
-            s->dialers[i] = s->dialers[--s->ndialers];
+            ZINX__ARRAY_REMOVE_SWAP(s->dialers, s->ndialers, i);
             found = true;
             break;
         }
