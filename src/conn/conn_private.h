@@ -212,6 +212,15 @@ void conn_check_output_clocks(zinx_conn_t *c);
 /* Loop thread: a new frame now heads `in` (head_changed) or not. */
 void conn_track_partial(zinx_conn_t *c, bool head_changed, uint64_t now);
 
+/* ---- heartbeat.c --------------------------------------------------------- */
+
+uint64_t conn_heartbeat_max_ms(const zinx_conn_t *c);
+/* Whether a silent peer is cut the moment HeartbeatMax passes. */
+bool conn_cut_at_heartbeat_max(const zinx_conn_t *c);
+/* Loop thread, from the connection's timer: beat when due; end a peer
+   that is not alive. */
+void conn_heartbeat(zinx_conn_t *c, uint64_t now);
+
 /* ---- work.c ---------------------------------------------------------------
  */
 

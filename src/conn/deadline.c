@@ -1,8 +1,9 @@
 /*
- * A connection's clocks: the frame and idle timeouts, the output limits'
- * timers, and the heartbeat. One timer per connection is armed for the
- * earliest of them; deadlines only move later as traffic flows, so it is
- * re-armed lazily when it fires rather than on every read.
+ * A connection's clocks: the frame and idle timeouts and the output
+ * limits' timers; the heartbeat (heartbeat.c) shares their timer. One timer per
+ * connection is armed for the earliest of them; deadlines only move later as
+ * traffic flows, so it is re-armed lazily when it fires rather than on every
+ * read.
  */
 #include <stdio.h>
 #include <string.h>
@@ -14,21 +15,6 @@ static uint64_t earliest(uint64_t a, uint64_t b)
     if (a == 0)
         return b;
     return b == 0 || a < b ? a : b;
-}
-
-static uint64_t heartbeat_max_ms(const zinx_conn_t *c)
-{
-    return (uint64_t)c->server->cfg.heartbeat_max * 1000u;
-}
-
-/* The heartbeat closes a silent peer the moment HeartbeatMax passes (as
-   Zinx does), unless the decision waits for a beat: acknowledgements
-   count as life (asked of the kernel at each beat), or the user's
-   not-alive hook decides what happens, once per beat. */
-static bool cut_at_heartbeat_max(const zinx_conn_t *c)
-{
-    return c->next_beat_ms != 0 && !c->server->cfg.heartbeat_count_acks &&
-           c->server->hb_dead == NULL;
 }
 
 /* The next moment something may be due. Deadlines only move later as
@@ -44,8 +30,8 @@ static uint64_t next_deadline(const zinx_conn_t *c)
         if (cfg->idle_timeout_ms != 0)
             d = earliest(d, c->last_rx_ms + cfg->idle_timeout_ms);
     }
-    if (cut_at_heartbeat_max(c))
-        d = earliest(d, c->last_rx_ms + heartbeat_max_ms(c));
+    if (conn_cut_at_heartbeat_max(c))
+        d = earliest(d, c->last_rx_ms + conn_heartbeat_max_ms(c));
     if (c->soft_since_ms != 0)
         d = earliest(d, c->soft_since_ms + cfg->output_soft_timeout_ms);
     if (c->stall_since_ms != 0)
@@ -105,74 +91,6 @@ static bool expired(zinx_conn_t *c, uint64_t now)
     return false;
 }
 
-/* Alive: a byte arrived within HeartbeatMax (Zinx's rule). With
-   HeartbeatCountAcks, also a peer that acknowledged our data within it:
-   a client that only receives stays alive (it ACKs our heartbeats),
-   while a vanished one stops ACKing. */
-static bool peer_alive(zinx_conn_t *c, uint64_t now)
-{
-    uint64_t max_ms = heartbeat_max_ms(c);
-    if (now - c->last_rx_ms < max_ms)
-        return true;
-    if (!c->server->cfg.heartbeat_count_acks)
-        return false;
-    long since_ack = c->stream->ops->since_ack_ms(c->stream);
-    return since_ack >= 0 && (uint64_t)since_ack < max_ms;
-}
-
-static uint32_t default_beat(const zinx_conn_t *c, uint8_t *buf, size_t cap)
-{
-    int n = snprintf((char *)buf, cap, "heartbeat [%s->%s]", c->stream->local,
-                     c->stream->remote);
-    return n < 0 ? 0 : (uint32_t)((size_t)n < cap ? (size_t)n : cap - 1);
-}
-
-static void send_beat(zinx_conn_t *c)
-{
-    zinx_server_t *s = c->server;
-    uint8_t buf[512];
-    size_t cap =
-        sizeof(buf) < c->max_packet_size ? sizeof(buf) : c->max_packet_size;
-    long n;
-    if (s->hb_make != NULL)
-        n = s->hb_make(c, buf, cap, s->hb_udata);
-    else
-        n = default_beat(c, buf, cap);
-    if (n < 0 || (size_t)n > cap)
-        return; /* the builder chose to send nothing this time */
-    zinx_conn_send_msg(c, s->cfg.heartbeat_msg_id, buf, (uint32_t)n);
-}
-
-static void not_alive(zinx_conn_t *c)
-{
-    zinx_server_t *s = c->server;
-    atomic_fetch_add_explicit(&s->stats.dead_peers, 1, memory_order_relaxed);
-    ZINX__LOG_LIMITED(s, ZINX__LOGK_DEAD_PEER, ZINX_LOG_INFO,
-                      "conn %llu (%s): silent for %d s, not alive",
-                      (unsigned long long)c->id, c->stream->remote,
-                      s->cfg.heartbeat_max);
-    if (s->hb_dead != NULL) {
-        s->hb_dead(c, s->hb_udata);
-        return;
-    }
-    conn_set_reason(c, ZINX_ETIMEDOUT);
-    conn_finish(c, FINISH_ABORT);
-}
-
-static void heartbeat(zinx_conn_t *c, uint64_t now)
-{
-    if (c->next_beat_ms == 0)
-        return;
-    bool beat_due = now >= c->next_beat_ms;
-    if (beat_due)
-        c->next_beat_ms = now + c->server->cfg.heartbeat_interval_ms;
-    if ((beat_due || cut_at_heartbeat_max(c)) && !peer_alive(c, now)) {
-        not_alive(c); /* no beat for a peer that is not alive */
-        return;
-    }
-    if (beat_due)
-        send_beat(c);
-}
 void conn_on_timer(zinx__timer_t *t, void *arg)
 {
     ZINX__UNUSED(t);
@@ -182,7 +100,7 @@ void conn_on_timer(zinx__timer_t *t, void *arg)
     uint64_t now = zinx__now_ms();
     if (expired(c, now))
         return;
-    heartbeat(c, now);
+    conn_heartbeat(c, now);
     if (c->state != CONN_FINISHED)
         arm_at(c, next_deadline(c));
 }
