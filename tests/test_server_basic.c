@@ -21,6 +21,7 @@
 #include "scenarios.h"
 #include "test_client.h"
 #include "test_fixture.h"
+#include "test_frame.h"
 
 #define TLV ZINX_FORMAT_TLV
 #define T_IO 5000 /* ms for one network step */
@@ -91,7 +92,7 @@ static void fallback_echo(zinx_request_t *req, void *udata)
     (void)udata;
     if (len > sizeof(buf) - 4)
         len = sizeof(buf) - 4;
-    tc_put_u32(buf, zinx_request_msg_id(req));
+    frame_put_u32(buf, zinx_request_msg_id(req));
     memcpy(buf + 4, zinx_request_data(req), len);
     zinx_conn_send_msg(zinx_request_conn(req), 9999, buf, len + 4);
 }
@@ -377,7 +378,7 @@ static void test_router_steps_and_abort(void **state)
     size_t n = 0;
     const uint32_t ids[] = { 2, 3, 4, 5, 6, 1 };
     for (size_t i = 0; i < 6; i++)
-        n += tc_frame_encode(TLV, ids[i], NULL, 0, out + n);
+        n += frame_encode(TLV, ids[i], NULL, 0, out + n);
     TF_ASSERT_RC(tc_send_raw(fd, out, n, tf_ms(T_IO)), 0);
     expect_frame(fd, 1, "ADEHKLMGHI", 10);
     TF_ASSERT_RC(tc_send_frame(fd, TLV, 1, "", 0, tf_ms(T_IO)), 0);

@@ -23,6 +23,7 @@
 
 #include "test_client.h"
 #include "test_fixture.h"
+#include "test_frame.h"
 
 #define TLV ZINX_FORMAT_TLV
 #define T_IO 10000
@@ -143,7 +144,7 @@ static void ch_handle(zinx_request_t *req, void *udata)
         ch_bad(s, CH_OVERLAP);
     const uint8_t *p = zinx_request_data(req);
     if (zinx_request_data_len(req) == 8) {
-        uint32_t token = tc_get_u32(p), seq = tc_get_u32(p + 4);
+        uint32_t token = frame_get_u32(p), seq = frame_get_u32(p + 4);
         if (r->token == 0) {
             r->token = token;
             maybe_list(s, conn, token);
@@ -278,12 +279,12 @@ static int read_replies(client_t *c, cconn_t *k, uint32_t want)
                                tf_ms(T_IO));
         if (rc != 0)
             return rc;
-        if (len != 8 || tc_get_u32(buf) != k->token) {
+        if (len != 8 || frame_get_u32(buf) != k->token) {
             client_err(c, &c->wrong_token, "reply of another connection",
                        0);
             return -EPROTO;
         }
-        if (tc_get_u32(buf + 4) != k->got) {
+        if (frame_get_u32(buf + 4) != k->got) {
             client_err(c, &c->wrong_order, "reply out of order", 0);
             return -EPROTO;
         }
@@ -352,9 +353,9 @@ static int start_conn(client_t *c, cconn_t *k, uint32_t token)
     k->sent = 1 + tc_rand(&c->seed) % MAX_FRAMES;
     for (uint32_t i = 0; i < k->sent; i++) {
         uint8_t p[8];
-        tc_put_u32(p, token);
-        tc_put_u32(p + 4, i);
-        n += tc_frame_encode(TLV, 1, p, 8, out + n);
+        frame_put_u32(p, token);
+        frame_put_u32(p + 4, i);
+        n += frame_encode(TLV, 1, p, 8, out + n);
     }
     int rc = tc_send_raw(k->fd, out, n, tf_ms(T_IO));
     if (rc != 0) {

@@ -21,6 +21,7 @@
 
 #include "test_client.h"
 #include "test_fixture.h"
+#include "test_frame.h"
 
 #define TLV ZINX_FORMAT_TLV
 #define T_IO 10000
@@ -141,8 +142,8 @@ static void run_half_close(uint32_t pool)
 
     for (uint32_t i = 0; i < K; i++) {
         uint8_t p[4];
-        tc_put_u32(p, i);
-        n += tc_frame_encode(TLV, 1, p, 4, out + n);
+        frame_put_u32(p, i);
+        n += frame_encode(TLV, 1, p, 4, out + n);
     }
     int fd = connect_ok(ts);
     TF_ASSERT_RC(tc_send_raw(fd, out, n, tf_ms(T_IO)), 0);
@@ -240,8 +241,8 @@ static void run_pipeline(zinx_config_t *cfg, zinx_handler_fn fn, int msgs)
     for (int i = 0; i < msgs; i++) {
         uint32_t len = 4 + (uint32_t)i % 60;
         memset(p, i, len);
-        tc_put_u32(p, (uint32_t)i);
-        n += tc_frame_encode(TLV, 1, p, len, out + n);
+        frame_put_u32(p, (uint32_t)i);
+        n += frame_encode(TLV, 1, p, len, out + n);
     }
     int fd = connect_ok(ts);
     TF_ASSERT_RC(tc_exchange(fd, out, n, in, n, 0, NULL, tf_ms(T_IO)), 0);
@@ -334,7 +335,7 @@ static void flood_drain(flood_t *f, int timeout_ms)
                              0, NULL, timeout_ms), 0);
     for (size_t i = 0; i < f->frames; i++) {
         uint32_t id, len;
-        tc_header_decode(TLV, in + i * (8 + BP_REPLY), &id, &len);
+        frame_header_decode(TLV, in + i * (8 + BP_REPLY), &id, &len);
         assert_int_equal(id, 1);
         assert_int_equal(len, BP_REPLY);
     }
@@ -353,7 +354,7 @@ static void test_output_backpressure(void **state)
     tf_server_t *ts = start_server(&cfg, amplify);
     flood_t *f = calloc(1, sizeof(*f));
     assert_non_null(f);
-    tc_frame_encode(TLV, 1, f->frame + 8, BP_REQ, f->frame);
+    frame_encode(TLV, 1, f->frame + 8, BP_REQ, f->frame);
     f->fd = connect_ok(ts);
     int small = 64 * 1024;
     assert_int_equal(setsockopt(f->fd, SOL_SOCKET, SO_SNDBUF, &small,

@@ -20,6 +20,7 @@
 
 #include "test_client.h"
 #include "test_fixture.h"
+#include "test_frame.h"
 
 #define TLV ZINX_FORMAT_TLV
 #define T_IO 10000
@@ -79,7 +80,7 @@ static void order_handle(zinx_request_t *req, void *udata)
     if (!pthread_equal(st->thread, pthread_self()))
         atomic_fetch_add(&ctx->wrong_thread, 1);
     uint32_t len = zinx_request_data_len(req);
-    uint32_t seq = len >= 4 ? tc_get_u32(zinx_request_data(req)) : ~0u;
+    uint32_t seq = len >= 4 ? frame_get_u32(zinx_request_data(req)) : ~0u;
     if (seq != st->next_seq)
         atomic_fetch_add(&ctx->out_of_order, 1);
     st->next_seq = seq + 1;
@@ -116,10 +117,10 @@ static size_t encode_seq(uint32_t seq, int conn, uint8_t *out)
     uint8_t payload[4 + 29];
     uint32_t len = 4 + seq % 29;
 
-    tc_put_u32(payload, seq);
+    frame_put_u32(payload, seq);
     for (uint32_t i = 4; i < len; i++)
         payload[i] = (uint8_t)(conn * 31 + seq + i);
-    return tc_frame_encode(TLV, 1, payload, len, out);
+    return frame_encode(TLV, 1, payload, len, out);
 }
 
 static void check_ctx(order_ctx_t *ctx, int want_handled)
@@ -164,10 +165,10 @@ static void run_order(uint32_t pool, int conns, int msgs)
             n += encode_seq((uint32_t)s, c, stream + n);
         TF_ASSERT_RC(tc_recv_raw(fds[c], got, n, tf_ms(T_IO)), 0);
         for (size_t off = 0, s = 0; off < n; s++) {
-            uint32_t len = tc_get_u32(stream + off + 4);
+            uint32_t len = frame_get_u32(stream + off + 4);
             if (memcmp(got + off, stream + off, 8 + len) != 0)
                 fail_msg("connection %d: reply %zu differs (want seq %zu,"
-                         " got seq %u)", c, s, s, tc_get_u32(got + off + 8));
+                         " got seq %u)", c, s, s, frame_get_u32(got + off + 8));
             off += 8 + len;
         }
     }
@@ -222,10 +223,10 @@ static void test_order_random_segmentation(void **state)
     assert_non_null(in);
     for (int s = 0; s < msgs; s++) {
         uint32_t len = 4 + tc_rand(&seed) % 300;
-        tc_put_u32(payload, (uint32_t)s);
+        frame_put_u32(payload, (uint32_t)s);
         for (uint32_t i = 4; i < len; i++)
             payload[i] = (uint8_t)tc_rand(&seed);
-        n += tc_frame_encode(TLV, 1, payload, len, out + n);
+        n += frame_encode(TLV, 1, payload, len, out + n);
     }
     int fd = tc_connect(ts->port);
     assert_true(fd >= 0);

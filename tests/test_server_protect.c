@@ -19,6 +19,7 @@
 
 #include "test_client.h"
 #include "test_fixture.h"
+#include "test_frame.h"
 
 #define TLV ZINX_FORMAT_TLV
 #define T_IO 10000
@@ -75,7 +76,7 @@ static void test_frame_timeout(void **state)
     fd = tc_connect(ts->port);
     assert_true(fd >= 0);
     uint8_t frame[8 + 40];
-    tc_frame_encode(TLV, 1, "abcdefghijabcdefghijabcdefghijabcdefghij", 40,
+    frame_encode(TLV, 1, "abcdefghijabcdefghijabcdefghijabcdefghij", 40,
                     frame);
     t0 = tf_now_ms();
     int rc = 0;

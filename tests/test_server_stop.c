@@ -25,6 +25,7 @@
 #include "scenarios.h"
 #include "test_client.h"
 #include "test_fixture.h"
+#include "test_frame.h"
 
 #define TLV ZINX_FORMAT_TLV
 #define T_IO 10000
@@ -60,7 +61,7 @@ static int read_until_eof(int fd, int max)
         if (rc != 0)
             fail_msg("after %d replies: %s", n, tf_rc_name(rc));
         assert_int_equal(len, 4);
-        assert_int_equal(tc_get_u32(buf), (uint32_t)n);
+        assert_int_equal(frame_get_u32(buf), (uint32_t)n);
         n++;
         assert_true(n <= max);
     }
@@ -89,8 +90,8 @@ static void test_graceful_stop_in_flight(void **state)
     assert_non_null(out);
     for (int i = 0; i < reqs; i++) {
         uint8_t p[4];
-        tc_put_u32(p, (uint32_t)i);
-        tc_frame_encode(TLV, 1, p, 4, out + (size_t)i * 12);
+        frame_put_u32(p, (uint32_t)i);
+        frame_encode(TLV, 1, p, 4, out + (size_t)i * 12);
     }
     for (int c = 0; c < CONNS; c++) {
         fds[c] = tc_connect(ts->port);

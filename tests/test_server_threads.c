@@ -21,6 +21,7 @@
 
 #include "test_client.h"
 #include "test_fixture.h"
+#include "test_frame.h"
 
 #define TLV ZINX_FORMAT_TLV
 #define T_IO 10000
@@ -109,7 +110,7 @@ static uint32_t make_payload(uint32_t id, uint32_t seq, uint8_t *p)
 {
     uint32_t len = 4 + (seq * 7 + id) % 200;
 
-    tc_put_u32(p, seq);
+    frame_put_u32(p, seq);
     for (uint32_t i = 4; i < len; i++)
         p[i] = (uint8_t)(id + seq + i);
     return len;
@@ -156,7 +157,7 @@ static void read_senders(int fd, sender_t *sd, int nsenders, int echoes)
         if (rc != 0)
             fail_msg("frame %d of %d: %s", got, total, tf_rc_name(rc));
         if (id == 1) {
-            assert_int_equal(tc_get_u32(buf), next_echo);
+            assert_int_equal(frame_get_u32(buf), next_echo);
             next_echo++;
             continue;
         }
@@ -165,7 +166,7 @@ static void read_senders(int fd, sender_t *sd, int nsenders, int echoes)
         uint32_t wlen = make_payload(id, next[k], want);
         if (len != wlen || memcmp(buf, want, len) != 0)
             fail_msg("sender %u: frame %u wrong (seq %u, len %u)", id,
-                     next[k], tc_get_u32(buf), len);
+                     next[k], frame_get_u32(buf), len);
         next[k]++;
     }
     assert_int_equal(next_echo, echoes);
@@ -193,7 +194,7 @@ static void run_senders(int nsenders, int per_sender, int echoes)
     /* Echo requests whose replies interleave with the user threads'. */
     for (int i = 0; i < echoes; i++) {
         uint8_t p[4];
-        tc_put_u32(p, (uint32_t)i);
+        frame_put_u32(p, (uint32_t)i);
         TF_ASSERT_RC(tc_send_frame(fd, TLV, 1, p, 4, tf_ms(T_IO)), 0);
     }
     read_senders(fd, sd, nsenders, echoes);
@@ -307,8 +308,8 @@ static void whoami(zinx_request_t *req, void *udata)
     uint64_t id = zinx_conn_id(conn);
     uint8_t p[8];
 
-    tc_put_u32(p, (uint32_t)(id >> 32));
-    tc_put_u32(p + 4, (uint32_t)id);
+    frame_put_u32(p, (uint32_t)(id >> 32));
+    frame_put_u32(p + 4, (uint32_t)id);
     zinx_conn_send_msg(conn, 2, p, 8);
 }
 
@@ -353,7 +354,7 @@ static uint64_t ask_id(int fd)
                               &len, tf_ms(T_IO)), 0);
     assert_int_equal(id, 2);
     assert_int_equal(len, 8);
-    return (uint64_t)tc_get_u32(buf) << 32 | tc_get_u32(buf + 4);
+    return (uint64_t)frame_get_u32(buf) << 32 | frame_get_u32(buf + 4);
 }
 
 static void expect_push(int fd, const char *text)

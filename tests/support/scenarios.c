@@ -18,6 +18,7 @@
 #include "scenarios.h"
 #include "test_client.h"
 #include "test_fixture.h"
+#include "test_frame.h"
 
 /* ---- echo ---- */
 
@@ -77,7 +78,7 @@ static void check_sizes(int fd, zinx_packet_format_t fmt, uint32_t max)
     for (size_t i = 0; i < sizeof(sizes) / sizeof(sizes[0]); i++) {
         for (size_t j = 0; j < 2; j++) {
             fill_pattern(payload, sizes[i], (uint32_t)(i + j));
-            size_t n = tc_frame_encode(fmt, ids[j] + 1000, payload,
+            size_t n = frame_encode(fmt, ids[j] + 1000, payload,
                                        sizes[i], want);
             TF_ASSERT_RC(tc_send_frame(fd, fmt, ids[j], payload, sizes[i],
                                        tf_ms(5000)), 0);
@@ -101,8 +102,8 @@ static void build_batch(zinx_packet_format_t fmt, int count, uint8_t *out,
     for (int i = 0; i < count; i++) {
         uint32_t len = (uint32_t)(i * 3) % 200;
         fill_pattern(payload, len, (uint32_t)i);
-        *out_len += tc_frame_encode(fmt, 1, payload, len, out + *out_len);
-        *in_len += tc_frame_encode(fmt, 1001, payload, len, in + *in_len);
+        *out_len += frame_encode(fmt, 1, payload, len, out + *out_len);
+        *in_len += frame_encode(fmt, 1001, payload, len, in + *in_len);
     }
 }
 

@@ -18,6 +18,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "test_frame.h"
+
 static int64_t now_ms(void)
 {
     struct timespec ts;
@@ -96,67 +98,6 @@ int tc_local_port(int fd)
     return ntohs(sa.sin_port);
 }
 
-void tc_put_u32(uint8_t *p, uint32_t v)
-{
-    p[0] = (uint8_t)(v >> 24);
-    p[1] = (uint8_t)(v >> 16);
-    p[2] = (uint8_t)(v >> 8);
-    p[3] = (uint8_t)v;
-}
-
-uint32_t tc_get_u32(const uint8_t *p)
-{
-    return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 |
-           (uint32_t)p[2] << 8 | (uint32_t)p[3];
-}
-
-static void put_u32_le(uint8_t *p, uint32_t v)
-{
-    p[0] = (uint8_t)v;
-    p[1] = (uint8_t)(v >> 8);
-    p[2] = (uint8_t)(v >> 16);
-    p[3] = (uint8_t)(v >> 24);
-}
-
-static uint32_t get_u32_le(const uint8_t *p)
-{
-    return (uint32_t)p[3] << 24 | (uint32_t)p[2] << 16 |
-           (uint32_t)p[1] << 8 | (uint32_t)p[0];
-}
-
-void tc_header_encode(zinx_packet_format_t fmt, uint32_t id, uint32_t len,
-                      uint8_t out[8])
-{
-    if (fmt == ZINX_FORMAT_LTV_LE) {
-        put_u32_le(out, len);
-        put_u32_le(out + 4, id);
-    } else {
-        tc_put_u32(out, id);
-        tc_put_u32(out + 4, len);
-    }
-}
-
-void tc_header_decode(zinx_packet_format_t fmt, const uint8_t in[8],
-                      uint32_t *id, uint32_t *len)
-{
-    if (fmt == ZINX_FORMAT_LTV_LE) {
-        *len = get_u32_le(in);
-        *id = get_u32_le(in + 4);
-    } else {
-        *id = tc_get_u32(in);
-        *len = tc_get_u32(in + 4);
-    }
-}
-
-size_t tc_frame_encode(zinx_packet_format_t fmt, uint32_t id,
-                       const void *data, uint32_t len, uint8_t *out)
-{
-    tc_header_encode(fmt, id, len, out);
-    if (len > 0)
-        memcpy(out + 8, data, len);
-    return 8 + (size_t)len;
-}
-
 int tc_send_raw(int fd, const void *buf, size_t len, int timeout_ms)
 {
     const uint8_t *p = buf;
@@ -186,11 +127,11 @@ int tc_send_frame(int fd, zinx_packet_format_t fmt, uint32_t id,
 {
     uint8_t hdr[8];
 
-    tc_header_encode(fmt, id, len, hdr);
+    frame_header_encode(fmt, id, len, hdr);
     /* One write for small frames keeps each frame in one segment. */
     if (len <= 1024) {
         uint8_t buf[8 + 1024];
-        size_t n = tc_frame_encode(fmt, id, data, len, buf);
+        size_t n = frame_encode(fmt, id, data, len, buf);
         return tc_send_raw(fd, buf, n, timeout_ms);
     }
     int rc = tc_send_raw(fd, hdr, sizeof(hdr), timeout_ms);
@@ -204,7 +145,7 @@ int tc_send_header(int fd, zinx_packet_format_t fmt, uint32_t id,
 {
     uint8_t hdr[8];
 
-    tc_header_encode(fmt, id, len, hdr);
+    frame_header_encode(fmt, id, len, hdr);
     return tc_send_raw(fd, hdr, sizeof(hdr), timeout_ms);
 }
 
@@ -246,7 +187,7 @@ int tc_recv_frame(int fd, zinx_packet_format_t fmt, uint32_t *id,
 
     if (rc != 0)
         return rc;
-    tc_header_decode(fmt, hdr, id, len);
+    frame_header_decode(fmt, hdr, id, len);
     if (*len > cap)
         return -EMSGSIZE;
     rc = recv_until(fd, buf, *len, deadline);

@@ -3,8 +3,9 @@
  *
  * Every call that can wait takes a timeout in milliseconds and gives up
  * with -ETIMEDOUT, so a broken server makes a test fail, never hang.
- * Frames are encoded here by hand, not with the library's packer, so the
- * tests check the wire format independently of the code under test.
+ * Frames are encoded by hand (test_frame.h), not with the library's
+ * packer, so the tests check the wire format independently of the code
+ * under test.
  * All functions return 0 (or a count) on success and a negative errno
  * value on failure; nothing here calls the test framework, so the helpers
  * may be used from any thread.
@@ -31,21 +32,6 @@ int tc_set_nonblock(int fd, int on);
 
 /* The local port of a connected socket, or a negative errno. */
 int tc_local_port(int fd);
-
-/* Writes the 8-byte header for (id, len) in fmt to out. */
-void tc_header_encode(zinx_packet_format_t fmt, uint32_t id, uint32_t len,
-                      uint8_t out[8]);
-
-/* Reads the 8-byte header in fmt. */
-void tc_header_decode(zinx_packet_format_t fmt, const uint8_t in[8],
-                      uint32_t *id, uint32_t *len);
-
-/*
- * Writes header and payload to out (room for 8 + len bytes) and returns
- * the frame size.
- */
-size_t tc_frame_encode(zinx_packet_format_t fmt, uint32_t id,
-                       const void *data, uint32_t len, uint8_t *out);
 
 /*
  * Sends all of buf, waiting for room at most timeout_ms overall. Works on
@@ -109,10 +95,6 @@ void tc_close(int fd);
 
 /* Close with SO_LINGER {1, 0}, so the peer sees a reset. */
 void tc_close_rst(int fd);
-
-/* Reads and writes 32-bit big-endian values (payload helpers). */
-void tc_put_u32(uint8_t *p, uint32_t v);
-uint32_t tc_get_u32(const uint8_t *p);
 
 /* A small deterministic pseudo-random generator (xorshift32). */
 uint32_t tc_rand(uint32_t *state);
