@@ -106,7 +106,7 @@ static void closing_handler(zinx_request_t *req, void *udata)
 /* Waits until a handler stored its rc (they start at 1). */
 static int wait_rc(atomic_int *v)
 {
-    int64_t deadline = tf_now_ms() + tf_ms(T_IO);
+    uint64_t deadline = tf_now_ms() + (uint64_t)tf_ms(T_IO);
 
     while (atomic_load(v) == 1 && tf_now_ms() < deadline)
         tf_sleep_ms(1);

@@ -96,9 +96,9 @@ static void test_max_conn(void **state)
     }
     for (int i = 0; i < EXTRA; i++) {
         int fd = connect_ok(ts);
-        int64_t t0 = tf_now_ms();
+        uint64_t t0 = tf_now_ms();
         TF_ASSERT_RC(tc_expect_eof(fd, tf_ms(2000)), 0);
-        assert_true(tf_now_ms() - t0 < tf_ms(1000));
+        assert_true(tf_now_ms() - t0 < (uint64_t)tf_ms(1000));
         tc_close(fd);
     }
     assert_int_equal(tf_wait_stat(ts->srv, TF_STAT(rejected_max_conn), EXTRA,
@@ -193,9 +193,9 @@ static void run_hostile(zinx_packet_format_t fmt, int with_body)
         TF_ASSERT_RC(tc_send_header(fd, fmt, 1, lens[i], tf_ms(T_IO)), 0);
         if (with_body) /* may fail once the server has closed */
             tc_send_raw(fd, junk, sizeof(junk), tf_ms(T_IO));
-        int64_t t0 = tf_now_ms();
+        uint64_t t0 = tf_now_ms();
         TF_ASSERT_RC(tc_expect_eof(fd, tf_ms(2000)), 0);
-        assert_true(tf_now_ms() - t0 < tf_ms(1000));
+        assert_true(tf_now_ms() - t0 < (uint64_t)tf_ms(1000));
         tc_close(fd);
         assert_int_equal(tf_wait_stat(ts->srv, TF_STAT(oversize),
                                       (uint64_t)i + 1, tf_ms(2000)),
@@ -299,7 +299,7 @@ typedef struct flood {
  */
 static int flood_until_blocked(flood_t *f, size_t cap, int timeout_ms)
 {
-    int64_t deadline = tf_now_ms() + timeout_ms;
+    uint64_t deadline = tf_now_ms() + (uint64_t)timeout_ms;
     size_t flen = sizeof(f->frame);
 
     while (f->total < cap && tf_now_ms() < deadline) {
@@ -366,10 +366,10 @@ static void test_output_backpressure(void **state)
      * Blocked means: no room to send and the server decoding nothing
      * for 300 ms (a merely slow server, e.g. under a sanitizer, is not).
      */
-    int64_t until = tf_now_ms() + tf_ms(10000);
+    uint64_t until = tf_now_ms() + (uint64_t)tf_ms(10000);
     int blocked = 0;
     while (!blocked && f->total < cap && tf_now_ms() < until) {
-        if (!flood_until_blocked(f, cap, (int)(until - tf_now_ms())))
+        if (!flood_until_blocked(f, cap, tf_ms_left(until)))
             break;
         uint64_t before = tf_stat(ts->srv, TF_STAT(msgs_in));
         tf_sleep_ms(300);
@@ -386,13 +386,13 @@ static void test_output_backpressure(void **state)
     /* Reading that client stopped; everyone else is still served. */
     uint64_t in0 = tf_stat(ts->srv, TF_STAT(msgs_in));
     for (int i = 0; i < 10; i++) {
-        int64_t t0 = tf_now_ms();
+        uint64_t t0 = tf_now_ms();
         uint8_t buf[8 + BP_REPLY];
         uint32_t id, len;
         TF_ASSERT_RC(tc_roundtrip(other, TLV, 1, "x", 1, &id, buf,
                                   sizeof(buf), &len, tf_ms(T_IO)), 0);
         assert_int_equal(len, BP_REPLY);
-        assert_true(tf_now_ms() - t0 < tf_ms(1000));
+        assert_true(tf_now_ms() - t0 < (uint64_t)tf_ms(1000));
     }
     assert_int_equal(tf_stat(ts->srv, TF_STAT(msgs_in)), in0 + 10);
     /* Reading resumes once the client drains; nothing was dropped. */

@@ -178,7 +178,7 @@ static void test_output_hard_limit(void **state)
     TF_ASSERT_RC(tc_send_frame(fd, TLV, 1, "", 0, tf_ms(T_IO)), 0);
     assert_int_equal(tf_wait_stat(ts->srv, TF_STAT(closed), 1, tf_ms(T_IO)),
                      1);
-    int64_t deadline = tf_now_ms() + tf_ms(T_IO);
+    uint64_t deadline = tf_now_ms() + (uint64_t)tf_ms(T_IO);
     while (atomic_load(&f->first_error) == 1 && tf_now_ms() < deadline)
         tf_sleep_ms(1);
     TF_ASSERT_RC(atomic_load(&f->first_error), ZINX_ENOBUFS);
@@ -277,8 +277,8 @@ static void test_heartbeat_sent(void **state)
     int fd = tc_connect(ts->port);
     assert_true(fd >= 0);
     int beats = 0;
-    int64_t t0 = tf_now_ms();
-    while (beats < 3 && tf_now_ms() - t0 < tf_ms(3000)) {
+    uint64_t t0 = tf_now_ms();
+    while (beats < 3 && tf_now_ms() - t0 < (uint64_t)tf_ms(3000)) {
         uint8_t buf[256];
         uint32_t id, len;
         TF_ASSERT_RC(tc_recv_frame(fd, TLV, &id, buf, sizeof(buf), &len,

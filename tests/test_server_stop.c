@@ -169,7 +169,7 @@ static void test_stop_drain_deadline(void **state)
      * replies stop coming, i.e. the output is stuck.
      */
     uint64_t out = 0;
-    int64_t until = tf_now_ms() + tf_ms(T_IO);
+    uint64_t until = tf_now_ms() + (uint64_t)tf_ms(T_IO);
     for (;;) {
         uint64_t v = tf_stat(ts->srv, TF_STAT(msgs_out));
         if ((v > 0 && v == out) || tf_now_ms() > until)

@@ -68,7 +68,7 @@ static void slot_start(zinx_conn_t *conn, void *udata)
 /* Waits for the index-th connection; returns a borrowed pointer. */
 static zinx_conn_t *slot_get(slot_t *s, int index, int timeout_ms)
 {
-    int64_t deadline = tf_now_ms() + timeout_ms;
+    uint64_t deadline = tf_now_ms() + (uint64_t)timeout_ms;
     zinx_conn_t *c = NULL;
 
     pthread_mutex_lock(&s->mu);

@@ -15,26 +15,15 @@
 #include <poll.h>
 #include <string.h>
 #include <sys/socket.h>
-#include <time.h>
 #include <unistd.h>
 
+#include "test_fixture.h"
 #include "test_frame.h"
 
-static int64_t now_ms(void)
+/* The deadline timeout_ms from now (a negative timeout has passed). */
+static uint64_t deadline_in(int timeout_ms)
 {
-    struct timespec ts;
-
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-static int ms_left(int64_t deadline)
-{
-    int64_t left = deadline - now_ms();
-
-    if (left < 0)
-        return 0;
-    return left > 1000000 ? 1000000 : (int)left;
+    return tf_now_ms() + (uint64_t)(timeout_ms < 0 ? 0 : timeout_ms);
 }
 
 /*
@@ -42,11 +31,11 @@ static int ms_left(int64_t deadline)
  * when ready (including error and hang-up states, which the following
  * call reports), -ETIMEDOUT, or a negative errno.
  */
-static int wait_fd(int fd, short events, int64_t deadline)
+static int wait_fd(int fd, short events, uint64_t deadline)
 {
     for (;;) {
         struct pollfd p = { .fd = fd, .events = events };
-        int n = poll(&p, 1, ms_left(deadline));
+        int n = poll(&p, 1, tf_ms_left(deadline));
 
         if (n > 0)
             return 0;
@@ -101,7 +90,7 @@ int tc_local_port(int fd)
 int tc_send_raw(int fd, const void *buf, size_t len, int timeout_ms)
 {
     const uint8_t *p = buf;
-    int64_t deadline = now_ms() + timeout_ms;
+    uint64_t deadline = deadline_in(timeout_ms);
 
     while (len > 0) {
         ssize_t n = send(fd, p, len, MSG_NOSIGNAL | MSG_DONTWAIT);
@@ -149,7 +138,7 @@ int tc_send_header(int fd, zinx_packet_format_t fmt, uint32_t id,
     return tc_send_raw(fd, hdr, sizeof(hdr), timeout_ms);
 }
 
-static int recv_until(int fd, uint8_t *p, size_t len, int64_t deadline)
+static int recv_until(int fd, uint8_t *p, size_t len, uint64_t deadline)
 {
     size_t got = 0;
 
@@ -175,13 +164,13 @@ static int recv_until(int fd, uint8_t *p, size_t len, int64_t deadline)
 
 int tc_recv_raw(int fd, void *buf, size_t len, int timeout_ms)
 {
-    return recv_until(fd, buf, len, now_ms() + timeout_ms);
+    return recv_until(fd, buf, len, deadline_in(timeout_ms));
 }
 
 int tc_recv_frame(int fd, zinx_packet_format_t fmt, uint32_t *id,
                   void *buf, size_t cap, uint32_t *len, int timeout_ms)
 {
-    int64_t deadline = now_ms() + timeout_ms;
+    uint64_t deadline = deadline_in(timeout_ms);
     uint8_t hdr[8];
     int rc = recv_until(fd, hdr, sizeof(hdr), deadline);
 
@@ -196,7 +185,7 @@ int tc_recv_frame(int fd, zinx_packet_format_t fmt, uint32_t *id,
 
 int tc_expect_eof(int fd, int timeout_ms)
 {
-    int64_t deadline = now_ms() + timeout_ms;
+    uint64_t deadline = deadline_in(timeout_ms);
 
     for (;;) {
         char c;
@@ -281,7 +270,7 @@ int tc_exchange(int fd, const void *out, size_t out_len, void *in,
                 size_t in_len, size_t max_chunk, uint32_t *seed,
                 int timeout_ms)
 {
-    int64_t deadline = now_ms() + timeout_ms;
+    uint64_t deadline = deadline_in(timeout_ms);
     size_t sent = 0, got = 0;
     uint32_t dummy = 1;
 
@@ -293,7 +282,7 @@ int tc_exchange(int fd, const void *out, size_t out_len, void *in,
             p.events |= POLLOUT;
         if (got < in_len)
             p.events |= POLLIN;
-        int n = poll(&p, 1, ms_left(deadline));
+        int n = poll(&p, 1, tf_ms_left(deadline));
         if (n == 0)
             return -ETIMEDOUT;
         if (n < 0) {

@@ -111,12 +111,26 @@ uint64_t tf_stat(const zinx_server_t *srv, size_t off)
     return v;
 }
 
-int64_t tf_now_ms(void)
+uint64_t tf_now_us(void)
 {
     struct timespec ts;
 
     clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+    return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
+}
+
+uint64_t tf_now_ms(void)
+{
+    return tf_now_us() / 1000u;
+}
+
+int tf_ms_left(uint64_t end_ms)
+{
+    uint64_t now = tf_now_ms();
+
+    if (now >= end_ms)
+        return 0;
+    return end_ms - now > 1000000u ? 1000000 : (int)(end_ms - now);
 }
 
 void tf_sleep_us(int us)
@@ -136,7 +150,7 @@ void tf_sleep_ms(int ms)
 uint64_t tf_wait_stat(const zinx_server_t *srv, size_t off, uint64_t want,
                       int timeout_ms)
 {
-    int64_t deadline = tf_now_ms() + timeout_ms;
+    uint64_t deadline = tf_now_ms() + (uint64_t)timeout_ms;
     uint64_t v;
 
     while ((v = tf_stat(srv, off)) != want && tf_now_ms() < deadline)
@@ -147,7 +161,7 @@ uint64_t tf_wait_stat(const zinx_server_t *srv, size_t off, uint64_t want,
 uint64_t tf_wait_stat_ge(const zinx_server_t *srv, size_t off,
                          uint64_t want, int timeout_ms)
 {
-    int64_t deadline = tf_now_ms() + timeout_ms;
+    uint64_t deadline = tf_now_ms() + (uint64_t)timeout_ms;
     uint64_t v;
 
     while ((v = tf_stat(srv, off)) < want && tf_now_ms() < deadline)
@@ -157,7 +171,7 @@ uint64_t tf_wait_stat_ge(const zinx_server_t *srv, size_t off,
 
 int tf_wait_until(int (*pred)(void *arg), void *arg, int timeout_ms)
 {
-    int64_t deadline = tf_now_ms() + timeout_ms;
+    uint64_t deadline = tf_now_ms() + (uint64_t)timeout_ms;
 
     for (;;) {
         if (pred(arg))
@@ -170,7 +184,7 @@ int tf_wait_until(int (*pred)(void *arg), void *arg, int timeout_ms)
 
 int tf_wait_atomic_ge(atomic_int *v, int want, int timeout_ms)
 {
-    int64_t deadline = tf_now_ms() + timeout_ms;
+    uint64_t deadline = tf_now_ms() + (uint64_t)timeout_ms;
     int cur;
 
     while ((cur = atomic_load(v)) < want && tf_now_ms() < deadline)

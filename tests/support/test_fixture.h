@@ -71,8 +71,15 @@ int tf_wait_until(int (*pred)(void *arg), void *arg, int timeout_ms);
 /* Waits until *v >= want; returns the last value read. */
 int tf_wait_atomic_ge(atomic_int *v, int want, int timeout_ms);
 
-/* Monotonic milliseconds. */
-int64_t tf_now_ms(void);
+/* Monotonic milliseconds and microseconds (CLOCK_MONOTONIC). */
+uint64_t tf_now_ms(void);
+uint64_t tf_now_us(void);
+
+/*
+ * Milliseconds from now until end_ms (a tf_now_ms() value): 0 once it
+ * has passed, at most 1000000, so it always fits poll()'s timeout.
+ */
+int tf_ms_left(uint64_t end_ms);
 
 /* Sleeps for ms milliseconds (for handlers that simulate work). */
 void tf_sleep_ms(int ms);
