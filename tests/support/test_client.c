@@ -46,25 +46,38 @@ static int wait_fd(int fd, short events, uint64_t deadline)
     }
 }
 
-int tc_connect(int port)
+int tc_connect_opts(int port, const tc_opts_t *o)
 {
-    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    int type = SOCK_STREAM | SOCK_CLOEXEC;
 
+    if (o != NULL && o->nonblock)
+        type |= SOCK_NONBLOCK;
+    int fd = socket(AF_INET, type, 0);
     if (fd < 0)
         return -errno;
+    if (o != NULL && o->rcvbuf > 0)
+        setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &o->rcvbuf, sizeof(o->rcvbuf));
     struct sockaddr_in sa;
     memset(&sa, 0, sizeof(sa));
     sa.sin_family = AF_INET;
     sa.sin_port = htons((uint16_t)port);
     sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    /* Requests go out in pieces; Nagle plus delayed ACKs would add 40 ms
+       stalls that look like server latency. */
     int one = 1;
     if (setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one)) < 0 ||
-        connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
+        (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0 &&
+         errno != EINPROGRESS)) {
         int err = -errno;
         close(fd);
         return err;
     }
     return fd;
+}
+
+int tc_connect(int port)
+{
+    return tc_connect_opts(port, NULL);
 }
 
 int tc_set_nonblock(int fd, int on)
@@ -138,6 +151,25 @@ int tc_send_header(int fd, zinx_packet_format_t fmt, uint32_t id,
     return tc_send_raw(fd, hdr, sizeof(hdr), timeout_ms);
 }
 
+ssize_t tc_recv_some(int fd, void *buf, size_t cap, int timeout_ms)
+{
+    uint64_t deadline = deadline_in(timeout_ms);
+
+    for (;;) {
+        ssize_t n = recv(fd, buf, cap, MSG_DONTWAIT);
+
+        if (n >= 0)
+            return n;
+        if (errno == EINTR)
+            continue;
+        if (errno != EAGAIN && errno != EWOULDBLOCK)
+            return -errno;
+        int rc = wait_fd(fd, POLLIN, deadline);
+        if (rc < 0)
+            return rc;
+    }
+}
+
 static int recv_until(int fd, uint8_t *p, size_t len, uint64_t deadline)
 {
     size_t got = 0;
@@ -207,6 +239,29 @@ int tc_expect_eof(int fd, int timeout_ms)
     }
 }
 
+int tc_wait_closed(int fd, int timeout_ms, size_t *discarded)
+{
+    uint64_t deadline = deadline_in(timeout_ms);
+    uint8_t buf[65536];
+    size_t total = 0;
+    ssize_t n;
+
+    while ((n = tc_recv_some(fd, buf, sizeof(buf), tf_ms_left(deadline))) > 0)
+        total += (size_t)n;
+    if (discarded != NULL)
+        *discarded = total;
+    return (int)n;
+}
+
+bool tc_peer_closed_now(int fd)
+{
+    struct pollfd p = {.fd = fd, .events = POLLIN | POLLRDHUP};
+
+    if (poll(&p, 1, 0) <= 0)
+        return false;
+    return (p.revents & (POLLRDHUP | POLLHUP | POLLERR)) != 0;
+}
+
 int tc_roundtrip(int fd, zinx_packet_format_t fmt, uint32_t id,
                  const void *data, uint32_t len, uint32_t *rid, void *buf,
                  size_t cap, uint32_t *rlen, int timeout_ms)
@@ -216,6 +271,29 @@ int tc_roundtrip(int fd, zinx_packet_format_t fmt, uint32_t id,
     if (rc != 0)
         return rc;
     return tc_recv_frame(fd, fmt, rid, buf, cap, rlen, timeout_ms);
+}
+
+int tc_echo_call(int fd, zinx_packet_format_t fmt, const void *data,
+                 uint32_t len, int timeout_ms)
+{
+    uint8_t buf[4096];
+    uint32_t id, rlen;
+
+    if (len > sizeof(buf))
+        return -EINVAL;
+    int rc = tc_send_frame(fd, fmt, TC_ECHO_ID, data, len, timeout_ms);
+    if (rc != 0)
+        return rc;
+    do { /* heartbeats of a server that sends them may come first */
+        rc = tc_recv_frame(fd, fmt, &id, buf, sizeof(buf), &rlen, timeout_ms);
+    } while (rc == 0 && id == TC_HEARTBEAT_ID);
+    if (rc == TC_EOF || rc == -EPROTO)
+        return -EPIPE;
+    if (rc != 0)
+        return rc;
+    if (id != TC_ECHO_ID || rlen != len || memcmp(buf, data, len) != 0)
+        return -EBADMSG;
+    return 0;
 }
 
 uint32_t tc_rand(uint32_t *state)

@@ -7,6 +7,11 @@
 
 #include "test_fixture.h"
 
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <cmocka.h>
+
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -15,22 +20,6 @@
 
 #include "test_client.h"
 
-#if defined(__SANITIZE_THREAD__) || defined(ZINX_SANITIZE_THREAD)
-#define TF_TSAN 1
-#elif defined(__has_feature)
-#if __has_feature(thread_sanitizer)
-#define TF_TSAN 1
-#endif
-#endif
-
-#if defined(__SANITIZE_ADDRESS__) || defined(ZINX_SANITIZE_ADDRESS)
-#define TF_ASAN 1
-#elif defined(__has_feature)
-#if __has_feature(address_sanitizer)
-#define TF_ASAN 1
-#endif
-#endif
-
 int tf_verbose(void)
 {
     const char *v = getenv("ZINX_TEST_VERBOSE");
@@ -38,12 +27,23 @@ int tf_verbose(void)
     return v != NULL && *v != '\0' && strcmp(v, "0") != 0;
 }
 
-static void log_sink(zinx_log_level_t level, const char *message,
-                     void *udata)
+void tf_note(const char *fmt, ...)
+{
+    if (!tf_verbose())
+        return;
+    va_list ap;
+    va_start(ap, fmt);
+    fputs("# ", stderr);
+    vfprintf(stderr, fmt, ap);
+    fputc('\n', stderr);
+    va_end(ap);
+}
+
+void tf_log_sink(zinx_log_level_t level, const char *message, void *udata)
 {
     tf_server_t *ts = udata;
 
-    if ((unsigned)level < 4)
+    if (ts != NULL && (unsigned)level < 4)
         atomic_fetch_add(&ts->log_count[level], 1);
     if (tf_verbose())
         fprintf(stderr, "[zinx %s] %s\n", zinx_log_level_name(level),
@@ -60,6 +60,12 @@ void tf_config(zinx_config_t *cfg)
     cfg->worker_pool_size = 2;
     cfg->io_threads = 2;
     cfg->drain_timeout_ms = 5000;
+}
+
+void tf_config_many_conns(zinx_config_t *cfg)
+{
+    tf_config(cfg);
+    cfg->max_conn = 100000;
 }
 
 tf_server_t *tf_server_new(const zinx_config_t *cfg)
@@ -80,7 +86,7 @@ tf_server_t *tf_server_new(const zinx_config_t *cfg)
         free(ts);
         return NULL;
     }
-    zinx_server_set_log_sink(ts->srv, log_sink, ts);
+    zinx_server_set_log_sink(ts->srv, tf_log_sink, ts);
     return ts;
 }
 
@@ -99,6 +105,28 @@ void tf_server_free(tf_server_t *ts)
         return;
     zinx_server_free(ts->srv);
     free(ts);
+}
+
+zinx_server_t *tf_echo_server_new(const zinx_config_t *cfg)
+{
+    zinx_server_t *s = zinx_server_new(cfg);
+
+    assert_non_null(s);
+    assert_int_equal(zinx_server_set_log_sink(s, tf_log_sink, NULL), 0);
+    zinx_router_t echo = {.handle = tf_echo};
+    assert_int_equal(zinx_server_add_router(s, TC_ECHO_ID, &echo), 0);
+    return s;
+}
+
+int tf_start_or_fail(zinx_server_t *s)
+{
+    int rc = zinx_server_start(s);
+
+    if (rc != 0)
+        fail_msg("zinx_server_start: %s", zinx_strerror(rc));
+    int port = zinx_server_port(s);
+    assert_true(port > 0);
+    return port;
 }
 
 uint64_t tf_stat(const zinx_server_t *srv, size_t off)
@@ -201,9 +229,9 @@ int tf_scale_pct(void)
         if (pct >= 1 && pct <= 1000)
             return pct;
     }
-#if defined(TF_TSAN)
+#if TF_TSAN
     return 25;
-#elif defined(TF_ASAN)
+#elif TF_ASAN
     return 50;
 #else
     return 100;
@@ -219,9 +247,9 @@ int tf_scaled(int n, int min)
 
 int tf_ms(int ms)
 {
-#if defined(TF_TSAN)
+#if TF_TSAN
     return ms * 4;
-#elif defined(TF_ASAN)
+#elif TF_ASAN
     return ms * 2;
 #else
     return ms;
