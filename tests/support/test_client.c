@@ -151,10 +151,10 @@ int tc_send_header(int fd, zinx_packet_format_t fmt, uint32_t id,
     return tc_send_raw(fd, hdr, sizeof(hdr), timeout_ms);
 }
 
-ssize_t tc_recv_some(int fd, void *buf, size_t cap, int timeout_ms)
+/* tc_recv_some() against a deadline. */
+static ssize_t recv_some_until(int fd, void *buf, size_t cap,
+                               uint64_t deadline)
 {
-    uint64_t deadline = deadline_in(timeout_ms);
-
     for (;;) {
         ssize_t n = recv(fd, buf, cap, MSG_DONTWAIT);
 
@@ -170,26 +170,23 @@ ssize_t tc_recv_some(int fd, void *buf, size_t cap, int timeout_ms)
     }
 }
 
+ssize_t tc_recv_some(int fd, void *buf, size_t cap, int timeout_ms)
+{
+    return recv_some_until(fd, buf, cap, deadline_in(timeout_ms));
+}
+
 static int recv_until(int fd, uint8_t *p, size_t len, uint64_t deadline)
 {
     size_t got = 0;
 
     while (got < len) {
-        ssize_t n = recv(fd, p + got, len - got, MSG_DONTWAIT);
+        ssize_t n = recv_some_until(fd, p + got, len - got, deadline);
 
-        if (n > 0) {
-            got += (size_t)n;
-            continue;
-        }
         if (n == 0)
             return got == 0 ? TC_EOF : -EPROTO;
-        if (errno == EINTR)
-            continue;
-        if (errno != EAGAIN && errno != EWOULDBLOCK)
-            return -errno;
-        int rc = wait_fd(fd, POLLIN, deadline);
-        if (rc < 0)
-            return rc;
+        if (n < 0)
+            return (int)n;
+        got += (size_t)n;
     }
     return 0;
 }
@@ -217,26 +214,12 @@ int tc_recv_frame(int fd, zinx_packet_format_t fmt, uint32_t *id,
 
 int tc_expect_eof(int fd, int timeout_ms)
 {
-    uint64_t deadline = deadline_in(timeout_ms);
+    char c;
+    ssize_t n = tc_recv_some(fd, &c, 1, timeout_ms);
 
-    for (;;) {
-        char c;
-        ssize_t n = recv(fd, &c, 1, MSG_DONTWAIT);
-
-        if (n == 0)
-            return 0;
-        if (n > 0)
-            return -EPROTO;
-        if (errno == ECONNRESET)
-            return 0;
-        if (errno == EINTR)
-            continue;
-        if (errno != EAGAIN && errno != EWOULDBLOCK)
-            return -errno;
-        int rc = wait_fd(fd, POLLIN, deadline);
-        if (rc < 0)
-            return rc;
-    }
+    if (n == 0 || n == -ECONNRESET)
+        return 0;
+    return n > 0 ? -EPROTO : (int)n;
 }
 
 int tc_wait_closed(int fd, int timeout_ms, size_t *discarded)
@@ -246,7 +229,7 @@ int tc_wait_closed(int fd, int timeout_ms, size_t *discarded)
     size_t total = 0;
     ssize_t n;
 
-    while ((n = tc_recv_some(fd, buf, sizeof(buf), tf_ms_left(deadline))) > 0)
+    while ((n = recv_some_until(fd, buf, sizeof(buf), deadline)) > 0)
         total += (size_t)n;
     if (discarded != NULL)
         *discarded = total;
