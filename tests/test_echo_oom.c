@@ -148,7 +148,8 @@ static void flood(int *fds, size_t *offs, int n, unsigned ms)
 {
     static uint8_t frame[ZINX_HEADER_LEN + 1024];
     memset(frame + ZINX_HEADER_LEN, 'o', 1024);
-    frame_encode(ZINX_FORMAT_TLV, TC_ECHO_ID, frame + ZINX_HEADER_LEN, 1024, frame);
+    frame_encode(ZINX_FORMAT_TLV, TC_ECHO_ID, frame + ZINX_HEADER_LEN, 1024,
+                 frame);
     uint64_t end = tf_now_ms() + ms;
     while (tf_now_ms() < end) {
         for (int i = 0; i < n; i++) {
@@ -179,7 +180,8 @@ static void t23_echo_under_address_space_limit(void **state)
     snprintf(conf, sizeof(conf), "%s/zinx.json", dir);
     FILE *f = fopen(conf, "w");
     assert_non_null(f);
-    fputs("{\"Host\":\"127.0.0.1\",\"TCPPort\":0,\"LogIsolationLevel\":1}\n", f);
+    fputs("{\"Host\":\"127.0.0.1\",\"TCPPort\":0,\"LogIsolationLevel\":1}\n",
+          f);
     fclose(f);
     probe_raise_nofile();
 
@@ -209,7 +211,8 @@ static void t23_echo_under_address_space_limit(void **state)
         int served = 0;
         for (int i = 0; i < 5; i++) {
             int c = tc_connect(e.port);
-            if (c >= 0 && tc_echo_call(c, ZINX_FORMAT_TLV, "alive", 5, 5000) == 0)
+            if (c >= 0 &&
+                tc_echo_call(c, ZINX_FORMAT_TLV, "alive", 5, 5000) == 0)
                 served++;
             if (c >= 0)
                 close(c);

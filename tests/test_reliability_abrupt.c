@@ -211,8 +211,7 @@ static void t10_sigkill_mid_frame(void **state)
     uint64_t t0 = tf_now_ms();
     for (int i = 0; i < k; i++)
         waitpid(pids[i], NULL, 0);
-    assert_int_equal(tf_wait_stat(s, TF_STAT(connections), 0, SETTLE_MS),
-                     0);
+    assert_int_equal(tf_wait_stat(s, TF_STAT(connections), 0, SETTLE_MS), 0);
     long ms = (long)(tf_now_ms() - t0);
     assert_int_equal(wait_fd_count(fds0, SETTLE_MS), fds0);
     tf_note("T10: %d killed clients gone from the server in %ld ms", k, ms);
@@ -280,16 +279,16 @@ static void t10_reset_mid_reply(void **state)
     int fds[30];
     uint8_t reqs[20 * ZINX_HEADER_LEN];
     for (int i = 0; i < 20; i++)
-        frame_encode(ZINX_FORMAT_TLV, BIG_ID, NULL, 0, reqs + i * ZINX_HEADER_LEN);
+        frame_encode(ZINX_FORMAT_TLV, BIG_ID, NULL, 0,
+                     reqs + i * ZINX_HEADER_LEN);
     for (int i = 0; i < k; i++) {
         fds[i] = tc_connect(port);
         assert_true(fds[i] >= 0);
         /* 1.3 MiB of replies asked for ... */
         assert_int_equal(tc_send_raw(fds[i], reqs, sizeof(reqs), 2000), 0);
     }
-    assert_int_equal(
-        tf_wait_stat(s, TF_STAT(connections), (uint64_t)k, 5000),
-        (uint64_t)k);
+    assert_int_equal(tf_wait_stat(s, TF_STAT(connections), (uint64_t)k, 5000),
+                     (uint64_t)k);
     for (int i = 0; i < k; i++) {
         /* ... some of it read ... */
         uint8_t buf[10000];
@@ -312,8 +311,7 @@ static void t10_reset_mid_reply(void **state)
         else
             close(fds[i]);
     }
-    assert_int_equal(tf_wait_stat(s, TF_STAT(connections), 0, SETTLE_MS),
-                     0);
+    assert_int_equal(tf_wait_stat(s, TF_STAT(connections), 0, SETTLE_MS), 0);
     long ms = (long)(tf_now_ms() - t0);
     tf_sleep_ms(50);
     atomic_store(&p->stop, true);

@@ -99,7 +99,8 @@ static uint32_t read_replies(int fd, uint32_t n, uint32_t reply_len)
     uint32_t got = 0;
     while (got < n) {
         uint32_t id, len;
-        if (tc_recv_frame(fd, ZINX_FORMAT_TLV, &id, buf, reply_len, &len, 20000) != 0 ||
+        if (tc_recv_frame(fd, ZINX_FORMAT_TLV, &id, buf, reply_len, &len,
+                          20000) != 0 ||
             len != reply_len)
             break;
         got++;
@@ -162,7 +163,8 @@ static void flood_without_reading(int fd)
 {
     uint8_t frame[ZINX_HEADER_LEN + 1024];
     memset(frame + ZINX_HEADER_LEN, 'q', 1024);
-    frame_encode(ZINX_FORMAT_TLV, TC_ECHO_ID, frame + ZINX_HEADER_LEN, 1024, frame);
+    frame_encode(ZINX_FORMAT_TLV, TC_ECHO_ID, frame + ZINX_HEADER_LEN, 1024,
+                 frame);
     int idle = 0;
     size_t off = 0; /* a short send leaves the rest for the next one */
     uint64_t end = tf_now_ms() + 3000; /* a server that never closes */
@@ -204,7 +206,8 @@ static void t22_non_readers_closed(void **state)
         flood_without_reading(fds[i]);
     long rss_peak = probe_rss_kib();
     uint64_t t0 = tf_now_ms();
-    uint64_t closed = tf_wait_stat_ge(s, TF_STAT(slow_readers), N, SOFT_TIMEOUT_MS + 4000 + TF_SLACK_MS);
+    uint64_t closed = tf_wait_stat_ge(s, TF_STAT(slow_readers), N,
+                                      SOFT_TIMEOUT_MS + 4000 + TF_SLACK_MS);
     uint64_t waited = tf_now_ms() - t0;
     tf_note("T22: %llu of %d non-readers closed %llu ms after the flood; RSS "
             "+%ld KiB at the peak (%ld KiB each)",

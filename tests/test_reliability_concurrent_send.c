@@ -131,7 +131,8 @@ static void run_concurrent_send(uint32_t workers, bool with_echo)
         for (uint32_t i = 0; i < ECHOES; i++) {
             uint8_t p[FRAME_PAYLOAD_MAX];
             uint32_t len = frame_payload_make(p, ECHO_STREAM, i);
-            echo_len += frame_encode(ZINX_FORMAT_TLV, TC_ECHO_ID, p, len, echo_out + echo_len);
+            echo_len += frame_encode(ZINX_FORMAT_TLV, TC_ECHO_ID, p, len,
+                                     echo_out + echo_len);
         }
     }
 

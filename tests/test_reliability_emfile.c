@@ -232,7 +232,8 @@ static void t9_emfile_storm(void **state)
 
     /* The connections already in are unaffected. */
     for (int i = 0; i < nserved; i++)
-        assert_int_equal(tc_echo_call(served[i], ZINX_FORMAT_TLV, "still", 5, 2000), 0);
+        assert_int_equal(
+            tc_echo_call(served[i], ZINX_FORMAT_TLV, "still", 5, 2000), 0);
 
     /* Free some descriptors: new clients are served again. */
     int freed = nserved / 2;

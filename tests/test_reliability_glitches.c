@@ -41,7 +41,8 @@ static size_t unknown_frames(uint8_t *out, uint32_t n, uint32_t first_id)
 {
     size_t len = 0;
     for (uint32_t i = 0; i < n; i++)
-        len += frame_encode(ZINX_FORMAT_TLV, first_id + i, "glitch", i % 2 ? 6 : 0, out + len);
+        len += frame_encode(ZINX_FORMAT_TLV, first_id + i, "glitch",
+                            i % 2 ? 6 : 0, out + len);
     return len;
 }
 
@@ -64,14 +65,14 @@ static void exact_threshold(uint32_t workers)
     int fd = tc_connect(port);
     assert_true(fd >= 0);
     assert_int_equal(tc_send_raw(fd, buf, len, 2000), 0);
-    assert_int_equal(tc_echo_call(fd, ZINX_FORMAT_TLV, "still here", 10, 2000), 0);
+    assert_int_equal(tc_echo_call(fd, ZINX_FORMAT_TLV, "still here", 10, 2000),
+                     0);
     assert_int_equal(tf_stat(s, TF_STAT(unknown_closed)), 0);
     /* ... the next one is not. */
     assert_int_equal(tc_send_frame(fd, ZINX_FORMAT_TLV, 777, NULL, 0, 2000), 0);
     assert_closed_soon(fd);
     close(fd);
-    assert_int_equal(tf_wait_stat(s, TF_STAT(unknown_closed), 1, 2000),
-                     1);
+    assert_int_equal(tf_wait_stat(s, TF_STAT(unknown_closed), 1, 2000), 1);
     assert_int_equal(tf_stat(s, TF_STAT(unrouted)), N_UNKNOWN + 1);
 
     /* A flood is cut off the same way. */
@@ -80,7 +81,8 @@ static void exact_threshold(uint32_t workers)
     assert_non_null(big);
     size_t blen = 0;
     for (uint32_t i = 0; i < flood; i++)
-        blen += frame_encode(ZINX_FORMAT_TLV, 1000u + i % 50u, NULL, 0, big + blen);
+        blen +=
+            frame_encode(ZINX_FORMAT_TLV, 1000u + i % 50u, NULL, 0, big + blen);
     fd = tc_connect(port);
     assert_true(fd >= 0);
     /* The server may close before taking it all. */
@@ -88,8 +90,7 @@ static void exact_threshold(uint32_t workers)
     assert_closed_soon(fd);
     close(fd);
     free(big);
-    assert_int_equal(tf_wait_stat(s, TF_STAT(unknown_closed), 2, 2000),
-                     2);
+    assert_int_equal(tf_wait_stat(s, TF_STAT(unknown_closed), 2, 2000), 2);
     assert_int_equal(tf_wait_stat(s, TF_STAT(connections), 1, 2000), 1);
     tf_note("T19 (%u workers): %llu unrouted frames counted in all", workers,
             (unsigned long long)tf_stat(s, TF_STAT(unrouted)));
@@ -125,7 +126,8 @@ static void t19_per_connection(void **state)
         assert_int_equal(tc_send_raw(fds[i], buf, len, 2000), 0);
     }
     for (int i = 0; i < CLIENTS; i++) {
-        assert_int_equal(tc_echo_call(fds[i], ZINX_FORMAT_TLV, "ok", 2, 2000), 0);
+        assert_int_equal(tc_echo_call(fds[i], ZINX_FORMAT_TLV, "ok", 2, 2000),
+                         0);
         close(fds[i]);
     }
     assert_int_equal(tf_stat(s, TF_STAT(unknown_closed)), 0);
@@ -147,7 +149,8 @@ static void t19_heartbeats_and_default_off(void **state)
     uint8_t beats[50 * (ZINX_HEADER_LEN + 9)];
     size_t len = 0;
     for (int i = 0; i < 50; i++)
-        len += frame_encode(ZINX_FORMAT_TLV, TC_HEARTBEAT_ID, "heartbeat", 9, beats + len);
+        len += frame_encode(ZINX_FORMAT_TLV, TC_HEARTBEAT_ID, "heartbeat", 9,
+                            beats + len);
     assert_int_equal(tc_send_raw(fd, beats, len, 2000), 0);
     assert_int_equal(tc_echo_call(fd, ZINX_FORMAT_TLV, "ok", 2, 2000), 0);
     assert_int_equal(tf_stat(s, TF_STAT(unrouted)), 0);

@@ -49,7 +49,7 @@ static void count_echo(zinx_request_t *req, void *udata)
     shared_t *sh = udata;
     uint32_t stream = 0, seq = 0;
     if (frame_payload_check(zinx_request_data(req), zinx_request_data_len(req),
-                         &stream, &seq) != 0 ||
+                            &stream, &seq) != 0 ||
         stream >= MAX_IDS) {
         atomic_fetch_add(&sh->bad, 1);
         return;
@@ -117,7 +117,9 @@ static void reader_pump(reader_t *r)
            r->out_len + ZINX_HEADER_LEN + FRAME_PAYLOAD_MAX <= sizeof(r->out)) {
         uint8_t p[FRAME_PAYLOAD_MAX];
         uint32_t len = frame_payload_make(p, r->stream, r->next_send++);
-        r->out_len = (uint16_t)(r->out_len + frame_encode(ZINX_FORMAT_TLV, TC_ECHO_ID, p, len, r->out + r->out_len));
+        r->out_len =
+            (uint16_t)(r->out_len + frame_encode(ZINX_FORMAT_TLV, TC_ECHO_ID, p,
+                                                 len, r->out + r->out_len));
     }
     while (r->out_off < r->out_len) {
         ssize_t n =
@@ -153,12 +155,13 @@ static void reader_read(reader_t *r, atomic_int *answered)
         size_t off = 0;
         for (;;) {
             zinx_msg_t m;
-            long k = zinx_unpack(ZINX_FORMAT_TLV, FRAME_PAYLOAD_MAX, r->in + off,
-                                 r->in_len - off, &m);
+            long k = zinx_unpack(ZINX_FORMAT_TLV, FRAME_PAYLOAD_MAX,
+                                 r->in + off, r->in_len - off, &m);
             if (k == ZINX_EAGAIN)
                 break;
             uint32_t stream = 0, seq = 0;
-            if (k < 0 || frame_payload_check(m.data, m.len, &stream, &seq) != 0 ||
+            if (k < 0 ||
+                frame_payload_check(m.data, m.len, &stream, &seq) != 0 ||
                 stream != r->stream || seq != r->next_expect) {
                 r->failed = true;
                 r->err = EBADMSG;
@@ -275,7 +278,8 @@ static void t13_graceful_stop_under_load(void **state)
     int hog_fd[10];
     uint8_t reqs[HOG_REQUESTS * ZINX_HEADER_LEN];
     for (int i = 0; i < HOG_REQUESTS; i++)
-        frame_encode(ZINX_FORMAT_TLV, BIG_ID, NULL, 0, reqs + i * ZINX_HEADER_LEN);
+        frame_encode(ZINX_FORMAT_TLV, BIG_ID, NULL, 0,
+                     reqs + i * ZINX_HEADER_LEN);
     for (int i = 0; i < hogs; i++) {
         tc_opts_t o = {.rcvbuf = 4096};
         hog_fd[i] = tc_connect_opts(port, &o);

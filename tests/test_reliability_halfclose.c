@@ -77,7 +77,8 @@ static void run_variant(const variant_t *v)
     assert_non_null(expect);
     for (uint32_t i = 0; i < v->requests; i++) {
         fill_payload(expect, v->payload, i);
-        frame_encode(ZINX_FORMAT_TLV, SLOW_ID, expect, v->payload, out + i * frame);
+        frame_encode(ZINX_FORMAT_TLV, SLOW_ID, expect, v->payload,
+                     out + i * frame);
     }
 
     int fd = tc_connect(port);

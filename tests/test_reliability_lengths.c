@@ -102,8 +102,7 @@ static void oversize_headers_closed_fast(zinx_packet_format_t fmt)
     for (size_t i = 0; i < N_LENGTHS; i++) {
         for (int cut = 0; cut < (int)ZINX_HEADER_LEN; cut++) {
             ms[n++] = attempt(port, fmt, hostile_lengths[i], cut);
-            assert_int_equal(tf_wait_stat(s, TF_STAT(oversize), n, 2000),
-                             n);
+            assert_int_equal(tf_wait_stat(s, TF_STAT(oversize), n, 2000), n);
         }
     }
     qsort(ms, n, sizeof(ms[0]), cmp_long);
@@ -148,9 +147,8 @@ static void t3_cut_header_then_close(void **state)
             assert_true(fd >= 0);
             assert_int_equal(tc_send_raw(fd, hdr, (size_t)cut, 2000), 0);
             attempts++;
-            assert_int_equal(
-                tf_wait_stat(s, TF_STAT(accepted), attempts, 2000),
-                attempts);
+            assert_int_equal(tf_wait_stat(s, TF_STAT(accepted), attempts, 2000),
+                             attempts);
             tf_sleep_ms(2);
             if (reset)
                 tc_close_rst(fd);
@@ -248,9 +246,11 @@ static void t3_declared_length_not_allocated(void **state)
         data[i] = (uint8_t)(i * 7u + (i >> 12));
     int fd = tc_connect(port);
     assert_true(fd >= 0);
-    assert_int_equal(tc_send_frame(fd, ZINX_FORMAT_TLV, TC_ECHO_ID, data, big, 10000), 0);
+    assert_int_equal(
+        tc_send_frame(fd, ZINX_FORMAT_TLV, TC_ECHO_ID, data, big, 10000), 0);
     uint32_t id, len;
-    assert_int_equal(tc_recv_frame(fd, ZINX_FORMAT_TLV, &id, back, big, &len, 10000), 0);
+    assert_int_equal(
+        tc_recv_frame(fd, ZINX_FORMAT_TLV, &id, back, big, &len, 10000), 0);
     assert_int_equal(id, TC_ECHO_ID);
     assert_int_equal(len, big);
     assert_memory_equal(data, back, big);

@@ -75,8 +75,8 @@ static void t8_max_conn(void **state)
         fds[i] = tc_connect(port);
         assert_true(fds[i] >= 0);
     }
-    assert_int_equal(
-        tf_wait_stat(s, TF_STAT(rejected_max_conn), EXTRA, 5000), EXTRA);
+    assert_int_equal(tf_wait_stat(s, TF_STAT(rejected_max_conn), EXTRA, 5000),
+                     EXTRA);
     assert_int_equal(tf_stat(s, TF_STAT(accepted)), (uint64_t)n);
     int served = 0, refused = 0;
     for (int i = 0; i < total; i++) {
@@ -133,7 +133,8 @@ static void t8_max_conn(void **state)
     /* Everyone inside is still served. */
     for (int i = 0; i < total; i++) {
         if (fds[i] >= 0)
-            assert_int_equal(tc_echo_call(fds[i], ZINX_FORMAT_TLV, "still", 5, 2000), 0);
+            assert_int_equal(
+                tc_echo_call(fds[i], ZINX_FORMAT_TLV, "still", 5, 2000), 0);
     }
 
     /* Closing one lets exactly one new one in. */
@@ -147,7 +148,8 @@ static void t8_max_conn(void **state)
         (uint64_t)n - 1);
     fds[victim] = tc_connect(port);
     assert_true(fds[victim] >= 0);
-    assert_int_equal(tc_echo_call(fds[victim], ZINX_FORMAT_TLV, "new", 3, 2000), 0);
+    assert_int_equal(tc_echo_call(fds[victim], ZINX_FORMAT_TLV, "new", 3, 2000),
+                     0);
     int extra = tc_connect(port);
     assert_true(extra >= 0);
     int rc = tc_wait_closed(extra, 2000, NULL);
@@ -181,11 +183,13 @@ static void t8_adopt_fd_at_max_conn(void **state)
         int rc = zinx_server_adopt_fd(s, sv[1]);
         assert_int_equal(rc, i < 2 ? 0 : ZINX_EBUSY);
         if (rc == 0)
-            assert_int_equal(tf_wait_stat(s, TF_STAT(connections), (uint64_t)i + 1, 2000),
-                             (uint64_t)i + 1);
+            assert_int_equal(
+                tf_wait_stat(s, TF_STAT(connections), (uint64_t)i + 1, 2000),
+                (uint64_t)i + 1);
     }
     for (int i = 0; i < 2; i++)
-        assert_int_equal(tc_echo_call(peers[i], ZINX_FORMAT_TLV, "pair", 4, 2000), 0);
+        assert_int_equal(
+            tc_echo_call(peers[i], ZINX_FORMAT_TLV, "pair", 4, 2000), 0);
     /* The refused descriptor was closed by the library. */
     assert_int_equal(tc_wait_closed(peers[2], 2000, NULL), 0);
     for (int i = 0; i < 3; i++)

@@ -91,7 +91,8 @@ static void t23_allocation_failures(void **state)
     atomic_store(&f.failing, true);
     uint8_t frame[ZINX_HEADER_LEN + 512];
     memset(frame + ZINX_HEADER_LEN, 'm', 512);
-    frame_encode(ZINX_FORMAT_TLV, TC_ECHO_ID, frame + ZINX_HEADER_LEN, 512, frame);
+    frame_encode(ZINX_FORMAT_TLV, TC_ECHO_ID, frame + ZINX_HEADER_LEN, 512,
+                 frame);
     for (int i = 0; i < n; i++)
         (void)send(fds[i], frame, sizeof(frame), MSG_NOSIGNAL | MSG_DONTWAIT);
     /* A few connect during the shortage: refused, not leaked. */
@@ -155,7 +156,8 @@ static void t23_stop_while_out_of_memory(void **state)
     for (int i = 0; i < N; i++) {
         fds[i] = tc_connect(port);
         assert_true(fds[i] >= 0);
-        assert_int_equal(tc_echo_call(fds[i], ZINX_FORMAT_TLV, "hi", 2, 5000), 0);
+        assert_int_equal(tc_echo_call(fds[i], ZINX_FORMAT_TLV, "hi", 2, 5000),
+                         0);
     }
     atomic_store(&f.failing, true);
     uint64_t t0 = tf_now_ms();

@@ -95,7 +95,8 @@ static int slow_client_id(int port, int n, uint32_t id)
     uint8_t *reqs = calloc((size_t)n, ZINX_HEADER_LEN);
     assert_non_null(reqs);
     for (int i = 0; i < n; i++)
-        frame_encode(ZINX_FORMAT_TLV, id, NULL, 0, reqs + (size_t)i * ZINX_HEADER_LEN);
+        frame_encode(ZINX_FORMAT_TLV, id, NULL, 0,
+                     reqs + (size_t)i * ZINX_HEADER_LEN);
     assert_int_equal(tc_send_raw(fd, reqs, (size_t)n * ZINX_HEADER_LEN, 2000),
                      0);
     free(reqs);
@@ -214,7 +215,8 @@ static void t6_streaming_slow_readers_bounded(void **state)
     }
     uint8_t reqs[64 * ZINX_HEADER_LEN];
     for (int i = 0; i < 64; i++)
-        frame_encode(ZINX_FORMAT_TLV, BIG_ID, NULL, 0, reqs + i * ZINX_HEADER_LEN);
+        frame_encode(ZINX_FORMAT_TLV, BIG_ID, NULL, 0,
+                     reqs + i * ZINX_HEADER_LEN);
     uint64_t end = tf_now_ms() + 1500;
     size_t sent = 0;
     while (tf_now_ms() < end) {
@@ -285,13 +287,15 @@ static void t6_soft_limit(void **state)
     assert_true(fd >= 0);
     uint8_t reqs[128 * ZINX_HEADER_LEN];
     for (int i = 0; i < 128; i++)
-        frame_encode(ZINX_FORMAT_TLV, BIG_ID, NULL, 0, reqs + i * ZINX_HEADER_LEN);
+        frame_encode(ZINX_FORMAT_TLV, BIG_ID, NULL, 0,
+                     reqs + i * ZINX_HEADER_LEN);
     assert_int_equal(tc_send_raw(fd, reqs, sizeof(reqs), 2000), 0);
     tf_sleep_ms(soft_ms / 10);
     static uint8_t buf[BIG_REPLY];
     for (int i = 0; i < 128; i++) {
         uint32_t id, len;
-        assert_int_equal(tc_recv_frame(fd, ZINX_FORMAT_TLV, &id, buf, sizeof(buf), &len, 5000),
+        assert_int_equal(tc_recv_frame(fd, ZINX_FORMAT_TLV, &id, buf,
+                                       sizeof(buf), &len, 5000),
                          0);
         assert_int_equal(id, BIG_ID);
         assert_int_equal(len, BIG_REPLY);

@@ -63,8 +63,8 @@ static bool send_some(client_t *c, size_t max)
     while (max > 0) {
         size_t off = (size_t)(c->sent % FRAME_LEN);
         size_t want = FRAME_LEN - off < max ? FRAME_LEN - off : max;
-        ssize_t n = send(c->fd, c->frame + off, want,
-                         MSG_NOSIGNAL | MSG_DONTWAIT);
+        ssize_t n =
+            send(c->fd, c->frame + off, want, MSG_NOSIGNAL | MSG_DONTWAIT);
         if (n <= 0)
             return n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK);
         c->sent += (uint64_t)n;
@@ -78,8 +78,8 @@ static bool send_some(client_t *c, size_t max)
 static int read_some(client_t *c, size_t max, int wait_ms)
 {
     size_t room = sizeof(c->in) - c->have;
-    ssize_t n = tc_recv_some(c->fd, c->in + c->have, max < room ? max : room,
-                             wait_ms);
+    ssize_t n =
+        tc_recv_some(c->fd, c->in + c->have, max < room ? max : room, wait_ms);
     if (n == -ETIMEDOUT)
         return -1;
     if (n <= 0)
@@ -91,8 +91,8 @@ static int read_some(client_t *c, size_t max, int wait_ms)
         if (zinx_unpack_header(ZINX_FORMAT_TLV, c->in + off, FRAME_LEN, &id,
                                &len) != 0 ||
             id != TC_ECHO_ID || len != REQ_LEN ||
-            memcmp(c->in + off + ZINX_HEADER_LEN,
-                   c->frame + ZINX_HEADER_LEN, REQ_LEN) != 0)
+            memcmp(c->in + off + ZINX_HEADER_LEN, c->frame + ZINX_HEADER_LEN,
+                   REQ_LEN) != 0)
             c->bad = true;
         off += FRAME_LEN;
         c->replies++;
@@ -125,7 +125,8 @@ static void t24_stop_keeps_written_replies(void **state)
         static client_t c;
         memset(&c, 0, sizeof(c));
         memset(c.frame + ZINX_HEADER_LEN, 'r', REQ_LEN);
-        frame_encode(ZINX_FORMAT_TLV, TC_ECHO_ID, c.frame + ZINX_HEADER_LEN, REQ_LEN, c.frame);
+        frame_encode(ZINX_FORMAT_TLV, TC_ECHO_ID, c.frame + ZINX_HEADER_LEN,
+                     REQ_LEN, c.frame);
         c.fd = tc_connect(port);
         assert_true(c.fd >= 0);
         pipeline_for(&c, 1500);
@@ -172,7 +173,8 @@ static void t24_stop_bounded_by_drain_timeout(void **state)
     tc_opts_t o = {.rcvbuf = 4096};
     static client_t c;
     memset(&c, 0, sizeof(c));
-    frame_encode(ZINX_FORMAT_TLV, TC_ECHO_ID, c.frame + ZINX_HEADER_LEN, REQ_LEN, c.frame);
+    frame_encode(ZINX_FORMAT_TLV, TC_ECHO_ID, c.frame + ZINX_HEADER_LEN,
+                 REQ_LEN, c.frame);
     c.fd = tc_connect_opts(port, &o);
     assert_true(c.fd >= 0);
     pipeline_for(&c, 800);

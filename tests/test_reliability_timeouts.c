@@ -69,19 +69,22 @@ static void trickler_init(trickler_t *t, trickle_kind_t kind, int port)
     switch (kind) {
     case TRICKLE_HEADER_100MS:
     case TRICKLE_HEADER_300MS:
-        t->frame_len = frame_encode(ZINX_FORMAT_TLV, TC_ECHO_ID, NULL, 0, t->frame);
+        t->frame_len =
+            frame_encode(ZINX_FORMAT_TLV, TC_ECHO_ID, NULL, 0, t->frame);
         t->interval_ms = kind == TRICKLE_HEADER_100MS ? 100 : 300;
         break;
     case TRICKLE_BODY_50MS: {
         uint8_t body[100];
         memset(body, 'b', sizeof(body));
-        t->frame_len = frame_encode(ZINX_FORMAT_TLV, TC_ECHO_ID, body, sizeof(body), t->frame);
+        t->frame_len = frame_encode(ZINX_FORMAT_TLV, TC_ECHO_ID, body,
+                                    sizeof(body), t->frame);
         t->interval_ms = 50;
         break;
     }
     case TRICKLE_GOOD_FRAMES:
         /* 8 bytes 40 ms apart: 280 ms per frame, under the deadline. */
-        t->frame_len = frame_encode(ZINX_FORMAT_TLV, TC_ECHO_ID, NULL, 0, t->frame);
+        t->frame_len =
+            frame_encode(ZINX_FORMAT_TLV, TC_ECHO_ID, NULL, 0, t->frame);
         t->interval_ms = 40;
         break;
     }
@@ -180,7 +183,8 @@ static void t7_frame_deadline(void **state)
             uint64_t t0 = tf_now_ms();
             int fd = tc_connect(port);
             assert_true(fd >= 0);
-            assert_int_equal(tc_echo_call(fd, ZINX_FORMAT_TLV, "new", 3, 1000), 0);
+            assert_int_equal(tc_echo_call(fd, ZINX_FORMAT_TLV, "new", 3, 1000),
+                             0);
             legit_ms = (long)(tf_now_ms() - t0);
             close(fd);
         }
@@ -245,13 +249,15 @@ static void t7_idle_timeout(void **state)
                 idle_closed[i] = now;
         }
         if (late_spoke == 0 && now - t0 >= 300) {
-            assert_int_equal(tc_echo_call(late, ZINX_FORMAT_TLV, "once", 4, 1000), 0);
+            assert_int_equal(
+                tc_echo_call(late, ZINX_FORMAT_TLV, "once", 4, 1000), 0);
             late_spoke = tf_now_ms();
         }
         if (late_closed == 0 && late_spoke != 0 && tc_peer_closed_now(late))
             late_closed = now;
         for (int i = 0; i < ACTIVE; i++)
-            assert_int_equal(tc_echo_call(active[i], ZINX_FORMAT_TLV, "hi", 2, 1000), 0);
+            assert_int_equal(
+                tc_echo_call(active[i], ZINX_FORMAT_TLV, "hi", 2, 1000), 0);
         tf_sleep_ms(idle_ms / 4);
     }
     for (int i = 0; i < IDLE; i++) {
@@ -292,7 +298,8 @@ static int read_heartbeats(int fd, unsigned ms, uint32_t want_id)
             return beats;
         uint32_t id, len;
         uint8_t buf[600];
-        int rc = tc_recv_frame(fd, ZINX_FORMAT_TLV, &id, buf, sizeof(buf) - 1, &len, left);
+        int rc = tc_recv_frame(fd, ZINX_FORMAT_TLV, &id, buf, sizeof(buf) - 1,
+                               &len, left);
         if (rc == -ETIMEDOUT)
             return beats;
         if (rc != 0 || id != want_id)
@@ -418,7 +425,8 @@ static void t7_frozen_peer_found_not_alive(void **state)
     int rc = tc_wait_closed(frozen, 5000, &junk);
     assert_true(rc == 0 || rc == -ECONNRESET);
     close(frozen);
-    assert_int_equal(tc_echo_call(reader, ZINX_FORMAT_TLV, "alive", 5, 2000) == 0 ||
+    assert_int_equal(tc_echo_call(reader, ZINX_FORMAT_TLV, "alive", 5, 2000) ==
+                             0 ||
                          read_heartbeats(reader, 300, cfg.heartbeat_msg_id) > 0,
                      1);
     bystander_finish(bystander, "T7 heartbeat", TF_PICK(1000, 3000));
@@ -451,8 +459,9 @@ static void t26_silent_peer_cut_at_heartbeat_max(void **state)
     int rc = -ETIMEDOUT;
     uint64_t cut_ms = 0;
     while (tf_now_ms() < t0 + 3000) {
-        assert_int_equal(
-            tc_send_frame(talker, ZINX_FORMAT_TLV, cfg.heartbeat_msg_id, "hb", 2, 1000), 0);
+        assert_int_equal(tc_send_frame(talker, ZINX_FORMAT_TLV,
+                                       cfg.heartbeat_msg_id, "hb", 2, 1000),
+                         0);
         size_t junk;
         rc = tc_wait_closed(silent, 300, &junk);
         if (rc != -ETIMEDOUT) {

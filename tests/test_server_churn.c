@@ -33,14 +33,23 @@ enum { MAX_LIVE = 512 };
 /* ---- server side ---- */
 
 enum ch_bad {
-    CH_HANDLER_EARLY, CH_HANDLER_LATE, CH_OVERLAP, CH_STOP_TWICE,
-    CH_STOP_NO_START, CH_STOP_IN_HANDLER, CH_TOKEN, CH_COUNT
+    CH_HANDLER_EARLY,
+    CH_HANDLER_LATE,
+    CH_OVERLAP,
+    CH_STOP_TWICE,
+    CH_STOP_NO_START,
+    CH_STOP_IN_HANDLER,
+    CH_TOKEN,
+    CH_COUNT
 };
 
 static const char *const ch_names[CH_COUNT] = {
-    "handler before OnConnStart", "handler after OnConnStop",
-    "overlapping handlers", "OnConnStop twice",
-    "OnConnStop without OnConnStart", "OnConnStop during a handler",
+    "handler before OnConnStart",
+    "handler after OnConnStop",
+    "overlapping handlers",
+    "OnConnStop twice",
+    "OnConnStop without OnConnStart",
+    "OnConnStop during a handler",
     "frames of two tokens on one connection",
 };
 
@@ -217,7 +226,7 @@ static tf_server_t *ch_server_start(ch_server_t *s)
     cfg.drain_timeout_ms = 2000;
     tf_server_t *ts = tf_server_new(&cfg);
     assert_non_null(ts);
-    zinx_router_t r = { .handle = ch_handle, .udata = s };
+    zinx_router_t r = {.handle = ch_handle, .udata = s};
     TF_ASSERT_RC(zinx_server_add_router(ts->srv, 1, &r), 0);
     TF_ASSERT_RC(zinx_server_on_conn_start(ts->srv, ch_start, s), 0);
     TF_ASSERT_RC(zinx_server_on_conn_stop(ts->srv, ch_stop, s), 0);
@@ -244,7 +253,7 @@ typedef struct client {
     int rounds;
     int tolerate_refused; /* the server may stop at any time */
     uint32_t seed;
-    atomic_int *stop;     /* set: leave early */
+    atomic_int *stop; /* set: leave early */
     /* results */
     int wrong_token, wrong_order, short_reply, timeouts, other;
     char first[128];
@@ -255,8 +264,7 @@ static void client_err(client_t *c, int *counter, const char *what, int rc)
 {
     (*counter)++;
     if (c->first[0] == '\0')
-        snprintf(c->first, sizeof(c->first), "%s: %s", what,
-                 tf_rc_name(rc));
+        snprintf(c->first, sizeof(c->first), "%s: %s", what, tf_rc_name(rc));
 }
 
 typedef struct cconn {
@@ -275,13 +283,12 @@ static int read_replies(client_t *c, cconn_t *k, uint32_t want)
     while (k->got < want) {
         uint8_t buf[8];
         uint32_t id, len;
-        int rc = tc_recv_frame(k->fd, TLV, &id, buf, sizeof(buf), &len,
-                               tf_ms(T_IO));
+        int rc =
+            tc_recv_frame(k->fd, TLV, &id, buf, sizeof(buf), &len, tf_ms(T_IO));
         if (rc != 0)
             return rc;
         if (len != 8 || frame_get_u32(buf) != k->token) {
-            client_err(c, &c->wrong_token, "reply of another connection",
-                       0);
+            client_err(c, &c->wrong_token, "reply of another connection", 0);
             return -EPROTO;
         }
         if (frame_get_u32(buf + 4) != k->got) {
@@ -391,12 +398,12 @@ static void check_clients(client_t *cl, int n)
 {
     for (int i = 0; i < n; i++) {
         client_t *c = &cl[i];
-        if (c->wrong_token || c->wrong_order || c->short_reply ||
-            c->timeouts || c->other)
+        if (c->wrong_token || c->wrong_order || c->short_reply || c->timeouts ||
+            c->other)
             fail_msg("client %d: %d wrong-token, %d out-of-order, %d short,"
-                     " %d timeouts, %d other; first: %s", i, c->wrong_token,
-                     c->wrong_order, c->short_reply, c->timeouts, c->other,
-                     c->first);
+                     " %d timeouts, %d other; first: %s",
+                     i, c->wrong_token, c->wrong_order, c->short_reply,
+                     c->timeouts, c->other, c->first);
     }
 }
 
@@ -411,8 +418,7 @@ static void run_clients(client_t *cl, pthread_t *th, int n, int port,
         cl[i].seed = 1000u + (uint32_t)i;
         cl[i].stop = stop;
         cl[i].tolerate_refused = tolerate;
-        assert_int_equal(pthread_create(&th[i], NULL, client_main, &cl[i]),
-                         0);
+        assert_int_equal(pthread_create(&th[i], NULL, client_main, &cl[i]), 0);
     }
 }
 
@@ -438,12 +444,13 @@ static void test_churn(void **state)
     check_clients(cl, CLIENTS);
 
     uint64_t accepted = tf_stat(ts->srv, TF_STAT(accepted));
-    assert_int_equal(accepted, (uint64_t)CLIENTS * CONNS_PER_ROUND *
-                                   (uint64_t)rounds);
-    assert_int_equal(tf_wait_stat(ts->srv, TF_STAT(closed), accepted,
-                                  tf_ms(T_IO)), accepted);
-    assert_int_equal(tf_wait_stat(ts->srv, TF_STAT(connections), 0,
-                                  tf_ms(T_IO)), 0);
+    assert_int_equal(accepted,
+                     (uint64_t)CLIENTS * CONNS_PER_ROUND * (uint64_t)rounds);
+    assert_int_equal(
+        tf_wait_stat(ts->srv, TF_STAT(closed), accepted, tf_ms(T_IO)),
+        accepted);
+    assert_int_equal(
+        tf_wait_stat(ts->srv, TF_STAT(connections), 0, tf_ms(T_IO)), 0);
     tf_server_free(ts);
     ch_check(s);
     assert_int_equal(atomic_load(&s->starts), (int)accepted);
@@ -469,8 +476,8 @@ static void test_stop_under_churn(void **state)
     assert_non_null(cl);
 
     run_clients(cl, th, CLIENTS, ts->port, 1000000, stop, 1);
-    assert_true(tf_wait_stat_ge(ts->srv, TF_STAT(accepted), 50,
-                                tf_ms(T_IO)) >= 50);
+    assert_true(tf_wait_stat_ge(ts->srv, TF_STAT(accepted), 50, tf_ms(T_IO)) >=
+                50);
     TF_ASSERT_RC(tf_stop_wait(ts->srv, tf_ms(T_IO)), 0);
     atomic_store(stop, 1);
     for (int i = 0; i < CLIENTS; i++)

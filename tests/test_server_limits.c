@@ -42,7 +42,7 @@ static void count_start(zinx_conn_t *conn, void *udata)
 static tf_server_t *start_server(zinx_config_t *cfg, zinx_handler_fn fn)
 {
     tf_server_t *ts = tf_server_new(cfg);
-    zinx_router_t r = { .handle = fn };
+    zinx_router_t r = {.handle = fn};
 
     assert_non_null(ts);
     TF_ASSERT_RC(zinx_server_add_router(ts->srv, 1, &r), 0);
@@ -56,7 +56,8 @@ static void roundtrip_ok(int fd, zinx_packet_format_t fmt)
     uint32_t id, len;
 
     TF_ASSERT_RC(tc_roundtrip(fd, fmt, 1, "ping", 4, &id, buf, sizeof(buf),
-                              &len, tf_ms(T_IO)), 0);
+                              &len, tf_ms(T_IO)),
+                 0);
     assert_int_equal(id, 1);
     assert_int_equal(len, 4);
     assert_memory_equal(buf, "ping", 4);
@@ -84,7 +85,7 @@ static void test_max_conn(void **state)
     cfg.max_conn = MAX;
     tf_server_t *ts = tf_server_new(&cfg);
     assert_non_null(ts);
-    zinx_router_t r = { .handle = tf_echo };
+    zinx_router_t r = {.handle = tf_echo};
     TF_ASSERT_RC(zinx_server_add_router(ts->srv, 1, &r), 0);
     TF_ASSERT_RC(zinx_server_on_conn_start(ts->srv, count_start, starts), 0);
     TF_ASSERT_RC(tf_server_start(ts), 0);
@@ -101,8 +102,9 @@ static void test_max_conn(void **state)
         assert_true(tf_now_ms() - t0 < (uint64_t)tf_ms(1000));
         tc_close(fd);
     }
-    assert_int_equal(tf_wait_stat(ts->srv, TF_STAT(rejected_max_conn), EXTRA,
-                                  tf_ms(2000)), EXTRA);
+    assert_int_equal(
+        tf_wait_stat(ts->srv, TF_STAT(rejected_max_conn), EXTRA, tf_ms(2000)),
+        EXTRA);
     assert_int_equal(tf_stat(ts->srv, TF_STAT(accepted)), MAX);
     assert_true(atomic_load(&ts->log_count[ZINX_LOG_WARN]) >= 1);
     for (int i = 0; i < MAX; i++)
@@ -110,8 +112,9 @@ static void test_max_conn(void **state)
 
     /* A slot frees up: the next client is served. */
     tc_close(fds[0]);
-    assert_int_equal(tf_wait_stat(ts->srv, TF_STAT(connections), MAX - 1,
-                                  tf_ms(T_IO)), MAX - 1);
+    assert_int_equal(
+        tf_wait_stat(ts->srv, TF_STAT(connections), MAX - 1, tf_ms(T_IO)),
+        MAX - 1);
     fds[0] = connect_ok(ts);
     roundtrip_ok(fds[0], TLV);
     assert_int_equal(tf_stat(ts->srv, TF_STAT(accepted)), MAX + 1);
@@ -119,7 +122,8 @@ static void test_max_conn(void **state)
     TF_ASSERT_RC(tc_expect_eof(fd, tf_ms(2000)), 0);
     tc_close(fd);
     assert_int_equal(tf_wait_stat(ts->srv, TF_STAT(rejected_max_conn),
-                                  EXTRA + 1, tf_ms(2000)), EXTRA + 1);
+                                  EXTRA + 1, tf_ms(2000)),
+                     EXTRA + 1);
     for (int i = 0; i < MAX; i++)
         tc_close(fds[i]);
     tf_server_free(ts);
@@ -153,8 +157,7 @@ static void run_half_close(uint32_t pool)
     assert_memory_equal(in, out, n);
     TF_ASSERT_RC(tc_expect_eof(fd, tf_ms(T_IO)), 0);
     tc_close(fd);
-    assert_int_equal(tf_wait_stat(ts->srv, TF_STAT(closed), 1, tf_ms(T_IO)),
-                     1);
+    assert_int_equal(tf_wait_stat(ts->srv, TF_STAT(closed), 1, tf_ms(T_IO)), 1);
     assert_int_equal(tf_stat(ts->srv, TF_STAT(msgs_in)), K);
     tf_server_free(ts);
 }
@@ -179,8 +182,8 @@ static void run_hostile(zinx_packet_format_t fmt, int with_body)
     tf_config(&cfg);
     cfg.packet_format = fmt;
     tf_server_t *ts = start_server(&cfg, tf_echo);
-    const uint32_t lens[] = { cfg.max_packet_size + 1, 0x7FFFFFFFu,
-                              0x80000000u, 0xFFFFFFF8u, 0xFFFFFFFFu };
+    const uint32_t lens[] = {cfg.max_packet_size + 1, 0x7FFFFFFFu, 0x80000000u,
+                             0xFFFFFFF8u, 0xFFFFFFFFu};
     const int count = (int)(sizeof(lens) / sizeof(lens[0]));
     int bystander = connect_ok(ts);
     uint8_t junk[1024];
@@ -202,8 +205,8 @@ static void run_hostile(zinx_packet_format_t fmt, int with_body)
                          (uint64_t)i + 1);
         roundtrip_ok(bystander, fmt);
     }
-    assert_int_equal(tf_wait_stat(ts->srv, TF_STAT(closed), count,
-                                  tf_ms(T_IO)), count);
+    assert_int_equal(tf_wait_stat(ts->srv, TF_STAT(closed), count, tf_ms(T_IO)),
+                     count);
     tc_close(bystander);
     tf_server_free(ts);
 }
@@ -289,8 +292,8 @@ static void amplify(zinx_request_t *req, void *udata)
 typedef struct flood {
     int fd;
     uint8_t frame[8 + BP_REQ];
-    size_t total;    /* bytes sent */
-    size_t frames;   /* frames started */
+    size_t total;  /* bytes sent */
+    size_t frames; /* frames started */
 } flood_t;
 
 /*
@@ -314,7 +317,7 @@ static int flood_until_blocked(flood_t *f, size_t cap, int timeout_ms)
         }
         if (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK)
             fail_msg("flood send: %s", tf_rc_name(-errno));
-        struct pollfd p = { .fd = f->fd, .events = POLLOUT };
+        struct pollfd p = {.fd = f->fd, .events = POLLOUT};
         if (poll(&p, 1, 300) == 0)
             return 1;
     }
@@ -331,8 +334,9 @@ static void flood_drain(flood_t *f, int timeout_ms)
 
     assert_non_null(in);
     TF_ASSERT_RC(tc_set_nonblock(f->fd, 0), 0);
-    TF_ASSERT_RC(tc_exchange(f->fd, f->frame + (flen - rest), rest, in, want,
-                             0, NULL, timeout_ms), 0);
+    TF_ASSERT_RC(tc_exchange(f->fd, f->frame + (flen - rest), rest, in, want, 0,
+                             NULL, timeout_ms),
+                 0);
     for (size_t i = 0; i < f->frames; i++) {
         uint32_t id, len;
         frame_header_decode(TLV, in + i * (8 + BP_REPLY), &id, &len);
@@ -357,8 +361,8 @@ static void test_output_backpressure(void **state)
     frame_encode(TLV, 1, f->frame + 8, BP_REQ, f->frame);
     f->fd = connect_ok(ts);
     int small = 64 * 1024;
-    assert_int_equal(setsockopt(f->fd, SOL_SOCKET, SO_SNDBUF, &small,
-                                sizeof(small)), 0);
+    assert_int_equal(
+        setsockopt(f->fd, SOL_SOCKET, SO_SNDBUF, &small, sizeof(small)), 0);
     TF_ASSERT_RC(tc_set_nonblock(f->fd, 1), 0);
     int other = connect_ok(ts);
 
@@ -377,20 +381,22 @@ static void test_output_backpressure(void **state)
     }
     if (!blocked)
         fail_msg("the server kept reading a client that never reads: "
-                 "%zu bytes sent, %llu frames decoded", f->total,
+                 "%zu bytes sent, %llu frames decoded",
+                 f->total,
                  (unsigned long long)tf_stat(ts->srv, TF_STAT(msgs_in)));
     if (tf_verbose())
         print_message("flood blocked after %zu bytes, %llu frames decoded\n",
-                      f->total, (unsigned long long)tf_stat(
-                                    ts->srv, TF_STAT(msgs_in)));
+                      f->total,
+                      (unsigned long long)tf_stat(ts->srv, TF_STAT(msgs_in)));
     /* Reading that client stopped; everyone else is still served. */
     uint64_t in0 = tf_stat(ts->srv, TF_STAT(msgs_in));
     for (int i = 0; i < 10; i++) {
         uint64_t t0 = tf_now_ms();
         uint8_t buf[8 + BP_REPLY];
         uint32_t id, len;
-        TF_ASSERT_RC(tc_roundtrip(other, TLV, 1, "x", 1, &id, buf,
-                                  sizeof(buf), &len, tf_ms(T_IO)), 0);
+        TF_ASSERT_RC(tc_roundtrip(other, TLV, 1, "x", 1, &id, buf, sizeof(buf),
+                                  &len, tf_ms(T_IO)),
+                     0);
         assert_int_equal(len, BP_REPLY);
         assert_true(tf_now_ms() - t0 < (uint64_t)tf_ms(1000));
     }

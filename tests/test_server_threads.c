@@ -101,7 +101,7 @@ typedef struct sender {
     slot_t *slot;
     uint32_t id;
     int count;
-    int first_error;    /* first failing rc, 0 when none */
+    int first_error; /* first failing rc, 0 when none */
     int got_conn;
 } sender_t;
 
@@ -144,7 +144,7 @@ static void *sender_main(void *arg)
  */
 static void read_senders(int fd, sender_t *sd, int nsenders, int echoes)
 {
-    uint32_t next[8] = { 0 }, next_echo = 0;
+    uint32_t next[8] = {0}, next_echo = 0;
     int total = echoes;
     uint8_t buf[4 + 200], want[4 + 200];
 
@@ -152,8 +152,8 @@ static void read_senders(int fd, sender_t *sd, int nsenders, int echoes)
         total += sd[i].count;
     for (int got = 0; got < total; got++) {
         uint32_t id, len;
-        int rc = tc_recv_frame(fd, TLV, &id, buf, sizeof(buf), &len,
-                               tf_ms(T_IO));
+        int rc =
+            tc_recv_frame(fd, TLV, &id, buf, sizeof(buf), &len, tf_ms(T_IO));
         if (rc != 0)
             fail_msg("frame %d of %d: %s", got, total, tf_rc_name(rc));
         if (id == 1) {
@@ -165,8 +165,8 @@ static void read_senders(int fd, sender_t *sd, int nsenders, int echoes)
         assert_true(k >= 0 && k < nsenders);
         uint32_t wlen = make_payload(id, next[k], want);
         if (len != wlen || memcmp(buf, want, len) != 0)
-            fail_msg("sender %u: frame %u wrong (seq %u, len %u)", id,
-                     next[k], frame_get_u32(buf), len);
+            fail_msg("sender %u: frame %u wrong (seq %u, len %u)", id, next[k],
+                     frame_get_u32(buf), len);
         next[k]++;
     }
     assert_int_equal(next_echo, echoes);
@@ -175,7 +175,7 @@ static void read_senders(int fd, sender_t *sd, int nsenders, int echoes)
 static void run_senders(int nsenders, int per_sender, int echoes)
 {
     slot_t *s = slot_new();
-    zinx_router_t r = { .handle = tf_echo };
+    zinx_router_t r = {.handle = tf_echo};
     tf_server_t *ts = slot_server(s, &r);
     sender_t *sd = calloc((size_t)nsenders, sizeof(*sd));
     pthread_t *th = calloc((size_t)nsenders, sizeof(*th));
@@ -186,8 +186,7 @@ static void run_senders(int nsenders, int per_sender, int echoes)
         sd[i].slot = s;
         sd[i].id = (uint32_t)(10 + i);
         sd[i].count = per_sender;
-        assert_int_equal(pthread_create(&th[i], NULL, sender_main, &sd[i]),
-                         0);
+        assert_int_equal(pthread_create(&th[i], NULL, sender_main, &sd[i]), 0);
     }
     int fd = tc_connect(ts->port);
     assert_true(fd >= 0);
@@ -203,11 +202,10 @@ static void run_senders(int nsenders, int per_sender, int echoes)
         assert_int_equal(sd[i].got_conn, 1);
         TF_ASSERT_RC(sd[i].first_error, 0);
     }
-    uint64_t out = (uint64_t)nsenders * (uint64_t)per_sender +
-                   (uint64_t)echoes;
+    uint64_t out = (uint64_t)nsenders * (uint64_t)per_sender + (uint64_t)echoes;
     /* A reply can reach the client just before its send is counted. */
-    assert_int_equal(tf_wait_stat(ts->srv, TF_STAT(msgs_out), out,
-                                  tf_ms(T_IO)), out);
+    assert_int_equal(tf_wait_stat(ts->srv, TF_STAT(msgs_out), out, tf_ms(T_IO)),
+                     out);
     tc_close(fd);
     tf_server_free(ts);
     slot_free(s);
@@ -247,8 +245,7 @@ static void check_closed_ref(zinx_conn_t *c, uint64_t id)
     void *v = malloc(4);
     assert_non_null(v);
     int before = atomic_load(&prop_frees);
-    TF_ASSERT_RC(zinx_conn_set_property(c, "k", v, count_free),
-                 ZINX_ECLOSED);
+    TF_ASSERT_RC(zinx_conn_set_property(c, "k", v, count_free), ZINX_ECLOSED);
     /* On error the caller keeps the value: it was not freed. */
     assert_int_equal(atomic_load(&prop_frees), before);
     free(v);
@@ -261,7 +258,7 @@ static void test_send_after_close(void **state)
 {
     (void)state;
     slot_t *s = slot_new();
-    zinx_router_t r = { .handle = tf_echo };
+    zinx_router_t r = {.handle = tf_echo};
     tf_server_t *ts = slot_server(s, &r);
 
     int a = tc_connect(ts->port);
@@ -278,14 +275,13 @@ static void test_send_after_close(void **state)
     TF_ASSERT_RC(zinx_conn_send_msg(ca, 5, "pushed", 6), 0);
     uint8_t buf[16];
     uint32_t id, len;
-    TF_ASSERT_RC(tc_recv_frame(a, TLV, &id, buf, sizeof(buf), &len,
-                               tf_ms(T_IO)), 0);
+    TF_ASSERT_RC(
+        tc_recv_frame(a, TLV, &id, buf, sizeof(buf), &len, tf_ms(T_IO)), 0);
     assert_int_equal(id, 5);
 
     /* The peer closes; our reference keeps the memory, not the conn. */
     tc_close(a);
-    assert_int_equal(tf_wait_stat(ts->srv, TF_STAT(closed), 1, tf_ms(T_IO)),
-                     1);
+    assert_int_equal(tf_wait_stat(ts->srv, TF_STAT(closed), 1, tf_ms(T_IO)), 1);
     check_closed_ref(ca, ida);
     assert_null(zinx_connmgr_get(zinx_server_connmgr(ts->srv), ida));
 
@@ -316,8 +312,8 @@ static void whoami(zinx_request_t *req, void *udata)
 typedef struct visit_ctx {
     zinx_connmgr_t *mgr;
     int visited;
-    int stop_at;     /* return 7 on this visit (1-based); 0 never */
-    int inner_ok;    /* manager calls inside the visitor worked */
+    int stop_at;  /* return 7 on this visit (1-based); 0 never */
+    int inner_ok; /* manager calls inside the visitor worked */
     const char *push;
 } visit_ctx_t;
 
@@ -340,8 +336,8 @@ static void broadcast(zinx_request_t *req, void *udata)
 {
     (void)udata;
     zinx_conn_t *conn = zinx_request_conn(req);
-    visit_ctx_t v = { .mgr = zinx_server_connmgr(zinx_conn_server(conn)),
-                      .push = "all" };
+    visit_ctx_t v = {.mgr = zinx_server_connmgr(zinx_conn_server(conn)),
+                     .push = "all"};
     zinx_connmgr_foreach(v.mgr, visit, &v);
 }
 
@@ -350,8 +346,9 @@ static uint64_t ask_id(int fd)
     uint8_t buf[8];
     uint32_t id, len;
 
-    TF_ASSERT_RC(tc_roundtrip(fd, TLV, 1, "", 0, &id, buf, sizeof(buf),
-                              &len, tf_ms(T_IO)), 0);
+    TF_ASSERT_RC(tc_roundtrip(fd, TLV, 1, "", 0, &id, buf, sizeof(buf), &len,
+                              tf_ms(T_IO)),
+                 0);
     assert_int_equal(id, 2);
     assert_int_equal(len, 8);
     return (uint64_t)frame_get_u32(buf) << 32 | frame_get_u32(buf + 4);
@@ -362,8 +359,8 @@ static void expect_push(int fd, const char *text)
     uint8_t buf[16];
     uint32_t id, len;
 
-    TF_ASSERT_RC(tc_recv_frame(fd, TLV, &id, buf, sizeof(buf), &len,
-                               tf_ms(T_IO)), 0);
+    TF_ASSERT_RC(
+        tc_recv_frame(fd, TLV, &id, buf, sizeof(buf), &len, tf_ms(T_IO)), 0);
     assert_int_equal(id, 50);
     assert_int_equal(len, strlen(text));
     assert_memory_equal(buf, text, len);
@@ -371,7 +368,7 @@ static void expect_push(int fd, const char *text)
 
 static void check_ids(zinx_connmgr_t *mgr, const uint64_t *want, int n)
 {
-    uint64_t ids[8] = { 0 }, one = 0;
+    uint64_t ids[8] = {0}, one = 0;
 
     assert_int_equal(zinx_connmgr_ids(mgr, ids, 8), n);
     for (int i = 0; i < n; i++) {
@@ -387,15 +384,15 @@ static void check_ids(zinx_connmgr_t *mgr, const uint64_t *want, int n)
 
 static void check_foreach(zinx_connmgr_t *mgr, int n, int *fds)
 {
-    visit_ctx_t v = { .mgr = mgr };
+    visit_ctx_t v = {.mgr = mgr};
 
     TF_ASSERT_RC(zinx_connmgr_foreach(mgr, visit, &v), 0);
     assert_int_equal(v.visited, n);
     assert_int_equal(v.inner_ok, n);
-    visit_ctx_t stop = { .mgr = mgr, .stop_at = 2 };
+    visit_ctx_t stop = {.mgr = mgr, .stop_at = 2};
     assert_int_equal(zinx_connmgr_foreach(mgr, visit, &stop), 7);
     assert_int_equal(stop.visited, 2);
-    visit_ctx_t push = { .mgr = mgr, .push = "main" };
+    visit_ctx_t push = {.mgr = mgr, .push = "main"};
     TF_ASSERT_RC(zinx_connmgr_foreach(mgr, visit, &push), 0);
     for (int i = 0; i < n; i++)
         expect_push(fds[i], "main");
@@ -408,8 +405,8 @@ static void check_foreach(zinx_connmgr_t *mgr, int n, int *fds)
 static tf_server_t *mgr_server(void)
 {
     tf_server_t *ts = tf_server_new(NULL);
-    zinx_router_t who = { .handle = whoami };
-    zinx_router_t all = { .handle = broadcast };
+    zinx_router_t who = {.handle = whoami};
+    zinx_router_t all = {.handle = broadcast};
 
     assert_non_null(ts);
     TF_ASSERT_RC(zinx_server_add_router(ts->srv, 1, &who), 0);
@@ -455,8 +452,8 @@ static void test_connmgr(void **state)
         TF_ASSERT_RC(tc_expect_eof(fds[i], tf_ms(T_IO)), 0);
         tc_close(fds[i]);
     }
-    assert_int_equal(tf_wait_stat(ts->srv, TF_STAT(connections), 0,
-                                  tf_ms(T_IO)), 0);
+    assert_int_equal(
+        tf_wait_stat(ts->srv, TF_STAT(connections), 0, tf_ms(T_IO)), 0);
     assert_int_equal(zinx_connmgr_count(mgr), 0);
     assert_int_equal(tf_stat(ts->srv, TF_STAT(closed)), N);
 
@@ -468,8 +465,8 @@ static void test_connmgr(void **state)
     TF_ASSERT_RC(zinx_connmgr_close_all(mgr, 0), 0);
     TF_ASSERT_RC(tc_expect_eof(fd, tf_ms(T_IO)), 0);
     tc_close(fd);
-    assert_int_equal(tf_wait_stat(ts->srv, TF_STAT(closed), N + 1,
-                                  tf_ms(T_IO)), N + 1);
+    assert_int_equal(tf_wait_stat(ts->srv, TF_STAT(closed), N + 1, tf_ms(T_IO)),
+                     N + 1);
     tf_server_free(ts);
 }
 
@@ -510,7 +507,7 @@ static void test_stop_from_handler(void **state)
     tf_server_t *ts = tf_server_new(NULL);
     assert_non_null(ts);
     st->srv = ts->srv;
-    zinx_router_t r = { .handle = stop_handler, .udata = st };
+    zinx_router_t r = {.handle = stop_handler, .udata = st};
     TF_ASSERT_RC(zinx_server_add_router(ts->srv, 1, &r), 0);
     TF_ASSERT_RC(tf_server_start(ts), 0);
 
@@ -520,13 +517,13 @@ static void test_stop_from_handler(void **state)
     assert_true(idle >= 0);
     int fd = tc_connect(ts->port);
     assert_true(fd >= 0);
-    assert_int_equal(tf_wait_stat(ts->srv, TF_STAT(connections), 2,
-                                  tf_ms(T_IO)), 2);
+    assert_int_equal(
+        tf_wait_stat(ts->srv, TF_STAT(connections), 2, tf_ms(T_IO)), 2);
     TF_ASSERT_RC(tc_send_frame(fd, TLV, 1, "", 0, tf_ms(T_IO)), 0);
     uint8_t buf[16];
     uint32_t id, len;
-    TF_ASSERT_RC(tc_recv_frame(fd, TLV, &id, buf, sizeof(buf), &len,
-                               tf_ms(T_IO)), 0);
+    TF_ASSERT_RC(
+        tc_recv_frame(fd, TLV, &id, buf, sizeof(buf), &len, tf_ms(T_IO)), 0);
     assert_int_equal(len, 8);
     TF_ASSERT_RC(tc_expect_eof(fd, tf_ms(T_IO)), 0);
     TF_ASSERT_RC(tc_expect_eof(idle, tf_ms(T_IO)), 0);
@@ -573,7 +570,7 @@ static void run_wait_from_handler(uint32_t pool)
     tf_server_t *ts = tf_server_new(&cfg);
     assert_non_null(ts);
     st->srv = ts->srv;
-    zinx_router_t r = { .handle = wait_in_handler, .udata = st };
+    zinx_router_t r = {.handle = wait_in_handler, .udata = st};
     TF_ASSERT_RC(zinx_server_add_router(ts->srv, 1, &r), 0);
     TF_ASSERT_RC(zinx_server_on_conn_start(ts->srv, wait_in_hook, st), 0);
     TF_ASSERT_RC(tf_server_start(ts), 0);
@@ -582,8 +579,9 @@ static void run_wait_from_handler(uint32_t pool)
     assert_true(fd >= 0);
     uint8_t buf[16];
     uint32_t id, len;
-    TF_ASSERT_RC(tc_roundtrip(fd, TLV, 1, "", 0, &id, buf, sizeof(buf),
-                              &len, tf_ms(T_IO)), 0);
+    TF_ASSERT_RC(tc_roundtrip(fd, TLV, 1, "", 0, &id, buf, sizeof(buf), &len,
+                              tf_ms(T_IO)),
+                 0);
     assert_int_equal(len, 4);
     TF_ASSERT_RC(atomic_load(&st->wait_rc_hook), ZINX_EDEADLK);
     TF_ASSERT_RC(atomic_load(&st->wait_rc_handler), ZINX_EDEADLK);

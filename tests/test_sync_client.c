@@ -148,8 +148,7 @@ static void t25_send_waits_for_room(void **state)
     for (long i = 0; i < n; i++)
         assert_int_equal(zinx_sync_client_send(c, ID_SLOW, page, sizeof(page)),
                          0);
-    long seen =
-        (long)tf_wait_stat_ge(s, TF_STAT(msgs_in), (uint64_t)n, 20000);
+    long seen = (long)tf_wait_stat_ge(s, TF_STAT(msgs_in), (uint64_t)n, 20000);
     assert_int_equal(seen, n);
 
     /* The server stops taking anything: sends time out, none fails. */

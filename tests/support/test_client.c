@@ -34,7 +34,7 @@ static uint64_t deadline_in(int timeout_ms)
 static int wait_fd(int fd, short events, uint64_t deadline)
 {
     for (;;) {
-        struct pollfd p = { .fd = fd, .events = events };
+        struct pollfd p = {.fd = fd, .events = events};
         int n = poll(&p, 1, tf_ms_left(deadline));
 
         if (n > 0)
@@ -142,8 +142,8 @@ int tc_send_frame(int fd, zinx_packet_format_t fmt, uint32_t id,
     return rc;
 }
 
-int tc_send_header(int fd, zinx_packet_format_t fmt, uint32_t id,
-                   uint32_t len, int timeout_ms)
+int tc_send_header(int fd, zinx_packet_format_t fmt, uint32_t id, uint32_t len,
+                   int timeout_ms)
 {
     uint8_t hdr[8];
 
@@ -152,8 +152,7 @@ int tc_send_header(int fd, zinx_packet_format_t fmt, uint32_t id,
 }
 
 /* tc_recv_some() against a deadline. */
-static ssize_t recv_some_until(int fd, void *buf, size_t cap,
-                               uint64_t deadline)
+static ssize_t recv_some_until(int fd, void *buf, size_t cap, uint64_t deadline)
 {
     for (;;) {
         ssize_t n = recv(fd, buf, cap, MSG_DONTWAIT);
@@ -196,8 +195,8 @@ int tc_recv_raw(int fd, void *buf, size_t len, int timeout_ms)
     return recv_until(fd, buf, len, deadline_in(timeout_ms));
 }
 
-int tc_recv_frame(int fd, zinx_packet_format_t fmt, uint32_t *id,
-                  void *buf, size_t cap, uint32_t *len, int timeout_ms)
+int tc_recv_frame(int fd, zinx_packet_format_t fmt, uint32_t *id, void *buf,
+                  size_t cap, uint32_t *len, int timeout_ms)
 {
     uint64_t deadline = deadline_in(timeout_ms);
     uint8_t hdr[8];
@@ -291,8 +290,8 @@ uint32_t tc_rand(uint32_t *state)
 }
 
 /* One step of tc_exchange's writer: returns 0, or a negative errno. */
-static int write_some(int fd, const uint8_t *out, size_t out_len,
-                      size_t *sent, size_t max_chunk, uint32_t *seed)
+static int write_some(int fd, const uint8_t *out, size_t out_len, size_t *sent,
+                      size_t max_chunk, uint32_t *seed)
 {
     size_t want = out_len - *sent;
 
@@ -328,8 +327,7 @@ static int read_some(int fd, uint8_t *in, size_t in_len, size_t *got)
 }
 
 int tc_exchange(int fd, const void *out, size_t out_len, void *in,
-                size_t in_len, size_t max_chunk, uint32_t *seed,
-                int timeout_ms)
+                size_t in_len, size_t max_chunk, uint32_t *seed, int timeout_ms)
 {
     uint64_t deadline = deadline_in(timeout_ms);
     size_t sent = 0, got = 0;
@@ -338,7 +336,7 @@ int tc_exchange(int fd, const void *out, size_t out_len, void *in,
     if (seed == NULL)
         seed = &dummy;
     while (sent < out_len || got < in_len) {
-        struct pollfd p = { .fd = fd, .events = 0 };
+        struct pollfd p = {.fd = fd, .events = 0};
         if (sent < out_len)
             p.events |= POLLOUT;
         if (got < in_len)
@@ -380,7 +378,7 @@ void tc_close_rst(int fd)
 {
     if (fd < 0)
         return;
-    struct linger lg = { .l_onoff = 1, .l_linger = 0 };
+    struct linger lg = {.l_onoff = 1, .l_linger = 0};
     setsockopt(fd, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
     close(fd);
 }

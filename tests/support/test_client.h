@@ -65,8 +65,8 @@ int tc_send_frame(int fd, zinx_packet_format_t fmt, uint32_t id,
                   const void *data, uint32_t len, int timeout_ms);
 
 /* Sends only a header that declares len payload bytes. */
-int tc_send_header(int fd, zinx_packet_format_t fmt, uint32_t id,
-                   uint32_t len, int timeout_ms);
+int tc_send_header(int fd, zinx_packet_format_t fmt, uint32_t id, uint32_t len,
+                   int timeout_ms);
 
 /*
  * Receives what is there, waiting up to timeout_ms for something.
@@ -86,8 +86,8 @@ int tc_recv_raw(int fd, void *buf, size_t len, int timeout_ms);
  * as tc_recv_raw(), or -EMSGSIZE when the payload does not fit in cap
  * (the stream is then out of step).
  */
-int tc_recv_frame(int fd, zinx_packet_format_t fmt, uint32_t *id,
-                  void *buf, size_t cap, uint32_t *len, int timeout_ms);
+int tc_recv_frame(int fd, zinx_packet_format_t fmt, uint32_t *id, void *buf,
+                  size_t cap, uint32_t *len, int timeout_ms);
 
 /*
  * Waits for the end of the stream. Returns 0 on EOF or reset, -EPROTO

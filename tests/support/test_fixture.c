@@ -46,8 +46,7 @@ void tf_log_sink(zinx_log_level_t level, const char *message, void *udata)
     if (ts != NULL && (unsigned)level < 4)
         atomic_fetch_add(&ts->log_count[level], 1);
     if (tf_verbose())
-        fprintf(stderr, "[zinx %s] %s\n", zinx_log_level_name(level),
-                message);
+        fprintf(stderr, "[zinx %s] %s\n", zinx_log_level_name(level), message);
 }
 
 void tf_config(zinx_config_t *cfg)
@@ -163,8 +162,8 @@ int tf_ms_left(uint64_t end_ms)
 
 void tf_sleep_us(int us)
 {
-    struct timespec ts = { .tv_sec = us / 1000000,
-                           .tv_nsec = (long)(us % 1000000) * 1000 };
+    struct timespec ts = {.tv_sec = us / 1000000,
+                          .tv_nsec = (long)(us % 1000000) * 1000};
 
     while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
         ;
@@ -186,8 +185,8 @@ uint64_t tf_wait_stat(const zinx_server_t *srv, size_t off, uint64_t want,
     return v;
 }
 
-uint64_t tf_wait_stat_ge(const zinx_server_t *srv, size_t off,
-                         uint64_t want, int timeout_ms)
+uint64_t tf_wait_stat_ge(const zinx_server_t *srv, size_t off, uint64_t want,
+                         int timeout_ms)
 {
     uint64_t deadline = tf_now_ms() + (uint64_t)timeout_ms;
     uint64_t v;

@@ -53,7 +53,7 @@
 
 /* A count or bound for this build: sanitizers run 3-15x slower. */
 #define TF_PICK(plain, sanitized) (TF_SANITIZED ? (sanitized) : (plain))
-#define TF_PICK3(plain, asan, tsan)                                            \
+#define TF_PICK3(plain, asan, tsan) \
     (TF_TSAN ? (tsan) : TF_ASAN ? (asan) : (plain))
 
 /* Extra time granted to "within X ms" checks for scheduling noise. */
@@ -81,12 +81,12 @@ void tf_note(const char *fmt, ...)
     ;
 
 /* Reports rc against want with both error names, as a test failure. */
-#define TF_ASSERT_RC(rc, want)                                                 \
-    do {                                                                       \
-        int tf_rc_ = (rc), tf_want_ = (want);                                  \
-        if (tf_rc_ != tf_want_)                                                \
-            fail_msg("%s: got %d (%s), want %d (%s)", #rc, tf_rc_,             \
-                     tf_rc_name(tf_rc_), tf_want_, tf_rc_name(tf_want_));      \
+#define TF_ASSERT_RC(rc, want)                                            \
+    do {                                                                  \
+        int tf_rc_ = (rc), tf_want_ = (want);                             \
+        if (tf_rc_ != tf_want_)                                           \
+            fail_msg("%s: got %d (%s), want %d (%s)", #rc, tf_rc_,        \
+                     tf_rc_name(tf_rc_), tf_want_, tf_rc_name(tf_want_)); \
     } while (0)
 
 /* zinx_err_name() for codes, "OK" for 0, "TC_EOF" for 1. */

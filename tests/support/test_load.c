@@ -84,16 +84,15 @@ static int conn_pump(load_t *l, load_conn_t *c)
 {
     if (c->out_off == c->out_len)
         c->out_off = c->out_len = 0;
-    while (c->next_send < l->msgs &&
-           c->next_send - c->next_expect < l->window &&
-           (size_t)c->out_len + ZINX_HEADER_LEN + FRAME_PAYLOAD_MAX <=
-               LOAD_BUF) {
+    while (
+        c->next_send < l->msgs && c->next_send - c->next_expect < l->window &&
+        (size_t)c->out_len + ZINX_HEADER_LEN + FRAME_PAYLOAD_MAX <= LOAD_BUF) {
         uint8_t payload[FRAME_PAYLOAD_MAX];
         uint32_t len = frame_payload_make(payload, c->idx, c->next_send++);
-        c->out_len = (uint16_t)(c->out_len +
-                                frame_encode(ZINX_FORMAT_TLV, TC_ECHO_ID,
-                                             payload, len,
-                                             c->out + c->out_len));
+        c->out_len =
+            (uint16_t)(c->out_len + frame_encode(ZINX_FORMAT_TLV, TC_ECHO_ID,
+                                                 payload, len,
+                                                 c->out + c->out_len));
     }
     while (c->out_off < c->out_len) {
         ssize_t n =
@@ -275,8 +274,8 @@ uint64_t load_run(load_t *l)
     for (uint32_t i = 0; i < l->threads; i++) {
         ts[i].load = l;
         ts[i].index = i;
-        assert_int_equal(
-            pthread_create(&ts[i].thread, NULL, load_main, &ts[i]), 0);
+        assert_int_equal(pthread_create(&ts[i].thread, NULL, load_main, &ts[i]),
+                         0);
     }
     for (uint32_t i = 0; i < l->threads; i++)
         pthread_join(ts[i].thread, NULL);
