@@ -9,12 +9,31 @@
  * Plain builds only: sanitizer runtimes reserve terabytes of address
  * space, so a limit on it cannot run them.
  */
-#include <signal.h>
-#include <sys/resource.h>
-#include <sys/stat.h>
-#include <sys/wait.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <cmocka.h>
 
-#include "reliability_util.h"
+#include <dirent.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/types.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "test_client.h"
+#include "test_fixture.h"
+#include "test_frame.h"
+#include "test_probe.h"
 
 #ifdef ZINX_ECHO_PATH
 typedef struct echo_proc {
@@ -111,15 +130,15 @@ static int settled_fd_count(pid_t pid)
 static int echo_stop(echo_proc_t *e, int ms)
 {
     kill(e->pid, SIGTERM);
-    uint64_t end = ru_now_ms() + (uint64_t)ms;
+    uint64_t end = tf_now_ms() + (uint64_t)ms;
     int status;
     while (waitpid(e->pid, &status, WNOHANG) == 0) {
-        if (ru_now_ms() >= end) {
+        if (tf_now_ms() >= end) {
             kill(e->pid, SIGKILL);
             waitpid(e->pid, &status, 0);
             return -1;
         }
-        ru_sleep_ms(5);
+        tf_sleep_ms(5);
     }
     return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
 }
@@ -142,9 +161,10 @@ static void flood(int *fds, size_t *offs, int n, unsigned ms)
 {
     static uint8_t frame[ZINX_HEADER_LEN + 1024];
     memset(frame + ZINX_HEADER_LEN, 'o', 1024);
-    ru_frame(frame, RU_ECHO_ID, frame + ZINX_HEADER_LEN, 1024);
-    uint64_t end = ru_now_ms() + ms;
-    while (ru_now_ms() < end) {
+    frame_encode(ZINX_FORMAT_TLV, TC_ECHO_ID, frame + ZINX_HEADER_LEN, 1024,
+                 frame);
+    uint64_t end = tf_now_ms() + ms;
+    while (tf_now_ms() < end) {
         for (int i = 0; i < n; i++) {
             ssize_t k = send(fds[i], frame + offs[i], sizeof(frame) - offs[i],
                              MSG_NOSIGNAL | MSG_DONTWAIT);
@@ -161,7 +181,7 @@ static void t23_echo_under_address_space_limit(void **state)
 #ifndef ZINX_ECHO_PATH
     skip();
 #else
-    if (RU_SANITIZED)
+    if (TF_SANITIZED)
         skip();
     enum { N = 300 };
     char dir[PATH_MAX];
@@ -176,7 +196,7 @@ static void t23_echo_under_address_space_limit(void **state)
     fputs("{\"Host\":\"127.0.0.1\",\"TCPPort\":0,\"LogIsolationLevel\":1}\n",
           f);
     fclose(f);
-    ru_raise_nofile();
+    probe_raise_nofile();
 
     /* What it needs at rest. */
     echo_proc_t e;
@@ -192,21 +212,22 @@ static void t23_echo_under_address_space_limit(void **state)
         int fd0 = settled_fd_count(e.pid);
         static int fds[N];
         static size_t offs[N];
-        ru_sockopts_t o = {.rcvbuf = 4096};
+        tc_opts_t o = {.rcvbuf = 4096};
         for (int i = 0; i < N; i++) {
-            fds[i] = ru_connect_ex(e.port, &o);
+            fds[i] = tc_connect_opts(e.port, &o);
             assert_true(fds[i] >= 0);
             offs[i] = 0;
         }
         flood(fds, offs, N, 3000);
         for (int i = 0; i < N; i++)
-            ru_close_rst(fds[i]);
+            tc_close_rst(fds[i]);
 
         /* Still serving, and every descriptor given back. */
         int served = 0;
         for (int i = 0; i < 5; i++) {
-            int c = ru_connect(e.port);
-            if (c >= 0 && ru_echo_call(c, "alive", 5, 5000) == 0)
+            int c = tc_connect(e.port);
+            if (c >= 0 &&
+                tc_echo_call(c, ZINX_FORMAT_TLV, "alive", 5, 5000) == 0)
                 served++;
             if (c >= 0)
                 close(c);
@@ -216,11 +237,11 @@ static void t23_echo_under_address_space_limit(void **state)
             fds_left = proc_fd_count(e.pid);
             if (fds_left <= fd0)
                 break;
-            ru_sleep_ms(10);
+            tf_sleep_ms(10);
         }
         int status = echo_stop(&e, 5000);
         int oom = count_lines_with(e.errlog, "memory");
-        ru_note("T23 zinx-echo round %d: limit %ld KiB, %d of 5 probes "
+        tf_note("T23 zinx-echo round %d: limit %ld KiB, %d of 5 probes "
                 "served, descriptors %d (at start %d), exit %d, %d log "
                 "lines about memory",
                 round, rest_kib + 60 * 1024, served, fds_left, fd0, status,

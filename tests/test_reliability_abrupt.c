@@ -7,15 +7,34 @@
  * connections and to its descriptor count within 2 s, and run OnConnStart
  * and OnConnStop exactly once per connection.
  */
-#include <signal.h>
-#include <sys/wait.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <cmocka.h>
 
-#include "reliability_util.h"
+#include <fcntl.h>
+#include <poll.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/types.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "test_client.h"
+#include "test_fixture.h"
+#include "test_frame.h"
+#include "test_probe.h"
 
 #define MAX_IDS 4096
 #define BIG_ID 2u
 #define BIG_REPLY (64u * 1024u)
-#define SETTLE_MS RU_PICK(2000, 5000)
+#define SETTLE_MS TF_PICK(2000, 5000)
 
 typedef struct hooks {
     atomic_int start[MAX_IDS];
@@ -99,10 +118,10 @@ static void big_handle(zinx_request_t *req, void *udata)
 static zinx_server_t *server_with_hooks(hooks_t *h)
 {
     zinx_config_t cfg;
-    ru_config(&cfg);
+    tf_config_many_conns(&cfg);
     cfg.max_packet_size = 2u * BIG_REPLY;
     cfg.output_hard_limit = 64u << 20;
-    zinx_server_t *s = ru_server_new(&cfg);
+    zinx_server_t *s = tf_echo_server_new(&cfg);
     zinx_router_t big = {.handle = big_handle};
     assert_int_equal(zinx_server_add_router(s, BIG_ID, &big), 0);
     assert_int_equal(zinx_server_on_conn_start(s, on_start, h), 0);
@@ -113,10 +132,10 @@ static zinx_server_t *server_with_hooks(hooks_t *h)
 /* Waits until this process has want descriptors; returns the count. */
 static int wait_fd_count(int want, int timeout_ms)
 {
-    uint64_t end = ru_now_ms() + (uint64_t)timeout_ms;
+    uint64_t end = tf_now_ms() + (uint64_t)timeout_ms;
     int n;
-    while ((n = ru_fd_count()) != want && ru_now_ms() < end)
-        ru_sleep_ms(5);
+    while ((n = probe_fd_count()) != want && tf_now_ms() < end)
+        tf_sleep_ms(5);
     return n;
 }
 
@@ -129,13 +148,13 @@ static void victim_main(int port_rd, int ready_wr)
     int port;
     if (read(port_rd, &port, sizeof(port)) != (ssize_t)sizeof(port))
         _exit(2);
-    int fd = ru_connect(port);
-    if (fd < 0 || ru_echo_call(fd, "pre", 3, 5000) != 0)
+    int fd = tc_connect(port);
+    if (fd < 0 || tc_echo_call(fd, ZINX_FORMAT_TLV, "pre", 3, 5000) != 0)
         _exit(3);
     uint8_t half[ZINX_HEADER_LEN + 50];
-    zinx_pack_header(ZINX_FORMAT_TLV, RU_ECHO_ID, 100, half);
+    zinx_pack_header(ZINX_FORMAT_TLV, TC_ECHO_ID, 100, half);
     memset(half + ZINX_HEADER_LEN, 'h', 50);
-    if (ru_send_all(fd, half, sizeof(half), 5000) != 0)
+    if (tc_send_raw(fd, half, sizeof(half), 5000) != 0)
         _exit(4);
     if (write(ready_wr, "R", 1) != 1)
         _exit(5);
@@ -146,7 +165,7 @@ static void victim_main(int port_rd, int ready_wr)
 static void t10_sigkill_mid_frame(void **state)
 {
     (void)state;
-    const int k = RU_PICK(20, 10);
+    const int k = TF_PICK(20, 10);
     signal(SIGPIPE, SIG_DFL);
     pid_t pids[20];
     int port_wr[20], ready[2];
@@ -170,8 +189,8 @@ static void t10_sigkill_mid_frame(void **state)
 
     hooks_t *h = hooks_new(false);
     zinx_server_t *s = server_with_hooks(h);
-    int port = ru_server_start(s);
-    int fds0 = ru_fd_count() - k; /* the port pipes close below */
+    int port = tf_start_or_fail(s);
+    int fds0 = probe_fd_count() - k; /* the port pipes close below */
     for (int i = 0; i < k; i++) {
         assert_int_equal(write(port_wr[i], &port, sizeof(port)),
                          (ssize_t)sizeof(port));
@@ -185,24 +204,23 @@ static void t10_sigkill_mid_frame(void **state)
     }
     close(ready[0]);
     fds0 -= 1;
-    assert_int_equal(ru_stat(s, RU_STAT(connections)), (uint64_t)k);
+    assert_int_equal(tf_stat(s, TF_STAT(connections)), (uint64_t)k);
 
     for (int i = 0; i < k; i++)
         kill(pids[i], SIGKILL);
-    uint64_t t0 = ru_now_ms();
+    uint64_t t0 = tf_now_ms();
     for (int i = 0; i < k; i++)
         waitpid(pids[i], NULL, 0);
-    assert_int_equal(ru_wait_stat(s, RU_STAT(connections), true, 0, SETTLE_MS),
-                     0);
-    long ms = (long)(ru_now_ms() - t0);
+    assert_int_equal(tf_wait_stat(s, TF_STAT(connections), 0, SETTLE_MS), 0);
+    long ms = (long)(tf_now_ms() - t0);
     assert_int_equal(wait_fd_count(fds0, SETTLE_MS), fds0);
-    ru_note("T10: %d killed clients gone from the server in %ld ms", k, ms);
-    assert_int_equal(ru_stat(s, RU_STAT(closed)), (uint64_t)k);
+    tf_note("T10: %d killed clients gone from the server in %ld ms", k, ms);
+    assert_int_equal(tf_stat(s, TF_STAT(closed)), (uint64_t)k);
     assert_hooks_once(h, (uint64_t)k);
 
-    int fd = ru_connect(port);
+    int fd = tc_connect(port);
     assert_true(fd >= 0);
-    assert_int_equal(ru_echo_call(fd, "alive", 5, 2000), 0);
+    assert_int_equal(tc_echo_call(fd, ZINX_FORMAT_TLV, "alive", 5, 2000), 0);
     close(fd);
     zinx_server_free(s);
     hooks_free(h);
@@ -237,7 +255,7 @@ static void *push_main(void *arg)
             else
                 atomic_fetch_add(&p->refused, 1);
         }
-        ru_sleep_ms(1);
+        tf_sleep_ms(1);
     }
     return NULL;
 }
@@ -245,14 +263,14 @@ static void *push_main(void *arg)
 static void t10_reset_mid_reply(void **state)
 {
     (void)state;
-    const int k = RU_PICK(30, 12);
+    const int k = TF_PICK(30, 12);
     signal(SIGPIPE, SIG_DFL);
     for (uint32_t i = 0; i < BIG_REPLY; i++)
         big_reply[i] = (uint8_t)(i * 3u);
     hooks_t *h = hooks_new(true);
     zinx_server_t *s = server_with_hooks(h);
-    int port = ru_server_start(s);
-    int fds0 = ru_fd_count();
+    int port = tf_start_or_fail(s);
+    int fds0 = probe_fd_count();
     pusher_t *p = calloc(1, sizeof(*p));
     assert_non_null(p);
     p->h = h;
@@ -261,55 +279,54 @@ static void t10_reset_mid_reply(void **state)
     int fds[30];
     uint8_t reqs[20 * ZINX_HEADER_LEN];
     for (int i = 0; i < 20; i++)
-        ru_frame(reqs + i * ZINX_HEADER_LEN, BIG_ID, NULL, 0);
+        frame_encode(ZINX_FORMAT_TLV, BIG_ID, NULL, 0,
+                     reqs + i * ZINX_HEADER_LEN);
     for (int i = 0; i < k; i++) {
-        fds[i] = ru_connect(port);
+        fds[i] = tc_connect(port);
         assert_true(fds[i] >= 0);
         /* 1.3 MiB of replies asked for ... */
-        assert_int_equal(ru_send_all(fds[i], reqs, sizeof(reqs), 2000), 0);
+        assert_int_equal(tc_send_raw(fds[i], reqs, sizeof(reqs), 2000), 0);
     }
-    assert_int_equal(
-        ru_wait_stat(s, RU_STAT(connections), true, (uint64_t)k, 5000),
-        (uint64_t)k);
+    assert_int_equal(tf_wait_stat(s, TF_STAT(connections), (uint64_t)k, 5000),
+                     (uint64_t)k);
     for (int i = 0; i < k; i++) {
         /* ... some of it read ... */
         uint8_t buf[10000];
-        assert_true(ru_recv_exact(fds[i], buf, sizeof(buf), 5000) == 0);
+        assert_true(tc_recv_raw(fds[i], buf, sizeof(buf), 5000) == 0);
         if (i % 3 == 2) {
             /* ... and half a request left behind, for some ... */
             uint8_t half[ZINX_HEADER_LEN + 10];
-            zinx_pack_header(ZINX_FORMAT_TLV, RU_ECHO_ID, 500, half);
+            zinx_pack_header(ZINX_FORMAT_TLV, TC_ECHO_ID, 500, half);
             memset(half + ZINX_HEADER_LEN, 'x', 10);
-            ru_send_all(fds[i], half, sizeof(half), 2000);
+            tc_send_raw(fds[i], half, sizeof(half), 2000);
         }
     }
-    ru_sleep_ms(20);
+    tf_sleep_ms(20);
     /* ... then a reset (or, for some, a close with unread data, which is
        a reset too). */
-    uint64_t t0 = ru_now_ms();
+    uint64_t t0 = tf_now_ms();
     for (int i = 0; i < k; i++) {
         if (i % 2 == 0)
-            ru_close_rst(fds[i]);
+            tc_close_rst(fds[i]);
         else
             close(fds[i]);
     }
-    assert_int_equal(ru_wait_stat(s, RU_STAT(connections), true, 0, SETTLE_MS),
-                     0);
-    long ms = (long)(ru_now_ms() - t0);
-    ru_sleep_ms(50);
+    assert_int_equal(tf_wait_stat(s, TF_STAT(connections), 0, SETTLE_MS), 0);
+    long ms = (long)(tf_now_ms() - t0);
+    tf_sleep_ms(50);
     atomic_store(&p->stop, true);
     pthread_join(p->thread, NULL);
-    ru_note("T10: %d reset clients gone in %ld ms; pusher: %ld sends "
+    tf_note("T10: %d reset clients gone in %ld ms; pusher: %ld sends "
             "queued, %ld refused",
             k, ms, atomic_load(&p->sent), atomic_load(&p->refused));
     assert_true(atomic_load(&p->refused) > 0); /* it did hit dead peers */
     assert_int_equal(wait_fd_count(fds0, SETTLE_MS), fds0);
-    assert_int_equal(ru_stat(s, RU_STAT(closed)), (uint64_t)k);
+    assert_int_equal(tf_stat(s, TF_STAT(closed)), (uint64_t)k);
     assert_hooks_once(h, (uint64_t)k);
 
-    int fd = ru_connect(port);
+    int fd = tc_connect(port);
     assert_true(fd >= 0);
-    assert_int_equal(ru_echo_call(fd, "alive", 5, 2000), 0);
+    assert_int_equal(tc_echo_call(fd, ZINX_FORMAT_TLV, "alive", 5, 2000), 0);
     close(fd);
     zinx_server_free(s);
     /* The kept references outlive the server: still safe to drop. */

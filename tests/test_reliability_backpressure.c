@@ -11,7 +11,25 @@
  * unsent output stays below OutputSoftLimit, and what each one pins is
  * bounded.
  */
-#include "reliability_util.h"
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <cmocka.h>
+
+#include <errno.h>
+#include <pthread.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/types.h>
+#include <unistd.h>
+
+#include "test_client.h"
+#include "test_fixture.h"
+#include "test_frame.h"
+#include "test_probe.h"
 
 #define BIG_ID 2u
 #define SMALL_REQ 9u
@@ -33,10 +51,10 @@ static zinx_server_t *default_server(uint32_t workers, int *port)
     snprintf(cfg.host, sizeof(cfg.host), "127.0.0.1");
     cfg.tcp_port = 0;
     cfg.worker_pool_size = workers;
-    zinx_server_t *s = ru_server_new(&cfg);
+    zinx_server_t *s = tf_echo_server_new(&cfg);
     zinx_router_t big = {.handle = big_handle};
     assert_int_equal(zinx_server_add_router(s, BIG_ID, &big), 0);
-    *port = ru_server_start(s);
+    *port = tf_start_or_fail(s);
     return s;
 }
 
@@ -62,11 +80,11 @@ static void *writer_main(void *arg)
     for (uint32_t i = 0; i < batch; i++) {
         uint8_t *f = buf + (size_t)i * frame;
         memset(f + ZINX_HEADER_LEN, 'a' + (int)(i % 26), w->len);
-        ru_frame(f, w->id, f + ZINX_HEADER_LEN, w->len);
+        frame_encode(ZINX_FORMAT_TLV, w->id, f + ZINX_HEADER_LEN, w->len, f);
     }
     for (uint32_t sent = 0; sent < w->n && w->rc == 0;) {
         uint32_t k = w->n - sent < batch ? w->n - sent : batch;
-        w->rc = ru_send_all(w->fd, buf, (size_t)k * frame, 60000);
+        w->rc = tc_send_raw(w->fd, buf, (size_t)k * frame, 60000);
         sent += k;
     }
     free(buf);
@@ -81,7 +99,8 @@ static uint32_t read_replies(int fd, uint32_t n, uint32_t reply_len)
     uint32_t got = 0;
     while (got < n) {
         uint32_t id, len;
-        if (ru_recv_frame(fd, &id, buf, reply_len, &len, 20000) != 0 ||
+        if (tc_recv_frame(fd, ZINX_FORMAT_TLV, &id, buf, reply_len, &len,
+                          20000) != 0 ||
             len != reply_len)
             break;
         got++;
@@ -95,17 +114,17 @@ static void reader_never_cut(uint32_t workers, uint32_t id, uint32_t req_len,
 {
     int port;
     zinx_server_t *s = default_server(workers, &port);
-    int fd = ru_connect(port);
+    int fd = tc_connect(port);
     assert_true(fd >= 0);
     writer_t w = {.fd = fd, .id = id, .len = req_len, .n = n};
     assert_int_equal(pthread_create(&w.thread, NULL, writer_main, &w), 0);
     uint32_t got = read_replies(fd, n, reply_len);
     pthread_join(w.thread, NULL);
-    ru_note("T21 w%u: %u of %u replies of %u bytes", workers, got, n,
+    tf_note("T21 w%u: %u of %u replies of %u bytes", workers, got, n,
             reply_len);
     assert_int_equal(w.rc, 0);
     assert_int_equal(got, n);
-    assert_int_equal(ru_stat(s, RU_STAT(slow_readers)), 0);
+    assert_int_equal(tf_stat(s, TF_STAT(slow_readers)), 0);
     close(fd);
     zinx_server_free(s);
 }
@@ -115,13 +134,13 @@ static void reader_never_cut(uint32_t workers, uint32_t id, uint32_t req_len,
 static void t21_pipelined_echo_w10(void **state)
 {
     (void)state;
-    reader_never_cut(10, RU_ECHO_ID, 4096, 4096, RU_PICK(20000, 5000));
+    reader_never_cut(10, TC_ECHO_ID, 4096, 4096, TF_PICK(20000, 5000));
 }
 
 static void t21_pipelined_echo_inline(void **state)
 {
     (void)state;
-    reader_never_cut(0, RU_ECHO_ID, 4096, 4096, RU_PICK(20000, 5000));
+    reader_never_cut(0, TC_ECHO_ID, 4096, 4096, TF_PICK(20000, 5000));
 }
 
 /* 5,000 pipelined 9-byte requests, each answered with 4 KiB: one read
@@ -144,11 +163,12 @@ static void flood_without_reading(int fd)
 {
     uint8_t frame[ZINX_HEADER_LEN + 1024];
     memset(frame + ZINX_HEADER_LEN, 'q', 1024);
-    ru_frame(frame, RU_ECHO_ID, frame + ZINX_HEADER_LEN, 1024);
+    frame_encode(ZINX_FORMAT_TLV, TC_ECHO_ID, frame + ZINX_HEADER_LEN, 1024,
+                 frame);
     int idle = 0;
     size_t off = 0; /* a short send leaves the rest for the next one */
-    uint64_t end = ru_now_ms() + 3000; /* a server that never closes */
-    while ((idle < 50 || off != 0) && ru_now_ms() < end) {
+    uint64_t end = tf_now_ms() + 3000; /* a server that never closes */
+    while ((idle < 50 || off != 0) && tf_now_ms() < end) {
         ssize_t n = send(fd, frame + off, sizeof(frame) - off,
                          MSG_NOSIGNAL | MSG_DONTWAIT);
         if (n > 0) {
@@ -159,7 +179,7 @@ static void flood_without_reading(int fd)
         if (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK)
             return;
         idle++;
-        ru_sleep_ms(2);
+        tf_sleep_ms(2);
     }
 }
 
@@ -172,24 +192,24 @@ static void t22_non_readers_closed(void **state)
     snprintf(cfg.host, sizeof(cfg.host), "127.0.0.1");
     cfg.tcp_port = 0;
     cfg.output_soft_timeout_ms = SOFT_TIMEOUT_MS; /* the rest: defaults */
-    zinx_server_t *s = ru_server_new(&cfg);
-    int port = ru_server_start(s);
-    long rss0 = ru_rss_kib();
+    zinx_server_t *s = tf_echo_server_new(&cfg);
+    int port = tf_start_or_fail(s);
+    long rss0 = probe_rss_kib();
 
     int fds[N];
-    ru_sockopts_t o = {.rcvbuf = 4096};
+    tc_opts_t o = {.rcvbuf = 4096};
     for (int i = 0; i < N; i++) {
-        fds[i] = ru_connect_ex(port, &o);
+        fds[i] = tc_connect_opts(port, &o);
         assert_true(fds[i] >= 0);
     }
     for (int i = 0; i < N; i++)
         flood_without_reading(fds[i]);
-    long rss_peak = ru_rss_kib();
-    uint64_t t0 = ru_now_ms();
-    uint64_t closed = ru_wait_stat(s, RU_STAT(slow_readers), false, N,
-                                   SOFT_TIMEOUT_MS + 4000 + RU_SLACK_MS);
-    uint64_t waited = ru_now_ms() - t0;
-    ru_note("T22: %llu of %d non-readers closed %llu ms after the flood; RSS "
+    long rss_peak = probe_rss_kib();
+    uint64_t t0 = tf_now_ms();
+    uint64_t closed = tf_wait_stat_ge(s, TF_STAT(slow_readers), N,
+                                      SOFT_TIMEOUT_MS + 4000 + TF_SLACK_MS);
+    uint64_t waited = tf_now_ms() - t0;
+    tf_note("T22: %llu of %d non-readers closed %llu ms after the flood; RSS "
             "+%ld KiB at the peak (%ld KiB each)",
             (unsigned long long)closed, N, (unsigned long long)waited,
             rss_peak - rss0, (rss_peak - rss0) / N);
@@ -197,11 +217,11 @@ static void t22_non_readers_closed(void **state)
     /* OutputHighWater (256 KiB) + one frame's reply + one read (64 KiB)
        at most; the issue measured 1.1 MiB each before. Sanitizers
        change what RSS means, so only the plain build checks it. */
-    if (!RU_SANITIZED)
+    if (!TF_SANITIZED)
         assert_true((rss_peak - rss0) / N < 400);
     for (int i = 0; i < N; i++) {
         size_t junk;
-        int rc = ru_wait_closed(fds[i], 5000, &junk);
+        int rc = tc_wait_closed(fds[i], 5000, &junk);
         assert_true(rc == 0 || rc == -ECONNRESET);
         close(fds[i]);
     }

@@ -8,7 +8,24 @@
  * write side after the junk, or it just waits (the server's linger time
  * then ends it).
  */
-#include "reliability_util.h"
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <cmocka.h>
+
+#include <errno.h>
+#include <poll.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/types.h>
+#include <unistd.h>
+
+#include "test_client.h"
+#include "test_fixture.h"
+#include "test_probe.h"
 
 #define NOTICE_ID 4242u
 #define RUNS 100
@@ -32,14 +49,14 @@ static int drive(run_t *r, int n, bool shut_after, int port, int *eofs)
     uint8_t hdr[ZINX_HEADER_LEN];
     for (int i = 0; i < n; i++) {
         memset(&r[i], 0, sizeof(r[i]));
-        ru_sockopts_t o = {.nonblock = true};
-        r[i].fd = ru_connect_ex(port, &o);
+        tc_opts_t o = {.nonblock = true};
+        r[i].fd = tc_connect_opts(port, &o);
         assert_true(r[i].fd >= 0);
     }
     size_t total = ZINX_HEADER_LEN + JUNK;
-    uint64_t end = ru_now_ms() + 30000;
+    uint64_t end = tf_now_ms() + 30000;
     int left = n;
-    while (left > 0 && ru_now_ms() < end) {
+    while (left > 0 && tf_now_ms() < end) {
         struct pollfd pfd[RUNS];
         for (int i = 0; i < n; i++) {
             pfd[i].fd = r[i].done ? -1 : r[i].fd;
@@ -58,7 +75,7 @@ static int drive(run_t *r, int n, bool shut_after, int port, int *eofs)
                 if (x->sent < ZINX_HEADER_LEN) {
                     /* Alternate between just past the limit and the
                        largest length. */
-                    zinx_pack_header(ZINX_FORMAT_TLV, RU_ECHO_ID,
+                    zinx_pack_header(ZINX_FORMAT_TLV, TC_ECHO_ID,
                                      i % 2 ? 4097u : 0xffffffffu, hdr);
                     p = hdr + x->sent;
                     len = ZINX_HEADER_LEN - x->sent;
@@ -114,7 +131,7 @@ static int drive(run_t *r, int n, bool shut_after, int port, int *eofs)
         ok += notice;
         *eofs += notice && x->end == 0;
         if (!notice)
-            ru_note("T12 run %d: sent %zu, got %zu bytes, end %s", i, x->sent,
+            tf_note("T12 run %d: sent %zu, got %zu bytes, end %s", i, x->sent,
                     x->got, zinx_strerror(x->end));
         close(x->fd);
     }
@@ -125,23 +142,23 @@ static void run_t12(bool shut_after)
 {
     memset(junk, 0xab, sizeof(junk));
     zinx_config_t cfg;
-    ru_config(&cfg);
+    tf_config_many_conns(&cfg);
     cfg.close_notice_msg_id = NOTICE_ID;
-    zinx_server_t *s = ru_server_new(&cfg);
-    int port = ru_server_start(s);
-    ru_raise_nofile();
+    zinx_server_t *s = tf_echo_server_new(&cfg);
+    int port = tf_start_or_fail(s);
+    probe_raise_nofile();
     run_t *r = calloc(RUNS, sizeof(*r));
     assert_non_null(r);
-    uint64_t t0 = ru_now_ms();
+    uint64_t t0 = tf_now_ms();
     int eofs;
     int ok = drive(r, RUNS, shut_after, port, &eofs);
-    ru_note("T12 (%s): notice read in %d of %d runs (%d then EOF) in %llu "
+    tf_note("T12 (%s): notice read in %d of %d runs (%d then EOF) in %llu "
             "ms",
             shut_after ? "SHUT_WR after the junk" : "no SHUT_WR", ok, RUNS,
-            eofs, (unsigned long long)(ru_now_ms() - t0));
+            eofs, (unsigned long long)(tf_now_ms() - t0));
     assert_true(ok >= RUNS - 1);
-    assert_int_equal(ru_stat(s, RU_STAT(oversize)), RUNS);
-    assert_int_equal(ru_wait_stat(s, RU_STAT(connections), true, 0, 5000), 0);
+    assert_int_equal(tf_stat(s, TF_STAT(oversize)), RUNS);
+    assert_int_equal(tf_wait_stat(s, TF_STAT(connections), 0, 5000), 0);
     free(r);
     zinx_server_free(s);
 }

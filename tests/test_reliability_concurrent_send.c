@@ -6,13 +6,32 @@
  * echo replies straight into the output while the eight threads go
  * through the cross-thread path. Run under TSan too.
  */
-#include "reliability_util.h"
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <cmocka.h>
+
+#include <errno.h>
+#include <pthread.h>
+#include <sched.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/types.h>
+#include <unistd.h>
+
+#include "test_client.h"
+#include "test_fixture.h"
+#include "test_frame.h"
 
 #define SENDERS 8
 #define PUSH_ID 5u
 #define ECHO_STREAM 99u
-#define FRAMES RU_PICK3(10000u, 4000u, 2000u)
-#define ECHOES RU_PICK(2000u, 500u)
+#define FRAMES TF_PICK3(10000u, 4000u, 2000u)
+#define ECHOES TF_PICK(2000u, 500u)
 
 typedef struct shared {
     atomic_ullong conn; /* zinx_conn_t * with a reference, once started */
@@ -32,21 +51,21 @@ static void on_start(zinx_conn_t *conn, void *udata)
 static uint32_t make_frame_payload(uint8_t *p, uint32_t stream, uint32_t seq)
 {
     uint32_t fill = seq % 97u == 0 ? 3000u : (stream * 31u + seq * 7u) % 200u;
-    ru_put32(p, stream);
-    ru_put32(p + 4, seq);
+    frame_put_u32(p, stream);
+    frame_put_u32(p + 4, seq);
     for (uint32_t i = 0; i < fill; i++)
         p[8 + i] = (uint8_t)(stream + seq + i);
-    ru_put32(p + 8 + fill, ru_crc32(p, 8 + fill));
+    frame_put_u32(p + 8 + fill, frame_crc32(p, 8 + fill));
     return 12 + fill;
 }
 
 static bool check_frame_payload(const uint8_t *p, uint32_t len,
                                 uint32_t *stream, uint32_t *seq)
 {
-    if (len < 12 || ru_get32(p + len - 4) != ru_crc32(p, len - 4))
+    if (len < 12 || frame_get_u32(p + len - 4) != frame_crc32(p, len - 4))
         return false;
-    *stream = ru_get32(p);
-    *seq = ru_get32(p + 4);
+    *stream = frame_get_u32(p);
+    *seq = frame_get_u32(p + 4);
     return true;
 }
 
@@ -80,18 +99,18 @@ static void run_concurrent_send(uint32_t workers, bool with_echo)
     shared_t *sh = calloc(1, sizeof(*sh));
     assert_non_null(sh);
     zinx_config_t cfg;
-    ru_config(&cfg);
+    tf_config_many_conns(&cfg);
     cfg.worker_pool_size = workers;
     cfg.output_hard_limit = 0; /* only interleaving is under test here */
     cfg.output_soft_limit = 0;
-    zinx_server_t *s = ru_server_new(&cfg);
+    zinx_server_t *s = tf_echo_server_new(&cfg);
     assert_int_equal(zinx_server_on_conn_start(s, on_start, sh), 0);
-    int port = ru_server_start(s);
-    int fd = ru_connect(port);
+    int port = tf_start_or_fail(s);
+    int fd = tc_connect(port);
     assert_true(fd >= 0);
-    uint64_t end = ru_now_ms() + 5000;
-    while (atomic_load(&sh->conn) == 0 && ru_now_ms() < end)
-        ru_sleep_ms(1);
+    uint64_t end = tf_now_ms() + 5000;
+    while (atomic_load(&sh->conn) == 0 && tf_now_ms() < end)
+        tf_sleep_ms(1);
     assert_true(atomic_load(&sh->conn) != 0);
 
     sender_t snd[SENDERS];
@@ -107,12 +126,13 @@ static void run_concurrent_send(uint32_t workers, bool with_echo)
     size_t echo_len = 0;
     uint8_t *echo_out = NULL;
     if (with_echo) {
-        echo_out = malloc(ECHOES * (ZINX_HEADER_LEN + RU_PAYLOAD_MAX));
+        echo_out = malloc(ECHOES * (ZINX_HEADER_LEN + FRAME_PAYLOAD_MAX));
         assert_non_null(echo_out);
         for (uint32_t i = 0; i < ECHOES; i++) {
-            uint8_t p[RU_PAYLOAD_MAX];
-            uint32_t len = ru_payload_make(p, ECHO_STREAM, i);
-            echo_len += ru_frame(echo_out + echo_len, RU_ECHO_ID, p, len);
+            uint8_t p[FRAME_PAYLOAD_MAX];
+            uint32_t len = frame_payload_make(p, ECHO_STREAM, i);
+            echo_len += frame_encode(ZINX_FORMAT_TLV, TC_ECHO_ID, p, len,
+                                     echo_out + echo_len);
         }
     }
 
@@ -122,8 +142,8 @@ static void run_concurrent_send(uint32_t workers, bool with_echo)
     size_t cap = 1u << 20, have = 0, echo_sent = 0;
     uint8_t *buf = malloc(cap);
     assert_non_null(buf);
-    end = ru_now_ms() + (uint64_t)RU_PICK(30000, 120000);
-    while (got < want && ru_now_ms() < end) {
+    end = tf_now_ms() + (uint64_t)TF_PICK(30000, 120000);
+    while (got < want && tf_now_ms() < end) {
         if (echo_sent < echo_len) {
             ssize_t w =
                 send(fd, echo_out + echo_sent,
@@ -132,7 +152,7 @@ static void run_concurrent_send(uint32_t workers, bool with_echo)
             if (w > 0)
                 echo_sent += (size_t)w;
         }
-        ssize_t n = ru_recv_some(fd, buf + have, cap - have, 1000);
+        ssize_t n = tc_recv_some(fd, buf + have, cap - have, 1000);
         if (n == -ETIMEDOUT)
             continue;
         if (n <= 0)
@@ -151,8 +171,8 @@ static void run_concurrent_send(uint32_t workers, bool with_echo)
                 fail_msg("frame %llu: bad header (interleaved?)",
                          (unsigned long long)got);
             uint32_t stream = 0, seq = 0;
-            if (m.id == RU_ECHO_ID) {
-                if (ru_payload_check(m.data, m.len, &stream, &seq) != 0 ||
+            if (m.id == TC_ECHO_ID) {
+                if (frame_payload_check(m.data, m.len, &stream, &seq) != 0 ||
                     stream != ECHO_STREAM || seq != echo_next)
                     fail_msg("echo reply %u damaged or out of order",
                              echo_next);
@@ -177,7 +197,7 @@ static void run_concurrent_send(uint32_t workers, bool with_echo)
     }
     for (uint32_t i = 0; i < SENDERS; i++)
         pthread_join(snd[i].thread, NULL);
-    ru_note("T15 (%u workers%s): %llu of %llu frames intact and in order, "
+    tf_note("T15 (%u workers%s): %llu of %llu frames intact and in order, "
             "%ld send errors",
             workers, with_echo ? ", echo" : "", (unsigned long long)got,
             (unsigned long long)want, atomic_load(&sh->send_errors));

@@ -10,10 +10,28 @@
  * valgrind refuses setrlimit() on descriptors, so this test skips itself
  * there.
  */
-#include <signal.h>
-#include <sys/wait.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <cmocka.h>
 
-#include "reliability_util.h"
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/types.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "test_client.h"
+#include "test_fixture.h"
+#include "test_probe.h"
 
 #define CHILD_NOFILE 64
 #define STORM 500
@@ -52,11 +70,11 @@ static void child_main(int cmd, int reply)
     if (setrlimit(RLIMIT_NOFILE, &rl) != 0)
         _exit(2);
     zinx_config_t cfg;
-    ru_config(&cfg);
+    tf_config_many_conns(&cfg);
     zinx_server_t *s = zinx_server_new(&cfg);
-    zinx_router_t echo = {.handle = ru_echo_handle};
-    if (s == NULL || zinx_server_set_log_sink(s, ru_log_sink, NULL) != 0 ||
-        zinx_server_add_router(s, RU_ECHO_ID, &echo) != 0 ||
+    zinx_router_t echo = {.handle = tf_echo};
+    if (s == NULL || zinx_server_set_log_sink(s, tf_log_sink, NULL) != 0 ||
+        zinx_server_add_router(s, TC_ECHO_ID, &echo) != 0 ||
         zinx_server_start(s) != 0)
         _exit(4);
     int port = zinx_server_port(s);
@@ -81,10 +99,10 @@ static void child_main(int cmd, int reply)
 static int read_full(int fd, void *p, size_t n, int timeout_ms)
 {
     uint8_t *b = p;
-    uint64_t end = ru_now_ms() + (uint64_t)timeout_ms;
+    uint64_t end = tf_now_ms() + (uint64_t)timeout_ms;
     while (n > 0) {
         struct pollfd pfd = {.fd = fd, .events = POLLIN};
-        if (poll(&pfd, 1, ru_ms_left(end)) <= 0)
+        if (poll(&pfd, 1, tf_ms_left(end)) <= 0)
             return -ETIMEDOUT;
         ssize_t r = read(fd, b, n);
         if (r < 0 && errno == EINTR)
@@ -127,10 +145,10 @@ static void child_stop(child_t *c)
 {
     assert_int_equal(write(c->cmd, "Q", 1), 1);
     int status = 0;
-    uint64_t end = ru_now_ms() + 15000;
+    uint64_t end = tf_now_ms() + 15000;
     pid_t r;
-    while ((r = waitpid(c->pid, &status, WNOHANG)) == 0 && ru_now_ms() < end)
-        ru_sleep_ms(10);
+    while ((r = waitpid(c->pid, &status, WNOHANG)) == 0 && tf_now_ms() < end)
+        tf_sleep_ms(10);
     if (r == 0) {
         kill(c->pid, SIGKILL);
         waitpid(c->pid, &status, 0);
@@ -147,7 +165,7 @@ static void t9_emfile_storm(void **state)
     (void)state;
     if (under_valgrind())
         skip();
-    ru_raise_nofile();
+    probe_raise_nofile();
     child_t c;
     child_start(&c);
 
@@ -155,9 +173,9 @@ static void t9_emfile_storm(void **state)
     int served[CHILD_NOFILE];
     int nserved = 0, first_refused = -1;
     while (nserved < CHILD_NOFILE) {
-        int fd = ru_connect(c.port);
+        int fd = tc_connect(c.port);
         assert_true(fd >= 0);
-        if (ru_echo_call(fd, "fill", 4, 2000) != 0) {
+        if (tc_echo_call(fd, ZINX_FORMAT_TLV, "fill", 4, 2000) != 0) {
             first_refused = fd;
             break;
         }
@@ -171,40 +189,40 @@ static void t9_emfile_storm(void **state)
     zinx_server_stats_t st;
     child_stats(&c, &st);
     uint64_t errors_before = st.accept_errors;
-    long cpu0 = ru_pid_cpu_ms(c.pid);
+    long cpu0 = probe_pid_cpu_ms(c.pid);
     int *storm = calloc(STORM, sizeof(*storm));
     assert_non_null(storm);
-    ru_sockopts_t nb = {.nonblock = true};
+    tc_opts_t nb = {.nonblock = true};
     for (int i = 0; i < STORM; i++) {
-        storm[i] = ru_connect_ex(c.port, &nb);
+        storm[i] = tc_connect_opts(c.port, &nb);
         assert_true(storm[i] >= 0);
     }
     /* Each refused client sees its connection closed, not a hang. */
     int closed = 0;
-    uint64_t end = ru_now_ms() + 10000;
-    while (closed < STORM && ru_now_ms() < end) {
+    uint64_t end = tf_now_ms() + 10000;
+    while (closed < STORM && tf_now_ms() < end) {
         for (int i = 0; i < STORM; i++) {
-            if (storm[i] >= 0 && ru_peer_closed_now(storm[i])) {
+            if (storm[i] >= 0 && tc_peer_closed_now(storm[i])) {
                 close(storm[i]);
                 storm[i] = -1;
                 closed++;
             }
         }
-        ru_sleep_ms(5);
+        tf_sleep_ms(5);
     }
-    long cpu1 = ru_pid_cpu_ms(c.pid);
-    ru_sleep_ms(2000);
-    long cpu2 = ru_pid_cpu_ms(c.pid);
-    ru_note("T9: %d served before the table filled; %d of %d storm "
+    long cpu1 = probe_pid_cpu_ms(c.pid);
+    tf_sleep_ms(2000);
+    long cpu2 = probe_pid_cpu_ms(c.pid);
+    tf_note("T9: %d served before the table filled; %d of %d storm "
             "connections closed; child CPU %ld ms during the storm, %ld ms "
             "in the 2 s after",
             nserved, closed, STORM, cpu1 - cpu0, cpu2 - cpu1);
     assert_int_equal(closed, STORM);
     assert_true(cpu2 - cpu1 <= 200);
-    assert_true(cpu1 - cpu0 <= RU_PICK(1000, 3000));
+    assert_true(cpu1 - cpu0 <= TF_PICK(1000, 3000));
 
     child_stats(&c, &st);
-    ru_note("T9: accept_errors %llu before the storm, %llu after; accepted "
+    tf_note("T9: accept_errors %llu before the storm, %llu after; accepted "
             "%llu",
             (unsigned long long)errors_before,
             (unsigned long long)st.accept_errors,
@@ -214,22 +232,23 @@ static void t9_emfile_storm(void **state)
 
     /* The connections already in are unaffected. */
     for (int i = 0; i < nserved; i++)
-        assert_int_equal(ru_echo_call(served[i], "still", 5, 2000), 0);
+        assert_int_equal(
+            tc_echo_call(served[i], ZINX_FORMAT_TLV, "still", 5, 2000), 0);
 
     /* Free some descriptors: new clients are served again. */
     int freed = nserved / 2;
     for (int i = 0; i < freed; i++)
         close(served[--nserved]);
-    end = ru_now_ms() + 5000;
+    end = tf_now_ms() + 5000;
     do {
-        ru_sleep_ms(20);
+        tf_sleep_ms(20);
         child_stats(&c, &st);
-    } while (st.connections != (uint64_t)nserved && ru_now_ms() < end);
+    } while (st.connections != (uint64_t)nserved && tf_now_ms() < end);
     assert_int_equal(st.connections, (uint64_t)nserved);
     for (int i = 0; i < freed / 2; i++) {
-        int fd = ru_connect(c.port);
+        int fd = tc_connect(c.port);
         assert_true(fd >= 0);
-        assert_int_equal(ru_echo_call(fd, "back", 4, 2000), 0);
+        assert_int_equal(tc_echo_call(fd, ZINX_FORMAT_TLV, "back", 4, 2000), 0);
         served[nserved++] = fd;
     }
 

@@ -6,7 +6,20 @@
  * unknown; other clients keep being served throughout. Off (0) by
  * default.
  */
-#include "reliability_util.h"
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <cmocka.h>
+
+#include <errno.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <unistd.h>
+
+#include "test_bystander.h"
+#include "test_client.h"
+#include "test_fixture.h"
+#include "test_frame.h"
 
 #define N_UNKNOWN 10u
 
@@ -14,12 +27,12 @@ static zinx_server_t *start_server(uint32_t max_unknown, uint32_t workers,
                                    uint32_t heartbeat_ms, int *port)
 {
     zinx_config_t cfg;
-    ru_config(&cfg);
+    tf_config_many_conns(&cfg);
     cfg.max_unknown_msgs = max_unknown;
     cfg.worker_pool_size = workers;
     cfg.heartbeat_interval_ms = heartbeat_ms;
-    zinx_server_t *s = ru_server_new(&cfg);
-    *port = ru_server_start(s);
+    zinx_server_t *s = tf_echo_server_new(&cfg);
+    *port = tf_start_or_fail(s);
     return s;
 }
 
@@ -28,13 +41,14 @@ static size_t unknown_frames(uint8_t *out, uint32_t n, uint32_t first_id)
 {
     size_t len = 0;
     for (uint32_t i = 0; i < n; i++)
-        len += ru_frame(out + len, first_id + i, "glitch", i % 2 ? 6 : 0);
+        len += frame_encode(ZINX_FORMAT_TLV, first_id + i, "glitch",
+                            i % 2 ? 6 : 0, out + len);
     return len;
 }
 
 static void assert_closed_soon(int fd)
 {
-    int rc = ru_wait_closed(fd, RU_PICK(1000, 5000), NULL);
+    int rc = tc_wait_closed(fd, TF_PICK(1000, 5000), NULL);
     if (rc != 0 && rc != -ECONNRESET)
         fail_msg("connection not closed: %s", zinx_strerror(rc));
 }
@@ -43,23 +57,23 @@ static void exact_threshold(uint32_t workers)
 {
     int port;
     zinx_server_t *s = start_server(N_UNKNOWN, workers, 0, &port);
-    ru_prober_t *prober = ru_prober_start(port);
+    bystander_t *bystander = bystander_start(port);
 
     /* N unknown frames are tolerated ... */
     uint8_t buf[N_UNKNOWN * (ZINX_HEADER_LEN + 6)];
     size_t len = unknown_frames(buf, N_UNKNOWN, 500);
-    int fd = ru_connect(port);
+    int fd = tc_connect(port);
     assert_true(fd >= 0);
-    assert_int_equal(ru_send_all(fd, buf, len, 2000), 0);
-    assert_int_equal(ru_echo_call(fd, "still here", 10, 2000), 0);
-    assert_int_equal(ru_stat(s, RU_STAT(unknown_closed)), 0);
+    assert_int_equal(tc_send_raw(fd, buf, len, 2000), 0);
+    assert_int_equal(tc_echo_call(fd, ZINX_FORMAT_TLV, "still here", 10, 2000),
+                     0);
+    assert_int_equal(tf_stat(s, TF_STAT(unknown_closed)), 0);
     /* ... the next one is not. */
-    assert_int_equal(ru_send_frame(fd, 777, NULL, 0, 2000), 0);
+    assert_int_equal(tc_send_frame(fd, ZINX_FORMAT_TLV, 777, NULL, 0, 2000), 0);
     assert_closed_soon(fd);
     close(fd);
-    assert_int_equal(ru_wait_stat(s, RU_STAT(unknown_closed), true, 1, 2000),
-                     1);
-    assert_int_equal(ru_stat(s, RU_STAT(unrouted)), N_UNKNOWN + 1);
+    assert_int_equal(tf_wait_stat(s, TF_STAT(unknown_closed), 1, 2000), 1);
+    assert_int_equal(tf_stat(s, TF_STAT(unrouted)), N_UNKNOWN + 1);
 
     /* A flood is cut off the same way. */
     const uint32_t flood = 10000;
@@ -67,20 +81,20 @@ static void exact_threshold(uint32_t workers)
     assert_non_null(big);
     size_t blen = 0;
     for (uint32_t i = 0; i < flood; i++)
-        blen += ru_frame(big + blen, 1000u + i % 50u, NULL, 0);
-    fd = ru_connect(port);
+        blen +=
+            frame_encode(ZINX_FORMAT_TLV, 1000u + i % 50u, NULL, 0, big + blen);
+    fd = tc_connect(port);
     assert_true(fd >= 0);
     /* The server may close before taking it all. */
-    ru_send_all(fd, big, blen, 2000);
+    tc_send_raw(fd, big, blen, 2000);
     assert_closed_soon(fd);
     close(fd);
     free(big);
-    assert_int_equal(ru_wait_stat(s, RU_STAT(unknown_closed), true, 2, 2000),
-                     2);
-    assert_int_equal(ru_wait_stat(s, RU_STAT(connections), true, 1, 2000), 1);
-    ru_note("T19 (%u workers): %llu unrouted frames counted in all", workers,
-            (unsigned long long)ru_stat(s, RU_STAT(unrouted)));
-    ru_prober_finish(prober, "T19", RU_PICK(1000, 3000));
+    assert_int_equal(tf_wait_stat(s, TF_STAT(unknown_closed), 2, 2000), 2);
+    assert_int_equal(tf_wait_stat(s, TF_STAT(connections), 1, 2000), 1);
+    tf_note("T19 (%u workers): %llu unrouted frames counted in all", workers,
+            (unsigned long long)tf_stat(s, TF_STAT(unrouted)));
+    bystander_finish(bystander, "T19", TF_PICK(1000, 3000));
     zinx_server_free(s);
 }
 
@@ -107,16 +121,17 @@ static void t19_per_connection(void **state)
     uint8_t buf[N_UNKNOWN * (ZINX_HEADER_LEN + 6)];
     size_t len = unknown_frames(buf, N_UNKNOWN, 600);
     for (int i = 0; i < CLIENTS; i++) {
-        fds[i] = ru_connect(port);
+        fds[i] = tc_connect(port);
         assert_true(fds[i] >= 0);
-        assert_int_equal(ru_send_all(fds[i], buf, len, 2000), 0);
+        assert_int_equal(tc_send_raw(fds[i], buf, len, 2000), 0);
     }
     for (int i = 0; i < CLIENTS; i++) {
-        assert_int_equal(ru_echo_call(fds[i], "ok", 2, 2000), 0);
+        assert_int_equal(tc_echo_call(fds[i], ZINX_FORMAT_TLV, "ok", 2, 2000),
+                         0);
         close(fds[i]);
     }
-    assert_int_equal(ru_stat(s, RU_STAT(unknown_closed)), 0);
-    assert_int_equal(ru_stat(s, RU_STAT(unrouted)),
+    assert_int_equal(tf_stat(s, TF_STAT(unknown_closed)), 0);
+    assert_int_equal(tf_stat(s, TF_STAT(unrouted)),
                      (uint64_t)CLIENTS * N_UNKNOWN);
     zinx_server_free(s);
 }
@@ -129,15 +144,16 @@ static void t19_heartbeats_and_default_off(void **state)
     (void)state;
     int port;
     zinx_server_t *s = start_server(N_UNKNOWN, 2, 1000, &port);
-    int fd = ru_connect(port);
+    int fd = tc_connect(port);
     assert_true(fd >= 0);
     uint8_t beats[50 * (ZINX_HEADER_LEN + 9)];
     size_t len = 0;
     for (int i = 0; i < 50; i++)
-        len += ru_frame(beats + len, RU_HEARTBEAT_ID, "heartbeat", 9);
-    assert_int_equal(ru_send_all(fd, beats, len, 2000), 0);
-    assert_int_equal(ru_echo_call(fd, "ok", 2, 2000), 0);
-    assert_int_equal(ru_stat(s, RU_STAT(unrouted)), 0);
+        len += frame_encode(ZINX_FORMAT_TLV, TC_HEARTBEAT_ID, "heartbeat", 9,
+                            beats + len);
+    assert_int_equal(tc_send_raw(fd, beats, len, 2000), 0);
+    assert_int_equal(tc_echo_call(fd, ZINX_FORMAT_TLV, "ok", 2, 2000), 0);
+    assert_int_equal(tf_stat(s, TF_STAT(unrouted)), 0);
     close(fd);
     zinx_server_free(s);
 
@@ -145,15 +161,15 @@ static void t19_heartbeats_and_default_off(void **state)
     zinx_config_default(&cfg);
     assert_int_equal(cfg.max_unknown_msgs, 0);
     s = start_server(0, 2, 0, &port);
-    fd = ru_connect(port);
+    fd = tc_connect(port);
     assert_true(fd >= 0);
     uint8_t *many = malloc(1000 * (ZINX_HEADER_LEN + 6));
     assert_non_null(many);
     len = unknown_frames(many, 1000, 2000);
-    assert_int_equal(ru_send_all(fd, many, len, 2000), 0);
-    assert_int_equal(ru_echo_call(fd, "ok", 2, 2000), 0);
-    assert_int_equal(ru_stat(s, RU_STAT(unrouted)), 1000);
-    assert_int_equal(ru_stat(s, RU_STAT(unknown_closed)), 0);
+    assert_int_equal(tc_send_raw(fd, many, len, 2000), 0);
+    assert_int_equal(tc_echo_call(fd, ZINX_FORMAT_TLV, "ok", 2, 2000), 0);
+    assert_int_equal(tf_stat(s, TF_STAT(unrouted)), 1000);
+    assert_int_equal(tf_stat(s, TF_STAT(unknown_closed)), 0);
     free(many);
     close(fd);
     zinx_server_free(s);

@@ -7,7 +7,27 @@
  * hogs at DrainTimeoutMs, finish within that deadline plus a margin, and
  * run each connection's hooks exactly once.
  */
-#include "reliability_util.h"
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <cmocka.h>
+
+#include <errno.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/socket.h>
+#include <sys/types.h>
+#include <unistd.h>
+
+#include "test_client.h"
+#include "test_fixture.h"
+#include "test_frame.h"
+#include "test_probe.h"
 
 #define BIG_ID 2u
 #define BIG_REPLY (64u * 1024u)
@@ -28,14 +48,14 @@ static void count_echo(zinx_request_t *req, void *udata)
 {
     shared_t *sh = udata;
     uint32_t stream = 0, seq = 0;
-    if (ru_payload_check(zinx_request_data(req), zinx_request_data_len(req),
-                         &stream, &seq) != 0 ||
+    if (frame_payload_check(zinx_request_data(req), zinx_request_data_len(req),
+                            &stream, &seq) != 0 ||
         stream >= MAX_IDS) {
         atomic_fetch_add(&sh->bad, 1);
         return;
     }
     atomic_fetch_add(&sh->handled[stream], 1);
-    if (zinx_conn_send_msg(zinx_request_conn(req), RU_ECHO_ID,
+    if (zinx_conn_send_msg(zinx_request_conn(req), TC_ECHO_ID,
                            zinx_request_data(req),
                            zinx_request_data_len(req)) != 0)
         atomic_fetch_add(&sh->send_failed[stream], 1);
@@ -77,7 +97,7 @@ typedef struct reader {
     int err;
     uint16_t in_len, out_off, out_len;
     uint8_t in[1024];
-    uint8_t out[WINDOW * (ZINX_HEADER_LEN + RU_PAYLOAD_MAX)];
+    uint8_t out[WINDOW * (ZINX_HEADER_LEN + FRAME_PAYLOAD_MAX)];
 } reader_t;
 
 typedef struct client_loop {
@@ -94,11 +114,12 @@ static void reader_pump(reader_t *r)
     if (r->out_off == r->out_len)
         r->out_off = r->out_len = 0;
     while (r->next_send - r->next_expect < WINDOW &&
-           r->out_len + ZINX_HEADER_LEN + RU_PAYLOAD_MAX <= sizeof(r->out)) {
-        uint8_t p[RU_PAYLOAD_MAX];
-        uint32_t len = ru_payload_make(p, r->stream, r->next_send++);
-        r->out_len = (uint16_t)(r->out_len + ru_frame(r->out + r->out_len,
-                                                      RU_ECHO_ID, p, len));
+           r->out_len + ZINX_HEADER_LEN + FRAME_PAYLOAD_MAX <= sizeof(r->out)) {
+        uint8_t p[FRAME_PAYLOAD_MAX];
+        uint32_t len = frame_payload_make(p, r->stream, r->next_send++);
+        r->out_len =
+            (uint16_t)(r->out_len + frame_encode(ZINX_FORMAT_TLV, TC_ECHO_ID, p,
+                                                 len, r->out + r->out_len));
     }
     while (r->out_off < r->out_len) {
         ssize_t n =
@@ -134,12 +155,13 @@ static void reader_read(reader_t *r, atomic_int *answered)
         size_t off = 0;
         for (;;) {
             zinx_msg_t m;
-            long k = zinx_unpack(ZINX_FORMAT_TLV, RU_PAYLOAD_MAX, r->in + off,
-                                 r->in_len - off, &m);
+            long k = zinx_unpack(ZINX_FORMAT_TLV, FRAME_PAYLOAD_MAX,
+                                 r->in + off, r->in_len - off, &m);
             if (k == ZINX_EAGAIN)
                 break;
             uint32_t stream = 0, seq = 0;
-            if (k < 0 || ru_payload_check(m.data, m.len, &stream, &seq) != 0 ||
+            if (k < 0 ||
+                frame_payload_check(m.data, m.len, &stream, &seq) != 0 ||
                 stream != r->stream || seq != r->next_expect) {
                 r->failed = true;
                 r->err = EBADMSG;
@@ -205,14 +227,14 @@ static void *refuse_main(void *arg)
 {
     refuse_probe_t *p = arg;
     while (!atomic_load(&p->stop)) {
-        int fd = ru_connect(p->port);
+        int fd = tc_connect(p->port);
         if (fd == -ECONNREFUSED) {
-            atomic_store(&p->refused_at, ru_now_ms());
+            atomic_store(&p->refused_at, tf_now_ms());
             return NULL;
         }
         if (fd >= 0)
             close(fd);
-        ru_sleep_ms(2);
+        tf_sleep_ms(2);
     }
     return NULL;
 }
@@ -220,48 +242,49 @@ static void *refuse_main(void *arg)
 static void t13_graceful_stop_under_load(void **state)
 {
     (void)state;
-    const int readers = RU_PICK3(1000, 400, 200);
-    const int hogs = RU_PICK(10, 4);
-    const unsigned drain_ms = RU_PICK(1500u, 2500u);
-    ru_raise_nofile();
+    const int readers = TF_PICK3(1000, 400, 200);
+    const int hogs = TF_PICK(10, 4);
+    const unsigned drain_ms = TF_PICK(1500u, 2500u);
+    probe_raise_nofile();
     for (uint32_t i = 0; i < BIG_REPLY; i++)
         big_reply[i] = (uint8_t)i;
     shared_t *sh = calloc(1, sizeof(*sh));
     assert_non_null(sh);
 
     zinx_config_t cfg;
-    ru_config(&cfg);
+    tf_config_many_conns(&cfg);
     cfg.drain_timeout_ms = drain_ms;
     cfg.max_packet_size = 2u * BIG_REPLY;
     cfg.output_hard_limit = 0; /* the hogs must still be there at stop */
     cfg.output_soft_limit = 0;
     zinx_server_t *s = zinx_server_new(&cfg);
     assert_non_null(s);
-    zinx_server_set_log_sink(s, ru_log_sink, NULL);
+    zinx_server_set_log_sink(s, tf_log_sink, NULL);
     zinx_router_t echo = {.handle = count_echo, .udata = sh};
     zinx_router_t big = {.handle = big_handle};
-    assert_int_equal(zinx_server_add_router(s, RU_ECHO_ID, &echo), 0);
+    assert_int_equal(zinx_server_add_router(s, TC_ECHO_ID, &echo), 0);
     assert_int_equal(zinx_server_add_router(s, BIG_ID, &big), 0);
     assert_int_equal(zinx_server_on_conn_start(s, on_start, sh), 0);
     assert_int_equal(zinx_server_on_conn_stop(s, on_stop, sh), 0);
-    int port = ru_server_start(s);
+    int port = tf_start_or_fail(s);
 
     reader_t *r = calloc((size_t)readers, sizeof(*r));
     assert_non_null(r);
     for (int i = 0; i < readers; i++) {
         r[i].stream = (uint32_t)i;
-        r[i].fd = ru_connect(port);
+        r[i].fd = tc_connect(port);
         assert_true(r[i].fd >= 0);
     }
     int hog_fd[10];
     uint8_t reqs[HOG_REQUESTS * ZINX_HEADER_LEN];
     for (int i = 0; i < HOG_REQUESTS; i++)
-        ru_frame(reqs + i * ZINX_HEADER_LEN, BIG_ID, NULL, 0);
+        frame_encode(ZINX_FORMAT_TLV, BIG_ID, NULL, 0,
+                     reqs + i * ZINX_HEADER_LEN);
     for (int i = 0; i < hogs; i++) {
-        ru_sockopts_t o = {.rcvbuf = 4096};
-        hog_fd[i] = ru_connect_ex(port, &o);
+        tc_opts_t o = {.rcvbuf = 4096};
+        hog_fd[i] = tc_connect_opts(port, &o);
         assert_true(hog_fd[i] >= 0);
-        assert_int_equal(ru_send_all(hog_fd[i], reqs, sizeof(reqs), 5000), 0);
+        assert_int_equal(tc_send_raw(hog_fd[i], reqs, sizeof(reqs), 5000), 0);
     }
 
     atomic_int answered = 0, loops_done = 0;
@@ -278,21 +301,21 @@ static void t13_graceful_stop_under_load(void **state)
         assert_int_equal(
             pthread_create(&loops[i].thread, NULL, client_main, &loops[i]), 0);
     }
-    uint64_t end = ru_now_ms() + 30000;
-    while (atomic_load(&answered) < readers && ru_now_ms() < end)
-        ru_sleep_ms(5);
+    uint64_t end = tf_now_ms() + 30000;
+    while (atomic_load(&answered) < readers && tf_now_ms() < end)
+        tf_sleep_ms(5);
     assert_int_equal(atomic_load(&answered), readers);
-    assert_int_equal(ru_stat(s, RU_STAT(connections)),
+    assert_int_equal(tf_stat(s, TF_STAT(connections)),
                      (uint64_t)(readers + hogs));
-    ru_sleep_ms(100); /* in full flow */
+    tf_sleep_ms(100); /* in full flow */
 
     refuse_probe_t probe = {.port = port};
-    uint64_t t0 = ru_now_ms();
+    uint64_t t0 = tf_now_ms();
     assert_int_equal(zinx_server_stop(s), 0);
     assert_int_equal(pthread_create(&probe.thread, NULL, refuse_main, &probe),
                      0);
     assert_int_equal(zinx_server_wait(s), 0);
-    uint64_t took = ru_now_ms() - t0;
+    uint64_t took = tf_now_ms() - t0;
     atomic_store(&probe.stop, true);
     pthread_join(probe.thread, NULL);
     uint64_t refused_at = atomic_load(&probe.refused_at);
@@ -300,22 +323,22 @@ static void t13_graceful_stop_under_load(void **state)
     /* The loops end once all their readers saw EOF; quit is only a
        backstop against a hang. */
     for (int i = 0; i < 200 && atomic_load(&loops_done) < 2; i++)
-        ru_sleep_ms(50);
+        tf_sleep_ms(50);
     atomic_store(&quit, true);
     for (int i = 0; i < 2; i++)
         pthread_join(loops[i].thread, NULL);
 
-    ru_note("T13: %d readers + %d hogs; stop took %llu ms (drain %u ms); "
+    tf_note("T13: %d readers + %d hogs; stop took %llu ms (drain %u ms); "
             "new connects refused after %lld ms",
             readers, hogs, (unsigned long long)took, drain_ms,
             refused_at ? (long long)(refused_at - t0) : -1LL);
     /* The listener went first, long before the drain ended. */
     assert_true(refused_at != 0);
-    assert_true(refused_at - t0 < RU_PICK(500u, 1500u));
+    assert_true(refused_at - t0 < TF_PICK(500u, 1500u));
     assert_true(refused_at - t0 < took);
     /* The hogs held the drain to its deadline, and no longer. */
     assert_true(took + 50 >= drain_ms);
-    assert_true(took <= drain_ms + (unsigned)RU_SLACK_MS + 600u);
+    assert_true(took <= drain_ms + (unsigned)TF_SLACK_MS + 600u);
 
     /* Every decoded request was answered, then the connection ended
        cleanly. */
@@ -333,10 +356,10 @@ static void t13_graceful_stop_under_load(void **state)
                      r[i].failed ? strerror(r[i].err) : "none");
         close(r[i].fd);
     }
-    ru_note("T13: %llu requests decoded, %llu replies delivered",
+    tf_note("T13: %llu requests decoded, %llu replies delivered",
             (unsigned long long)decoded, (unsigned long long)delivered);
     for (int i = 0; i < hogs; i++) {
-        int rc = ru_wait_closed(hog_fd[i], 10000, NULL);
+        int rc = tc_wait_closed(hog_fd[i], 10000, NULL);
         assert_true(rc == 0 || rc == -ECONNRESET);
         close(hog_fd[i]);
     }
@@ -365,23 +388,23 @@ static void t13_idle_stop_is_quick(void **state)
 {
     (void)state;
     zinx_config_t cfg;
-    ru_config(&cfg);
-    zinx_server_t *s = ru_server_new(&cfg);
-    int port = ru_server_start(s);
-    int fd = ru_connect(port);
+    tf_config_many_conns(&cfg);
+    zinx_server_t *s = tf_echo_server_new(&cfg);
+    int port = tf_start_or_fail(s);
+    int fd = tc_connect(port);
     assert_true(fd >= 0);
-    assert_int_equal(ru_echo_call(fd, "x", 1, 2000), 0);
-    uint64_t t0 = ru_now_ms();
+    assert_int_equal(tc_echo_call(fd, ZINX_FORMAT_TLV, "x", 1, 2000), 0);
+    uint64_t t0 = tf_now_ms();
     zinx_server_stop(s);
     assert_int_equal(zinx_server_wait(s), 0);
-    uint64_t took = ru_now_ms() - t0;
+    uint64_t took = tf_now_ms() - t0;
     /* The client reads its EOF: the graceful close reached it. */
-    assert_int_equal(ru_wait_closed(fd, 2000, NULL), 0);
+    assert_int_equal(tc_wait_closed(fd, 2000, NULL), 0);
     close(fd);
-    ru_note("T13: idle stop with one reading client took %llu ms",
+    tf_note("T13: idle stop with one reading client took %llu ms",
             (unsigned long long)took);
     assert_true(took < 1000);
-    assert_int_equal(ru_connect(port), -ECONNREFUSED);
+    assert_int_equal(tc_connect(port), -ECONNREFUSED);
     zinx_server_free(s);
 }
 

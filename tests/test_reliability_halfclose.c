@@ -5,7 +5,24 @@
  * handlers, with a worker queue too small for the burst, and with replies
  * large enough to pass OutputHighWater.
  */
-#include "reliability_util.h"
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <cmocka.h>
+
+#include <errno.h>
+#include <poll.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/types.h>
+#include <unistd.h>
+
+#include "test_client.h"
+#include "test_fixture.h"
+#include "test_frame.h"
 
 #define SLOW_ID 3u
 
@@ -24,7 +41,7 @@ static void slow_echo(zinx_request_t *req, void *udata)
     uint32_t us = (uint32_t)(uintptr_t)udata;
     if (us > 0)
         usleep(us);
-    ru_echo_handle(req, NULL);
+    tf_echo(req, NULL);
 }
 
 static void fill_payload(uint8_t *p, uint32_t len, uint32_t seq)
@@ -32,7 +49,7 @@ static void fill_payload(uint8_t *p, uint32_t len, uint32_t seq)
     for (uint32_t i = 0; i < len; i++)
         p[i] = (uint8_t)(seq * 131u + i * 7u);
     if (len >= 4)
-        ru_put32(p, seq);
+        frame_put_u32(p, seq);
 }
 
 /* Sends the requests (then SHUT_WR) while reading the replies, so large
@@ -40,16 +57,16 @@ static void fill_payload(uint8_t *p, uint32_t len, uint32_t seq)
 static void run_variant(const variant_t *v)
 {
     zinx_config_t cfg;
-    ru_config(&cfg);
+    tf_config_many_conns(&cfg);
     cfg.worker_pool_size = v->workers;
     cfg.max_packet_size = v->payload > 4096 ? v->payload : 4096;
     if (v->queue)
         cfg.max_worker_task_len = v->queue;
-    zinx_server_t *s = ru_server_new(&cfg);
+    zinx_server_t *s = tf_echo_server_new(&cfg);
     zinx_router_t slow = {.handle = slow_echo,
                           .udata = (void *)(uintptr_t)v->handler_us};
     assert_int_equal(zinx_server_add_router(s, SLOW_ID, &slow), 0);
-    int port = ru_server_start(s);
+    int port = tf_start_or_fail(s);
 
     size_t frame = ZINX_HEADER_LEN + v->payload;
     size_t out_len = frame * v->requests;
@@ -60,16 +77,17 @@ static void run_variant(const variant_t *v)
     assert_non_null(expect);
     for (uint32_t i = 0; i < v->requests; i++) {
         fill_payload(expect, v->payload, i);
-        ru_frame(out + i * frame, SLOW_ID, expect, v->payload);
+        frame_encode(ZINX_FORMAT_TLV, SLOW_ID, expect, v->payload,
+                     out + i * frame);
     }
 
-    int fd = ru_connect(port);
+    int fd = tc_connect(port);
     assert_true(fd >= 0);
     size_t sent = 0, got = 0;
     bool shut = false, eof = false;
     int err = 0;
-    uint64_t end = ru_now_ms() + (uint64_t)RU_PICK(20000, 60000);
-    while (!eof && err == 0 && ru_now_ms() < end) {
+    uint64_t end = tf_now_ms() + (uint64_t)TF_PICK(20000, 60000);
+    while (!eof && err == 0 && tf_now_ms() < end) {
         struct pollfd pfd = {.fd = fd, .events = POLLIN};
         if (!shut)
             pfd.events |= POLLOUT;
@@ -98,7 +116,7 @@ static void run_variant(const variant_t *v)
         }
     }
     close(fd);
-    ru_note("T11 %s: sent %zu, received %zu of %zu bytes, eof %d, error %s",
+    tf_note("T11 %s: sent %zu, received %zu of %zu bytes, eof %d, error %s",
             v->name, sent, got, out_len, eof, err ? strerror(err) : "none");
     if (err != 0)
         fail_msg("%s: connection failed: %s", v->name, strerror(err));
@@ -116,7 +134,7 @@ static void run_variant(const variant_t *v)
         if (memcmp(f + ZINX_HEADER_LEN, expect, v->payload) != 0)
             fail_msg("%s: reply %u is not request %u's", v->name, i, i);
     }
-    assert_int_equal(ru_wait_stat(s, RU_STAT(connections), true, 0, 2000), 0);
+    assert_int_equal(tf_wait_stat(s, TF_STAT(connections), 0, 2000), 0);
     free(out);
     free(in);
     free(expect);

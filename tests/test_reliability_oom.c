@@ -10,8 +10,24 @@
  * failed allocation in the close path spun forever waiting for memory
  * that only its own thread could free.)
  */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <cmocka.h>
+
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
 #include "internal.h"
-#include "reliability_util.h"
+#include "test_client.h"
+#include "test_fixture.h"
+#include "test_frame.h"
+#include "test_probe.h"
 
 typedef struct faults {
     atomic_bool failing;
@@ -43,7 +59,7 @@ static void count_oom_lines(zinx_log_level_t level, const char *message,
     faults_t *f = udata;
     if (strstr(message, "out of memory") != NULL)
         atomic_fetch_add(&f->oom_lines, 1);
-    ru_log_sink(level, message, NULL);
+    tf_log_sink(level, message, NULL);
 }
 
 static void t23_allocation_failures(void **state)
@@ -51,53 +67,54 @@ static void t23_allocation_failures(void **state)
     (void)state;
     static faults_t f;
     atomic_store(&f.failing, false);
-    int n = RU_PICK(300, 100);
-    int fd0 = ru_fd_count();
+    int n = TF_PICK(300, 100);
+    int fd0 = probe_fd_count();
     zinx_config_t cfg;
-    ru_config(&cfg);
-    zinx_server_t *s = ru_server_new(&cfg);
+    tf_config_many_conns(&cfg);
+    zinx_server_t *s = tf_echo_server_new(&cfg);
     assert_int_equal(zinx_server_set_log_sink(s, count_oom_lines, &f), 0);
     assert_int_equal(zinx_server_on_conn_stop(s, count_stop, &f), 0);
     zinx__server_set_fault(s, fail_while_told, &f);
-    int port = ru_server_start(s);
+    int port = tf_start_or_fail(s);
 
     int *fds = calloc((size_t)n, sizeof(*fds));
     assert_non_null(fds);
     for (int i = 0; i < n; i++) {
-        fds[i] = ru_connect(port);
+        fds[i] = tc_connect(port);
         assert_true(fds[i] >= 0);
     }
     /* Every connection is served before the shortage starts. */
     uint64_t accepted =
-        ru_wait_stat(s, RU_STAT(accepted), false, (uint64_t)n, 10000);
+        tf_wait_stat_ge(s, TF_STAT(accepted), (uint64_t)n, 10000);
     assert_int_equal(accepted, (uint64_t)n);
 
     atomic_store(&f.failing, true);
     uint8_t frame[ZINX_HEADER_LEN + 512];
     memset(frame + ZINX_HEADER_LEN, 'm', 512);
-    ru_frame(frame, RU_ECHO_ID, frame + ZINX_HEADER_LEN, 512);
+    frame_encode(ZINX_FORMAT_TLV, TC_ECHO_ID, frame + ZINX_HEADER_LEN, 512,
+                 frame);
     for (int i = 0; i < n; i++)
         (void)send(fds[i], frame, sizeof(frame), MSG_NOSIGNAL | MSG_DONTWAIT);
     /* A few connect during the shortage: refused, not leaked. */
     int late[10];
     for (int i = 0; i < 10; i++)
-        late[i] = ru_connect(port);
+        late[i] = tc_connect(port);
     uint64_t oom =
-        ru_wait_stat(s, RU_STAT(out_of_memory), false, (uint64_t)n, 10000);
+        tf_wait_stat_ge(s, TF_STAT(out_of_memory), (uint64_t)n, 10000);
     for (int i = 0; i < n; i++)
-        ru_close_rst(fds[i]);
+        tc_close_rst(fds[i]);
     for (int i = 0; i < 10; i++) {
         if (late[i] >= 0)
-            ru_close_rst(late[i]);
+            tc_close_rst(late[i]);
     }
     free(fds);
 
     /* Every connection ends, each OnConnStop once, descriptors back. */
-    uint64_t closed = ru_wait_stat(s, RU_STAT(connections), true, 0, 10000);
+    uint64_t closed = tf_wait_stat(s, TF_STAT(connections), 0, 10000);
     assert_int_equal(closed, 0);
     long stops = atomic_load(&f.stops);
-    uint64_t accepted_all = ru_stat(s, RU_STAT(accepted));
-    ru_note("T23: %ld allocations failed, out_of_memory %llu, %ld OnConnStop "
+    uint64_t accepted_all = tf_stat(s, TF_STAT(accepted));
+    tf_note("T23: %ld allocations failed, out_of_memory %llu, %ld OnConnStop "
             "for %llu accepted, %ld 'out of memory' log lines",
             atomic_load(&f.injected), (unsigned long long)oom, stops,
             (unsigned long long)accepted_all, atomic_load(&f.oom_lines));
@@ -107,19 +124,19 @@ static void t23_allocation_failures(void **state)
 
     /* Memory is back: a new client is served. */
     atomic_store(&f.failing, false);
-    int fresh = ru_connect(port);
+    int fresh = tc_connect(port);
     assert_true(fresh >= 0);
-    assert_int_equal(ru_echo_call(fresh, "back", 4, 5000), 0);
+    assert_int_equal(tc_echo_call(fresh, ZINX_FORMAT_TLV, "back", 4, 5000), 0);
     close(fresh);
 
     /* And the server stops on request, in time, and gives back every
        descriptor. */
-    uint64_t t0 = ru_now_ms();
+    uint64_t t0 = tf_now_ms();
     assert_int_equal(zinx_server_stop(s), 0);
     assert_int_equal(zinx_server_wait(s), 0);
-    assert_true(ru_now_ms() - t0 < 5000);
+    assert_true(tf_now_ms() - t0 < 5000);
     zinx_server_free(s);
-    assert_int_equal(ru_fd_count(), fd0);
+    assert_int_equal(probe_fd_count(), fd0);
 }
 
 /* The shortage hits during a graceful stop: it still completes. */
@@ -129,23 +146,24 @@ static void t23_stop_while_out_of_memory(void **state)
     static faults_t f;
     atomic_store(&f.failing, false);
     zinx_config_t cfg;
-    ru_config(&cfg);
-    zinx_server_t *s = ru_server_new(&cfg);
+    tf_config_many_conns(&cfg);
+    zinx_server_t *s = tf_echo_server_new(&cfg);
     assert_int_equal(zinx_server_on_conn_stop(s, count_stop, &f), 0);
     zinx__server_set_fault(s, fail_while_told, &f);
-    int port = ru_server_start(s);
+    int port = tf_start_or_fail(s);
     enum { N = 50 };
     int fds[N];
     for (int i = 0; i < N; i++) {
-        fds[i] = ru_connect(port);
+        fds[i] = tc_connect(port);
         assert_true(fds[i] >= 0);
-        assert_int_equal(ru_echo_call(fds[i], "hi", 2, 5000), 0);
+        assert_int_equal(tc_echo_call(fds[i], ZINX_FORMAT_TLV, "hi", 2, 5000),
+                         0);
     }
     atomic_store(&f.failing, true);
-    uint64_t t0 = ru_now_ms();
+    uint64_t t0 = tf_now_ms();
     assert_int_equal(zinx_server_stop(s), 0);
     assert_int_equal(zinx_server_wait(s), 0);
-    assert_true(ru_now_ms() - t0 < cfg.drain_timeout_ms + 2000u);
+    assert_true(tf_now_ms() - t0 < cfg.drain_timeout_ms + 2000u);
     assert_int_equal(atomic_load(&f.stops), N);
     for (int i = 0; i < N; i++)
         close(fds[i]);

@@ -9,7 +9,24 @@
  * the kernel buffers in the socket does not, which is why the bounds on
  * what a slow client eventually receives allow for socket buffers.
  */
-#include "reliability_util.h"
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <cmocka.h>
+
+#include <errno.h>
+#include <stdatomic.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <sys/socket.h>
+#include <sys/types.h>
+#include <unistd.h>
+
+#include "test_bystander.h"
+#include "test_client.h"
+#include "test_fixture.h"
+#include "test_frame.h"
+#include "test_probe.h"
 
 #define BIG_ID 2u
 #define BIG_REPLY (64u * 1024u)
@@ -51,12 +68,12 @@ static zinx_server_t *start_server(zinx_config_t *cfg, int *port)
 {
     fill_big_reply();
     cfg->max_packet_size = MAX_PACKET;
-    zinx_server_t *s = ru_server_new(cfg);
+    zinx_server_t *s = tf_echo_server_new(cfg);
     zinx_router_t big = {.handle = big_handle};
     zinx_router_t burst = {.handle = burst_handle};
     assert_int_equal(zinx_server_add_router(s, BIG_ID, &big), 0);
     assert_int_equal(zinx_server_add_router(s, BURST_ID, &burst), 0);
-    *port = ru_server_start(s);
+    *port = tf_start_or_fail(s);
     return s;
 }
 
@@ -72,14 +89,15 @@ static uint32_t high_water_under(uint32_t limit)
 /* A slow reader: small receive buffer; sends n requests, never reads. */
 static int slow_client_id(int port, int n, uint32_t id)
 {
-    ru_sockopts_t o = {.rcvbuf = 4096};
-    int fd = ru_connect_ex(port, &o);
+    tc_opts_t o = {.rcvbuf = 4096};
+    int fd = tc_connect_opts(port, &o);
     assert_true(fd >= 0);
     uint8_t *reqs = calloc((size_t)n, ZINX_HEADER_LEN);
     assert_non_null(reqs);
     for (int i = 0; i < n; i++)
-        ru_frame(reqs + (size_t)i * ZINX_HEADER_LEN, id, NULL, 0);
-    assert_int_equal(ru_send_all(fd, reqs, (size_t)n * ZINX_HEADER_LEN, 2000),
+        frame_encode(ZINX_FORMAT_TLV, id, NULL, 0,
+                     reqs + (size_t)i * ZINX_HEADER_LEN);
+    assert_int_equal(tc_send_raw(fd, reqs, (size_t)n * ZINX_HEADER_LEN, 2000),
                      0);
     free(reqs);
     return fd;
@@ -95,16 +113,16 @@ static int slow_client(int port, int n)
 static long wait_sampling_rss(zinx_server_t *s, size_t off, uint64_t want,
                               int timeout_ms, uint64_t *got)
 {
-    long peak = ru_rss_kib();
-    uint64_t end = ru_now_ms() + (uint64_t)timeout_ms;
-    ru_sleep_ms(20);
-    while ((*got = ru_stat(s, off)) > want && ru_now_ms() < end) {
-        long r = ru_rss_kib();
+    long peak = probe_rss_kib();
+    uint64_t end = tf_now_ms() + (uint64_t)timeout_ms;
+    tf_sleep_ms(20);
+    while ((*got = tf_stat(s, off)) > want && tf_now_ms() < end) {
+        long r = probe_rss_kib();
         if (r > peak)
             peak = r;
-        ru_sleep_ms(5);
+        tf_sleep_ms(5);
     }
-    long r = ru_rss_kib();
+    long r = probe_rss_kib();
     return r > peak ? r : peak;
 }
 
@@ -112,7 +130,7 @@ static long wait_sampling_rss(zinx_server_t *s, size_t off, uint64_t want,
 static size_t drain_closed(int fd)
 {
     size_t got = 0;
-    int rc = ru_wait_closed(fd, 10000, &got);
+    int rc = tc_wait_closed(fd, 10000, &got);
     if (rc != 0 && rc != -ECONNRESET)
         fail_msg("slow reader not closed: %s", zinx_strerror(rc));
     return got;
@@ -128,18 +146,18 @@ static size_t drain_closed(int fd)
 static void t6_hard_limit(void **state)
 {
     (void)state;
-    const int slow = RU_PICK(8, 4);
+    const int slow = TF_PICK(8, 4);
     const long hard = 1 * MIB;
     zinx_config_t cfg;
-    ru_config(&cfg);
+    tf_config_many_conns(&cfg);
     cfg.output_hard_limit = (uint32_t)hard;
     cfg.output_soft_limit = 0;
     cfg.output_high_water = high_water_under((uint32_t)hard);
     int port;
     zinx_server_t *s = start_server(&cfg, &port);
-    ru_prober_t *prober = ru_prober_start(port);
-    ru_sleep_ms(50);
-    long base = ru_rss_kib();
+    bystander_t *bystander = bystander_start(port);
+    tf_sleep_ms(50);
+    long base = probe_rss_kib();
 
     /* 16 MiB of replies each: more than the cap plus what the kernel
        may buffer in the socket (tcp_wmem's maximum, 4 MiB). */
@@ -147,28 +165,28 @@ static void t6_hard_limit(void **state)
     for (int i = 0; i < slow; i++)
         fds[i] = slow_client_id(port, 8, BURST_ID);
     uint64_t left;
-    long peak = wait_sampling_rss(s, RU_STAT(connections), 1, 5000, &left);
-    ru_note("T6 hard: %d slow readers, %llu connections left, "
+    long peak = wait_sampling_rss(s, TF_STAT(connections), 1, 5000, &left);
+    tf_note("T6 hard: %d slow readers, %llu connections left, "
             "stats.slow_readers %llu; RSS peak +%ld KiB",
             slow, (unsigned long long)left,
-            (unsigned long long)ru_stat(s, RU_STAT(slow_readers)), peak - base);
-    assert_int_equal(left, 1); /* the prober's */
+            (unsigned long long)tf_stat(s, TF_STAT(slow_readers)), peak - base);
+    assert_int_equal(left, 1); /* the bystander's */
     /* What the server held for them is bounded by the cap (a copy in
        flight between buffers may double it); ASan keeps freed memory in
        quarantine, so it gets more room. */
-    long bound_kib = slow * 3 * hard / 1024 + RU_PICK(16384, 262144);
+    long bound_kib = slow * 3 * hard / 1024 + TF_PICK(16384, 262144);
     assert_true(peak - base <= bound_kib);
 
     for (int i = 0; i < slow; i++) {
         size_t got = drain_closed(fds[i]);
-        ru_note("T6 hard: slow reader %d received %zu bytes after all", i, got);
+        tf_note("T6 hard: slow reader %d received %zu bytes after all", i, got);
         assert_true(got <= (size_t)(hard + 8 * MIB));
         close(fds[i]);
     }
-    ru_prober_finish(prober, "T6 hard", RU_PICK(1000, 3000));
-    assert_int_equal(ru_wait_stat(s, RU_STAT(connections), true, 0, 2000), 0);
+    bystander_finish(bystander, "T6 hard", TF_PICK(1000, 3000));
+    assert_int_equal(tf_wait_stat(s, TF_STAT(connections), 0, 2000), 0);
     /* One count per connection closed, however many sends it refused. */
-    assert_int_equal(ru_stat(s, RU_STAT(slow_readers)), (uint64_t)slow);
+    assert_int_equal(tf_stat(s, TF_STAT(slow_readers)), (uint64_t)slow);
     zinx_server_free(s);
 }
 
@@ -177,57 +195,58 @@ static void t6_hard_limit(void **state)
 static void t6_streaming_slow_readers_bounded(void **state)
 {
     (void)state;
-    const int slow = RU_PICK(8, 4);
+    const int slow = TF_PICK(8, 4);
     const long hard = 1 * MIB;
     zinx_config_t cfg;
-    ru_config(&cfg);
+    tf_config_many_conns(&cfg);
     cfg.output_hard_limit = (uint32_t)hard;
     cfg.output_soft_limit = 0;
     int port;
     zinx_server_t *s = start_server(&cfg, &port);
-    ru_prober_t *prober = ru_prober_start(port);
-    ru_sleep_ms(50);
-    long base = ru_rss_kib(), peak = base;
+    bystander_t *bystander = bystander_start(port);
+    tf_sleep_ms(50);
+    long base = probe_rss_kib(), peak = base;
 
     int fds[8];
     for (int i = 0; i < slow; i++) {
-        ru_sockopts_t o = {.rcvbuf = 4096};
-        fds[i] = ru_connect_ex(port, &o);
+        tc_opts_t o = {.rcvbuf = 4096};
+        fds[i] = tc_connect_opts(port, &o);
         assert_true(fds[i] >= 0);
     }
     uint8_t reqs[64 * ZINX_HEADER_LEN];
     for (int i = 0; i < 64; i++)
-        ru_frame(reqs + i * ZINX_HEADER_LEN, BIG_ID, NULL, 0);
-    uint64_t end = ru_now_ms() + 1500;
+        frame_encode(ZINX_FORMAT_TLV, BIG_ID, NULL, 0,
+                     reqs + i * ZINX_HEADER_LEN);
+    uint64_t end = tf_now_ms() + 1500;
     size_t sent = 0;
-    while (ru_now_ms() < end) {
+    while (tf_now_ms() < end) {
         for (int i = 0; i < slow; i++) {
             ssize_t n =
                 send(fds[i], reqs, sizeof(reqs), MSG_NOSIGNAL | MSG_DONTWAIT);
             if (n > 0)
                 sent += (size_t)n;
         }
-        long r = ru_rss_kib();
+        long r = probe_rss_kib();
         if (r > peak)
             peak = r;
-        ru_sleep_ms(5);
+        tf_sleep_ms(5);
     }
-    ru_note("T6 streaming: %zu request bytes sent, %llu slow readers "
+    tf_note("T6 streaming: %zu request bytes sent, %llu slow readers "
             "closed, RSS peak +%ld KiB",
-            sent, (unsigned long long)ru_stat(s, RU_STAT(slow_readers)),
+            sent, (unsigned long long)tf_stat(s, TF_STAT(slow_readers)),
             peak - base);
-    long bound_kib = slow * 3 * hard / 1024 + RU_PICK(16384, 262144);
+    long bound_kib = slow * 3 * hard / 1024 + TF_PICK(16384, 262144);
     assert_true(peak - base <= bound_kib);
     int gone = 0;
     for (int i = 0; i < slow; i++) {
-        gone += ru_peer_closed_now(fds[i]);
+        gone += tc_peer_closed_now(fds[i]);
         close(fds[i]);
     }
-    ru_prober_finish(prober, "T6 streaming", RU_PICK(1000, 3000));
-    assert_int_equal(ru_wait_stat(s, RU_STAT(connections), true, 0, 2000), 0);
-    ru_note("T6 streaming: %d of %d slow readers were closed by the server",
+    bystander_finish(bystander, "T6 streaming", TF_PICK(1000, 3000));
+    assert_int_equal(tf_wait_stat(s, TF_STAT(connections), 0, 2000), 0);
+    tf_note("T6 streaming: %d of %d slow readers were closed by the server",
             gone, slow);
-    assert_true(ru_stat(s, RU_STAT(slow_readers)) <= (uint64_t)slow);
+    assert_true(tf_stat(s, TF_STAT(slow_readers)) <= (uint64_t)slow);
     zinx_server_free(s);
 }
 
@@ -238,54 +257,56 @@ static void t6_soft_limit(void **state)
     (void)state;
     const unsigned soft_ms = 500;
     zinx_config_t cfg;
-    ru_config(&cfg);
+    tf_config_many_conns(&cfg);
     cfg.output_hard_limit = 0;
     cfg.output_soft_limit = 256u * 1024u;
     cfg.output_soft_timeout_ms = soft_ms;
     cfg.output_high_water = high_water_under(cfg.output_soft_limit);
     int port;
     zinx_server_t *s = start_server(&cfg, &port);
-    ru_prober_t *prober = ru_prober_start(port);
+    bystander_t *bystander = bystander_start(port);
 
     /* 8 MiB of replies: the kernel alone may buffer up to tcp_wmem's
        maximum (4 MiB) of them on a loopback socket. */
-    uint64_t t0 = ru_now_ms();
+    uint64_t t0 = tf_now_ms();
     int fd = slow_client(port, 128);
     uint64_t closed =
-        ru_wait_stat(s, RU_STAT(slow_readers), true, 1, (int)soft_ms + 5000);
-    uint64_t took = ru_now_ms() - t0;
+        tf_wait_stat(s, TF_STAT(slow_readers), 1, (int)soft_ms + 5000);
+    uint64_t took = tf_now_ms() - t0;
     assert_int_equal(closed, 1);
-    ru_note("T6 soft: closed %llu ms after the requests (limit held %u ms)",
+    tf_note("T6 soft: closed %llu ms after the requests (limit held %u ms)",
             (unsigned long long)took, soft_ms);
     assert_true(took + 20 >= soft_ms);
-    assert_true(took <= soft_ms + RU_SLACK_MS);
+    assert_true(took <= soft_ms + TF_SLACK_MS);
     size_t got = drain_closed(fd);
     assert_true(got < 128u * (BIG_REPLY + ZINX_HEADER_LEN));
     close(fd);
 
     /* Above the soft limit only briefly: reading in time keeps it open. */
-    fd = ru_connect(port);
+    fd = tc_connect(port);
     assert_true(fd >= 0);
     uint8_t reqs[128 * ZINX_HEADER_LEN];
     for (int i = 0; i < 128; i++)
-        ru_frame(reqs + i * ZINX_HEADER_LEN, BIG_ID, NULL, 0);
-    assert_int_equal(ru_send_all(fd, reqs, sizeof(reqs), 2000), 0);
-    ru_sleep_ms(soft_ms / 10);
+        frame_encode(ZINX_FORMAT_TLV, BIG_ID, NULL, 0,
+                     reqs + i * ZINX_HEADER_LEN);
+    assert_int_equal(tc_send_raw(fd, reqs, sizeof(reqs), 2000), 0);
+    tf_sleep_ms(soft_ms / 10);
     static uint8_t buf[BIG_REPLY];
     for (int i = 0; i < 128; i++) {
         uint32_t id, len;
-        assert_int_equal(ru_recv_frame(fd, &id, buf, sizeof(buf), &len, 5000),
+        assert_int_equal(tc_recv_frame(fd, ZINX_FORMAT_TLV, &id, buf,
+                                       sizeof(buf), &len, 5000),
                          0);
         assert_int_equal(id, BIG_ID);
         assert_int_equal(len, BIG_REPLY);
         assert_memory_equal(buf, big_reply, BIG_REPLY);
     }
-    ru_sleep_ms(soft_ms + 100);
-    assert_int_equal(ru_echo_call(fd, "still", 5, 2000), 0);
-    assert_int_equal(ru_stat(s, RU_STAT(slow_readers)), 1);
+    tf_sleep_ms(soft_ms + 100);
+    assert_int_equal(tc_echo_call(fd, ZINX_FORMAT_TLV, "still", 5, 2000), 0);
+    assert_int_equal(tf_stat(s, TF_STAT(slow_readers)), 1);
     close(fd);
 
-    ru_prober_finish(prober, "T6 soft", RU_PICK(1000, 3000));
+    bystander_finish(bystander, "T6 soft", TF_PICK(1000, 3000));
     zinx_server_free(s);
 }
 
@@ -311,23 +332,23 @@ static void t6_send_reports_enobufs(void **state)
     (void)state;
     atomic_store(&enobufs_seen, 0);
     zinx_config_t cfg;
-    ru_config(&cfg);
+    tf_config_many_conns(&cfg);
     cfg.output_hard_limit = 1u << 20;
     cfg.output_soft_limit = 0;
     fill_big_reply();
     cfg.max_packet_size = MAX_PACKET;
-    zinx_server_t *s = ru_server_new(&cfg);
+    zinx_server_t *s = tf_echo_server_new(&cfg);
     zinx_router_t flood = {.handle = flood_handle};
     assert_int_equal(zinx_server_add_router(s, 3, &flood), 0);
-    int port = ru_server_start(s);
-    ru_sockopts_t o = {.rcvbuf = 4096};
-    int fd = ru_connect_ex(port, &o);
+    int port = tf_start_or_fail(s);
+    tc_opts_t o = {.rcvbuf = 4096};
+    int fd = tc_connect_opts(port, &o);
     assert_true(fd >= 0);
-    assert_int_equal(ru_send_frame(fd, 3, NULL, 0, 2000), 0);
-    assert_int_equal(ru_wait_stat(s, RU_STAT(slow_readers), true, 1, 5000), 1);
+    assert_int_equal(tc_send_frame(fd, ZINX_FORMAT_TLV, 3, NULL, 0, 2000), 0);
+    assert_int_equal(tf_wait_stat(s, TF_STAT(slow_readers), 1, 5000), 1);
     /* The counter moves just before the send returns. */
     for (int i = 0; i < 2000 && atomic_load(&enobufs_seen) == 0; i++)
-        ru_sleep_ms(1);
+        tf_sleep_ms(1);
     assert_int_equal(atomic_load(&enobufs_seen), 1);
     drain_closed(fd);
     close(fd);

@@ -8,7 +8,23 @@
  * closed every lingering socket at exit; the requests still arriving then
  * drew a reset that dropped up to megabytes of unsent replies.)
  */
-#include "reliability_util.h"
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <cmocka.h>
+
+#include <errno.h>
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/types.h>
+#include <unistd.h>
+
+#include "test_client.h"
+#include "test_fixture.h"
+#include "test_frame.h"
 
 typedef struct stopper {
     zinx_server_t *server;
@@ -19,10 +35,10 @@ typedef struct stopper {
 static void *stop_main(void *arg)
 {
     stopper_t *st = arg;
-    uint64_t t0 = ru_now_ms();
+    uint64_t t0 = tf_now_ms();
     zinx_server_stop(st->server);
     zinx_server_wait(st->server);
-    st->took_ms = ru_now_ms() - t0;
+    st->took_ms = tf_now_ms() - t0;
     return NULL;
 }
 
@@ -47,8 +63,8 @@ static bool send_some(client_t *c, size_t max)
     while (max > 0) {
         size_t off = (size_t)(c->sent % FRAME_LEN);
         size_t want = FRAME_LEN - off < max ? FRAME_LEN - off : max;
-        ssize_t n = send(c->fd, c->frame + off, want,
-                         MSG_NOSIGNAL | MSG_DONTWAIT);
+        ssize_t n =
+            send(c->fd, c->frame + off, want, MSG_NOSIGNAL | MSG_DONTWAIT);
         if (n <= 0)
             return n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK);
         c->sent += (uint64_t)n;
@@ -62,8 +78,8 @@ static bool send_some(client_t *c, size_t max)
 static int read_some(client_t *c, size_t max, int wait_ms)
 {
     size_t room = sizeof(c->in) - c->have;
-    ssize_t n = ru_recv_some(c->fd, c->in + c->have, max < room ? max : room,
-                             wait_ms);
+    ssize_t n =
+        tc_recv_some(c->fd, c->in + c->have, max < room ? max : room, wait_ms);
     if (n == -ETIMEDOUT)
         return -1;
     if (n <= 0)
@@ -74,9 +90,9 @@ static int read_some(client_t *c, size_t max, int wait_ms)
         uint32_t id, len;
         if (zinx_unpack_header(ZINX_FORMAT_TLV, c->in + off, FRAME_LEN, &id,
                                &len) != 0 ||
-            id != RU_ECHO_ID || len != REQ_LEN ||
-            memcmp(c->in + off + ZINX_HEADER_LEN,
-                   c->frame + ZINX_HEADER_LEN, REQ_LEN) != 0)
+            id != TC_ECHO_ID || len != REQ_LEN ||
+            memcmp(c->in + off + ZINX_HEADER_LEN, c->frame + ZINX_HEADER_LEN,
+                   REQ_LEN) != 0)
             c->bad = true;
         off += FRAME_LEN;
         c->replies++;
@@ -89,28 +105,29 @@ static int read_some(client_t *c, size_t max, int wait_ms)
 /* Pipelines requests for ms milliseconds without reading. */
 static void pipeline_for(client_t *c, unsigned ms)
 {
-    uint64_t end = ru_now_ms() + ms;
-    while (ru_now_ms() < end) {
+    uint64_t end = tf_now_ms() + ms;
+    while (tf_now_ms() < end) {
         if (!send_some(c, FRAME_LEN * 16))
             return;
-        ru_sleep_ms(1);
+        tf_sleep_ms(1);
     }
 }
 
 static void t24_stop_keeps_written_replies(void **state)
 {
     (void)state;
-    for (int round = 0; round < RU_PICK(3, 2); round++) {
+    for (int round = 0; round < TF_PICK(3, 2); round++) {
         zinx_config_t cfg;
-        ru_config(&cfg);
+        tf_config_many_conns(&cfg);
         cfg.drain_timeout_ms = 5000;
-        zinx_server_t *s = ru_server_new(&cfg);
-        int port = ru_server_start(s);
+        zinx_server_t *s = tf_echo_server_new(&cfg);
+        int port = tf_start_or_fail(s);
         static client_t c;
         memset(&c, 0, sizeof(c));
         memset(c.frame + ZINX_HEADER_LEN, 'r', REQ_LEN);
-        ru_frame(c.frame, RU_ECHO_ID, c.frame + ZINX_HEADER_LEN, REQ_LEN);
-        c.fd = ru_connect(port);
+        frame_encode(ZINX_FORMAT_TLV, TC_ECHO_ID, c.frame + ZINX_HEADER_LEN,
+                     REQ_LEN, c.frame);
+        c.fd = tc_connect(port);
         assert_true(c.fd >= 0);
         pipeline_for(&c, 1500);
 
@@ -120,15 +137,15 @@ static void t24_stop_keeps_written_replies(void **state)
            holds replies when its drain is done), while requests keep
            arriving at the closing socket. */
         int rc = 0;
-        uint64_t end = ru_now_ms() + 15000;
-        while (rc != 1 && ru_now_ms() < end) {
+        uint64_t end = tf_now_ms() + 15000;
+        while (rc != 1 && tf_now_ms() < end) {
             send_some(&c, FRAME_LEN);
             rc = read_some(&c, 64 * 1024, 10);
-            ru_sleep_ms(10);
+            tf_sleep_ms(10);
         }
         pthread_join(st.thread, NULL);
-        uint64_t queued = ru_stat(s, RU_STAT(msgs_out));
-        ru_note("T24 round %d: sent %llu KiB, %llu of %llu replies arrived, "
+        uint64_t queued = tf_stat(s, TF_STAT(msgs_out));
+        tf_note("T24 round %d: sent %llu KiB, %llu of %llu replies arrived, "
                 "%zu bytes of a torn one, stop took %llu ms",
                 round, (unsigned long long)(c.sent / 1024),
                 (unsigned long long)c.replies, (unsigned long long)queued,
@@ -149,23 +166,24 @@ static void t24_stop_bounded_by_drain_timeout(void **state)
 {
     (void)state;
     zinx_config_t cfg;
-    ru_config(&cfg);
+    tf_config_many_conns(&cfg);
     cfg.drain_timeout_ms = 1000;
-    zinx_server_t *s = ru_server_new(&cfg);
-    int port = ru_server_start(s);
-    ru_sockopts_t o = {.rcvbuf = 4096};
+    zinx_server_t *s = tf_echo_server_new(&cfg);
+    int port = tf_start_or_fail(s);
+    tc_opts_t o = {.rcvbuf = 4096};
     static client_t c;
     memset(&c, 0, sizeof(c));
-    ru_frame(c.frame, RU_ECHO_ID, c.frame + ZINX_HEADER_LEN, REQ_LEN);
-    c.fd = ru_connect_ex(port, &o);
+    frame_encode(ZINX_FORMAT_TLV, TC_ECHO_ID, c.frame + ZINX_HEADER_LEN,
+                 REQ_LEN, c.frame);
+    c.fd = tc_connect_opts(port, &o);
     assert_true(c.fd >= 0);
     pipeline_for(&c, 800);
     stopper_t st = {.server = s};
     stop_main(&st);
-    ru_note("T24 non-reader: stop took %llu ms (DrainTimeoutMs 1000)",
+    tf_note("T24 non-reader: stop took %llu ms (DrainTimeoutMs 1000)",
             (unsigned long long)st.took_ms);
     assert_true(st.took_ms >= 900);
-    assert_true(st.took_ms < 1000u + RU_SLACK_MS);
+    assert_true(st.took_ms < 1000u + TF_SLACK_MS);
     close(c.fd);
     zinx_server_free(s);
 }

@@ -21,6 +21,7 @@
 #include "scenarios.h"
 #include "test_client.h"
 #include "test_fixture.h"
+#include "test_frame.h"
 
 #define TLV ZINX_FORMAT_TLV
 #define T_IO 5000 /* ms for one network step */
@@ -60,8 +61,8 @@ static void expect_frame(int fd, uint32_t want_id, const void *want,
     uint8_t buf[8192];
     uint32_t id, len;
 
-    TF_ASSERT_RC(tc_recv_frame(fd, TLV, &id, buf, sizeof(buf), &len,
-                               tf_ms(T_IO)), 0);
+    TF_ASSERT_RC(
+        tc_recv_frame(fd, TLV, &id, buf, sizeof(buf), &len, tf_ms(T_IO)), 0);
     assert_int_equal(id, want_id);
     assert_int_equal(len, want_len);
     if (want_len > 0)
@@ -91,7 +92,7 @@ static void fallback_echo(zinx_request_t *req, void *udata)
     (void)udata;
     if (len > sizeof(buf) - 4)
         len = sizeof(buf) - 4;
-    tc_put_u32(buf, zinx_request_msg_id(req));
+    frame_put_u32(buf, zinx_request_msg_id(req));
     memcpy(buf + 4, zinx_request_data(req), len);
     zinx_conn_send_msg(zinx_request_conn(req), 9999, buf, len + 4);
 }
@@ -100,15 +101,18 @@ static void test_fallback_custom(void **state)
 {
     (void)state;
     tf_server_t *ts = new_server(2);
-    zinx_router_t echo = { .handle = echo_plus_1000 };
-    zinx_router_t fb = { .handle = fallback_echo };
+    zinx_router_t echo = {.handle = echo_plus_1000};
+    zinx_router_t fb = {.handle = fallback_echo};
     TF_ASSERT_RC(zinx_server_add_router(ts->srv, 1, &echo), 0);
     TF_ASSERT_RC(zinx_server_set_fallback_router(ts->srv, &fb), 0);
     TF_ASSERT_RC(tf_server_start(ts), 0);
 
     int fd = connect_ok(ts);
     TF_ASSERT_RC(tc_send_frame(fd, TLV, 77, "abc", 3, tf_ms(T_IO)), 0);
-    expect_frame(fd, 9999, "\0\0\0\x4d" "abc", 7);
+    expect_frame(fd, 9999,
+                 "\0\0\0\x4d"
+                 "abc",
+                 7);
     TF_ASSERT_RC(tc_send_frame(fd, TLV, 1, "r", 1, tf_ms(T_IO)), 0);
     expect_frame(fd, 1001, "r", 1);
     TF_ASSERT_RC(tc_send_frame(fd, TLV, 0xFFFFFFFFu, "", 0, tf_ms(T_IO)), 0);
@@ -127,8 +131,8 @@ static void check_default_fallback(tf_server_t *ts)
     TF_ASSERT_RC(tc_send_frame(fd, TLV, 1, "x", 1, tf_ms(T_IO)), 0);
     /* Handled in order, so a reply to 77 or 78 would come first. */
     expect_frame(fd, 1001, "x", 1);
-    assert_int_equal(tf_wait_stat(ts->srv, TF_STAT(unrouted), 2,
-                                  tf_ms(2000)), 2);
+    assert_int_equal(tf_wait_stat(ts->srv, TF_STAT(unrouted), 2, tf_ms(2000)),
+                     2);
     assert_int_equal(tf_stat(ts->srv, TF_STAT(msgs_in)), 3);
     TF_ASSERT_RC(tc_send_frame(fd, TLV, 1, "y", 1, tf_ms(T_IO)), 0);
     expect_frame(fd, 1001, "y", 1);
@@ -141,7 +145,7 @@ static void test_fallback_default(void **state)
 {
     (void)state;
     tf_server_t *ts = new_server(2);
-    zinx_router_t echo = { .handle = echo_plus_1000 };
+    zinx_router_t echo = {.handle = echo_plus_1000};
     TF_ASSERT_RC(zinx_server_add_router(ts->srv, 1, &echo), 0);
     TF_ASSERT_RC(tf_server_start(ts), 0);
     check_default_fallback(ts);
@@ -152,8 +156,8 @@ static void test_fallback_restore_default(void **state)
 {
     (void)state;
     tf_server_t *ts = new_server(2);
-    zinx_router_t echo = { .handle = echo_plus_1000 };
-    zinx_router_t fb = { .handle = fallback_echo };
+    zinx_router_t echo = {.handle = echo_plus_1000};
+    zinx_router_t fb = {.handle = fallback_echo};
     TF_ASSERT_RC(zinx_server_add_router(ts->srv, 1, &echo), 0);
     TF_ASSERT_RC(zinx_server_set_fallback_router(ts->srv, &fb), 0);
     TF_ASSERT_RC(zinx_server_set_fallback_router(ts->srv, NULL), 0);
@@ -168,8 +172,8 @@ static void test_add_router_errors(void **state)
 {
     (void)state;
     tf_server_t *ts = new_server(2);
-    zinx_router_t echo = { .handle = echo_plus_1000 };
-    zinx_router_t other = { .handle = fallback_echo };
+    zinx_router_t echo = {.handle = echo_plus_1000};
+    zinx_router_t other = {.handle = fallback_echo};
 
     TF_ASSERT_RC(zinx_server_add_router(ts->srv, 1, &echo), 0);
     TF_ASSERT_RC(zinx_server_add_router(ts->srv, 1, &other), ZINX_EEXIST);
@@ -195,8 +199,7 @@ static void noop_hook(zinx_conn_t *conn, void *udata)
     (void)udata;
 }
 
-static void noop_sink(zinx_log_level_t level, const char *message,
-                      void *udata)
+static void noop_sink(zinx_log_level_t level, const char *message, void *udata)
 {
     (void)level;
     (void)message;
@@ -207,7 +210,7 @@ static void test_setup_after_start(void **state)
 {
     (void)state;
     tf_server_t *ts = new_server(2);
-    zinx_router_t echo = { .handle = echo_plus_1000 };
+    zinx_router_t echo = {.handle = echo_plus_1000};
 
     assert_int_equal(zinx_server_port(ts->srv), 0);
     TF_ASSERT_RC(zinx_server_add_router(ts->srv, 1, &echo), 0);
@@ -216,10 +219,8 @@ static void test_setup_after_start(void **state)
     assert_true(zinx_server_port(ts->srv) <= 65535);
 
     TF_ASSERT_RC(zinx_server_add_router(ts->srv, 2, &echo), ZINX_ESTATE);
-    TF_ASSERT_RC(zinx_server_set_fallback_router(ts->srv, &echo),
-                 ZINX_ESTATE);
-    TF_ASSERT_RC(zinx_server_set_fallback_router(ts->srv, NULL),
-                 ZINX_ESTATE);
+    TF_ASSERT_RC(zinx_server_set_fallback_router(ts->srv, &echo), ZINX_ESTATE);
+    TF_ASSERT_RC(zinx_server_set_fallback_router(ts->srv, NULL), ZINX_ESTATE);
     TF_ASSERT_RC(zinx_server_on_conn_start(ts->srv, noop_hook, NULL),
                  ZINX_ESTATE);
     TF_ASSERT_RC(zinx_server_on_conn_stop(ts->srv, noop_hook, NULL),
@@ -233,8 +234,8 @@ static void test_setup_after_start(void **state)
     TF_ASSERT_RC(tc_send_frame(fd, TLV, 2, "a", 1, tf_ms(T_IO)), 0);
     TF_ASSERT_RC(tc_send_frame(fd, TLV, 1, "b", 1, tf_ms(T_IO)), 0);
     expect_frame(fd, 1001, "b", 1);
-    assert_int_equal(tf_wait_stat(ts->srv, TF_STAT(unrouted), 1,
-                                  tf_ms(2000)), 1);
+    assert_int_equal(tf_wait_stat(ts->srv, TF_STAT(unrouted), 1, tf_ms(2000)),
+                     1);
     tc_close(fd);
     tf_server_free(ts);
 }
@@ -248,8 +249,7 @@ static void test_lifecycle_without_start(void **state)
     TF_ASSERT_RC(zinx_server_wait(ts->srv), ZINX_ESTATE);
     zinx_server_stats_t st;
     zinx_server_stats(ts->srv, &st);
-    assert_int_equal(st.accepted + st.closed + st.msgs_in + st.connections,
-                     0);
+    assert_int_equal(st.accepted + st.closed + st.msgs_in + st.connections, 0);
     assert_non_null(zinx_server_connmgr(ts->srv));
     assert_int_equal(zinx_connmgr_count(zinx_server_connmgr(ts->srv)), 0);
     assert_string_equal(zinx_server_config(ts->srv)->host, "127.0.0.1");
@@ -267,7 +267,8 @@ static void test_start_errors(void **state)
     assert_non_null(bad);
     TF_ASSERT_RC(tf_server_start(bad), ZINX_ECONFIG);
     assert_true(atomic_load(&bad->log_count[ZINX_LOG_WARN]) +
-                    atomic_load(&bad->log_count[ZINX_LOG_ERROR]) >= 1);
+                    atomic_load(&bad->log_count[ZINX_LOG_ERROR]) >=
+                1);
     assert_int_equal(zinx_server_port(bad->srv), 0);
     tf_server_free(bad);
 
@@ -355,12 +356,12 @@ static void test_router_steps_and_abort(void **state)
     /* letters: pre, handle, post, where to abort ('p', 'h', 'o', '-'). */
     static char r1[] = "GHI-", r2[] = "ABCp", r3[] = "DEFh", r5[] = "KLMo";
     tf_server_t *ts = new_server(2);
-    zinx_router_t full1 = { step_pre, step_handle, step_post, r1 };
-    zinx_router_t full2 = { step_pre, step_handle, step_post, r2 };
-    zinx_router_t full3 = { step_pre, step_handle, step_post, r3 };
-    zinx_router_t only_handle = { NULL, step_handle, NULL, r1 };
-    zinx_router_t full5 = { step_pre, step_handle, step_post, r5 };
-    zinx_router_t empty = { NULL, NULL, NULL, NULL };
+    zinx_router_t full1 = {step_pre, step_handle, step_post, r1};
+    zinx_router_t full2 = {step_pre, step_handle, step_post, r2};
+    zinx_router_t full3 = {step_pre, step_handle, step_post, r3};
+    zinx_router_t only_handle = {NULL, step_handle, NULL, r1};
+    zinx_router_t full5 = {step_pre, step_handle, step_post, r5};
+    zinx_router_t empty = {NULL, NULL, NULL, NULL};
 
     TF_ASSERT_RC(zinx_server_add_router(ts->srv, 1, &full1), 0);
     TF_ASSERT_RC(zinx_server_add_router(ts->srv, 2, &full2), 0);
@@ -375,9 +376,9 @@ static void test_router_steps_and_abort(void **state)
     int fd = connect_ok(ts);
     uint8_t out[6 * 8];
     size_t n = 0;
-    const uint32_t ids[] = { 2, 3, 4, 5, 6, 1 };
+    const uint32_t ids[] = {2, 3, 4, 5, 6, 1};
     for (size_t i = 0; i < 6; i++)
-        n += tc_frame_encode(TLV, ids[i], NULL, 0, out + n);
+        n += frame_encode(TLV, ids[i], NULL, 0, out + n);
     TF_ASSERT_RC(tc_send_raw(fd, out, n, tf_ms(T_IO)), 0);
     expect_frame(fd, 1, "ADEHKLMGHI", 10);
     TF_ASSERT_RC(tc_send_frame(fd, TLV, 1, "", 0, tf_ms(T_IO)), 0);
@@ -397,8 +398,7 @@ static void send_sizes(zinx_request_t *req, void *udata)
 {
     send_rcs_t *rcs = udata;
     zinx_conn_t *conn = zinx_request_conn(req);
-    uint32_t max = zinx_server_config(zinx_conn_server(conn))
-                       ->max_packet_size;
+    uint32_t max = zinx_server_config(zinx_conn_server(conn))->max_packet_size;
     uint8_t *big = calloc(1, (size_t)max + 1);
 
     if (big == NULL)
@@ -419,9 +419,9 @@ static void test_send_msg_too_big(void **state)
     send_rcs_t *rcs = calloc(1, sizeof(*rcs));
     assert_non_null(rcs);
     tf_server_t *ts = new_server(2);
-    zinx_router_t r = { .handle = send_sizes, .udata = rcs };
+    zinx_router_t r = {.handle = send_sizes, .udata = rcs};
     TF_ASSERT_RC(zinx_server_add_router(ts->srv, 1, &r), 0);
-    zinx_router_t echo = { .handle = echo_plus_1000 };
+    zinx_router_t echo = {.handle = echo_plus_1000};
     TF_ASSERT_RC(zinx_server_add_router(ts->srv, 7, &echo), 0);
     TF_ASSERT_RC(tf_server_start(ts), 0);
 
@@ -451,10 +451,9 @@ static void test_send_msg_too_big(void **state)
 static void check_empty(zinx_request_t *req, void *udata)
 {
     (void)udata;
-    int ok = zinx_request_data(req) != NULL &&
-             zinx_request_data_len(req) == 0 &&
-             zinx_request_msg(req).len == 0 &&
-             zinx_request_msg(req).data != NULL;
+    int ok =
+        zinx_request_data(req) != NULL && zinx_request_data_len(req) == 0 &&
+        zinx_request_msg(req).len == 0 && zinx_request_msg(req).data != NULL;
     zinx_conn_send_msg(zinx_request_conn(req), ok ? 2000 : 2001, NULL, 0);
 }
 
@@ -463,13 +462,13 @@ static void test_zero_length_payload(void **state)
     (void)state;
     enum { COUNT = 100 };
     tf_server_t *ts = new_server(2);
-    zinx_router_t r = { .handle = check_empty };
+    zinx_router_t r = {.handle = check_empty};
     TF_ASSERT_RC(zinx_server_add_router(ts->srv, 1, &r), 0);
     TF_ASSERT_RC(tf_server_start(ts), 0);
 
     int fd = connect_ok(ts);
-    static const uint8_t req[8] = { 0, 0, 0, 1, 0, 0, 0, 0 };
-    static const uint8_t rep[8] = { 0, 0, 0x07, 0xd0, 0, 0, 0, 0 };
+    static const uint8_t req[8] = {0, 0, 0, 1, 0, 0, 0, 0};
+    static const uint8_t rep[8] = {0, 0, 0x07, 0xd0, 0, 0, 0, 0};
     uint8_t got[8];
     TF_ASSERT_RC(tc_send_raw(fd, req, sizeof(req), tf_ms(T_IO)), 0);
     TF_ASSERT_RC(tc_recv_raw(fd, got, sizeof(got), tf_ms(T_IO)), 0);
@@ -480,11 +479,13 @@ static void test_zero_length_payload(void **state)
         memcpy(out + i * 8, req, 8);
         memcpy(want + i * 8, rep, 8);
     }
-    TF_ASSERT_RC(tc_exchange(fd, out, sizeof(out), in, sizeof(in), 0, NULL,
-                             tf_ms(T_IO)), 0);
+    TF_ASSERT_RC(
+        tc_exchange(fd, out, sizeof(out), in, sizeof(in), 0, NULL, tf_ms(T_IO)),
+        0);
     assert_memory_equal(in, want, sizeof(want));
-    assert_int_equal(tf_wait_stat(ts->srv, TF_STAT(msgs_in), COUNT + 1,
-                                  tf_ms(2000)), COUNT + 1);
+    assert_int_equal(
+        tf_wait_stat(ts->srv, TF_STAT(msgs_in), COUNT + 1, tf_ms(2000)),
+        COUNT + 1);
     tc_close(fd);
     tf_server_free(ts);
 }
@@ -506,8 +507,7 @@ static void record_conn(zinx_request_t *req, void *udata)
     zinx_conn_t *conn = zinx_request_conn(req);
 
     pthread_mutex_lock(&s->mu);
-    snprintf(s->remote, sizeof(s->remote), "%s",
-             zinx_conn_remote_addr(conn));
+    snprintf(s->remote, sizeof(s->remote), "%s", zinx_conn_remote_addr(conn));
     snprintf(s->local, sizeof(s->local), "%s", zinx_conn_local_addr(conn));
     s->id = zinx_conn_id(conn);
     s->worker = zinx_conn_worker_id(conn);
@@ -552,7 +552,7 @@ static void test_conn_accessors(void **state)
     pthread_mutex_init(&s->mu, NULL);
     tf_server_t *ts = new_server(POOL);
     s->srv = ts->srv;
-    zinx_router_t r = { .handle = record_conn, .udata = s };
+    zinx_router_t r = {.handle = record_conn, .udata = s};
     TF_ASSERT_RC(zinx_server_add_router(ts->srv, 1, &r), 0);
     TF_ASSERT_RC(tf_server_start(ts), 0);
 

@@ -23,6 +23,7 @@
 
 #include "test_client.h"
 #include "test_fixture.h"
+#include "test_frame.h"
 
 #define TLV ZINX_FORMAT_TLV
 #define T_IO 10000
@@ -32,14 +33,23 @@ enum { MAX_LIVE = 512 };
 /* ---- server side ---- */
 
 enum ch_bad {
-    CH_HANDLER_EARLY, CH_HANDLER_LATE, CH_OVERLAP, CH_STOP_TWICE,
-    CH_STOP_NO_START, CH_STOP_IN_HANDLER, CH_TOKEN, CH_COUNT
+    CH_HANDLER_EARLY,
+    CH_HANDLER_LATE,
+    CH_OVERLAP,
+    CH_STOP_TWICE,
+    CH_STOP_NO_START,
+    CH_STOP_IN_HANDLER,
+    CH_TOKEN,
+    CH_COUNT
 };
 
 static const char *const ch_names[CH_COUNT] = {
-    "handler before OnConnStart", "handler after OnConnStop",
-    "overlapping handlers", "OnConnStop twice",
-    "OnConnStop without OnConnStart", "OnConnStop during a handler",
+    "handler before OnConnStart",
+    "handler after OnConnStop",
+    "overlapping handlers",
+    "OnConnStop twice",
+    "OnConnStop without OnConnStart",
+    "OnConnStop during a handler",
     "frames of two tokens on one connection",
 };
 
@@ -143,7 +153,7 @@ static void ch_handle(zinx_request_t *req, void *udata)
         ch_bad(s, CH_OVERLAP);
     const uint8_t *p = zinx_request_data(req);
     if (zinx_request_data_len(req) == 8) {
-        uint32_t token = tc_get_u32(p), seq = tc_get_u32(p + 4);
+        uint32_t token = frame_get_u32(p), seq = frame_get_u32(p + 4);
         if (r->token == 0) {
             r->token = token;
             maybe_list(s, conn, token);
@@ -216,7 +226,7 @@ static tf_server_t *ch_server_start(ch_server_t *s)
     cfg.drain_timeout_ms = 2000;
     tf_server_t *ts = tf_server_new(&cfg);
     assert_non_null(ts);
-    zinx_router_t r = { .handle = ch_handle, .udata = s };
+    zinx_router_t r = {.handle = ch_handle, .udata = s};
     TF_ASSERT_RC(zinx_server_add_router(ts->srv, 1, &r), 0);
     TF_ASSERT_RC(zinx_server_on_conn_start(ts->srv, ch_start, s), 0);
     TF_ASSERT_RC(zinx_server_on_conn_stop(ts->srv, ch_stop, s), 0);
@@ -243,7 +253,7 @@ typedef struct client {
     int rounds;
     int tolerate_refused; /* the server may stop at any time */
     uint32_t seed;
-    atomic_int *stop;     /* set: leave early */
+    atomic_int *stop; /* set: leave early */
     /* results */
     int wrong_token, wrong_order, short_reply, timeouts, other;
     char first[128];
@@ -254,8 +264,7 @@ static void client_err(client_t *c, int *counter, const char *what, int rc)
 {
     (*counter)++;
     if (c->first[0] == '\0')
-        snprintf(c->first, sizeof(c->first), "%s: %s", what,
-                 tf_rc_name(rc));
+        snprintf(c->first, sizeof(c->first), "%s: %s", what, tf_rc_name(rc));
 }
 
 typedef struct cconn {
@@ -274,16 +283,15 @@ static int read_replies(client_t *c, cconn_t *k, uint32_t want)
     while (k->got < want) {
         uint8_t buf[8];
         uint32_t id, len;
-        int rc = tc_recv_frame(k->fd, TLV, &id, buf, sizeof(buf), &len,
-                               tf_ms(T_IO));
+        int rc =
+            tc_recv_frame(k->fd, TLV, &id, buf, sizeof(buf), &len, tf_ms(T_IO));
         if (rc != 0)
             return rc;
-        if (len != 8 || tc_get_u32(buf) != k->token) {
-            client_err(c, &c->wrong_token, "reply of another connection",
-                       0);
+        if (len != 8 || frame_get_u32(buf) != k->token) {
+            client_err(c, &c->wrong_token, "reply of another connection", 0);
             return -EPROTO;
         }
-        if (tc_get_u32(buf + 4) != k->got) {
+        if (frame_get_u32(buf + 4) != k->got) {
             client_err(c, &c->wrong_order, "reply out of order", 0);
             return -EPROTO;
         }
@@ -352,9 +360,9 @@ static int start_conn(client_t *c, cconn_t *k, uint32_t token)
     k->sent = 1 + tc_rand(&c->seed) % MAX_FRAMES;
     for (uint32_t i = 0; i < k->sent; i++) {
         uint8_t p[8];
-        tc_put_u32(p, token);
-        tc_put_u32(p + 4, i);
-        n += tc_frame_encode(TLV, 1, p, 8, out + n);
+        frame_put_u32(p, token);
+        frame_put_u32(p + 4, i);
+        n += frame_encode(TLV, 1, p, 8, out + n);
     }
     int rc = tc_send_raw(k->fd, out, n, tf_ms(T_IO));
     if (rc != 0) {
@@ -390,12 +398,12 @@ static void check_clients(client_t *cl, int n)
 {
     for (int i = 0; i < n; i++) {
         client_t *c = &cl[i];
-        if (c->wrong_token || c->wrong_order || c->short_reply ||
-            c->timeouts || c->other)
+        if (c->wrong_token || c->wrong_order || c->short_reply || c->timeouts ||
+            c->other)
             fail_msg("client %d: %d wrong-token, %d out-of-order, %d short,"
-                     " %d timeouts, %d other; first: %s", i, c->wrong_token,
-                     c->wrong_order, c->short_reply, c->timeouts, c->other,
-                     c->first);
+                     " %d timeouts, %d other; first: %s",
+                     i, c->wrong_token, c->wrong_order, c->short_reply,
+                     c->timeouts, c->other, c->first);
     }
 }
 
@@ -410,8 +418,7 @@ static void run_clients(client_t *cl, pthread_t *th, int n, int port,
         cl[i].seed = 1000u + (uint32_t)i;
         cl[i].stop = stop;
         cl[i].tolerate_refused = tolerate;
-        assert_int_equal(pthread_create(&th[i], NULL, client_main, &cl[i]),
-                         0);
+        assert_int_equal(pthread_create(&th[i], NULL, client_main, &cl[i]), 0);
     }
 }
 
@@ -437,12 +444,13 @@ static void test_churn(void **state)
     check_clients(cl, CLIENTS);
 
     uint64_t accepted = tf_stat(ts->srv, TF_STAT(accepted));
-    assert_int_equal(accepted, (uint64_t)CLIENTS * CONNS_PER_ROUND *
-                                   (uint64_t)rounds);
-    assert_int_equal(tf_wait_stat(ts->srv, TF_STAT(closed), accepted,
-                                  tf_ms(T_IO)), accepted);
-    assert_int_equal(tf_wait_stat(ts->srv, TF_STAT(connections), 0,
-                                  tf_ms(T_IO)), 0);
+    assert_int_equal(accepted,
+                     (uint64_t)CLIENTS * CONNS_PER_ROUND * (uint64_t)rounds);
+    assert_int_equal(
+        tf_wait_stat(ts->srv, TF_STAT(closed), accepted, tf_ms(T_IO)),
+        accepted);
+    assert_int_equal(
+        tf_wait_stat(ts->srv, TF_STAT(connections), 0, tf_ms(T_IO)), 0);
     tf_server_free(ts);
     ch_check(s);
     assert_int_equal(atomic_load(&s->starts), (int)accepted);
@@ -468,8 +476,8 @@ static void test_stop_under_churn(void **state)
     assert_non_null(cl);
 
     run_clients(cl, th, CLIENTS, ts->port, 1000000, stop, 1);
-    assert_true(tf_wait_stat_ge(ts->srv, TF_STAT(accepted), 50,
-                                tf_ms(T_IO)) >= 50);
+    assert_true(tf_wait_stat_ge(ts->srv, TF_STAT(accepted), 50, tf_ms(T_IO)) >=
+                50);
     TF_ASSERT_RC(tf_stop_wait(ts->srv, tf_ms(T_IO)), 0);
     atomic_store(stop, 1);
     for (int i = 0; i < CLIENTS; i++)

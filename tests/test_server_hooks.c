@@ -44,7 +44,7 @@ typedef struct hook_ctx {
     atomic_int send_after_close; /* rc of a send right after close */
     atomic_int start_send_rc;
     atomic_int stop_send_rc;
-    atomic_int stop_open;        /* zinx_conn_is_open() in OnConnStop */
+    atomic_int stop_open; /* zinx_conn_is_open() in OnConnStop */
     int close_in_start;
 } hook_ctx_t;
 
@@ -65,8 +65,7 @@ static void greet_start(zinx_conn_t *conn, void *udata)
     hook_ctx_t *c = udata;
 
     atomic_fetch_add(&c->starts, 1);
-    atomic_store(&c->start_send_rc,
-                 zinx_conn_send_msg(conn, 100, "hello", 5));
+    atomic_store(&c->start_send_rc, zinx_conn_send_msg(conn, 100, "hello", 5));
     if (c->close_in_start)
         zinx_conn_close(conn);
 }
@@ -106,7 +105,7 @@ static void closing_handler(zinx_request_t *req, void *udata)
 /* Waits until a handler stored its rc (they start at 1). */
 static int wait_rc(atomic_int *v)
 {
-    int64_t deadline = tf_now_ms() + tf_ms(T_IO);
+    uint64_t deadline = tf_now_ms() + (uint64_t)tf_ms(T_IO);
 
     while (atomic_load(v) == 1 && tf_now_ms() < deadline)
         tf_sleep_ms(1);
@@ -121,7 +120,7 @@ static tf_server_t *hook_server(hook_ctx_t *c, uint32_t pool)
     cfg.worker_pool_size = pool;
     tf_server_t *ts = tf_server_new(&cfg);
     assert_non_null(ts);
-    zinx_router_t r = { .handle = closing_handler, .udata = c };
+    zinx_router_t r = {.handle = closing_handler, .udata = c};
     for (uint32_t id = 1; id <= 3; id++)
         TF_ASSERT_RC(zinx_server_add_router(ts->srv, id, &r), 0);
     TF_ASSERT_RC(zinx_server_on_conn_start(ts->srv, greet_start, c), 0);
@@ -136,8 +135,8 @@ static void expect_frame(int fd, uint32_t want_id, const char *want)
     uint32_t id, len;
     uint32_t want_len = (uint32_t)strlen(want);
 
-    TF_ASSERT_RC(tc_recv_frame(fd, TLV, &id, buf, sizeof(buf), &len,
-                               tf_ms(T_IO)), 0);
+    TF_ASSERT_RC(
+        tc_recv_frame(fd, TLV, &id, buf, sizeof(buf), &len, tf_ms(T_IO)), 0);
     assert_int_equal(id, want_id);
     assert_int_equal(len, want_len);
     assert_memory_equal(buf, want, want_len);
@@ -157,8 +156,7 @@ static void test_start_sends_first(void **state)
     expect_frame(fd, 1, "one");
     TF_ASSERT_RC(wait_rc(&c->start_send_rc), 0);
     tc_close(fd);
-    assert_int_equal(tf_wait_stat(ts->srv, TF_STAT(closed), 1, tf_ms(T_IO)),
-                     1);
+    assert_int_equal(tf_wait_stat(ts->srv, TF_STAT(closed), 1, tf_ms(T_IO)), 1);
     TF_ASSERT_RC(wait_rc(&c->stop_send_rc), ZINX_ECLOSED);
     assert_int_equal(atomic_load(&c->stop_open), 0);
     tf_server_free(ts);
@@ -192,8 +190,7 @@ static void test_close_from_handler(void **state)
         TF_ASSERT_RC(late_rc, ZINX_ECLOSED);
     TF_ASSERT_RC(tc_expect_eof(fd, tf_ms(T_IO)), 0);
     tc_close(fd);
-    assert_int_equal(tf_wait_stat(ts->srv, TF_STAT(closed), 1, tf_ms(T_IO)),
-                     1);
+    assert_int_equal(tf_wait_stat(ts->srv, TF_STAT(closed), 1, tf_ms(T_IO)), 1);
     assert_int_equal(atomic_load(&c->stops), 1);
     tf_server_free(ts);
     assert_int_equal(atomic_load(&c->stops), 1);
@@ -213,8 +210,7 @@ static void test_close_now_from_handler(void **state)
     /* The reply may be dropped with the rest of the output; then EOF. */
     uint8_t buf[64];
     uint32_t id = 0, len = 0;
-    int rc = tc_recv_frame(fd, TLV, &id, buf, sizeof(buf), &len,
-                           tf_ms(T_IO));
+    int rc = tc_recv_frame(fd, TLV, &id, buf, sizeof(buf), &len, tf_ms(T_IO));
     if (rc == 0) {
         assert_int_equal(id, 3);
         rc = tc_expect_eof(fd, tf_ms(T_IO));
@@ -224,8 +220,7 @@ static void test_close_now_from_handler(void **state)
     TF_ASSERT_RC(rc, 0);
     TF_ASSERT_RC(wait_rc(&c->send_after_close), ZINX_ECLOSED);
     tc_close(fd);
-    assert_int_equal(tf_wait_stat(ts->srv, TF_STAT(closed), 1, tf_ms(T_IO)),
-                     1);
+    assert_int_equal(tf_wait_stat(ts->srv, TF_STAT(closed), 1, tf_ms(T_IO)), 1);
     tf_server_free(ts);
     assert_int_equal(atomic_load(&c->starts), 1);
     assert_int_equal(atomic_load(&c->stops), 1);
@@ -247,8 +242,7 @@ static void test_close_in_start(void **state)
         TF_ASSERT_RC(tc_expect_eof(fd, tf_ms(T_IO)), 0);
         tc_close(fd);
     }
-    assert_int_equal(tf_wait_stat(ts->srv, TF_STAT(closed), 3, tf_ms(T_IO)),
-                     3);
+    assert_int_equal(tf_wait_stat(ts->srv, TF_STAT(closed), 3, tf_ms(T_IO)), 3);
     tf_server_free(ts);
     assert_int_equal(atomic_load(&c->starts), 3);
     assert_int_equal(atomic_load(&c->stops), 3);
@@ -306,7 +300,7 @@ static void run_same_thread(uint32_t pool)
     cfg.worker_pool_size = pool;
     tf_server_t *ts = tf_server_new(&cfg);
     assert_non_null(ts);
-    zinx_router_t r = { .handle = rec_handle, .udata = bad };
+    zinx_router_t r = {.handle = rec_handle, .udata = bad};
     TF_ASSERT_RC(zinx_server_add_router(ts->srv, 1, &r), 0);
     TF_ASSERT_RC(zinx_server_on_conn_start(ts->srv, rec_start, bad), 0);
     TF_ASSERT_RC(zinx_server_on_conn_stop(ts->srv, rec_stop, bad), 0);
@@ -322,13 +316,14 @@ static void run_same_thread(uint32_t pool)
             uint8_t buf[8];
             uint32_t id, len;
             TF_ASSERT_RC(tc_roundtrip(fds[i], TLV, 1, "q", 1, &id, buf,
-                                      sizeof(buf), &len, tf_ms(T_IO)), 0);
+                                      sizeof(buf), &len, tf_ms(T_IO)),
+                         0);
         }
     }
     for (int i = 0; i < CONNS; i++)
         tc_close(fds[i]);
-    assert_int_equal(tf_wait_stat(ts->srv, TF_STAT(closed), CONNS,
-                                  tf_ms(T_IO)), CONNS);
+    assert_int_equal(tf_wait_stat(ts->srv, TF_STAT(closed), CONNS, tf_ms(T_IO)),
+                     CONNS);
     tf_server_free(ts);
     assert_int_equal(atomic_load(bad), 0);
     free(bad);

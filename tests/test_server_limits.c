@@ -21,6 +21,7 @@
 
 #include "test_client.h"
 #include "test_fixture.h"
+#include "test_frame.h"
 
 #define TLV ZINX_FORMAT_TLV
 #define T_IO 10000
@@ -41,7 +42,7 @@ static void count_start(zinx_conn_t *conn, void *udata)
 static tf_server_t *start_server(zinx_config_t *cfg, zinx_handler_fn fn)
 {
     tf_server_t *ts = tf_server_new(cfg);
-    zinx_router_t r = { .handle = fn };
+    zinx_router_t r = {.handle = fn};
 
     assert_non_null(ts);
     TF_ASSERT_RC(zinx_server_add_router(ts->srv, 1, &r), 0);
@@ -55,7 +56,8 @@ static void roundtrip_ok(int fd, zinx_packet_format_t fmt)
     uint32_t id, len;
 
     TF_ASSERT_RC(tc_roundtrip(fd, fmt, 1, "ping", 4, &id, buf, sizeof(buf),
-                              &len, tf_ms(T_IO)), 0);
+                              &len, tf_ms(T_IO)),
+                 0);
     assert_int_equal(id, 1);
     assert_int_equal(len, 4);
     assert_memory_equal(buf, "ping", 4);
@@ -83,7 +85,7 @@ static void test_max_conn(void **state)
     cfg.max_conn = MAX;
     tf_server_t *ts = tf_server_new(&cfg);
     assert_non_null(ts);
-    zinx_router_t r = { .handle = tf_echo };
+    zinx_router_t r = {.handle = tf_echo};
     TF_ASSERT_RC(zinx_server_add_router(ts->srv, 1, &r), 0);
     TF_ASSERT_RC(zinx_server_on_conn_start(ts->srv, count_start, starts), 0);
     TF_ASSERT_RC(tf_server_start(ts), 0);
@@ -95,13 +97,14 @@ static void test_max_conn(void **state)
     }
     for (int i = 0; i < EXTRA; i++) {
         int fd = connect_ok(ts);
-        int64_t t0 = tf_now_ms();
+        uint64_t t0 = tf_now_ms();
         TF_ASSERT_RC(tc_expect_eof(fd, tf_ms(2000)), 0);
-        assert_true(tf_now_ms() - t0 < tf_ms(1000));
+        assert_true(tf_now_ms() - t0 < (uint64_t)tf_ms(1000));
         tc_close(fd);
     }
-    assert_int_equal(tf_wait_stat(ts->srv, TF_STAT(rejected_max_conn), EXTRA,
-                                  tf_ms(2000)), EXTRA);
+    assert_int_equal(
+        tf_wait_stat(ts->srv, TF_STAT(rejected_max_conn), EXTRA, tf_ms(2000)),
+        EXTRA);
     assert_int_equal(tf_stat(ts->srv, TF_STAT(accepted)), MAX);
     assert_true(atomic_load(&ts->log_count[ZINX_LOG_WARN]) >= 1);
     for (int i = 0; i < MAX; i++)
@@ -109,8 +112,9 @@ static void test_max_conn(void **state)
 
     /* A slot frees up: the next client is served. */
     tc_close(fds[0]);
-    assert_int_equal(tf_wait_stat(ts->srv, TF_STAT(connections), MAX - 1,
-                                  tf_ms(T_IO)), MAX - 1);
+    assert_int_equal(
+        tf_wait_stat(ts->srv, TF_STAT(connections), MAX - 1, tf_ms(T_IO)),
+        MAX - 1);
     fds[0] = connect_ok(ts);
     roundtrip_ok(fds[0], TLV);
     assert_int_equal(tf_stat(ts->srv, TF_STAT(accepted)), MAX + 1);
@@ -118,7 +122,8 @@ static void test_max_conn(void **state)
     TF_ASSERT_RC(tc_expect_eof(fd, tf_ms(2000)), 0);
     tc_close(fd);
     assert_int_equal(tf_wait_stat(ts->srv, TF_STAT(rejected_max_conn),
-                                  EXTRA + 1, tf_ms(2000)), EXTRA + 1);
+                                  EXTRA + 1, tf_ms(2000)),
+                     EXTRA + 1);
     for (int i = 0; i < MAX; i++)
         tc_close(fds[i]);
     tf_server_free(ts);
@@ -141,8 +146,8 @@ static void run_half_close(uint32_t pool)
 
     for (uint32_t i = 0; i < K; i++) {
         uint8_t p[4];
-        tc_put_u32(p, i);
-        n += tc_frame_encode(TLV, 1, p, 4, out + n);
+        frame_put_u32(p, i);
+        n += frame_encode(TLV, 1, p, 4, out + n);
     }
     int fd = connect_ok(ts);
     TF_ASSERT_RC(tc_send_raw(fd, out, n, tf_ms(T_IO)), 0);
@@ -152,8 +157,7 @@ static void run_half_close(uint32_t pool)
     assert_memory_equal(in, out, n);
     TF_ASSERT_RC(tc_expect_eof(fd, tf_ms(T_IO)), 0);
     tc_close(fd);
-    assert_int_equal(tf_wait_stat(ts->srv, TF_STAT(closed), 1, tf_ms(T_IO)),
-                     1);
+    assert_int_equal(tf_wait_stat(ts->srv, TF_STAT(closed), 1, tf_ms(T_IO)), 1);
     assert_int_equal(tf_stat(ts->srv, TF_STAT(msgs_in)), K);
     tf_server_free(ts);
 }
@@ -178,8 +182,8 @@ static void run_hostile(zinx_packet_format_t fmt, int with_body)
     tf_config(&cfg);
     cfg.packet_format = fmt;
     tf_server_t *ts = start_server(&cfg, tf_echo);
-    const uint32_t lens[] = { cfg.max_packet_size + 1, 0x7FFFFFFFu,
-                              0x80000000u, 0xFFFFFFF8u, 0xFFFFFFFFu };
+    const uint32_t lens[] = {cfg.max_packet_size + 1, 0x7FFFFFFFu, 0x80000000u,
+                             0xFFFFFFF8u, 0xFFFFFFFFu};
     const int count = (int)(sizeof(lens) / sizeof(lens[0]));
     int bystander = connect_ok(ts);
     uint8_t junk[1024];
@@ -192,17 +196,17 @@ static void run_hostile(zinx_packet_format_t fmt, int with_body)
         TF_ASSERT_RC(tc_send_header(fd, fmt, 1, lens[i], tf_ms(T_IO)), 0);
         if (with_body) /* may fail once the server has closed */
             tc_send_raw(fd, junk, sizeof(junk), tf_ms(T_IO));
-        int64_t t0 = tf_now_ms();
+        uint64_t t0 = tf_now_ms();
         TF_ASSERT_RC(tc_expect_eof(fd, tf_ms(2000)), 0);
-        assert_true(tf_now_ms() - t0 < tf_ms(1000));
+        assert_true(tf_now_ms() - t0 < (uint64_t)tf_ms(1000));
         tc_close(fd);
         assert_int_equal(tf_wait_stat(ts->srv, TF_STAT(oversize),
                                       (uint64_t)i + 1, tf_ms(2000)),
                          (uint64_t)i + 1);
         roundtrip_ok(bystander, fmt);
     }
-    assert_int_equal(tf_wait_stat(ts->srv, TF_STAT(closed), count,
-                                  tf_ms(T_IO)), count);
+    assert_int_equal(tf_wait_stat(ts->srv, TF_STAT(closed), count, tf_ms(T_IO)),
+                     count);
     tc_close(bystander);
     tf_server_free(ts);
 }
@@ -240,8 +244,8 @@ static void run_pipeline(zinx_config_t *cfg, zinx_handler_fn fn, int msgs)
     for (int i = 0; i < msgs; i++) {
         uint32_t len = 4 + (uint32_t)i % 60;
         memset(p, i, len);
-        tc_put_u32(p, (uint32_t)i);
-        n += tc_frame_encode(TLV, 1, p, len, out + n);
+        frame_put_u32(p, (uint32_t)i);
+        n += frame_encode(TLV, 1, p, len, out + n);
     }
     int fd = connect_ok(ts);
     TF_ASSERT_RC(tc_exchange(fd, out, n, in, n, 0, NULL, tf_ms(T_IO)), 0);
@@ -288,8 +292,8 @@ static void amplify(zinx_request_t *req, void *udata)
 typedef struct flood {
     int fd;
     uint8_t frame[8 + BP_REQ];
-    size_t total;    /* bytes sent */
-    size_t frames;   /* frames started */
+    size_t total;  /* bytes sent */
+    size_t frames; /* frames started */
 } flood_t;
 
 /*
@@ -298,7 +302,7 @@ typedef struct flood {
  */
 static int flood_until_blocked(flood_t *f, size_t cap, int timeout_ms)
 {
-    int64_t deadline = tf_now_ms() + timeout_ms;
+    uint64_t deadline = tf_now_ms() + (uint64_t)timeout_ms;
     size_t flen = sizeof(f->frame);
 
     while (f->total < cap && tf_now_ms() < deadline) {
@@ -313,7 +317,7 @@ static int flood_until_blocked(flood_t *f, size_t cap, int timeout_ms)
         }
         if (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK)
             fail_msg("flood send: %s", tf_rc_name(-errno));
-        struct pollfd p = { .fd = f->fd, .events = POLLOUT };
+        struct pollfd p = {.fd = f->fd, .events = POLLOUT};
         if (poll(&p, 1, 300) == 0)
             return 1;
     }
@@ -330,11 +334,12 @@ static void flood_drain(flood_t *f, int timeout_ms)
 
     assert_non_null(in);
     TF_ASSERT_RC(tc_set_nonblock(f->fd, 0), 0);
-    TF_ASSERT_RC(tc_exchange(f->fd, f->frame + (flen - rest), rest, in, want,
-                             0, NULL, timeout_ms), 0);
+    TF_ASSERT_RC(tc_exchange(f->fd, f->frame + (flen - rest), rest, in, want, 0,
+                             NULL, timeout_ms),
+                 0);
     for (size_t i = 0; i < f->frames; i++) {
         uint32_t id, len;
-        tc_header_decode(TLV, in + i * (8 + BP_REPLY), &id, &len);
+        frame_header_decode(TLV, in + i * (8 + BP_REPLY), &id, &len);
         assert_int_equal(id, 1);
         assert_int_equal(len, BP_REPLY);
     }
@@ -353,11 +358,11 @@ static void test_output_backpressure(void **state)
     tf_server_t *ts = start_server(&cfg, amplify);
     flood_t *f = calloc(1, sizeof(*f));
     assert_non_null(f);
-    tc_frame_encode(TLV, 1, f->frame + 8, BP_REQ, f->frame);
+    frame_encode(TLV, 1, f->frame + 8, BP_REQ, f->frame);
     f->fd = connect_ok(ts);
     int small = 64 * 1024;
-    assert_int_equal(setsockopt(f->fd, SOL_SOCKET, SO_SNDBUF, &small,
-                                sizeof(small)), 0);
+    assert_int_equal(
+        setsockopt(f->fd, SOL_SOCKET, SO_SNDBUF, &small, sizeof(small)), 0);
     TF_ASSERT_RC(tc_set_nonblock(f->fd, 1), 0);
     int other = connect_ok(ts);
 
@@ -365,10 +370,10 @@ static void test_output_backpressure(void **state)
      * Blocked means: no room to send and the server decoding nothing
      * for 300 ms (a merely slow server, e.g. under a sanitizer, is not).
      */
-    int64_t until = tf_now_ms() + tf_ms(10000);
+    uint64_t until = tf_now_ms() + (uint64_t)tf_ms(10000);
     int blocked = 0;
     while (!blocked && f->total < cap && tf_now_ms() < until) {
-        if (!flood_until_blocked(f, cap, (int)(until - tf_now_ms())))
+        if (!flood_until_blocked(f, cap, tf_ms_left(until)))
             break;
         uint64_t before = tf_stat(ts->srv, TF_STAT(msgs_in));
         tf_sleep_ms(300);
@@ -376,22 +381,24 @@ static void test_output_backpressure(void **state)
     }
     if (!blocked)
         fail_msg("the server kept reading a client that never reads: "
-                 "%zu bytes sent, %llu frames decoded", f->total,
+                 "%zu bytes sent, %llu frames decoded",
+                 f->total,
                  (unsigned long long)tf_stat(ts->srv, TF_STAT(msgs_in)));
     if (tf_verbose())
         print_message("flood blocked after %zu bytes, %llu frames decoded\n",
-                      f->total, (unsigned long long)tf_stat(
-                                    ts->srv, TF_STAT(msgs_in)));
+                      f->total,
+                      (unsigned long long)tf_stat(ts->srv, TF_STAT(msgs_in)));
     /* Reading that client stopped; everyone else is still served. */
     uint64_t in0 = tf_stat(ts->srv, TF_STAT(msgs_in));
     for (int i = 0; i < 10; i++) {
-        int64_t t0 = tf_now_ms();
+        uint64_t t0 = tf_now_ms();
         uint8_t buf[8 + BP_REPLY];
         uint32_t id, len;
-        TF_ASSERT_RC(tc_roundtrip(other, TLV, 1, "x", 1, &id, buf,
-                                  sizeof(buf), &len, tf_ms(T_IO)), 0);
+        TF_ASSERT_RC(tc_roundtrip(other, TLV, 1, "x", 1, &id, buf, sizeof(buf),
+                                  &len, tf_ms(T_IO)),
+                     0);
         assert_int_equal(len, BP_REPLY);
-        assert_true(tf_now_ms() - t0 < tf_ms(1000));
+        assert_true(tf_now_ms() - t0 < (uint64_t)tf_ms(1000));
     }
     assert_int_equal(tf_stat(ts->srv, TF_STAT(msgs_in)), in0 + 10);
     /* Reading resumes once the client drains; nothing was dropped. */

@@ -20,6 +20,7 @@
 
 #include "test_client.h"
 #include "test_fixture.h"
+#include "test_frame.h"
 
 #define TLV ZINX_FORMAT_TLV
 #define T_IO 10000
@@ -50,8 +51,7 @@ static void order_start(zinx_conn_t *conn, void *udata)
     st->thread = pthread_self();
     atomic_init(&st->in_handler, 0);
     zinx_conn_set_data(conn, st);
-    uint32_t want = ctx->pool ? (uint32_t)(zinx_conn_id(conn) % ctx->pool)
-                              : 0;
+    uint32_t want = ctx->pool ? (uint32_t)(zinx_conn_id(conn) % ctx->pool) : 0;
     if (ctx->pool && zinx_conn_worker_id(conn) != want)
         atomic_fetch_add(&ctx->wrong_worker, 1);
 }
@@ -79,20 +79,19 @@ static void order_handle(zinx_request_t *req, void *udata)
     if (!pthread_equal(st->thread, pthread_self()))
         atomic_fetch_add(&ctx->wrong_thread, 1);
     uint32_t len = zinx_request_data_len(req);
-    uint32_t seq = len >= 4 ? tc_get_u32(zinx_request_data(req)) : ~0u;
+    uint32_t seq = len >= 4 ? frame_get_u32(zinx_request_data(req)) : ~0u;
     if (seq != st->next_seq)
         atomic_fetch_add(&ctx->out_of_order, 1);
     st->next_seq = seq + 1;
     if (seq % 64 == 0)
         sched_yield(); /* widens the window for an overlapping handler */
-    zinx_conn_send_msg(conn, zinx_request_msg_id(req),
-                       zinx_request_data(req), len);
+    zinx_conn_send_msg(conn, zinx_request_msg_id(req), zinx_request_data(req),
+                       len);
     atomic_fetch_add(&ctx->handled, 1);
     atomic_store(&st->in_handler, 0);
 }
 
-static tf_server_t *order_server(order_ctx_t *ctx, uint32_t pool,
-                                 int conns)
+static tf_server_t *order_server(order_ctx_t *ctx, uint32_t pool, int conns)
 {
     zinx_config_t cfg;
 
@@ -102,7 +101,7 @@ static tf_server_t *order_server(order_ctx_t *ctx, uint32_t pool,
     ctx->pool = pool;
     tf_server_t *ts = tf_server_new(&cfg);
     assert_non_null(ts);
-    zinx_router_t r = { .handle = order_handle, .udata = ctx };
+    zinx_router_t r = {.handle = order_handle, .udata = ctx};
     TF_ASSERT_RC(zinx_server_add_router(ts->srv, 1, &r), 0);
     TF_ASSERT_RC(zinx_server_on_conn_start(ts->srv, order_start, ctx), 0);
     TF_ASSERT_RC(zinx_server_on_conn_stop(ts->srv, order_stop, ctx), 0);
@@ -116,10 +115,10 @@ static size_t encode_seq(uint32_t seq, int conn, uint8_t *out)
     uint8_t payload[4 + 29];
     uint32_t len = 4 + seq % 29;
 
-    tc_put_u32(payload, seq);
+    frame_put_u32(payload, seq);
     for (uint32_t i = 4; i < len; i++)
         payload[i] = (uint8_t)(conn * 31 + seq + i);
-    return tc_frame_encode(TLV, 1, payload, len, out);
+    return frame_encode(TLV, 1, payload, len, out);
 }
 
 static void check_ctx(order_ctx_t *ctx, int want_handled)
@@ -164,17 +163,18 @@ static void run_order(uint32_t pool, int conns, int msgs)
             n += encode_seq((uint32_t)s, c, stream + n);
         TF_ASSERT_RC(tc_recv_raw(fds[c], got, n, tf_ms(T_IO)), 0);
         for (size_t off = 0, s = 0; off < n; s++) {
-            uint32_t len = tc_get_u32(stream + off + 4);
+            uint32_t len = frame_get_u32(stream + off + 4);
             if (memcmp(got + off, stream + off, 8 + len) != 0)
                 fail_msg("connection %d: reply %zu differs (want seq %zu,"
-                         " got seq %u)", c, s, s, tc_get_u32(got + off + 8));
+                         " got seq %u)",
+                         c, s, s, frame_get_u32(got + off + 8));
             off += 8 + len;
         }
     }
     for (int c = 0; c < conns; c++)
         tc_close(fds[c]);
-    assert_int_equal(tf_wait_stat(ts->srv, TF_STAT(closed), conns,
-                                  tf_ms(T_IO)), conns);
+    assert_int_equal(tf_wait_stat(ts->srv, TF_STAT(closed), conns, tf_ms(T_IO)),
+                     conns);
     tf_server_free(ts);
     check_ctx(ctx, conns * msgs);
     free(fds);
@@ -222,19 +222,17 @@ static void test_order_random_segmentation(void **state)
     assert_non_null(in);
     for (int s = 0; s < msgs; s++) {
         uint32_t len = 4 + tc_rand(&seed) % 300;
-        tc_put_u32(payload, (uint32_t)s);
+        frame_put_u32(payload, (uint32_t)s);
         for (uint32_t i = 4; i < len; i++)
             payload[i] = (uint8_t)tc_rand(&seed);
-        n += tc_frame_encode(TLV, 1, payload, len, out + n);
+        n += frame_encode(TLV, 1, payload, len, out + n);
     }
     int fd = tc_connect(ts->port);
     assert_true(fd >= 0);
-    TF_ASSERT_RC(tc_exchange(fd, out, n, in, n, 700, &seed, tf_ms(T_IO)),
-                 0);
+    TF_ASSERT_RC(tc_exchange(fd, out, n, in, n, 700, &seed, tf_ms(T_IO)), 0);
     assert_memory_equal(in, out, n);
     tc_close(fd);
-    assert_int_equal(tf_wait_stat(ts->srv, TF_STAT(closed), 1, tf_ms(T_IO)),
-                     1);
+    assert_int_equal(tf_wait_stat(ts->srv, TF_STAT(closed), 1, tf_ms(T_IO)), 1);
     tf_server_free(ts);
     check_ctx(ctx, msgs);
     free(out);

@@ -19,6 +19,7 @@
 
 #include "test_client.h"
 #include "test_fixture.h"
+#include "test_frame.h"
 
 #define TLV ZINX_FORMAT_TLV
 #define T_IO 10000
@@ -27,7 +28,7 @@ static tf_server_t *start_with(zinx_config_t *cfg, zinx_handler_fn fn,
                                void *udata)
 {
     tf_server_t *ts = tf_server_new(cfg);
-    zinx_router_t r = { .handle = fn, .udata = udata };
+    zinx_router_t r = {.handle = fn, .udata = udata};
 
     assert_non_null(ts);
     TF_ASSERT_RC(zinx_server_add_router(ts->srv, 1, &r), 0);
@@ -41,7 +42,8 @@ static void roundtrip_ok(int fd)
     uint32_t id, len;
 
     TF_ASSERT_RC(tc_roundtrip(fd, TLV, 1, "ping", 4, &id, buf, sizeof(buf),
-                              &len, tf_ms(T_IO)), 0);
+                              &len, tf_ms(T_IO)),
+                 0);
     assert_int_equal(id, 1);
     assert_int_equal(len, 4);
 }
@@ -68,15 +70,14 @@ static void test_frame_timeout(void **state)
     int64_t took = tf_now_ms() - t0;
     assert_true(took >= 250);
     tc_close(fd);
-    assert_int_equal(tf_wait_stat(ts->srv, TF_STAT(timeouts), 1,
-                                  tf_ms(2000)), 1);
+    assert_int_equal(tf_wait_stat(ts->srv, TF_STAT(timeouts), 1, tf_ms(2000)),
+                     1);
 
     /* Trickling one byte every 50 ms does not extend the deadline. */
     fd = tc_connect(ts->port);
     assert_true(fd >= 0);
     uint8_t frame[8 + 40];
-    tc_frame_encode(TLV, 1, "abcdefghijabcdefghijabcdefghijabcdefghij", 40,
-                    frame);
+    frame_encode(TLV, 1, "abcdefghijabcdefghijabcdefghijabcdefghij", 40, frame);
     t0 = tf_now_ms();
     int rc = 0;
     for (size_t i = 0; i < sizeof(frame) && rc == 0; i++) {
@@ -89,8 +90,8 @@ static void test_frame_timeout(void **state)
     assert_true(took >= 250);
     assert_true(took < tf_ms(2000));
     tc_close(fd);
-    assert_int_equal(tf_wait_stat(ts->srv, TF_STAT(timeouts), 2,
-                                  tf_ms(2000)), 2);
+    assert_int_equal(tf_wait_stat(ts->srv, TF_STAT(timeouts), 2, tf_ms(2000)),
+                     2);
 
     /* Whole frames, however slowly they come, are fine. */
     fd = tc_connect(ts->port);
@@ -125,8 +126,8 @@ static void test_idle_timeout(void **state)
     }
     TF_ASSERT_RC(tc_expect_eof(idle, tf_ms(3000)), 0);
     roundtrip_ok(busy);
-    assert_int_equal(tf_wait_stat(ts->srv, TF_STAT(timeouts), 1,
-                                  tf_ms(2000)), 1);
+    assert_int_equal(tf_wait_stat(ts->srv, TF_STAT(timeouts), 1, tf_ms(2000)),
+                     1);
     tc_close(idle);
     tc_close(busy);
     tf_server_free(ts);
@@ -146,8 +147,8 @@ static void flood(zinx_request_t *req, void *udata)
     static const uint8_t chunk[16384];
 
     for (int i = 0; i < 1024; i++) {
-        int rc = zinx_conn_send_msg(zinx_request_conn(req), 2, chunk,
-                                    sizeof(chunk));
+        int rc =
+            zinx_conn_send_msg(zinx_request_conn(req), 2, chunk, sizeof(chunk));
         if (rc != 0) {
             atomic_store(&f->first_error, rc);
             return;
@@ -175,9 +176,8 @@ static void test_output_hard_limit(void **state)
     int fd = tc_connect(ts->port);
     assert_true(fd >= 0);
     TF_ASSERT_RC(tc_send_frame(fd, TLV, 1, "", 0, tf_ms(T_IO)), 0);
-    assert_int_equal(tf_wait_stat(ts->srv, TF_STAT(closed), 1, tf_ms(T_IO)),
-                     1);
-    int64_t deadline = tf_now_ms() + tf_ms(T_IO);
+    assert_int_equal(tf_wait_stat(ts->srv, TF_STAT(closed), 1, tf_ms(T_IO)), 1);
+    uint64_t deadline = tf_now_ms() + (uint64_t)tf_ms(T_IO);
     while (atomic_load(&f->first_error) == 1 && tf_now_ms() < deadline)
         tf_sleep_ms(1);
     TF_ASSERT_RC(atomic_load(&f->first_error), ZINX_ENOBUFS);
@@ -206,8 +206,8 @@ static void test_max_unknown_msgs(void **state)
     TF_ASSERT_RC(tc_send_frame(fd, TLV, 501, "?", 1, tf_ms(T_IO)), 0);
     TF_ASSERT_RC(tc_expect_eof(fd, tf_ms(T_IO)), 0);
     tc_close(fd);
-    assert_int_equal(tf_wait_stat(ts->srv, TF_STAT(unknown_closed), 1,
-                                  tf_ms(2000)), 1);
+    assert_int_equal(
+        tf_wait_stat(ts->srv, TF_STAT(unknown_closed), 1, tf_ms(2000)), 1);
     assert_int_equal(tf_stat(ts->srv, TF_STAT(unrouted)), 4);
 
     /* The count is per connection. */
@@ -244,20 +244,20 @@ static void test_close_notice(void **state)
         int fd = tc_connect(ts->port);
         assert_true(fd >= 0);
         roundtrip_ok(fd);
-        TF_ASSERT_RC(tc_send_header(fd, TLV, 1, 0xFFFFFFFFu, tf_ms(T_IO)),
-                     0);
+        TF_ASSERT_RC(tc_send_header(fd, TLV, 1, 0xFFFFFFFFu, tf_ms(T_IO)), 0);
         tc_send_raw(fd, junk, 1 << 16, tf_ms(1000)); /* may be cut off */
         uint8_t buf[256];
         uint32_t id, len;
-        TF_ASSERT_RC(tc_recv_frame(fd, TLV, &id, buf, sizeof(buf), &len,
-                                   tf_ms(T_IO)), 0);
+        TF_ASSERT_RC(
+            tc_recv_frame(fd, TLV, &id, buf, sizeof(buf), &len, tf_ms(T_IO)),
+            0);
         assert_int_equal(id, 77);
         assert_true(len > 0);
         TF_ASSERT_RC(tc_expect_eof(fd, tf_ms(T_IO)), 0);
         tc_close(fd);
     }
-    assert_int_equal(tf_wait_stat(ts->srv, TF_STAT(oversize), 5,
-                                  tf_ms(2000)), 5);
+    assert_int_equal(tf_wait_stat(ts->srv, TF_STAT(oversize), 5, tf_ms(2000)),
+                     5);
     free(junk);
     tf_server_free(ts);
 }
@@ -276,12 +276,13 @@ static void test_heartbeat_sent(void **state)
     int fd = tc_connect(ts->port);
     assert_true(fd >= 0);
     int beats = 0;
-    int64_t t0 = tf_now_ms();
-    while (beats < 3 && tf_now_ms() - t0 < tf_ms(3000)) {
+    uint64_t t0 = tf_now_ms();
+    while (beats < 3 && tf_now_ms() - t0 < (uint64_t)tf_ms(3000)) {
         uint8_t buf[256];
         uint32_t id, len;
-        TF_ASSERT_RC(tc_recv_frame(fd, TLV, &id, buf, sizeof(buf), &len,
-                                   tf_ms(T_IO)), 0);
+        TF_ASSERT_RC(
+            tc_recv_frame(fd, TLV, &id, buf, sizeof(buf), &len, tf_ms(T_IO)),
+            0);
         assert_int_equal(id, 4321);
         assert_true(len >= 9 && memcmp(buf, "heartbeat", 9) == 0);
         beats++;
@@ -293,8 +294,9 @@ static void test_heartbeat_sent(void **state)
     for (;;) {
         uint8_t buf[256];
         uint32_t id, len;
-        TF_ASSERT_RC(tc_recv_frame(fd, TLV, &id, buf, sizeof(buf), &len,
-                                   tf_ms(T_IO)), 0);
+        TF_ASSERT_RC(
+            tc_recv_frame(fd, TLV, &id, buf, sizeof(buf), &len, tf_ms(T_IO)),
+            0);
         if (id == 1)
             break;
         assert_int_equal(id, 4321);

@@ -25,6 +25,7 @@
 #include "scenarios.h"
 #include "test_client.h"
 #include "test_fixture.h"
+#include "test_frame.h"
 
 #define TLV ZINX_FORMAT_TLV
 #define T_IO 10000
@@ -53,14 +54,14 @@ static int read_until_eof(int fd, int max)
     for (;;) {
         uint8_t buf[8];
         uint32_t id, len;
-        int rc = tc_recv_frame(fd, TLV, &id, buf, sizeof(buf), &len,
-                               tf_ms(T_IO));
+        int rc =
+            tc_recv_frame(fd, TLV, &id, buf, sizeof(buf), &len, tf_ms(T_IO));
         if (rc == TC_EOF)
             return n;
         if (rc != 0)
             fail_msg("after %d replies: %s", n, tf_rc_name(rc));
         assert_int_equal(len, 4);
-        assert_int_equal(tc_get_u32(buf), (uint32_t)n);
+        assert_int_equal(frame_get_u32(buf), (uint32_t)n);
         n++;
         assert_true(n <= max);
     }
@@ -79,7 +80,7 @@ static void test_graceful_stop_in_flight(void **state)
     cfg.drain_timeout_ms = 20000;
     tf_server_t *ts = tf_server_new(&cfg);
     assert_non_null(ts);
-    zinx_router_t r = { .handle = sleepy_echo };
+    zinx_router_t r = {.handle = sleepy_echo};
     TF_ASSERT_RC(zinx_server_add_router(ts->srv, 1, &r), 0);
     TF_ASSERT_RC(zinx_server_on_conn_stop(ts->srv, count_hook, stops), 0);
     TF_ASSERT_RC(tf_server_start(ts), 0);
@@ -89,18 +90,18 @@ static void test_graceful_stop_in_flight(void **state)
     assert_non_null(out);
     for (int i = 0; i < reqs; i++) {
         uint8_t p[4];
-        tc_put_u32(p, (uint32_t)i);
-        tc_frame_encode(TLV, 1, p, 4, out + (size_t)i * 12);
+        frame_put_u32(p, (uint32_t)i);
+        frame_encode(TLV, 1, p, 4, out + (size_t)i * 12);
     }
     for (int c = 0; c < CONNS; c++) {
         fds[c] = tc_connect(ts->port);
         assert_true(fds[c] >= 0);
-        TF_ASSERT_RC(tc_send_raw(fds[c], out, (size_t)reqs * 12,
-                                 tf_ms(T_IO)), 0);
+        TF_ASSERT_RC(tc_send_raw(fds[c], out, (size_t)reqs * 12, tf_ms(T_IO)),
+                     0);
     }
     /* Stop while handlers are busy and replies are queued. */
-    assert_true(tf_wait_stat_ge(ts->srv, TF_STAT(msgs_out), 20,
-                                tf_ms(T_IO)) >= 20);
+    assert_true(tf_wait_stat_ge(ts->srv, TF_STAT(msgs_out), 20, tf_ms(T_IO)) >=
+                20);
     TF_ASSERT_RC(tf_stop_wait(ts->srv, tf_ms(30000)), 0);
     assert_int_equal(atomic_load(stops), CONNS);
     assert_int_equal(tf_stat(ts->srv, TF_STAT(closed)), CONNS);
@@ -151,7 +152,7 @@ static void test_stop_drain_deadline(void **state)
     cfg.output_soft_limit = 0;
     tf_server_t *ts = tf_server_new(&cfg);
     assert_non_null(ts);
-    zinx_router_t r = { .handle = huge_reply };
+    zinx_router_t r = {.handle = huge_reply};
     TF_ASSERT_RC(zinx_server_add_router(ts->srv, 1, &r), 0);
     TF_ASSERT_RC(zinx_server_on_conn_stop(ts->srv, count_hook, stops), 0);
     TF_ASSERT_RC(tf_server_start(ts), 0);
@@ -168,7 +169,7 @@ static void test_stop_drain_deadline(void **state)
      * replies stop coming, i.e. the output is stuck.
      */
     uint64_t out = 0;
-    int64_t until = tf_now_ms() + tf_ms(T_IO);
+    uint64_t until = tf_now_ms() + (uint64_t)tf_ms(T_IO);
     for (;;) {
         uint64_t v = tf_stat(ts->srv, TF_STAT(msgs_out));
         if ((v > 0 && v == out) || tf_now_ms() > until)
@@ -181,8 +182,7 @@ static void test_stop_drain_deadline(void **state)
     TF_ASSERT_RC(tf_stop_wait(ts->srv, tf_ms(T_IO)), 0);
     int64_t took = tf_now_ms() - t0;
     if (took > tf_ms(3000))
-        fail_msg("stop took %lld ms with DrainTimeoutMs 300",
-                 (long long)took);
+        fail_msg("stop took %lld ms with DrainTimeoutMs 300", (long long)took);
     assert_int_equal(atomic_load(stops), 1);
     assert_int_equal(tf_stat(ts->srv, TF_STAT(closed)), 1);
     tc_close_rst(fd);
@@ -290,8 +290,7 @@ static void prop_remove(zinx_conn_t *conn, prop_ctx_t *ctx)
         return;
     }
     int serial = ((prop_val_t *)old)->serial;
-    if (zinx_conn_remove_property(conn, "b") != 0 ||
-        freed(ctx, serial) != 1)
+    if (zinx_conn_remove_property(conn, "b") != 0 || freed(ctx, serial) != 1)
         bad(ctx);
     if (zinx_conn_remove_property(conn, "b") != ZINX_ENOENT)
         bad(ctx);
@@ -334,15 +333,16 @@ static void ack(int fd, uint32_t msg)
     uint8_t buf[8];
     uint32_t id, len;
 
-    TF_ASSERT_RC(tc_roundtrip(fd, TLV, msg, "", 0, &id, buf, sizeof(buf),
-                              &len, tf_ms(T_IO)), 0);
+    TF_ASSERT_RC(tc_roundtrip(fd, TLV, msg, "", 0, &id, buf, sizeof(buf), &len,
+                              tf_ms(T_IO)),
+                 0);
     assert_int_equal(id, msg);
 }
 
 static tf_server_t *prop_server(prop_ctx_t *ctx)
 {
     tf_server_t *ts = tf_server_new(NULL);
-    zinx_router_t r = { .handle = prop_handle, .udata = ctx };
+    zinx_router_t r = {.handle = prop_handle, .udata = ctx};
 
     assert_non_null(ts);
     for (uint32_t id = 1; id <= 3; id++)
@@ -354,8 +354,7 @@ static tf_server_t *prop_server(prop_ctx_t *ctx)
 }
 
 /* Sets "e" from this (non-framework) thread through a manager ref. */
-static zinx_conn_t *set_from_main(tf_server_t *ts, prop_ctx_t *ctx,
-                                  int fd)
+static zinx_conn_t *set_from_main(tf_server_t *ts, prop_ctx_t *ctx, int fd)
 {
     uint64_t ids[8];
     size_t n = zinx_connmgr_ids(zinx_server_connmgr(ts->srv), ids, 8);
@@ -363,8 +362,7 @@ static zinx_conn_t *set_from_main(tf_server_t *ts, prop_ctx_t *ctx,
 
     snprintf(want, sizeof(want), "127.0.0.1:%d", tc_local_port(fd));
     for (size_t i = 0; i < n && i < 8; i++) {
-        zinx_conn_t *c = zinx_connmgr_get(zinx_server_connmgr(ts->srv),
-                                          ids[i]);
+        zinx_conn_t *c = zinx_connmgr_get(zinx_server_connmgr(ts->srv), ids[i]);
         if (c != NULL && strcmp(zinx_conn_remote_addr(c), want) == 0) {
             prop_val_t *v = new_val(ctx);
             TF_ASSERT_RC(zinx_conn_set_property(c, "e", v, val_free), 0);
@@ -398,8 +396,9 @@ static void test_properties_freed(void **state)
     /* Half leave now; the rest are closed by the server's end. */
     for (int i = 0; i < CONNS / 2; i++)
         tc_close(fds[i]);
-    assert_int_equal(tf_wait_stat(ts->srv, TF_STAT(closed), CONNS / 2,
-                                  tf_ms(T_IO)), CONNS / 2);
+    assert_int_equal(
+        tf_wait_stat(ts->srv, TF_STAT(closed), CONNS / 2, tf_ms(T_IO)),
+        CONNS / 2);
     for (int i = 0; i < CONNS / 2; i++) {
         prop_val_t *v = new_val(ctx);
         TF_ASSERT_RC(zinx_conn_set_property(refs[i], "late", v, val_free),
@@ -407,8 +406,7 @@ static void test_properties_freed(void **state)
         assert_int_equal(atomic_load(&ctx->freed[v->serial]), 0);
         val_free(v);
         void *got = NULL;
-        TF_ASSERT_RC(zinx_conn_get_property(refs[i], "a", &got),
-                     ZINX_ENOENT);
+        TF_ASSERT_RC(zinx_conn_get_property(refs[i], "a", &got), ZINX_ENOENT);
     }
     tf_server_free(ts);
     for (int i = CONNS / 2; i < CONNS; i++) {
@@ -441,7 +439,7 @@ static void test_start_stop_cycles(void **state)
         cfg.worker_pool_size = (uint32_t)(c % 3);
         tf_server_t *ts = tf_server_new(&cfg);
         assert_non_null(ts);
-        zinx_router_t r = { .handle = tf_echo };
+        zinx_router_t r = {.handle = tf_echo};
         TF_ASSERT_RC(zinx_server_add_router(ts->srv, 1, &r), 0);
         TF_ASSERT_RC(tf_server_start(ts), 0);
         int fds[5];
@@ -451,7 +449,8 @@ static void test_start_stop_cycles(void **state)
             fds[i] = tc_connect(ts->port);
             assert_true(fds[i] >= 0);
             TF_ASSERT_RC(tc_roundtrip(fds[i], TLV, 1, "c", 1, &id, buf,
-                                      sizeof(buf), &len, tf_ms(T_IO)), 0);
+                                      sizeof(buf), &len, tf_ms(T_IO)),
+                         0);
         }
         if (c % 2 == 0)
             TF_ASSERT_RC(tf_stop_wait(ts->srv, tf_ms(T_IO)), 0);
@@ -492,7 +491,7 @@ static void run_serve(int how)
     tf_server_t *ts = tf_server_new(NULL);
     assert_non_null(ts);
     run->srv = ts->srv;
-    zinx_router_t r = { .handle = tf_echo };
+    zinx_router_t r = {.handle = tf_echo};
     TF_ASSERT_RC(zinx_server_add_router(ts->srv, 1, &r), 0);
 
     /*
@@ -509,8 +508,9 @@ static void run_serve(int how)
     assert_true(fd >= 0);
     uint8_t buf[8];
     uint32_t id, len;
-    TF_ASSERT_RC(tc_roundtrip(fd, TLV, 1, "s", 1, &id, buf, sizeof(buf),
-                              &len, tf_ms(T_IO)), 0);
+    TF_ASSERT_RC(tc_roundtrip(fd, TLV, 1, "s", 1, &id, buf, sizeof(buf), &len,
+                              tf_ms(T_IO)),
+                 0);
     if (how == 0)
         TF_ASSERT_RC(zinx_server_stop(ts->srv), 0);
     else

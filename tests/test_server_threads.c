@@ -21,6 +21,7 @@
 
 #include "test_client.h"
 #include "test_fixture.h"
+#include "test_frame.h"
 
 #define TLV ZINX_FORMAT_TLV
 #define T_IO 10000
@@ -67,7 +68,7 @@ static void slot_start(zinx_conn_t *conn, void *udata)
 /* Waits for the index-th connection; returns a borrowed pointer. */
 static zinx_conn_t *slot_get(slot_t *s, int index, int timeout_ms)
 {
-    int64_t deadline = tf_now_ms() + timeout_ms;
+    uint64_t deadline = tf_now_ms() + (uint64_t)timeout_ms;
     zinx_conn_t *c = NULL;
 
     pthread_mutex_lock(&s->mu);
@@ -100,7 +101,7 @@ typedef struct sender {
     slot_t *slot;
     uint32_t id;
     int count;
-    int first_error;    /* first failing rc, 0 when none */
+    int first_error; /* first failing rc, 0 when none */
     int got_conn;
 } sender_t;
 
@@ -109,7 +110,7 @@ static uint32_t make_payload(uint32_t id, uint32_t seq, uint8_t *p)
 {
     uint32_t len = 4 + (seq * 7 + id) % 200;
 
-    tc_put_u32(p, seq);
+    frame_put_u32(p, seq);
     for (uint32_t i = 4; i < len; i++)
         p[i] = (uint8_t)(id + seq + i);
     return len;
@@ -143,7 +144,7 @@ static void *sender_main(void *arg)
  */
 static void read_senders(int fd, sender_t *sd, int nsenders, int echoes)
 {
-    uint32_t next[8] = { 0 }, next_echo = 0;
+    uint32_t next[8] = {0}, next_echo = 0;
     int total = echoes;
     uint8_t buf[4 + 200], want[4 + 200];
 
@@ -151,12 +152,12 @@ static void read_senders(int fd, sender_t *sd, int nsenders, int echoes)
         total += sd[i].count;
     for (int got = 0; got < total; got++) {
         uint32_t id, len;
-        int rc = tc_recv_frame(fd, TLV, &id, buf, sizeof(buf), &len,
-                               tf_ms(T_IO));
+        int rc =
+            tc_recv_frame(fd, TLV, &id, buf, sizeof(buf), &len, tf_ms(T_IO));
         if (rc != 0)
             fail_msg("frame %d of %d: %s", got, total, tf_rc_name(rc));
         if (id == 1) {
-            assert_int_equal(tc_get_u32(buf), next_echo);
+            assert_int_equal(frame_get_u32(buf), next_echo);
             next_echo++;
             continue;
         }
@@ -164,8 +165,8 @@ static void read_senders(int fd, sender_t *sd, int nsenders, int echoes)
         assert_true(k >= 0 && k < nsenders);
         uint32_t wlen = make_payload(id, next[k], want);
         if (len != wlen || memcmp(buf, want, len) != 0)
-            fail_msg("sender %u: frame %u wrong (seq %u, len %u)", id,
-                     next[k], tc_get_u32(buf), len);
+            fail_msg("sender %u: frame %u wrong (seq %u, len %u)", id, next[k],
+                     frame_get_u32(buf), len);
         next[k]++;
     }
     assert_int_equal(next_echo, echoes);
@@ -174,7 +175,7 @@ static void read_senders(int fd, sender_t *sd, int nsenders, int echoes)
 static void run_senders(int nsenders, int per_sender, int echoes)
 {
     slot_t *s = slot_new();
-    zinx_router_t r = { .handle = tf_echo };
+    zinx_router_t r = {.handle = tf_echo};
     tf_server_t *ts = slot_server(s, &r);
     sender_t *sd = calloc((size_t)nsenders, sizeof(*sd));
     pthread_t *th = calloc((size_t)nsenders, sizeof(*th));
@@ -185,15 +186,14 @@ static void run_senders(int nsenders, int per_sender, int echoes)
         sd[i].slot = s;
         sd[i].id = (uint32_t)(10 + i);
         sd[i].count = per_sender;
-        assert_int_equal(pthread_create(&th[i], NULL, sender_main, &sd[i]),
-                         0);
+        assert_int_equal(pthread_create(&th[i], NULL, sender_main, &sd[i]), 0);
     }
     int fd = tc_connect(ts->port);
     assert_true(fd >= 0);
     /* Echo requests whose replies interleave with the user threads'. */
     for (int i = 0; i < echoes; i++) {
         uint8_t p[4];
-        tc_put_u32(p, (uint32_t)i);
+        frame_put_u32(p, (uint32_t)i);
         TF_ASSERT_RC(tc_send_frame(fd, TLV, 1, p, 4, tf_ms(T_IO)), 0);
     }
     read_senders(fd, sd, nsenders, echoes);
@@ -202,11 +202,10 @@ static void run_senders(int nsenders, int per_sender, int echoes)
         assert_int_equal(sd[i].got_conn, 1);
         TF_ASSERT_RC(sd[i].first_error, 0);
     }
-    uint64_t out = (uint64_t)nsenders * (uint64_t)per_sender +
-                   (uint64_t)echoes;
+    uint64_t out = (uint64_t)nsenders * (uint64_t)per_sender + (uint64_t)echoes;
     /* A reply can reach the client just before its send is counted. */
-    assert_int_equal(tf_wait_stat(ts->srv, TF_STAT(msgs_out), out,
-                                  tf_ms(T_IO)), out);
+    assert_int_equal(tf_wait_stat(ts->srv, TF_STAT(msgs_out), out, tf_ms(T_IO)),
+                     out);
     tc_close(fd);
     tf_server_free(ts);
     slot_free(s);
@@ -246,8 +245,7 @@ static void check_closed_ref(zinx_conn_t *c, uint64_t id)
     void *v = malloc(4);
     assert_non_null(v);
     int before = atomic_load(&prop_frees);
-    TF_ASSERT_RC(zinx_conn_set_property(c, "k", v, count_free),
-                 ZINX_ECLOSED);
+    TF_ASSERT_RC(zinx_conn_set_property(c, "k", v, count_free), ZINX_ECLOSED);
     /* On error the caller keeps the value: it was not freed. */
     assert_int_equal(atomic_load(&prop_frees), before);
     free(v);
@@ -260,7 +258,7 @@ static void test_send_after_close(void **state)
 {
     (void)state;
     slot_t *s = slot_new();
-    zinx_router_t r = { .handle = tf_echo };
+    zinx_router_t r = {.handle = tf_echo};
     tf_server_t *ts = slot_server(s, &r);
 
     int a = tc_connect(ts->port);
@@ -277,14 +275,13 @@ static void test_send_after_close(void **state)
     TF_ASSERT_RC(zinx_conn_send_msg(ca, 5, "pushed", 6), 0);
     uint8_t buf[16];
     uint32_t id, len;
-    TF_ASSERT_RC(tc_recv_frame(a, TLV, &id, buf, sizeof(buf), &len,
-                               tf_ms(T_IO)), 0);
+    TF_ASSERT_RC(
+        tc_recv_frame(a, TLV, &id, buf, sizeof(buf), &len, tf_ms(T_IO)), 0);
     assert_int_equal(id, 5);
 
     /* The peer closes; our reference keeps the memory, not the conn. */
     tc_close(a);
-    assert_int_equal(tf_wait_stat(ts->srv, TF_STAT(closed), 1, tf_ms(T_IO)),
-                     1);
+    assert_int_equal(tf_wait_stat(ts->srv, TF_STAT(closed), 1, tf_ms(T_IO)), 1);
     check_closed_ref(ca, ida);
     assert_null(zinx_connmgr_get(zinx_server_connmgr(ts->srv), ida));
 
@@ -307,16 +304,16 @@ static void whoami(zinx_request_t *req, void *udata)
     uint64_t id = zinx_conn_id(conn);
     uint8_t p[8];
 
-    tc_put_u32(p, (uint32_t)(id >> 32));
-    tc_put_u32(p + 4, (uint32_t)id);
+    frame_put_u32(p, (uint32_t)(id >> 32));
+    frame_put_u32(p + 4, (uint32_t)id);
     zinx_conn_send_msg(conn, 2, p, 8);
 }
 
 typedef struct visit_ctx {
     zinx_connmgr_t *mgr;
     int visited;
-    int stop_at;     /* return 7 on this visit (1-based); 0 never */
-    int inner_ok;    /* manager calls inside the visitor worked */
+    int stop_at;  /* return 7 on this visit (1-based); 0 never */
+    int inner_ok; /* manager calls inside the visitor worked */
     const char *push;
 } visit_ctx_t;
 
@@ -339,8 +336,8 @@ static void broadcast(zinx_request_t *req, void *udata)
 {
     (void)udata;
     zinx_conn_t *conn = zinx_request_conn(req);
-    visit_ctx_t v = { .mgr = zinx_server_connmgr(zinx_conn_server(conn)),
-                      .push = "all" };
+    visit_ctx_t v = {.mgr = zinx_server_connmgr(zinx_conn_server(conn)),
+                     .push = "all"};
     zinx_connmgr_foreach(v.mgr, visit, &v);
 }
 
@@ -349,11 +346,12 @@ static uint64_t ask_id(int fd)
     uint8_t buf[8];
     uint32_t id, len;
 
-    TF_ASSERT_RC(tc_roundtrip(fd, TLV, 1, "", 0, &id, buf, sizeof(buf),
-                              &len, tf_ms(T_IO)), 0);
+    TF_ASSERT_RC(tc_roundtrip(fd, TLV, 1, "", 0, &id, buf, sizeof(buf), &len,
+                              tf_ms(T_IO)),
+                 0);
     assert_int_equal(id, 2);
     assert_int_equal(len, 8);
-    return (uint64_t)tc_get_u32(buf) << 32 | tc_get_u32(buf + 4);
+    return (uint64_t)frame_get_u32(buf) << 32 | frame_get_u32(buf + 4);
 }
 
 static void expect_push(int fd, const char *text)
@@ -361,8 +359,8 @@ static void expect_push(int fd, const char *text)
     uint8_t buf[16];
     uint32_t id, len;
 
-    TF_ASSERT_RC(tc_recv_frame(fd, TLV, &id, buf, sizeof(buf), &len,
-                               tf_ms(T_IO)), 0);
+    TF_ASSERT_RC(
+        tc_recv_frame(fd, TLV, &id, buf, sizeof(buf), &len, tf_ms(T_IO)), 0);
     assert_int_equal(id, 50);
     assert_int_equal(len, strlen(text));
     assert_memory_equal(buf, text, len);
@@ -370,7 +368,7 @@ static void expect_push(int fd, const char *text)
 
 static void check_ids(zinx_connmgr_t *mgr, const uint64_t *want, int n)
 {
-    uint64_t ids[8] = { 0 }, one = 0;
+    uint64_t ids[8] = {0}, one = 0;
 
     assert_int_equal(zinx_connmgr_ids(mgr, ids, 8), n);
     for (int i = 0; i < n; i++) {
@@ -386,15 +384,15 @@ static void check_ids(zinx_connmgr_t *mgr, const uint64_t *want, int n)
 
 static void check_foreach(zinx_connmgr_t *mgr, int n, int *fds)
 {
-    visit_ctx_t v = { .mgr = mgr };
+    visit_ctx_t v = {.mgr = mgr};
 
     TF_ASSERT_RC(zinx_connmgr_foreach(mgr, visit, &v), 0);
     assert_int_equal(v.visited, n);
     assert_int_equal(v.inner_ok, n);
-    visit_ctx_t stop = { .mgr = mgr, .stop_at = 2 };
+    visit_ctx_t stop = {.mgr = mgr, .stop_at = 2};
     assert_int_equal(zinx_connmgr_foreach(mgr, visit, &stop), 7);
     assert_int_equal(stop.visited, 2);
-    visit_ctx_t push = { .mgr = mgr, .push = "main" };
+    visit_ctx_t push = {.mgr = mgr, .push = "main"};
     TF_ASSERT_RC(zinx_connmgr_foreach(mgr, visit, &push), 0);
     for (int i = 0; i < n; i++)
         expect_push(fds[i], "main");
@@ -407,8 +405,8 @@ static void check_foreach(zinx_connmgr_t *mgr, int n, int *fds)
 static tf_server_t *mgr_server(void)
 {
     tf_server_t *ts = tf_server_new(NULL);
-    zinx_router_t who = { .handle = whoami };
-    zinx_router_t all = { .handle = broadcast };
+    zinx_router_t who = {.handle = whoami};
+    zinx_router_t all = {.handle = broadcast};
 
     assert_non_null(ts);
     TF_ASSERT_RC(zinx_server_add_router(ts->srv, 1, &who), 0);
@@ -454,8 +452,8 @@ static void test_connmgr(void **state)
         TF_ASSERT_RC(tc_expect_eof(fds[i], tf_ms(T_IO)), 0);
         tc_close(fds[i]);
     }
-    assert_int_equal(tf_wait_stat(ts->srv, TF_STAT(connections), 0,
-                                  tf_ms(T_IO)), 0);
+    assert_int_equal(
+        tf_wait_stat(ts->srv, TF_STAT(connections), 0, tf_ms(T_IO)), 0);
     assert_int_equal(zinx_connmgr_count(mgr), 0);
     assert_int_equal(tf_stat(ts->srv, TF_STAT(closed)), N);
 
@@ -467,8 +465,8 @@ static void test_connmgr(void **state)
     TF_ASSERT_RC(zinx_connmgr_close_all(mgr, 0), 0);
     TF_ASSERT_RC(tc_expect_eof(fd, tf_ms(T_IO)), 0);
     tc_close(fd);
-    assert_int_equal(tf_wait_stat(ts->srv, TF_STAT(closed), N + 1,
-                                  tf_ms(T_IO)), N + 1);
+    assert_int_equal(tf_wait_stat(ts->srv, TF_STAT(closed), N + 1, tf_ms(T_IO)),
+                     N + 1);
     tf_server_free(ts);
 }
 
@@ -509,7 +507,7 @@ static void test_stop_from_handler(void **state)
     tf_server_t *ts = tf_server_new(NULL);
     assert_non_null(ts);
     st->srv = ts->srv;
-    zinx_router_t r = { .handle = stop_handler, .udata = st };
+    zinx_router_t r = {.handle = stop_handler, .udata = st};
     TF_ASSERT_RC(zinx_server_add_router(ts->srv, 1, &r), 0);
     TF_ASSERT_RC(tf_server_start(ts), 0);
 
@@ -519,13 +517,13 @@ static void test_stop_from_handler(void **state)
     assert_true(idle >= 0);
     int fd = tc_connect(ts->port);
     assert_true(fd >= 0);
-    assert_int_equal(tf_wait_stat(ts->srv, TF_STAT(connections), 2,
-                                  tf_ms(T_IO)), 2);
+    assert_int_equal(
+        tf_wait_stat(ts->srv, TF_STAT(connections), 2, tf_ms(T_IO)), 2);
     TF_ASSERT_RC(tc_send_frame(fd, TLV, 1, "", 0, tf_ms(T_IO)), 0);
     uint8_t buf[16];
     uint32_t id, len;
-    TF_ASSERT_RC(tc_recv_frame(fd, TLV, &id, buf, sizeof(buf), &len,
-                               tf_ms(T_IO)), 0);
+    TF_ASSERT_RC(
+        tc_recv_frame(fd, TLV, &id, buf, sizeof(buf), &len, tf_ms(T_IO)), 0);
     assert_int_equal(len, 8);
     TF_ASSERT_RC(tc_expect_eof(fd, tf_ms(T_IO)), 0);
     TF_ASSERT_RC(tc_expect_eof(idle, tf_ms(T_IO)), 0);
@@ -572,7 +570,7 @@ static void run_wait_from_handler(uint32_t pool)
     tf_server_t *ts = tf_server_new(&cfg);
     assert_non_null(ts);
     st->srv = ts->srv;
-    zinx_router_t r = { .handle = wait_in_handler, .udata = st };
+    zinx_router_t r = {.handle = wait_in_handler, .udata = st};
     TF_ASSERT_RC(zinx_server_add_router(ts->srv, 1, &r), 0);
     TF_ASSERT_RC(zinx_server_on_conn_start(ts->srv, wait_in_hook, st), 0);
     TF_ASSERT_RC(tf_server_start(ts), 0);
@@ -581,8 +579,9 @@ static void run_wait_from_handler(uint32_t pool)
     assert_true(fd >= 0);
     uint8_t buf[16];
     uint32_t id, len;
-    TF_ASSERT_RC(tc_roundtrip(fd, TLV, 1, "", 0, &id, buf, sizeof(buf),
-                              &len, tf_ms(T_IO)), 0);
+    TF_ASSERT_RC(tc_roundtrip(fd, TLV, 1, "", 0, &id, buf, sizeof(buf), &len,
+                              tf_ms(T_IO)),
+                 0);
     assert_int_equal(len, 4);
     TF_ASSERT_RC(atomic_load(&st->wait_rc_hook), ZINX_EDEADLK);
     TF_ASSERT_RC(atomic_load(&st->wait_rc_handler), ZINX_EDEADLK);

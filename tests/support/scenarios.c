@@ -18,6 +18,7 @@
 #include "scenarios.h"
 #include "test_client.h"
 #include "test_fixture.h"
+#include "test_frame.h"
 
 /* ---- echo ---- */
 
@@ -46,27 +47,28 @@ static void fill_pattern(uint8_t *p, uint32_t len, uint32_t salt)
 
 static void check_literal_bytes(int fd, zinx_packet_format_t fmt)
 {
-    static const uint8_t tlv_req[] = { 0, 0, 0, 1, 0, 0, 0, 5,
-                                       'h', 'e', 'l', 'l', 'o' };
-    static const uint8_t tlv_rep[] = { 0, 0, 0x03, 0xe9, 0, 0, 0, 5,
-                                       'h', 'e', 'l', 'l', 'o' };
-    static const uint8_t ltv_req[] = { 5, 0, 0, 0, 1, 0, 0, 0,
-                                       'h', 'e', 'l', 'l', 'o' };
-    static const uint8_t ltv_rep[] = { 5, 0, 0, 0, 0xe9, 0x03, 0, 0,
-                                       'h', 'e', 'l', 'l', 'o' };
+    static const uint8_t tlv_req[] = {0, 0,   0,   1,   0,   0,  0,
+                                      5, 'h', 'e', 'l', 'l', 'o'};
+    static const uint8_t tlv_rep[] = {0, 0,   0x03, 0xe9, 0,   0,  0,
+                                      5, 'h', 'e',  'l',  'l', 'o'};
+    static const uint8_t ltv_req[] = {5, 0,   0,   0,   1,   0,  0,
+                                      0, 'h', 'e', 'l', 'l', 'o'};
+    static const uint8_t ltv_rep[] = {5, 0,   0,   0,   0xe9, 0x03, 0,
+                                      0, 'h', 'e', 'l', 'l',  'o'};
     int ltv = fmt == ZINX_FORMAT_LTV_LE;
     uint8_t got[sizeof(tlv_rep)];
 
-    TF_ASSERT_RC(tc_send_raw(fd, ltv ? ltv_req : tlv_req, sizeof(tlv_req),
-                             tf_ms(5000)), 0);
+    TF_ASSERT_RC(
+        tc_send_raw(fd, ltv ? ltv_req : tlv_req, sizeof(tlv_req), tf_ms(5000)),
+        0);
     TF_ASSERT_RC(tc_recv_raw(fd, got, sizeof(got), tf_ms(5000)), 0);
     assert_memory_equal(got, ltv ? ltv_rep : tlv_rep, sizeof(got));
 }
 
 static void check_sizes(int fd, zinx_packet_format_t fmt, uint32_t max)
 {
-    const uint32_t sizes[] = { 0, 1, 5, 100, max };
-    const uint32_t ids[] = { 1, 0x01020304 };
+    const uint32_t sizes[] = {0, 1, 5, 100, max};
+    const uint32_t ids[] = {1, 0x01020304};
     uint8_t *payload = malloc(max);
     uint8_t *want = malloc(8 + (size_t)max);
     uint8_t *got = malloc(8 + (size_t)max);
@@ -77,10 +79,11 @@ static void check_sizes(int fd, zinx_packet_format_t fmt, uint32_t max)
     for (size_t i = 0; i < sizeof(sizes) / sizeof(sizes[0]); i++) {
         for (size_t j = 0; j < 2; j++) {
             fill_pattern(payload, sizes[i], (uint32_t)(i + j));
-            size_t n = tc_frame_encode(fmt, ids[j] + 1000, payload,
-                                       sizes[i], want);
-            TF_ASSERT_RC(tc_send_frame(fd, fmt, ids[j], payload, sizes[i],
-                                       tf_ms(5000)), 0);
+            size_t n =
+                frame_encode(fmt, ids[j] + 1000, payload, sizes[i], want);
+            TF_ASSERT_RC(
+                tc_send_frame(fd, fmt, ids[j], payload, sizes[i], tf_ms(5000)),
+                0);
             TF_ASSERT_RC(tc_recv_raw(fd, got, n, tf_ms(5000)), 0);
             assert_memory_equal(got, want, n);
         }
@@ -101,15 +104,15 @@ static void build_batch(zinx_packet_format_t fmt, int count, uint8_t *out,
     for (int i = 0; i < count; i++) {
         uint32_t len = (uint32_t)(i * 3) % 200;
         fill_pattern(payload, len, (uint32_t)i);
-        *out_len += tc_frame_encode(fmt, 1, payload, len, out + *out_len);
-        *in_len += tc_frame_encode(fmt, 1001, payload, len, in + *in_len);
+        *out_len += frame_encode(fmt, 1, payload, len, out + *out_len);
+        *in_len += frame_encode(fmt, 1001, payload, len, in + *in_len);
     }
 }
 
 static void check_batches(int fd, zinx_packet_format_t fmt)
 {
     enum { COUNT = 60 };
-    const size_t chunks[] = { 0, 1, 37 };
+    const size_t chunks[] = {0, 1, 37};
     size_t cap = COUNT * (8 + 200);
     uint8_t *out = malloc(cap), *want = malloc(cap), *got = malloc(cap);
     size_t out_len, in_len;
@@ -122,7 +125,8 @@ static void check_batches(int fd, zinx_packet_format_t fmt)
     for (size_t i = 0; i < sizeof(chunks) / sizeof(chunks[0]); i++) {
         memset(got, 0, in_len);
         TF_ASSERT_RC(tc_exchange(fd, out, out_len, got, in_len, chunks[i],
-                                 &seed, tf_ms(10000)), 0);
+                                 &seed, tf_ms(10000)),
+                     0);
         assert_memory_equal(got, want, in_len);
     }
     free(out);
@@ -139,7 +143,7 @@ void sc_echo(uint32_t worker_pool_size, zinx_packet_format_t fmt)
     cfg.packet_format = fmt;
     tf_server_t *ts = tf_server_new(&cfg);
     assert_non_null(ts);
-    zinx_router_t r = { .handle = echo_plus_1000 };
+    zinx_router_t r = {.handle = echo_plus_1000};
     TF_ASSERT_RC(zinx_server_add_router(ts->srv, 1, &r), 0);
     TF_ASSERT_RC(zinx_server_add_router(ts->srv, 0x01020304, &r), 0);
     TF_ASSERT_RC(tf_server_start(ts), 0);
@@ -149,16 +153,15 @@ void sc_echo(uint32_t worker_pool_size, zinx_packet_format_t fmt)
     check_literal_bytes(fd, fmt);
     check_sizes(fd, fmt, cfg.max_packet_size);
     if (tf_verbose())
-        print_message("msgs_in after sizes: %llu\n", (unsigned long long)
-                      tf_stat(ts->srv, TF_STAT(msgs_in)));
+        print_message("msgs_in after sizes: %llu\n",
+                      (unsigned long long)tf_stat(ts->srv, TF_STAT(msgs_in)));
     check_batches(fd, fmt);
 
     uint64_t frames = 1 + 5 * 2 + 3 * 60;
-    uint64_t in = tf_wait_stat(ts->srv, TF_STAT(msgs_in), frames,
-                               tf_ms(2000));
+    uint64_t in = tf_wait_stat(ts->srv, TF_STAT(msgs_in), frames, tf_ms(2000));
     /* A reply can reach us just before its send is counted. */
-    uint64_t out = tf_wait_stat(ts->srv, TF_STAT(msgs_out), frames,
-                                tf_ms(2000));
+    uint64_t out =
+        tf_wait_stat(ts->srv, TF_STAT(msgs_out), frames, tf_ms(2000));
     if (in != frames || out != frames)
         fail_msg("%llu frames echoed, stats: msgs_in %llu, msgs_out %llu",
                  (unsigned long long)frames, (unsigned long long)in,
@@ -171,23 +174,27 @@ void sc_echo(uint32_t worker_pool_size, zinx_packet_format_t fmt)
 /* ---- hooks exactly once ---- */
 
 enum hk_violation {
-    HK_START_TWICE,      /* OnConnStart saw user data already set */
-    HK_HANDLER_EARLY,    /* handler before OnConnStart */
-    HK_HANDLER_LATE,     /* handler after OnConnStop */
-    HK_HANDLER_OVERLAP,  /* two handlers of one connection at once */
-    HK_STOP_NO_START,    /* OnConnStop without OnConnStart */
-    HK_STOP_TWICE,       /* OnConnStop twice */
-    HK_STOP_IN_HANDLER,  /* OnConnStop while a handler runs */
-    HK_STOP_SEND_OK,     /* a send from OnConnStop did not fail ECLOSED */
-    HK_STOP_NOT_IN_MGR,  /* connmgr_get() missed it inside OnConnStop */
+    HK_START_TWICE,     /* OnConnStart saw user data already set */
+    HK_HANDLER_EARLY,   /* handler before OnConnStart */
+    HK_HANDLER_LATE,    /* handler after OnConnStop */
+    HK_HANDLER_OVERLAP, /* two handlers of one connection at once */
+    HK_STOP_NO_START,   /* OnConnStop without OnConnStart */
+    HK_STOP_TWICE,      /* OnConnStop twice */
+    HK_STOP_IN_HANDLER, /* OnConnStop while a handler runs */
+    HK_STOP_SEND_OK,    /* a send from OnConnStop did not fail ECLOSED */
+    HK_STOP_NOT_IN_MGR, /* connmgr_get() missed it inside OnConnStop */
     HK_COUNT
 };
 
 static const char *const hk_names[HK_COUNT] = {
-    "OnConnStart twice", "handler before OnConnStart",
-    "handler after OnConnStop", "overlapping handlers",
-    "OnConnStop without OnConnStart", "OnConnStop twice",
-    "OnConnStop during a handler", "send in OnConnStop not ECLOSED",
+    "OnConnStart twice",
+    "handler before OnConnStart",
+    "handler after OnConnStop",
+    "overlapping handlers",
+    "OnConnStop without OnConnStart",
+    "OnConnStop twice",
+    "OnConnStop during a handler",
+    "send in OnConnStop not ECLOSED",
     "connection not in manager during OnConnStop",
 };
 
@@ -260,8 +267,8 @@ static void hk_handle(zinx_request_t *req, void *udata)
         hk_violate(ctx, HK_HANDLER_OVERLAP);
     if (zinx_request_data_len(req) > 0 && zinx_request_data(req)[0] == 'S')
         tf_sleep_us(200);
-    zinx_conn_send_msg(conn, zinx_request_msg_id(req),
-                       zinx_request_data(req), zinx_request_data_len(req));
+    zinx_conn_send_msg(conn, zinx_request_msg_id(req), zinx_request_data(req),
+                       zinx_request_data_len(req));
     atomic_store(&rec->in_handler, 0);
 }
 
@@ -280,8 +287,8 @@ static void hk_on_stop(zinx_conn_t *conn, void *udata)
         hk_violate(ctx, HK_STOP_TWICE);
     if (zinx_conn_send_msg(conn, 1, "x", 1) != ZINX_ECLOSED)
         hk_violate(ctx, HK_STOP_SEND_OK);
-    zinx_conn_t *found = zinx_connmgr_get(
-        zinx_server_connmgr(zinx_conn_server(conn)), rec->id);
+    zinx_conn_t *found =
+        zinx_connmgr_get(zinx_server_connmgr(zinx_conn_server(conn)), rec->id);
     if (found != conn)
         hk_violate(ctx, HK_STOP_NOT_IN_MGR);
     zinx_conn_unref(found);
@@ -335,24 +342,24 @@ static void hk_leave(int fd, int way, uint32_t max_packet)
     switch (way) {
     case HK_CLOSE:
         TF_ASSERT_RC(tc_roundtrip(fd, f, 1, "bye", 3, &id, buf, sizeof(buf),
-                                  &len, tf_ms(5000)), 0);
+                                  &len, tf_ms(5000)),
+                     0);
         tc_close(fd);
         break;
     case HK_RST:
         /* Requests still in flight when the reset arrives. */
         for (int i = 0; i < 5; i++)
-            TF_ASSERT_RC(tc_send_frame(fd, f, 1, "Slow", 4, tf_ms(5000)),
-                         0);
+            TF_ASSERT_RC(tc_send_frame(fd, f, 1, "Slow", 4, tf_ms(5000)), 0);
         tc_close_rst(fd);
         break;
     case HK_HALF:
         for (int i = 0; i < 3; i++)
-            TF_ASSERT_RC(tc_send_frame(fd, f, 1, "Shalf", 5, tf_ms(5000)),
-                         0);
+            TF_ASSERT_RC(tc_send_frame(fd, f, 1, "Shalf", 5, tf_ms(5000)), 0);
         TF_ASSERT_RC(tc_shutdown_wr(fd), 0);
         for (int i = 0; i < 3; i++) {
-            TF_ASSERT_RC(tc_recv_frame(fd, f, &id, buf, sizeof(buf), &len,
-                                       tf_ms(5000)), 0);
+            TF_ASSERT_RC(
+                tc_recv_frame(fd, f, &id, buf, sizeof(buf), &len, tf_ms(5000)),
+                0);
             assert_int_equal(len, 5);
             assert_memory_equal(buf, "Shalf", 5);
         }
@@ -360,8 +367,7 @@ static void hk_leave(int fd, int way, uint32_t max_packet)
         tc_close(fd);
         break;
     case HK_OVERSIZE:
-        TF_ASSERT_RC(tc_send_header(fd, f, 1, max_packet + 1, tf_ms(5000)),
-                     0);
+        TF_ASSERT_RC(tc_send_header(fd, f, 1, max_packet + 1, tf_ms(5000)), 0);
         TF_ASSERT_RC(tc_expect_eof(fd, tf_ms(2000)), 0);
         tc_close(fd);
         break;
@@ -392,7 +398,7 @@ static tf_server_t *hk_server(hk_ctx_t *ctx, uint32_t worker_pool_size,
     cfg.max_conn = total + 16;
     tf_server_t *ts = tf_server_new(&cfg);
     assert_non_null(ts);
-    zinx_router_t r = { .handle = hk_handle, .udata = ctx };
+    zinx_router_t r = {.handle = hk_handle, .udata = ctx};
     TF_ASSERT_RC(zinx_server_add_router(ts->srv, 1, &r), 0);
     TF_ASSERT_RC(zinx_server_on_conn_start(ts->srv, hk_on_start, ctx), 0);
     TF_ASSERT_RC(zinx_server_on_conn_stop(ts->srv, hk_on_stop, ctx), 0);
@@ -426,8 +432,9 @@ void sc_hooks(uint32_t worker_pool_size, int per_group, int stop_by_free)
         uint32_t id, len;
         fds[i] = tc_connect(ts->port);
         assert_true(fds[i] >= 0);
-        TF_ASSERT_RC(tc_roundtrip(fds[i], ZINX_FORMAT_TLV, 1, "hi", 2, &id,
-                                  buf, sizeof(buf), &len, tf_ms(5000)), 0);
+        TF_ASSERT_RC(tc_roundtrip(fds[i], ZINX_FORMAT_TLV, 1, "hi", 2, &id, buf,
+                                  sizeof(buf), &len, tf_ms(5000)),
+                     0);
         assert_int_equal(len, 2);
     }
     assert_int_equal(tf_stat(ts->srv, TF_STAT(accepted)), total);
@@ -435,11 +442,12 @@ void sc_hooks(uint32_t worker_pool_size, int per_group, int stop_by_free)
         hk_leave(fds[i], i % HK_WAYS, max_packet);
 
     uint64_t leaving = (uint64_t)(total - per_group);
-    assert_int_equal(tf_wait_stat(ts->srv, TF_STAT(closed), leaving,
-                                  tf_ms(10000)), leaving);
+    assert_int_equal(
+        tf_wait_stat(ts->srv, TF_STAT(closed), leaving, tf_ms(10000)), leaving);
     assert_int_equal(tf_stat(ts->srv, TF_STAT(oversize)), per_group);
-    assert_int_equal(tf_wait_stat(ts->srv, TF_STAT(connections), per_group,
-                                  tf_ms(2000)), per_group);
+    assert_int_equal(
+        tf_wait_stat(ts->srv, TF_STAT(connections), per_group, tf_ms(2000)),
+        per_group);
     assert_int_equal(zinx_connmgr_count(zinx_server_connmgr(ts->srv)),
                      per_group);
 

@@ -15,24 +15,15 @@
 #include <poll.h>
 #include <string.h>
 #include <sys/socket.h>
-#include <time.h>
 #include <unistd.h>
 
-static int64_t now_ms(void)
+#include "test_fixture.h"
+#include "test_frame.h"
+
+/* The deadline timeout_ms from now (a negative timeout has passed). */
+static uint64_t deadline_in(int timeout_ms)
 {
-    struct timespec ts;
-
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-static int ms_left(int64_t deadline)
-{
-    int64_t left = deadline - now_ms();
-
-    if (left < 0)
-        return 0;
-    return left > 1000000 ? 1000000 : (int)left;
+    return tf_now_ms() + (uint64_t)(timeout_ms < 0 ? 0 : timeout_ms);
 }
 
 /*
@@ -40,11 +31,11 @@ static int ms_left(int64_t deadline)
  * when ready (including error and hang-up states, which the following
  * call reports), -ETIMEDOUT, or a negative errno.
  */
-static int wait_fd(int fd, short events, int64_t deadline)
+static int wait_fd(int fd, short events, uint64_t deadline)
 {
     for (;;) {
-        struct pollfd p = { .fd = fd, .events = events };
-        int n = poll(&p, 1, ms_left(deadline));
+        struct pollfd p = {.fd = fd, .events = events};
+        int n = poll(&p, 1, tf_ms_left(deadline));
 
         if (n > 0)
             return 0;
@@ -55,25 +46,38 @@ static int wait_fd(int fd, short events, int64_t deadline)
     }
 }
 
-int tc_connect(int port)
+int tc_connect_opts(int port, const tc_opts_t *o)
 {
-    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    int type = SOCK_STREAM | SOCK_CLOEXEC;
 
+    if (o != NULL && o->nonblock)
+        type |= SOCK_NONBLOCK;
+    int fd = socket(AF_INET, type, 0);
     if (fd < 0)
         return -errno;
+    if (o != NULL && o->rcvbuf > 0)
+        setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &o->rcvbuf, sizeof(o->rcvbuf));
     struct sockaddr_in sa;
     memset(&sa, 0, sizeof(sa));
     sa.sin_family = AF_INET;
     sa.sin_port = htons((uint16_t)port);
     sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    /* Requests go out in pieces; Nagle plus delayed ACKs would add 40 ms
+       stalls that look like server latency. */
     int one = 1;
     if (setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one)) < 0 ||
-        connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
+        (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0 &&
+         errno != EINPROGRESS)) {
         int err = -errno;
         close(fd);
         return err;
     }
     return fd;
+}
+
+int tc_connect(int port)
+{
+    return tc_connect_opts(port, NULL);
 }
 
 int tc_set_nonblock(int fd, int on)
@@ -96,71 +100,10 @@ int tc_local_port(int fd)
     return ntohs(sa.sin_port);
 }
 
-void tc_put_u32(uint8_t *p, uint32_t v)
-{
-    p[0] = (uint8_t)(v >> 24);
-    p[1] = (uint8_t)(v >> 16);
-    p[2] = (uint8_t)(v >> 8);
-    p[3] = (uint8_t)v;
-}
-
-uint32_t tc_get_u32(const uint8_t *p)
-{
-    return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 |
-           (uint32_t)p[2] << 8 | (uint32_t)p[3];
-}
-
-static void put_u32_le(uint8_t *p, uint32_t v)
-{
-    p[0] = (uint8_t)v;
-    p[1] = (uint8_t)(v >> 8);
-    p[2] = (uint8_t)(v >> 16);
-    p[3] = (uint8_t)(v >> 24);
-}
-
-static uint32_t get_u32_le(const uint8_t *p)
-{
-    return (uint32_t)p[3] << 24 | (uint32_t)p[2] << 16 |
-           (uint32_t)p[1] << 8 | (uint32_t)p[0];
-}
-
-void tc_header_encode(zinx_packet_format_t fmt, uint32_t id, uint32_t len,
-                      uint8_t out[8])
-{
-    if (fmt == ZINX_FORMAT_LTV_LE) {
-        put_u32_le(out, len);
-        put_u32_le(out + 4, id);
-    } else {
-        tc_put_u32(out, id);
-        tc_put_u32(out + 4, len);
-    }
-}
-
-void tc_header_decode(zinx_packet_format_t fmt, const uint8_t in[8],
-                      uint32_t *id, uint32_t *len)
-{
-    if (fmt == ZINX_FORMAT_LTV_LE) {
-        *len = get_u32_le(in);
-        *id = get_u32_le(in + 4);
-    } else {
-        *id = tc_get_u32(in);
-        *len = tc_get_u32(in + 4);
-    }
-}
-
-size_t tc_frame_encode(zinx_packet_format_t fmt, uint32_t id,
-                       const void *data, uint32_t len, uint8_t *out)
-{
-    tc_header_encode(fmt, id, len, out);
-    if (len > 0)
-        memcpy(out + 8, data, len);
-    return 8 + (size_t)len;
-}
-
 int tc_send_raw(int fd, const void *buf, size_t len, int timeout_ms)
 {
     const uint8_t *p = buf;
-    int64_t deadline = now_ms() + timeout_ms;
+    uint64_t deadline = deadline_in(timeout_ms);
 
     while (len > 0) {
         ssize_t n = send(fd, p, len, MSG_NOSIGNAL | MSG_DONTWAIT);
@@ -186,11 +129,11 @@ int tc_send_frame(int fd, zinx_packet_format_t fmt, uint32_t id,
 {
     uint8_t hdr[8];
 
-    tc_header_encode(fmt, id, len, hdr);
+    frame_header_encode(fmt, id, len, hdr);
     /* One write for small frames keeps each frame in one segment. */
     if (len <= 1024) {
         uint8_t buf[8 + 1024];
-        size_t n = tc_frame_encode(fmt, id, data, len, buf);
+        size_t n = frame_encode(fmt, id, data, len, buf);
         return tc_send_raw(fd, buf, n, timeout_ms);
     }
     int rc = tc_send_raw(fd, hdr, sizeof(hdr), timeout_ms);
@@ -199,28 +142,23 @@ int tc_send_frame(int fd, zinx_packet_format_t fmt, uint32_t id,
     return rc;
 }
 
-int tc_send_header(int fd, zinx_packet_format_t fmt, uint32_t id,
-                   uint32_t len, int timeout_ms)
+int tc_send_header(int fd, zinx_packet_format_t fmt, uint32_t id, uint32_t len,
+                   int timeout_ms)
 {
     uint8_t hdr[8];
 
-    tc_header_encode(fmt, id, len, hdr);
+    frame_header_encode(fmt, id, len, hdr);
     return tc_send_raw(fd, hdr, sizeof(hdr), timeout_ms);
 }
 
-static int recv_until(int fd, uint8_t *p, size_t len, int64_t deadline)
+/* tc_recv_some() against a deadline. */
+static ssize_t recv_some_until(int fd, void *buf, size_t cap, uint64_t deadline)
 {
-    size_t got = 0;
+    for (;;) {
+        ssize_t n = recv(fd, buf, cap, MSG_DONTWAIT);
 
-    while (got < len) {
-        ssize_t n = recv(fd, p + got, len - got, MSG_DONTWAIT);
-
-        if (n > 0) {
-            got += (size_t)n;
-            continue;
-        }
-        if (n == 0)
-            return got == 0 ? TC_EOF : -EPROTO;
+        if (n >= 0)
+            return n;
         if (errno == EINTR)
             continue;
         if (errno != EAGAIN && errno != EWOULDBLOCK)
@@ -229,24 +167,44 @@ static int recv_until(int fd, uint8_t *p, size_t len, int64_t deadline)
         if (rc < 0)
             return rc;
     }
+}
+
+ssize_t tc_recv_some(int fd, void *buf, size_t cap, int timeout_ms)
+{
+    return recv_some_until(fd, buf, cap, deadline_in(timeout_ms));
+}
+
+static int recv_until(int fd, uint8_t *p, size_t len, uint64_t deadline)
+{
+    size_t got = 0;
+
+    while (got < len) {
+        ssize_t n = recv_some_until(fd, p + got, len - got, deadline);
+
+        if (n == 0)
+            return got == 0 ? TC_EOF : -EPROTO;
+        if (n < 0)
+            return (int)n;
+        got += (size_t)n;
+    }
     return 0;
 }
 
 int tc_recv_raw(int fd, void *buf, size_t len, int timeout_ms)
 {
-    return recv_until(fd, buf, len, now_ms() + timeout_ms);
+    return recv_until(fd, buf, len, deadline_in(timeout_ms));
 }
 
-int tc_recv_frame(int fd, zinx_packet_format_t fmt, uint32_t *id,
-                  void *buf, size_t cap, uint32_t *len, int timeout_ms)
+int tc_recv_frame(int fd, zinx_packet_format_t fmt, uint32_t *id, void *buf,
+                  size_t cap, uint32_t *len, int timeout_ms)
 {
-    int64_t deadline = now_ms() + timeout_ms;
+    uint64_t deadline = deadline_in(timeout_ms);
     uint8_t hdr[8];
     int rc = recv_until(fd, hdr, sizeof(hdr), deadline);
 
     if (rc != 0)
         return rc;
-    tc_header_decode(fmt, hdr, id, len);
+    frame_header_decode(fmt, hdr, id, len);
     if (*len > cap)
         return -EMSGSIZE;
     rc = recv_until(fd, buf, *len, deadline);
@@ -255,26 +213,35 @@ int tc_recv_frame(int fd, zinx_packet_format_t fmt, uint32_t *id,
 
 int tc_expect_eof(int fd, int timeout_ms)
 {
-    int64_t deadline = now_ms() + timeout_ms;
+    char c;
+    ssize_t n = tc_recv_some(fd, &c, 1, timeout_ms);
 
-    for (;;) {
-        char c;
-        ssize_t n = recv(fd, &c, 1, MSG_DONTWAIT);
+    if (n == 0 || n == -ECONNRESET)
+        return 0;
+    return n > 0 ? -EPROTO : (int)n;
+}
 
-        if (n == 0)
-            return 0;
-        if (n > 0)
-            return -EPROTO;
-        if (errno == ECONNRESET)
-            return 0;
-        if (errno == EINTR)
-            continue;
-        if (errno != EAGAIN && errno != EWOULDBLOCK)
-            return -errno;
-        int rc = wait_fd(fd, POLLIN, deadline);
-        if (rc < 0)
-            return rc;
-    }
+int tc_wait_closed(int fd, int timeout_ms, size_t *discarded)
+{
+    uint64_t deadline = deadline_in(timeout_ms);
+    uint8_t buf[65536];
+    size_t total = 0;
+    ssize_t n;
+
+    while ((n = recv_some_until(fd, buf, sizeof(buf), deadline)) > 0)
+        total += (size_t)n;
+    if (discarded != NULL)
+        *discarded = total;
+    return (int)n;
+}
+
+bool tc_peer_closed_now(int fd)
+{
+    struct pollfd p = {.fd = fd, .events = POLLIN | POLLRDHUP};
+
+    if (poll(&p, 1, 0) <= 0)
+        return false;
+    return (p.revents & (POLLRDHUP | POLLHUP | POLLERR)) != 0;
 }
 
 int tc_roundtrip(int fd, zinx_packet_format_t fmt, uint32_t id,
@@ -286,6 +253,29 @@ int tc_roundtrip(int fd, zinx_packet_format_t fmt, uint32_t id,
     if (rc != 0)
         return rc;
     return tc_recv_frame(fd, fmt, rid, buf, cap, rlen, timeout_ms);
+}
+
+int tc_echo_call(int fd, zinx_packet_format_t fmt, const void *data,
+                 uint32_t len, int timeout_ms)
+{
+    uint8_t buf[4096];
+    uint32_t id, rlen;
+
+    if (len > sizeof(buf))
+        return -EINVAL;
+    int rc = tc_send_frame(fd, fmt, TC_ECHO_ID, data, len, timeout_ms);
+    if (rc != 0)
+        return rc;
+    do { /* heartbeats of a server that sends them may come first */
+        rc = tc_recv_frame(fd, fmt, &id, buf, sizeof(buf), &rlen, timeout_ms);
+    } while (rc == 0 && id == TC_HEARTBEAT_ID);
+    if (rc == TC_EOF || rc == -EPROTO)
+        return -EPIPE;
+    if (rc != 0)
+        return rc;
+    if (id != TC_ECHO_ID || rlen != len || memcmp(buf, data, len) != 0)
+        return -EBADMSG;
+    return 0;
 }
 
 uint32_t tc_rand(uint32_t *state)
@@ -300,8 +290,8 @@ uint32_t tc_rand(uint32_t *state)
 }
 
 /* One step of tc_exchange's writer: returns 0, or a negative errno. */
-static int write_some(int fd, const uint8_t *out, size_t out_len,
-                      size_t *sent, size_t max_chunk, uint32_t *seed)
+static int write_some(int fd, const uint8_t *out, size_t out_len, size_t *sent,
+                      size_t max_chunk, uint32_t *seed)
 {
     size_t want = out_len - *sent;
 
@@ -337,22 +327,21 @@ static int read_some(int fd, uint8_t *in, size_t in_len, size_t *got)
 }
 
 int tc_exchange(int fd, const void *out, size_t out_len, void *in,
-                size_t in_len, size_t max_chunk, uint32_t *seed,
-                int timeout_ms)
+                size_t in_len, size_t max_chunk, uint32_t *seed, int timeout_ms)
 {
-    int64_t deadline = now_ms() + timeout_ms;
+    uint64_t deadline = deadline_in(timeout_ms);
     size_t sent = 0, got = 0;
     uint32_t dummy = 1;
 
     if (seed == NULL)
         seed = &dummy;
     while (sent < out_len || got < in_len) {
-        struct pollfd p = { .fd = fd, .events = 0 };
+        struct pollfd p = {.fd = fd, .events = 0};
         if (sent < out_len)
             p.events |= POLLOUT;
         if (got < in_len)
             p.events |= POLLIN;
-        int n = poll(&p, 1, ms_left(deadline));
+        int n = poll(&p, 1, tf_ms_left(deadline));
         if (n == 0)
             return -ETIMEDOUT;
         if (n < 0) {
@@ -389,7 +378,7 @@ void tc_close_rst(int fd)
 {
     if (fd < 0)
         return;
-    struct linger lg = { .l_onoff = 1, .l_linger = 0 };
+    struct linger lg = {.l_onoff = 1, .l_linger = 0};
     setsockopt(fd, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
     close(fd);
 }

@@ -7,6 +7,11 @@
 
 #include "test_fixture.h"
 
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <cmocka.h>
+
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -15,22 +20,6 @@
 
 #include "test_client.h"
 
-#if defined(__SANITIZE_THREAD__) || defined(ZINX_SANITIZE_THREAD)
-#define TF_TSAN 1
-#elif defined(__has_feature)
-#if __has_feature(thread_sanitizer)
-#define TF_TSAN 1
-#endif
-#endif
-
-#if defined(__SANITIZE_ADDRESS__) || defined(ZINX_SANITIZE_ADDRESS)
-#define TF_ASAN 1
-#elif defined(__has_feature)
-#if __has_feature(address_sanitizer)
-#define TF_ASAN 1
-#endif
-#endif
-
 int tf_verbose(void)
 {
     const char *v = getenv("ZINX_TEST_VERBOSE");
@@ -38,16 +27,26 @@ int tf_verbose(void)
     return v != NULL && *v != '\0' && strcmp(v, "0") != 0;
 }
 
-static void log_sink(zinx_log_level_t level, const char *message,
-                     void *udata)
+void tf_note(const char *fmt, ...)
+{
+    if (!tf_verbose())
+        return;
+    va_list ap;
+    va_start(ap, fmt);
+    fputs("# ", stderr);
+    vfprintf(stderr, fmt, ap);
+    fputc('\n', stderr);
+    va_end(ap);
+}
+
+void tf_log_sink(zinx_log_level_t level, const char *message, void *udata)
 {
     tf_server_t *ts = udata;
 
-    if ((unsigned)level < 4)
+    if (ts != NULL && (unsigned)level < 4)
         atomic_fetch_add(&ts->log_count[level], 1);
     if (tf_verbose())
-        fprintf(stderr, "[zinx %s] %s\n", zinx_log_level_name(level),
-                message);
+        fprintf(stderr, "[zinx %s] %s\n", zinx_log_level_name(level), message);
 }
 
 void tf_config(zinx_config_t *cfg)
@@ -60,6 +59,12 @@ void tf_config(zinx_config_t *cfg)
     cfg->worker_pool_size = 2;
     cfg->io_threads = 2;
     cfg->drain_timeout_ms = 5000;
+}
+
+void tf_config_many_conns(zinx_config_t *cfg)
+{
+    tf_config(cfg);
+    cfg->max_conn = 100000;
 }
 
 tf_server_t *tf_server_new(const zinx_config_t *cfg)
@@ -80,7 +85,7 @@ tf_server_t *tf_server_new(const zinx_config_t *cfg)
         free(ts);
         return NULL;
     }
-    zinx_server_set_log_sink(ts->srv, log_sink, ts);
+    zinx_server_set_log_sink(ts->srv, tf_log_sink, ts);
     return ts;
 }
 
@@ -101,6 +106,28 @@ void tf_server_free(tf_server_t *ts)
     free(ts);
 }
 
+zinx_server_t *tf_echo_server_new(const zinx_config_t *cfg)
+{
+    zinx_server_t *s = zinx_server_new(cfg);
+
+    assert_non_null(s);
+    assert_int_equal(zinx_server_set_log_sink(s, tf_log_sink, NULL), 0);
+    zinx_router_t echo = {.handle = tf_echo};
+    assert_int_equal(zinx_server_add_router(s, TC_ECHO_ID, &echo), 0);
+    return s;
+}
+
+int tf_start_or_fail(zinx_server_t *s)
+{
+    int rc = zinx_server_start(s);
+
+    if (rc != 0)
+        fail_msg("zinx_server_start: %s", zinx_strerror(rc));
+    int port = zinx_server_port(s);
+    assert_true(port > 0);
+    return port;
+}
+
 uint64_t tf_stat(const zinx_server_t *srv, size_t off)
 {
     zinx_server_stats_t st;
@@ -111,18 +138,32 @@ uint64_t tf_stat(const zinx_server_t *srv, size_t off)
     return v;
 }
 
-int64_t tf_now_ms(void)
+uint64_t tf_now_us(void)
 {
     struct timespec ts;
 
     clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+    return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
+}
+
+uint64_t tf_now_ms(void)
+{
+    return tf_now_us() / 1000u;
+}
+
+int tf_ms_left(uint64_t end_ms)
+{
+    uint64_t now = tf_now_ms();
+
+    if (now >= end_ms)
+        return 0;
+    return end_ms - now > 1000000u ? 1000000 : (int)(end_ms - now);
 }
 
 void tf_sleep_us(int us)
 {
-    struct timespec ts = { .tv_sec = us / 1000000,
-                           .tv_nsec = (long)(us % 1000000) * 1000 };
+    struct timespec ts = {.tv_sec = us / 1000000,
+                          .tv_nsec = (long)(us % 1000000) * 1000};
 
     while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
         ;
@@ -136,7 +177,7 @@ void tf_sleep_ms(int ms)
 uint64_t tf_wait_stat(const zinx_server_t *srv, size_t off, uint64_t want,
                       int timeout_ms)
 {
-    int64_t deadline = tf_now_ms() + timeout_ms;
+    uint64_t deadline = tf_now_ms() + (uint64_t)timeout_ms;
     uint64_t v;
 
     while ((v = tf_stat(srv, off)) != want && tf_now_ms() < deadline)
@@ -144,10 +185,10 @@ uint64_t tf_wait_stat(const zinx_server_t *srv, size_t off, uint64_t want,
     return v;
 }
 
-uint64_t tf_wait_stat_ge(const zinx_server_t *srv, size_t off,
-                         uint64_t want, int timeout_ms)
+uint64_t tf_wait_stat_ge(const zinx_server_t *srv, size_t off, uint64_t want,
+                         int timeout_ms)
 {
-    int64_t deadline = tf_now_ms() + timeout_ms;
+    uint64_t deadline = tf_now_ms() + (uint64_t)timeout_ms;
     uint64_t v;
 
     while ((v = tf_stat(srv, off)) < want && tf_now_ms() < deadline)
@@ -157,7 +198,7 @@ uint64_t tf_wait_stat_ge(const zinx_server_t *srv, size_t off,
 
 int tf_wait_until(int (*pred)(void *arg), void *arg, int timeout_ms)
 {
-    int64_t deadline = tf_now_ms() + timeout_ms;
+    uint64_t deadline = tf_now_ms() + (uint64_t)timeout_ms;
 
     for (;;) {
         if (pred(arg))
@@ -170,7 +211,7 @@ int tf_wait_until(int (*pred)(void *arg), void *arg, int timeout_ms)
 
 int tf_wait_atomic_ge(atomic_int *v, int want, int timeout_ms)
 {
-    int64_t deadline = tf_now_ms() + timeout_ms;
+    uint64_t deadline = tf_now_ms() + (uint64_t)timeout_ms;
     int cur;
 
     while ((cur = atomic_load(v)) < want && tf_now_ms() < deadline)
@@ -187,9 +228,9 @@ int tf_scale_pct(void)
         if (pct >= 1 && pct <= 1000)
             return pct;
     }
-#if defined(TF_TSAN)
+#if TF_TSAN
     return 25;
-#elif defined(TF_ASAN)
+#elif TF_ASAN
     return 50;
 #else
     return 100;
@@ -205,9 +246,9 @@ int tf_scaled(int n, int min)
 
 int tf_ms(int ms)
 {
-#if defined(TF_TSAN)
+#if TF_TSAN
     return ms * 4;
-#elif defined(TF_ASAN)
+#elif TF_ASAN
     return ms * 2;
 #else
     return ms;
