@@ -118,7 +118,7 @@ static int settled_fd_count(pid_t pid)
 {
     int last = proc_fd_count(pid), same = 0;
     for (int i = 0; i < 200 && same < 5; i++) {
-        ru_sleep_ms(10);
+        tf_sleep_ms(10);
         int now = proc_fd_count(pid);
         same = now == last ? same + 1 : 0;
         last = now;
