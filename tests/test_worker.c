@@ -78,17 +78,19 @@ static void test_fifo_order(void **state)
 
 static atomic_int kept, woken;
 
-static void keep(void *arg)
+static void keep(zinx__waiter_t *w)
 {
-    (void)arg;
+    (void)w;
     atomic_fetch_add(&kept, 1);
 }
 
-static void wake(void *arg)
+static void wake(zinx__waiter_t *w)
 {
-    (void)arg;
+    (void)w;
     atomic_fetch_add(&woken, 1);
 }
+
+static const zinx__waiter_ops_t test_waiter_ops = {.keep = keep, .wake = wake};
 
 static void test_reservation_and_waiter(void **state)
 {
@@ -97,8 +99,7 @@ static void test_reservation_and_waiter(void **state)
     atomic_store(&kept, 0);
     atomic_store(&woken, 0);
     zinx__worker_t *w = zinx__worker_new(0, 4);
-    zinx__waiter_t wt = {.keep = keep};
-    zinx__closure_init(&wt.wake, wake, NULL, NULL);
+    zinx__waiter_t wt = {.ops = &test_waiter_ops};
     assert_int_equal(zinx__worker_reserve(w, &wt, 3), 3);
     assert_int_equal(zinx__worker_reserve(w, &wt, 3), 1); /* room for 1 */
     assert_int_equal(zinx__worker_reserve(w, &wt, 1), 0);

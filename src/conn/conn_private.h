@@ -65,12 +65,12 @@ struct zinx_conn {
     zinx__closure_t poke;   /* posted to the loop by other threads */
     zinx__closure_t attend; /* deferred to the end of the iteration */
     atomic_uint refs;
+    uint32_t worker_id;
     uint64_t id;
     zinx_server_t *server;
     zinx__shard_t *shard;
     zinx__loop_t *loop;
     zinx__worker_t *worker; /* NULL: handlers run on the I/O thread */
-    uint32_t worker_id;
     const zinx__codec_t *codec;
     void *codec_state;
     zinx__stream_t *stream; /* the top of the stack: what we read */
@@ -84,6 +84,7 @@ struct zinx_conn {
 
     /* Loop thread only. */
     int state;
+    uint32_t want;           /* the events last asked of the stream */
     bool in_attend;          /* deferred already */
     bool closed;             /* the stream is closed */
     bool peer_eof;           /* the peer ended its direction */
@@ -95,7 +96,7 @@ struct zinx_conn {
     bool has_timer;          /* holds a slot in the loop's timer heap */
     bool retained;           /* listed in the shard's buffer sweep */
     bool want_set;           /* `want` was given to the stream */
-    uint32_t want;           /* the events last asked of the stream */
+    uint32_t unknown_msgs;   /* unrouted frames (handler thread only) */
     uint64_t last_io_ms;     /* last read or write, for the buffer sweep */
     size_t need;             /* bytes the frame at the head of `in` needs */
     zinx__buf_t in;          /* partial frame, or frames waiting for room */
@@ -113,8 +114,6 @@ struct zinx_conn {
     uint64_t linger_deadline_ms;
     size_t linger_backlog; /* unsent + unacknowledged bytes last seen */
 
-    uint32_t unknown_msgs; /* unrouted frames (handler thread only) */
-
     /* Any thread. */
     atomic_int close_req;
     atomic_int close_reason; /* 0 or the ZINX_E* code that ended it */
@@ -131,8 +130,8 @@ struct zinx_conn {
     zinx__buf_t pending; /* frames sent from other threads */
     bool sendable;
     bool postable;
-    zinx__conn_job_t *posted_head, *posted_tail;
     bool props_released;
+    zinx__conn_job_t *posted_head, *posted_tail;
     property_t *props;
 
     void *user_data;

@@ -49,24 +49,26 @@ static bool run_stop_job(zinx__worker_t *w, zinx__job_t *job)
 }
 
 /* The worker has room again: the loop resumes reading. */
-static void wake_from_worker(void *arg)
+static void wake_from_worker(zinx__waiter_t *w)
 {
-    zinx_conn_t *c = arg;
+    zinx_conn_t *c = ZINX__CONTAINER_OF(w, zinx_conn_t, waiter);
     conn_nudge(c);
     zinx_conn_unref(c);
 }
 
-static void keep_for_worker(void *arg)
+static void keep_for_worker(zinx__waiter_t *w)
 {
-    zinx_conn_ref(arg);
+    zinx_conn_ref(ZINX__CONTAINER_OF(w, zinx_conn_t, waiter));
 }
+
+static const zinx__waiter_ops_t waiter_ops = {.keep = keep_for_worker,
+                                              .wake = wake_from_worker};
 
 void conn_init_jobs(zinx_conn_t *c)
 {
     zinx__job_init(&c->start_job, run_start_job, &c->lane, 0);
     zinx__job_init(&c->stop_job, run_stop_job, &c->lane, 0);
-    zinx__closure_init(&c->waiter.wake, wake_from_worker, NULL, c);
-    c->waiter.keep = keep_for_worker;
+    c->waiter.ops = &waiter_ops;
 }
 
 /* The one place that decides "worker or I/O thread": a job of the

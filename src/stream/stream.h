@@ -26,9 +26,10 @@
 
 #include "event/event.h"
 
-/* Longest address text: "[" IPv6 "]:" port, or a Unix socket path (a
-   longer path is shown by its tail, "..." first). */
-#define ZINX__ADDR_TEXT_MAX 64
+/* Longest address text: "[" IPv6 (45 with an IPv4 tail) "]:" port and
+   NUL is 54; a Unix socket path longer than 55 bytes is shown by its
+   tail, "..." first. Kept small: every connection holds two. */
+#define ZINX__ADDR_TEXT_MAX 56
 
 typedef struct zinx__stream zinx__stream_t;
 /* The owner's readiness callback: events is a mask of ZINX__EV_*. */

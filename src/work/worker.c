@@ -46,8 +46,7 @@ static void add_waiter(zinx__worker_t *w, zinx__waiter_t *wt)
         return;
     wt->waiting = true;
     wt->wait_next = NULL;
-    if (wt->keep != NULL)
-        wt->keep(wt->wake.arg);
+    wt->ops->keep(wt);
     if (w->wait_tail != NULL)
         w->wait_tail->wait_next = wt;
     else
@@ -96,7 +95,7 @@ static void wake_waiters(zinx__waiter_t *wt)
 {
     while (wt != NULL) {
         zinx__waiter_t *next = wt->wake_next;
-        wt->wake.fn(wt->wake.arg);
+        wt->ops->wake(wt);
         wt = next;
     }
 }

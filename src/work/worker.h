@@ -44,16 +44,23 @@ struct zinx__job {
     uint32_t weight;    /* reserved units still to run (messages) */
 };
 
-typedef struct zinx__waiter {
-    /* Runs on the worker thread once room frees up; it owns what `keep`
-       took. */
-    zinx__closure_t wake;
-    /* Takes a hold on the waiter's owner (a reference); called under the
-       worker's lock when the waiter is listed. */
-    void (*keep)(void *arg);
-    struct zinx__waiter *wait_next, *wake_next;
+typedef struct zinx__waiter zinx__waiter_t;
+
+/* What a waiter's owner does; a constant table, so a waiter costs four
+   words in its owner. */
+typedef struct zinx__waiter_ops {
+    /* Takes a hold on the owner (a reference); called under the worker's
+       lock when the waiter is listed. */
+    void (*keep)(zinx__waiter_t *w);
+    /* Worker thread, once room frees up; it owns what keep took. */
+    void (*wake)(zinx__waiter_t *w);
+} zinx__waiter_ops_t;
+
+struct zinx__waiter {
+    const zinx__waiter_ops_t *ops;
+    zinx__waiter_t *wait_next, *wake_next;
     bool waiting; /* the worker's lock */
-} zinx__waiter_t;
+};
 
 static inline void zinx__job_init(zinx__job_t *job, zinx__job_fn run,
                                   zinx__lane_t *lane, uint32_t weight)
