@@ -64,8 +64,11 @@ uint64_t zinx_conn_id(const zinx_conn_t *conn);
 zinx_server_t *zinx_conn_server(const zinx_conn_t *conn);
 
 /*
- * The peer's and the local address as "1.2.3.4:5678" or "[::1]:5678",
- * fixed at accept time; the string lives as long as the connection.
+ * The peer's and the local address as "1.2.3.4:5678" or "[::1]:5678", or
+ * for a Unix domain socket its path (an unnamed client side shows the
+ * path it reached; a path longer than 55 bytes is shown by its tail after
+ * "..."). Fixed when the connection is made; the string lives as long as
+ * the connection. "?" when the system could not tell.
  */
 const char *zinx_conn_remote_addr(const zinx_conn_t *conn);
 const char *zinx_conn_local_addr(const zinx_conn_t *conn);
