@@ -16,9 +16,9 @@
 #define ZINX_H
 
 #define ZINX_VERSION_MAJOR 0
-#define ZINX_VERSION_MINOR 1
+#define ZINX_VERSION_MINOR 2
 #define ZINX_VERSION_PATCH 0
-#define ZINX_VERSION_STRING "0.1.0"
+#define ZINX_VERSION_STRING "0.2.0"
 
 #include "zinx/error.h"
 #include "zinx/log.h"
