@@ -23,6 +23,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/types.h>
+#include <sys/prctl.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -178,6 +179,9 @@ static void t10_sigkill_mid_frame(void **state)
         pids[i] = fork();
         assert_true(pids[i] >= 0);
         if (pids[i] == 0) {
+            /* A test that fails (or a sanitizer that stops it) must not
+               leave its victims behind. */
+            prctl(PR_SET_PDEATHSIG, SIGKILL);
             close(p[1]);
             close(ready[0]);
             victim_main(p[0], ready[1]);
