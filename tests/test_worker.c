@@ -56,6 +56,13 @@ static void rec_init(rec_t *r, int id, zinx__lane_t *lane, uint32_t weight)
     r->id = id;
 }
 
+/* Waits up to 3 s for the lane's first job to park itself. */
+static void wait_parked(zinx__lane_t *lane)
+{
+    for (int i = 0; i < 3000 && !atomic_load(&lane->parked); i++)
+        tf_sleep_ms(1);
+}
+
 static void test_fifo_order(void **state)
 {
     (void)state;
@@ -139,8 +146,7 @@ static void test_lane_parks_joins_and_unparks(void **state)
     rec_init(&other, 3, NULL, 0);
     a.park_once = true;
     zinx__worker_push(w, &a.job);
-    for (int i = 0; i < 3000 && !atomic_load(&lane.parked); i++)
-        tf_sleep_ms(1);
+    wait_parked(&lane);
     assert_true(atomic_load(&lane.parked));
     zinx__worker_push(w, &b.job);     /* joins a, behind it */
     zinx__worker_push(w, &other.job); /* another lane goes on */
@@ -169,8 +175,7 @@ static void test_closed_lane_parks_nothing(void **state)
     rec_init(&b, 2, &lane, 0);
     a.park_once = true;
     zinx__worker_push(w, &a.job);
-    for (int i = 0; i < 3000 && !atomic_load(&lane.parked); i++)
-        tf_sleep_ms(1);
+    wait_parked(&lane);
     /* Closing gives the parked job back; a later one cannot park. */
     zinx__worker_close_lane(w, &lane);
     assert_int_equal(tf_wait_atomic_ge(&nrun, 1, 3000), 1);

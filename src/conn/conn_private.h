@@ -84,18 +84,17 @@ struct zinx_conn {
 
     /* Loop thread only. */
     int state;
-    uint32_t want;           /* the events last asked of the stream */
-    bool in_attend;          /* deferred already */
-    bool closed;             /* the stream is closed */
-    bool peer_eof;           /* the peer ended its direction */
-    bool paused_worker;      /* worker queue full: frames wait in `in` */
-    bool paused_dispatch;    /* output behind (or held): frames wait in `in` */
-    bool paused_output;      /* too much unsent output */
-    bool lingering;          /* finished: flushing, then waiting for EOF */
-    bool wr_shut;            /* our FIN was sent */
-    bool has_timer;          /* holds a slot in the loop's timer heap */
-    bool retained;           /* listed in the shard's buffer sweep */
-    bool want_set;           /* `want` was given to the stream */
+    uint32_t want;        /* the events the stream waits for (0 when started) */
+    bool in_attend;       /* deferred already */
+    bool closed;          /* the stream is closed */
+    bool peer_eof;        /* the peer ended its direction */
+    bool paused_worker;   /* worker queue full: frames wait in `in` */
+    bool paused_dispatch; /* output behind (or held): frames wait in `in` */
+    bool paused_output;   /* too much unsent output */
+    bool lingering;       /* finished: flushing, then waiting for EOF */
+    bool wr_shut;         /* our FIN was sent */
+    bool has_timer;       /* holds a slot in the loop's timer heap */
+    bool retained;        /* listed in the shard's buffer sweep */
     uint32_t unknown_msgs;   /* unrouted frames (handler thread only) */
     uint64_t last_io_ms;     /* last read or write, for the buffer sweep */
     size_t need;             /* bytes the frame at the head of `in` needs */

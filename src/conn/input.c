@@ -80,10 +80,12 @@ static int decode_all(zinx_conn_t *c, const uint8_t *buf, size_t len,
     int rc = 0;
     zinx__frame_t *f = NULL;
     while (off < len) {
-        if ((f = zinx__shard_frames(c->shard, (size_t)n + 1)) == NULL) {
+        zinx__frame_t *grown = zinx__shard_frames(c->shard, (size_t)n + 1);
+        if (grown == NULL) {
             rc = n == 0 ? ZINX_ENOMEM : 0; /* what fitted goes on */
             break;
         }
+        f = grown;
         size_t used;
         int r = decode(c, buf + off, len - off, &f[n].msg, &used);
         if (r != ZINX__DECODE_MSG) {
@@ -95,7 +97,7 @@ static int decode_all(zinx_conn_t *c, const uint8_t *buf, size_t len,
         off += used;
         f[n++].end = off;
     }
-    *out = zinx__shard_frames(c->shard, 0);
+    *out = f; /* the array as last grown (NULL only when n is 0) */
     *count = n;
     *bytes = off;
     return rc;

@@ -41,10 +41,10 @@ void conn_set_interest(zinx_conn_t *c)
     }
     if (zinx__buf_size(&c->out) > 0)
         ev |= ZINX__EV_WRITE;
-    if (ev == c->want && c->want_set)
-        return; /* most attentions change nothing */
-    c->want = ev;
-    c->want_set = zinx__stream_want(c->stream, ev) == 0;
+    /* Most attentions change nothing. On failure `want` keeps what the
+       stream has, so the next attention tries again. */
+    if (ev != c->want && zinx__stream_want(c->stream, ev) == 0)
+        c->want = ev;
 }
 
 /* Writes what it can of `out`. Returns 0 (perhaps with bytes left for

@@ -218,18 +218,28 @@ void conn_close_jobs(zinx_conn_t *c)
     dispatch_jobs(c, take_posted(c, true));
 }
 
-int zinx_conn_post(zinx_conn_t *c, zinx_conn_job_fn fn, void *udata)
+/* A job that runs fn(c, udata) on c's lane; holds a reference to c. */
+static zinx__conn_job_t *new_user_job(zinx_conn_t *c, zinx_conn_job_fn fn,
+                                      void *udata)
 {
-    if (c == NULL || fn == NULL)
-        return ZINX_EINVAL;
     zinx__conn_job_t *j = malloc(sizeof(*j));
     if (j == NULL)
-        return ZINX_ENOMEM;
+        return NULL;
     zinx__job_init(&j->job, run_user_job, &c->lane, 0);
     j->conn = zinx_conn_ref(c);
     j->fn = fn;
     j->udata = udata;
     j->next_posted = NULL;
+    return j;
+}
+
+int zinx_conn_post(zinx_conn_t *c, zinx_conn_job_fn fn, void *udata)
+{
+    if (c == NULL || fn == NULL)
+        return ZINX_EINVAL;
+    zinx__conn_job_t *j = new_user_job(c, fn, udata);
+    if (j == NULL)
+        return ZINX_ENOMEM;
     pthread_mutex_lock(&c->lock);
     bool ok = c->postable;
     if (ok) {
@@ -254,15 +264,10 @@ int zinx__conn_run_soon(zinx_conn_t *c, zinx_conn_job_fn fn, void *udata)
 {
     if (c->state == CONN_FINISHED)
         return ZINX_ECLOSED;
-    zinx__conn_job_t *j = malloc(sizeof(*j));
+    zinx__conn_job_t *j = new_user_job(c, fn, udata);
     if (j == NULL)
         return ZINX_ENOMEM;
-    zinx__job_init(&j->job, run_user_job, &c->lane, 0);
-    j->conn = zinx_conn_ref(c);
-    j->fn = fn;
-    j->udata = udata;
-    j->next_posted = NULL;
-    dispatch_jobs(c, j);
+    hand_over(c, &j->job);
     return 0;
 }
 

@@ -229,17 +229,15 @@ static int min_timeout(int a, int b)
     return b < 0 || a < b ? a : b;
 }
 
-/* Milliseconds until the earliest armed timer (at most `t`, the answer
-   of the last run), or -1 without one. */
-static int next_timeout(const zinx__loop_t *loop, int t)
+/* Milliseconds until the earliest armed timer, or -1 without one. Asked
+   after the tick, which may have armed or cancelled timers itself. */
+static int next_timeout(const zinx__loop_t *loop)
 {
     if (loop->timers.count == 0)
-        return t;
+        return -1;
     uint64_t now = zinx__now_ms();
     uint64_t d = loop->timers.items[0]->deadline_ms;
-    int first =
-        d <= now ? 0 : (d - now > INT32_MAX ? INT32_MAX : (int)(d - now));
-    return min_timeout(t, first);
+    return d <= now ? 0 : (d - now > INT32_MAX ? INT32_MAX : (int)(d - now));
 }
 
 /* Quitting: true once the loop may exit; else *timeout bounds the wait
@@ -301,12 +299,12 @@ static void *loop_main(void *arg)
         if (!wait_and_dispatch(loop, timeout))
             break;
         run_deferred(loop);
-        int t = zinx__timer_heap_run(&loop->timers, zinx__now_ms());
+        zinx__timer_heap_run(&loop->timers, zinx__now_ms());
         run_deferred(loop); /* timers may have deferred work */
         if (loop->hooks.tick != NULL)
             loop->hooks.tick(loop->hooks.arg);
         /* The tick may have armed a timer or deferred work. */
-        timeout = loop->deferred_head != NULL ? 0 : next_timeout(loop, t);
+        timeout = loop->deferred_head != NULL ? 0 : next_timeout(loop);
         if (loop->quitting && quit_done(loop, &timeout))
             break;
     }

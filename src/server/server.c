@@ -285,8 +285,7 @@ int zinx__server_accept_conn(zinx_server_t *s, zinx__loop_t *here, int fd)
     if (c == NULL)
         return ZINX_ENOMEM;
     atomic_fetch_add_explicit(&s->stats.accepted, 1, memory_order_relaxed);
-    zinx__shard_t *sh = s->shards[zinx_conn_id(c) % s->nloops];
-    if (zinx__shard_loop(sh) == here)
+    if (zinx__conn_loop(c) == here)
         zinx__conn_adopt(c);
     else
         zinx__conn_adopt_later(c);
