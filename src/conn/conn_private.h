@@ -53,6 +53,20 @@ typedef struct zinx__frame {
 
 /* A function of the user's run on the connection's worker (async
    completions and connection timers). */
+/* Replies of one read's inline handlers, gathered for one write
+   (gather.c); one per shard. */
+#define ZINX__GATHER_IOV 64
+#define ZINX__GATHER_BYTES 8192
+typedef struct zinx__gather {
+    zinx_conn_t *conn;      /* gathering for; NULL: nobody */
+    const uint8_t *lo, *hi; /* the read's bytes, valid until the write */
+    size_t bytes;           /* gathered in all */
+    size_t used;            /* of scratch */
+    int n;                  /* of iov */
+    struct iovec iov[ZINX__GATHER_IOV];
+    uint8_t scratch[ZINX__GATHER_BYTES];
+} zinx__gather_t;
+
 typedef struct zinx__conn_job {
     zinx__job_t job;
     zinx_conn_t *conn; /* a reference */
@@ -201,6 +215,25 @@ size_t conn_linger_backlog(zinx_conn_t *c);
 /* Loop thread: frees idle buffers; true while they are still in use. */
 bool conn_trim(zinx_conn_t *c, uint64_t idle_since);
 
+/* ---- gather.c ------------------------------------------------------------ */
+
+/* Loop thread, inline handlers only: replies to c sent while the frames
+   of buf[0..len) are handled may be gathered. */
+void conn_gather_begin(zinx_conn_t *c, const uint8_t *buf, size_t len);
+/* Gathers one reply frame; false when it must go to `out` instead. */
+bool conn_gather_put(zinx_conn_t *c, uint32_t id, const void *data,
+                     uint32_t len);
+/* Bytes gathered for c and not written yet (they count as unsent). */
+size_t conn_gathered(const zinx_conn_t *c);
+/* Moves what is gathered into `out` (what comes next must follow it).
+   Returns 0 or ZINX_ENOMEM. */
+int conn_gather_spill(zinx_conn_t *c);
+/* Forgets what is gathered (the connection aborts). */
+void conn_gather_drop(zinx_conn_t *c);
+/* Writes what was gathered; the rest goes to `out`. False when the
+   connection ended. */
+bool conn_gather_end(zinx_conn_t *c);
+
 /* ---- deadline.c ---------------------------------------------------------- */
 
 void conn_start_deadlines(zinx_conn_t *c);
@@ -241,6 +274,8 @@ void conn_close_jobs(zinx_conn_t *c);
 
 /* The shard's read buffer, shared by its connections. */
 uint8_t *zinx__shard_rbuf(zinx__shard_t *sh, size_t *cap);
+/* The shard's reply gather (gather.c). */
+zinx__gather_t *zinx__shard_gather(zinx__shard_t *sh);
 /* The shard's scratch array of decoded frames, grown to hold at least
    count (NULL when out of memory; the old array stays). */
 zinx__frame_t *zinx__shard_frames(zinx__shard_t *sh, size_t count);

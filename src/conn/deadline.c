@@ -97,7 +97,7 @@ void conn_on_timer(zinx__timer_t *t, void *arg)
     zinx_conn_t *c = arg;
     if (c->state == CONN_FINISHED)
         return;
-    uint64_t now = zinx__now_ms();
+    uint64_t now = zinx__loop_now(c->loop);
     if (expired(c, now))
         return;
     conn_heartbeat(c, now);
@@ -108,7 +108,7 @@ void conn_on_timer(zinx__timer_t *t, void *arg)
 void conn_start_deadlines(zinx_conn_t *c)
 {
     const zinx_config_t *cfg = &c->server->cfg;
-    uint64_t now = zinx__now_ms();
+    uint64_t now = zinx__loop_now(c->loop);
     c->last_rx_ms = now;
     if (cfg->heartbeat_interval_ms != 0)
         c->next_beat_ms = now + cfg->heartbeat_interval_ms;
@@ -126,7 +126,7 @@ static void check_soft_limit(zinx_conn_t *c)
         return;
     }
     if (c->soft_since_ms == 0) {
-        c->soft_since_ms = zinx__now_ms();
+        c->soft_since_ms = zinx__loop_now(c->loop);
         arm_at(c, next_deadline(c));
     }
 }
@@ -142,7 +142,7 @@ static void check_stall(zinx_conn_t *c)
     }
     if (c->stall_since_ms != 0 || c->server->cfg.output_soft_timeout_ms == 0)
         return;
-    c->stall_since_ms = zinx__now_ms();
+    c->stall_since_ms = zinx__loop_now(c->loop);
     arm_at(c, next_deadline(c));
 }
 

@@ -164,6 +164,11 @@ static void oversize(zinx_conn_t *c)
         conn_finish(c, FINISH_ABORT);
         return;
     }
+    /* The notice goes behind the replies to the frames before. */
+    if (conn_gather_spill(c) != 0) {
+        conn_finish(c, FINISH_ABORT);
+        return;
+    }
     char text[96];
     int n = snprintf(text, sizeof(text), "frame too large: limit %u bytes",
                      c->max_packet_size);
@@ -237,7 +242,7 @@ static int read_into_in(zinx_conn_t *c, size_t need, size_t rbuf_cap)
     ssize_t n = zinx__stream_read(c->stream, c->in.data + c->in.len, want);
     if (n <= 0)
         return read_failed(c, n);
-    c->last_rx_ms = zinx__now_ms();
+    c->last_rx_ms = zinx__loop_now(c->loop);
     c->last_io_ms = c->last_rx_ms;
     c->in.len += (size_t)n;
     if (zinx__buf_size(&c->in) >= need) {
@@ -258,13 +263,19 @@ static int read_into_rbuf(zinx_conn_t *c, uint8_t *rbuf, size_t cap)
     ssize_t n = zinx__stream_read(c->stream, rbuf + have, cap - have);
     if (n <= 0)
         return read_failed(c, n);
-    uint64_t now = zinx__now_ms();
+    uint64_t now = zinx__loop_now(c->loop);
     c->last_rx_ms = now;
     c->last_io_ms = now;
     c->in.off = c->in.len = 0; /* copied to rbuf above */
     size_t total = have + (size_t)n, consumed;
+    /* Inline handlers' replies leave in one write after the last of
+       them, before the next read reuses rbuf. */
+    if (c->worker == NULL)
+        conn_gather_begin(c, rbuf, total);
     int rc = dispatch(c, rbuf, total, &consumed);
     if (c->state == CONN_FINISHED || !dispatch_ok(c, rc))
+        return READ_ENDED;
+    if (c->worker == NULL && !conn_gather_end(c))
         return READ_ENDED;
     if (consumed < total &&
         zinx__buf_append(&c->in, rbuf + consumed, total - consumed) != 0) {

@@ -275,6 +275,10 @@ void conn_finish(zinx_conn_t *c, enum finish_how how)
 {
     if (c->state == CONN_FINISHED)
         return;
+    /* Gathered replies go with `out`: flushed when it is, else dropped. */
+    if (how == FINISH_FLUSH && !c->closed && conn_gather_spill(c) != 0)
+        how = FINISH_ABORT;
+    conn_gather_drop(c);
     c->state = CONN_FINISHED;
     atomic_store(&c->open, false);
     atomic_store(&c->finished, true);
@@ -343,6 +347,25 @@ int zinx_conn_close_now(zinx_conn_t *c)
 
 /* ---- adoption and attention --------------------------------------------- */
 
+/* Whether an attention would change nothing: open and reading, nothing
+   unsent, no request, pause or output clock pending. Most reads of a
+   request-reply exchange end so (their replies written at once). */
+static bool conn_settled(zinx_conn_t *c)
+{
+    if (c->state != CONN_OPEN || c->want != ZINX__EV_READ ||
+        zinx__buf_size(&c->out) > 0 || conn_frames_held(c) ||
+        c->paused_output || c->soft_since_ms != 0 || c->stall_since_ms != 0 ||
+        atomic_load_explicit(&c->close_req, memory_order_relaxed) !=
+            CLOSE_NONE ||
+        atomic_load_explicit(&c->user_hold, memory_order_relaxed))
+        return false;
+    if (c->worker != NULL &&
+        atomic_load_explicit(&c->lane.parked, memory_order_relaxed))
+        return false;
+    conn_note_buffers(c);
+    return true;
+}
+
 static void on_stream_ready(void *owner, uint32_t events)
 {
     zinx_conn_t *c = owner;
@@ -360,8 +383,9 @@ static void on_stream_ready(void *owner, uint32_t events)
     }
     if (events & ZINX__EV_READ)
         conn_on_readable(c);
-    /* Output, pauses and drain checks happen once per iteration. */
-    if (c->state != CONN_FINISHED)
+    /* Output, pauses and drain checks happen once per iteration, unless
+       the read left nothing to check. */
+    if (c->state != CONN_FINISHED && !conn_settled(c))
         conn_schedule(c);
 }
 

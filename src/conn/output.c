@@ -12,7 +12,8 @@
    queued by other threads too (`unsent`). */
 bool conn_output_full(zinx_conn_t *c)
 {
-    size_t unsent = atomic_load_explicit(&c->unsent, memory_order_relaxed);
+    size_t unsent = atomic_load_explicit(&c->unsent, memory_order_relaxed) +
+                    conn_gathered(c);
     if (c->paused_output) {
         if (unsent > c->high_water / 2)
             return true;
@@ -63,9 +64,9 @@ static int write_out(zinx_conn_t *c)
         zinx__buf_consume(&c->out, (size_t)n);
         atomic_fetch_sub_explicit(&c->unsent, (size_t)n, memory_order_relaxed);
         if (zinx__buf_size(&c->out) == 0)
-            c->last_io_ms = zinx__now_ms();
+            c->last_io_ms = zinx__loop_now(c->loop);
         else if (c->stall_since_ms != 0)
-            c->stall_since_ms = zinx__now_ms(); /* the peer reads */
+            c->stall_since_ms = zinx__loop_now(c->loop); /* the peer reads */
     }
     return 0;
 }
@@ -235,7 +236,12 @@ static int send_here(zinx_conn_t *c, uint32_t id, const void *data,
 {
     if (c->state == CONN_FINISHED)
         return ZINX_ECLOSED;
-    int rc = zinx__codec_encode(c->codec, &c->out, id, data, len);
+    if (conn_gather_put(c, id, data, len))
+        return 0;
+    /* Not gathered: it goes behind what was. */
+    int rc = conn_gather_spill(c);
+    if (rc == 0)
+        rc = zinx__codec_encode(c->codec, &c->out, id, data, len);
     if (rc == 0) {
         atomic_fetch_add(&c->unsent, frame);
         conn_schedule(c);
@@ -271,12 +277,12 @@ int zinx_conn_send_msg(zinx_conn_t *c, uint32_t id, const void *data,
     if (atomic_load(&c->finished) || atomic_load(&c->close_req) == CLOSE_NOW)
         return ZINX_ECLOSED;
     size_t frame = zinx__codec_frame_len(c->codec, len);
-    if (c->output_hard_limit != 0 &&
-        atomic_load(&c->unsent) + frame > c->output_hard_limit)
+    bool here = zinx__loop_is_self(c->loop);
+    size_t queued = atomic_load(&c->unsent) + (here ? conn_gathered(c) : 0);
+    if (c->output_hard_limit != 0 && queued + frame > c->output_hard_limit)
         return over_hard_limit(c);
-    int rc = zinx__loop_is_self(c->loop)
-                 ? send_here(c, id, data, len, frame)
-                 : send_from_afar(c, id, data, len, frame);
+    int rc = here ? send_here(c, id, data, len, frame)
+                  : send_from_afar(c, id, data, len, frame);
     if (rc == 0)
         atomic_fetch_add_explicit(&c->server->stats.msgs_out, 1,
                                   memory_order_relaxed);

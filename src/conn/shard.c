@@ -42,6 +42,7 @@ struct zinx__shard {
     uint8_t *rbuf;
     size_t rbuf_cap;
     zinx__frame_t *msgs; /* scratch: frames of one read */
+    zinx__gather_t *gather;
     size_t msgs_cap;
     outbox_t *outboxes;
     size_t noutboxes, outbox_cap;
@@ -143,7 +144,7 @@ static void append_lingerer(zinx__shard_t *sh, zinx_conn_t *c)
 
 void zinx__shard_linger(zinx__shard_t *sh, zinx_conn_t *c)
 {
-    c->linger_deadline_ms = zinx__now_ms() + SHARD_LINGER_MS;
+    c->linger_deadline_ms = zinx__loop_now(sh->loop) + SHARD_LINGER_MS;
     c->linger_backlog = conn_linger_backlog(c);
     append_lingerer(sh, zinx_conn_ref(c));
 }
@@ -179,7 +180,7 @@ static void expire_lingerers(zinx__timer_t *t, void *arg)
 {
     ZINX__UNUSED(t);
     zinx__shard_t *sh = arg;
-    uint64_t now = zinx__now_ms();
+    uint64_t now = zinx__loop_now(sh->loop);
     while (sh->nlinger > 0) {
         uint64_t deadline = sh->linger_head->linger_deadline_ms;
         if (deadline > now) {
@@ -219,7 +220,7 @@ static void sweep(zinx__timer_t *t, void *arg)
 {
     ZINX__UNUSED(t);
     zinx__shard_t *sh = arg;
-    uint64_t now = zinx__now_ms();
+    uint64_t now = zinx__loop_now(sh->loop);
     uint64_t idle_since = now > SHARD_TRIM_MS ? now - SHARD_TRIM_MS : 0;
     zinx_conn_t **pp = &sh->sweep_head;
     while (*pp != NULL) {
@@ -241,7 +242,7 @@ void zinx__shard_retain(zinx__shard_t *sh, zinx_conn_t *c)
     sh->sweep_head = zinx_conn_ref(c);
     if (!zinx__timer_armed(&sh->sweep_timer))
         zinx__loop_timer_arm(sh->loop, &sh->sweep_timer,
-                             zinx__now_ms() + SHARD_TRIM_MS);
+                             zinx__loop_now(sh->loop) + SHARD_TRIM_MS);
 }
 
 /* ---- the loop's hooks ---------------------------------------------------- */
@@ -280,7 +281,10 @@ zinx__shard_t *zinx__shard_new(zinx_server_t *server, zinx__loop_t *loop)
                        ? server->cfg.io_read_buff_size
                        : SHARD_RBUF_MIN;
     sh->rbuf = malloc(sh->rbuf_cap);
-    if (sh->rbuf == NULL) {
+    sh->gather = calloc(1, sizeof(*sh->gather));
+    if (sh->rbuf == NULL || sh->gather == NULL) {
+        free(sh->rbuf);
+        free(sh->gather);
         free(sh);
         return NULL;
     }
@@ -301,7 +305,13 @@ void zinx__shard_free(zinx__shard_t *sh)
     free(sh->outboxes);
     free(sh->msgs);
     free(sh->rbuf);
+    free(sh->gather);
     free(sh);
+}
+
+zinx__gather_t *zinx__shard_gather(zinx__shard_t *sh)
+{
+    return sh->gather;
 }
 
 uint8_t *zinx__shard_rbuf(zinx__shard_t *sh, size_t *cap)

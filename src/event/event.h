@@ -119,6 +119,10 @@ void zinx__loop_join(zinx__loop_t *loop);
 /* After join (or without start). Posts still pending are dropped. */
 void zinx__loop_free(zinx__loop_t *loop);
 bool zinx__loop_is_self(const zinx__loop_t *loop);
+/* Loop thread: CLOCK_MONOTONIC in ms as read after this iteration's wait
+   (and again before its timers run). One read serves every event of the
+   iteration: a busy loop would otherwise read the clock per message. */
+uint64_t zinx__loop_now(const zinx__loop_t *loop);
 uint32_t zinx__loop_index(const zinx__loop_t *loop);
 
 /*

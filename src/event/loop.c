@@ -35,6 +35,7 @@ struct zinx__loop {
     _Atomic uint64_t quit_req_deadline_ms;
 
     /* Loop thread only. */
+    uint64_t now_ms; /* read once per iteration, after the wait */
     bool quitting;
     uint64_t quit_deadline_ms;
     zinx__closure_t *deferred_head, *deferred_tail;
@@ -91,6 +92,7 @@ zinx__loop_t *zinx__loop_new(zinx__logger_t *log, uint32_t index)
     loop->be = &zinx__backend_epoll;
     loop->log = log;
     loop->index = index;
+    loop->now_ms = zinx__now_ms();
     loop->be_state = loop->be->open();
     if (loop->be_state == NULL) {
         free(loop);
@@ -102,6 +104,11 @@ zinx__loop_t *zinx__loop_new(zinx__logger_t *log, uint32_t index)
 void zinx__loop_set_hooks(zinx__loop_t *loop, const zinx__loop_hooks_t *hooks)
 {
     loop->hooks = *hooks;
+}
+
+uint64_t zinx__loop_now(const zinx__loop_t *loop)
+{
+    return loop->now_ms;
 }
 
 bool zinx__loop_is_self(const zinx__loop_t *loop)
@@ -235,7 +242,7 @@ static int next_timeout(const zinx__loop_t *loop)
 {
     if (loop->timers.count == 0)
         return -1;
-    uint64_t now = zinx__now_ms();
+    uint64_t now = loop->now_ms;
     uint64_t d = loop->timers.items[0]->deadline_ms;
     return d <= now ? 0 : (d - now > INT32_MAX ? INT32_MAX : (int)(d - now));
 }
@@ -276,6 +283,7 @@ static bool wait_and_dispatch(zinx__loop_t *loop, int timeout)
                               loop->be->name, zinx_strerror(n));
         return false;
     }
+    loop->now_ms = zinx__now_ms();
     bool woken = false;
     for (int i = 0; i < n; i++) {
         zinx__io_t *io = ready[i].ptr;
@@ -299,7 +307,8 @@ static void *loop_main(void *arg)
         if (!wait_and_dispatch(loop, timeout))
             break;
         run_deferred(loop);
-        zinx__timer_heap_run(&loop->timers, zinx__now_ms());
+        loop->now_ms = zinx__now_ms();
+        zinx__timer_heap_run(&loop->timers, loop->now_ms);
         run_deferred(loop); /* timers may have deferred work */
         if (loop->hooks.tick != NULL)
             loop->hooks.tick(loop->hooks.arg);
