@@ -6,10 +6,13 @@
  *     of decoded messages;
  *   - the jobs of this iteration for each worker, handed over with one
  *     lock and one wake-up per worker at the end of the iteration;
- *   - message batches that workers are done with, freed here because
- *     memory freed on the thread that allocated it keeps glibc's
- *     per-thread caches and arenas from drifting (seen as slow RSS growth
- *     in the soak test);
+ *   - a pool of blocks for message batches, so that handing messages to
+ *     a worker allocates nothing in steady traffic; workers give blocks
+ *     back through a lock-free stack. Batches too large for a block are
+ *     malloc'ed and also freed here, because memory freed on the thread
+ *     that allocated it keeps glibc's per-thread caches and arenas from
+ *     drifting (seen as slow RSS growth in the soak test);
+ *   - the reply gather of inline handlers (gather.c);
  *   - the graveyard: connections whose stream closed in this iteration,
  *     released after it, so no event of the same batch meets a freed one;
  *   - lingering sockets (a FIFO: equal linger times keep it sorted), and
@@ -30,6 +33,13 @@
 /* Buffers of a connection idle this long go back to the allocator. */
 #define SHARD_TRIM_MS 1000u
 
+/* Blocks of the batch pool: a batch of up to sixteen 64-byte messages,
+   or one of 1 KiB, fits one. The pool keeps at most SHARD_POOL_MAX of
+   them (1 MiB) for reuse; larger batches, and any beyond that, come
+   from malloc. */
+#define SHARD_BLOCK 2048u
+#define SHARD_POOL_MAX 512u
+
 /* Jobs this iteration produced for one worker, in order. */
 typedef struct outbox {
     zinx__worker_t *worker;
@@ -44,9 +54,14 @@ struct zinx__shard {
     zinx__frame_t *msgs; /* scratch: frames of one read */
     zinx__gather_t *gather;
     size_t msgs_cap;
-    outbox_t *outboxes;
-    size_t noutboxes, outbox_cap;
-    _Atomic(void *) recycled; /* pushed by workers */
+    outbox_t *outboxes; /* indexed by worker id */
+    size_t outbox_cap;
+    uint32_t *touched; /* ids of the outboxes filled this iteration */
+    size_t ntouched, touched_cap;
+    _Atomic(void *) recycled; /* pushed by workers: to free */
+    _Atomic(void *) returned; /* pushed by workers: pool blocks */
+    void *pool;               /* free pool blocks, linked */
+    size_t npool;
     zinx_conn_t *grave_head;
     zinx_conn_t *linger_head, *linger_tail;
     size_t nlinger;
@@ -57,46 +72,77 @@ struct zinx__shard {
 
 /* ---- worker hand-over and recycling -------------------------------------- */
 
+/* The outbox of worker w, NULL when out of memory. */
+static outbox_t *outbox_of(zinx__shard_t *sh, zinx__worker_t *w)
+{
+    uint32_t id = zinx__worker_id(w);
+    if (id < sh->outbox_cap)
+        return &sh->outboxes[id];
+    size_t old = sh->outbox_cap;
+    if (ZINX__ARRAY_RESERVE(sh->outboxes, sh->outbox_cap, (size_t)id + 1) != 0)
+        return NULL;
+    for (size_t i = old; i < sh->outbox_cap; i++)
+        sh->outboxes[i] = (outbox_t){.worker = NULL};
+    return &sh->outboxes[id];
+}
+
 void zinx__shard_push_job(zinx__shard_t *sh, zinx__worker_t *w,
                           zinx__job_t *job)
 {
     job->next = NULL;
-    for (size_t i = 0; i < sh->noutboxes; i++) {
-        outbox_t *o = &sh->outboxes[i];
-        if (o->worker == w) {
-            o->tail->next = job;
-            o->tail = job;
-            return;
-        }
+    outbox_t *o = outbox_of(sh, w);
+    if (o != NULL && o->head != NULL) {
+        o->tail->next = job;
+        o->tail = job;
+        return;
     }
-    if (ZINX__ARRAY_RESERVE(sh->outboxes, sh->outbox_cap, sh->noutboxes + 1) !=
-        0) {
+    if (o == NULL || ZINX__ARRAY_RESERVE(sh->touched, sh->touched_cap,
+                                         sh->ntouched + 1) != 0) {
         zinx__worker_push(w, job); /* unbatched, still in order */
         return;
     }
-    sh->outboxes[sh->noutboxes++] =
-        (outbox_t){.worker = w, .head = job, .tail = job};
+    *o = (outbox_t){.worker = w, .head = job, .tail = job};
+    sh->touched[sh->ntouched++] = zinx__worker_id(w);
 }
 
 static void flush_outboxes(zinx__shard_t *sh)
 {
-    for (size_t i = 0; i < sh->noutboxes; i++) {
-        outbox_t *o = &sh->outboxes[i];
+    for (size_t i = 0; i < sh->ntouched; i++) {
+        outbox_t *o = &sh->outboxes[sh->touched[i]];
         zinx__worker_push_list(o->worker, o->head, o->tail);
+        o->head = o->tail = NULL;
     }
-    sh->noutboxes = 0;
+    sh->ntouched = 0;
+}
+
+static void push_stack(_Atomic(void *) *stack, void *mem)
+{
+    void *head = atomic_load(stack);
+    do {
+        *(void **)mem = head;
+    } while (!atomic_compare_exchange_weak(stack, &head, mem));
 }
 
 /* The first pointer of mem links it (a batch starts with its job). */
-void zinx__shard_recycle(zinx__shard_t *sh, void *mem)
+void zinx__shard_recycle(zinx__shard_t *sh, void *mem, bool pooled)
 {
-    void *head = atomic_load(&sh->recycled);
-    do {
-        *(void **)mem = head;
-    } while (!atomic_compare_exchange_weak(&sh->recycled, &head, mem));
+    push_stack(pooled ? &sh->returned : &sh->recycled, mem);
 }
 
-/* Only this thread takes from the stack, all at once: no ABA problem. */
+void *zinx__shard_alloc(zinx__shard_t *sh, size_t size, bool *pooled)
+{
+    *pooled = size <= SHARD_BLOCK;
+    if (!*pooled)
+        return malloc(size);
+    void *b = sh->pool;
+    if (b == NULL)
+        return malloc(SHARD_BLOCK);
+    sh->pool = *(void **)b;
+    sh->npool--;
+    return b;
+}
+
+/* Only this thread takes from the stacks, all at once: no ABA problem. */
 static void free_recycled(zinx__shard_t *sh)
 {
     void *p = atomic_exchange(&sh->recycled, NULL);
@@ -105,6 +151,28 @@ static void free_recycled(zinx__shard_t *sh)
         free(p);
         p = next;
     }
+    p = atomic_exchange(&sh->returned, NULL);
+    while (p != NULL) {
+        void *next = *(void **)p;
+        if (sh->npool < SHARD_POOL_MAX) {
+            *(void **)p = sh->pool;
+            sh->pool = p;
+            sh->npool++;
+        } else {
+            free(p);
+        }
+        p = next;
+    }
+}
+
+static void free_pool(zinx__shard_t *sh)
+{
+    while (sh->pool != NULL) {
+        void *next = *(void **)sh->pool;
+        free(sh->pool);
+        sh->pool = next;
+    }
+    sh->npool = 0;
 }
 
 /* ---- graveyard ----------------------------------------------------------- */
@@ -289,6 +357,7 @@ zinx__shard_t *zinx__shard_new(zinx_server_t *server, zinx__loop_t *loop)
         return NULL;
     }
     atomic_init(&sh->recycled, NULL);
+    atomic_init(&sh->returned, NULL);
     zinx__timer_init(&sh->linger_timer, expire_lingerers, sh);
     zinx__timer_init(&sh->sweep_timer, sweep, sh);
     zinx__loop_hooks_t hooks = {
@@ -302,7 +371,9 @@ void zinx__shard_free(zinx__shard_t *sh)
     if (sh == NULL)
         return;
     free_recycled(sh); /* workers are joined: nothing more arrives */
+    free_pool(sh);
     free(sh->outboxes);
+    free(sh->touched);
     free(sh->msgs);
     free(sh->rbuf);
     free(sh->gather);

@@ -17,12 +17,11 @@ typedef struct batch {
     zinx__job_t job;   /* first: the shard links a recycled batch through it */
     zinx_conn_t *conn; /* a reference; allocated (and freed) on its shard */
     uint32_t off;      /* where the next record starts */
+    bool pooled;       /* a block of the shard's pool */
     uint8_t data[];
 } batch_t;
 
-/* A 48-byte header keeps a batch of one small message (64 B) within
-   glibc's fast bins (requests up to 120 bytes): one more word sent every
-   such batch down malloc's slow path, +70 instructions per message. */
+/* Kept small: the header is overhead on every pooled block. */
 _Static_assert(sizeof(batch_t) <= 48, "batch header grew");
 
 #define RECORD_HEADER (2 * sizeof(uint32_t))
@@ -138,7 +137,7 @@ static bool run_batch(zinx__worker_t *w, zinx__job_t *job)
         job->weight--;
     }
     batch_done(c, start);
-    zinx__shard_recycle(c->shard, b);
+    zinx__shard_recycle(c->shard, b, b->pooled);
     zinx_conn_unref(c);
     return true;
 }
@@ -149,10 +148,12 @@ int conn_push_batch(zinx_conn_t *c, const zinx__frame_t *frames, uint32_t count)
     for (uint32_t i = 0; i < count; i++)
         size += RECORD_HEADER + frames[i].msg.len;
     batch_t *b = NULL;
+    bool pooled = false;
     if (!zinx__fault(c->server, ZINX__ALLOC_TASK))
-        b = malloc(sizeof(*b) + size);
+        b = zinx__shard_alloc(c->shard, sizeof(*b) + size, &pooled);
     if (b == NULL)
         return ZINX_ENOMEM;
+    b->pooled = pooled;
     zinx__job_init(&b->job, run_batch, &c->lane, count);
     b->conn = zinx_conn_ref(c);
     b->off = 0;

@@ -21,9 +21,16 @@ struct zinx__worker {
     pthread_mutex_t lock;
     pthread_cond_t cond;
     zinx__job_t *head, *tail;
-    uint32_t queued; /* units reserved or queued, not yet taken */
+    /* Units reserved or queued, not yet taken. Producers reserve without
+       the lock while there is room; the lock is taken only to wait. */
+    atomic_uint queued;
     bool stopping;
     zinx__waiter_t *wait_head, *wait_tail;
+    atomic_bool has_waiters; /* wait_head != NULL, readable without lock */
+    /* Unparked jobs: they go before everything not yet run, including
+       what the thread has taken already. */
+    zinx__job_t *front_head, *front_tail;
+    atomic_bool has_front;
 };
 
 zinx__worker_t *zinx__worker_new(uint32_t id, uint32_t capacity)
@@ -33,9 +40,17 @@ zinx__worker_t *zinx__worker_new(uint32_t id, uint32_t capacity)
         return NULL;
     w->id = id;
     w->capacity = capacity;
+    atomic_init(&w->queued, 0);
+    atomic_init(&w->has_waiters, false);
+    atomic_init(&w->has_front, false);
     pthread_mutex_init(&w->lock, NULL);
     pthread_cond_init(&w->cond, NULL);
     return w;
+}
+
+uint32_t zinx__worker_id(const zinx__worker_t *w)
+{
+    return w->id;
 }
 
 /* ---- reservations -------------------------------------------------------- */
@@ -52,26 +67,45 @@ static void add_waiter(zinx__worker_t *w, zinx__waiter_t *wt)
     else
         w->wait_head = wt;
     w->wait_tail = wt;
+    atomic_store(&w->has_waiters, true);
+}
+
+/* Room for more units; `queued` may pass the capacity when parked jobs
+   come back. */
+static uint32_t room_in(const zinx__worker_t *w, uint32_t queued)
+{
+    return queued < w->capacity ? w->capacity - queued : 0;
 }
 
 uint32_t zinx__worker_reserve(zinx__worker_t *w, zinx__waiter_t *waiter,
                               uint32_t want)
 {
+    /* The common case, room for all: one compare-and-swap. */
+    uint32_t q = atomic_load(&w->queued);
+    while (room_in(w, q) >= want)
+        if (atomic_compare_exchange_weak(&w->queued, &q, q + want))
+            return want;
+    /* Short of room: take what there is and wait, under the lock the
+       worker holds when it hands the waiters back. */
     pthread_mutex_lock(&w->lock);
-    uint32_t room = w->capacity - w->queued;
-    uint32_t granted = want < room ? want : room;
-    w->queued += granted;
-    if (granted < want)
-        add_waiter(w, waiter);
+    /* Listed before the units are counted: a worker that takes units
+       after our count then sees has_waiters set (both sequentially
+       consistent), so no hand-back is missed. If all is granted after
+       all, the wake-up is spurious and harmless. */
+    add_waiter(w, waiter);
+    q = atomic_load(&w->queued);
+    uint32_t granted;
+    do {
+        uint32_t room = room_in(w, q);
+        granted = want < room ? want : room;
+    } while (!atomic_compare_exchange_weak(&w->queued, &q, q + granted));
     pthread_mutex_unlock(&w->lock);
     return granted;
 }
 
 void zinx__worker_unreserve(zinx__worker_t *w, uint32_t count)
 {
-    pthread_mutex_lock(&w->lock);
-    w->queued -= count;
-    pthread_mutex_unlock(&w->lock);
+    atomic_fetch_sub(&w->queued, count);
 }
 
 /* Hands the waiters back once half the queue is free again, so a paused
@@ -80,7 +114,7 @@ void zinx__worker_unreserve(zinx__worker_t *w, uint32_t count)
    waiter may wait again at once while it is being woken. */
 static zinx__waiter_t *take_waiters(zinx__worker_t *w)
 {
-    if (w->wait_head == NULL || w->queued > w->capacity / 2)
+    if (w->wait_head == NULL || atomic_load(&w->queued) > w->capacity / 2)
         return NULL;
     zinx__waiter_t *head = w->wait_head;
     for (zinx__waiter_t *wt = head; wt != NULL; wt = wt->wake_next) {
@@ -88,6 +122,7 @@ static zinx__waiter_t *take_waiters(zinx__worker_t *w)
         wt->waiting = false;
     }
     w->wait_head = w->wait_tail = NULL;
+    atomic_store(&w->has_waiters, false);
     return head;
 }
 
@@ -154,14 +189,17 @@ static bool unpark_locked(zinx__worker_t *w, zinx__lane_t *lane)
     atomic_store(&lane->parked, false);
     if (head == NULL)
         return false;
-    bool was_empty = w->head == NULL;
+    bool was_empty = w->head == NULL && w->front_head == NULL;
     /* They were taken before anything now queued for the lane. */
     for (zinx__job_t *j = head; j != NULL; j = j->next)
-        w->queued += j->weight;
-    tail->next = w->head;
-    w->head = head;
-    if (w->tail == NULL)
-        w->tail = tail;
+        atomic_fetch_add(&w->queued, j->weight);
+    tail->next = NULL;
+    if (w->front_tail != NULL)
+        w->front_tail->next = head;
+    else
+        w->front_head = head;
+    w->front_tail = tail;
+    atomic_store(&w->has_front, true);
     return was_empty;
 }
 
@@ -186,39 +224,96 @@ void zinx__worker_close_lane(zinx__worker_t *w, zinx__lane_t *lane)
 
 /* ---- the thread ---------------------------------------------------------- */
 
-static zinx__job_t *next_job(zinx__worker_t *w, zinx__waiter_t **waiters)
+/* Takes every queued job at once (one lock for all of them), waiting
+   while there is none. NULL when stopping with nothing left. */
+static zinx__job_t *take_all(zinx__worker_t *w)
 {
-    zinx__job_t *job;
     pthread_mutex_lock(&w->lock);
-    for (;;) {
-        while (w->head == NULL && !w->stopping)
-            pthread_cond_wait(&w->cond, &w->lock);
-        if ((job = w->head) == NULL)
-            break; /* stopping, and nothing left */
-        w->head = job->next;
-        if (w->head == NULL)
-            w->tail = NULL;
-        w->queued -= job->weight;
-        if (*waiters == NULL)
-            *waiters = take_waiters(w);
-        if (job->lane == NULL || job->lane->parked_head == NULL)
-            break;
-        park_locked(job); /* behind parked jobs of its lane: joins them */
+    while (w->head == NULL && w->front_head == NULL && !w->stopping)
+        pthread_cond_wait(&w->cond, &w->lock);
+    zinx__job_t *jobs = w->head;
+    if (w->front_head != NULL) {
+        w->front_tail->next = jobs;
+        jobs = w->front_head;
+        w->front_head = w->front_tail = NULL;
+        atomic_store(&w->has_front, false);
+    }
+    w->head = w->tail = NULL;
+    pthread_mutex_unlock(&w->lock);
+    return jobs;
+}
+
+/* Unparked jobs go before the taken ones (as they would have before
+   the rest of the queue). Returns the new head of what is taken. */
+static zinx__job_t *take_front(zinx__worker_t *w, zinx__job_t *taken)
+{
+    pthread_mutex_lock(&w->lock);
+    zinx__job_t *jobs = taken;
+    if (w->front_head != NULL) {
+        w->front_tail->next = taken;
+        jobs = w->front_head;
+        w->front_head = w->front_tail = NULL;
+    }
+    atomic_store(&w->has_front, false);
+    pthread_mutex_unlock(&w->lock);
+    return jobs;
+}
+
+/* A job is taken when it comes up, not when the list is taken: its
+   units stay reserved until then, so the capacity still bounds what
+   waits (here or in the queue). Waiters are handed back once half of it
+   is free. */
+static void take_units(zinx__worker_t *w, const zinx__job_t *job)
+{
+    if (job->weight > 0)
+        atomic_fetch_sub(&w->queued, job->weight);
+    if (!atomic_load(&w->has_waiters))
+        return;
+    pthread_mutex_lock(&w->lock);
+    zinx__waiter_t *waiters = take_waiters(w);
+    pthread_mutex_unlock(&w->lock);
+    wake_waiters(waiters);
+}
+
+enum lane_check { LANE_RUN, LANE_JOINED, LANE_UNPARKED };
+
+/* A job whose lane has parked jobs joins them instead of running ahead
+   of them. Only this thread parks, so a clear flag needs no lock. A set
+   flag whose jobs are gone meanwhile means they were just unparked: they
+   wait in front and go first. */
+static enum lane_check check_lane(zinx__worker_t *w, zinx__job_t *job)
+{
+    zinx__lane_t *l = job->lane;
+    if (l == NULL || !atomic_load(&l->parked))
+        return LANE_RUN;
+    pthread_mutex_lock(&w->lock);
+    enum lane_check r = LANE_UNPARKED;
+    if (l->parked_head != NULL) {
+        park_locked(job);
+        r = LANE_JOINED;
     }
     pthread_mutex_unlock(&w->lock);
-    return job;
+    return r;
 }
 
 static void *worker_main(void *arg)
 {
     zinx__worker_t *w = arg;
-    for (;;) {
-        zinx__waiter_t *waiters = NULL;
-        zinx__job_t *job = next_job(w, &waiters);
-        if (job == NULL)
-            break;
-        wake_waiters(waiters);
-        job->run(w, job);
+    zinx__job_t *job;
+    while ((job = take_all(w)) != NULL) {
+        while (job != NULL) {
+            if (atomic_load(&w->has_front))
+                job = take_front(w, job);
+            /* Read first: parking relinks the job, running may free it. */
+            zinx__job_t *next = job->next;
+            enum lane_check lc = check_lane(w, job);
+            if (lc == LANE_UNPARKED)
+                continue; /* has_front is set: they come first */
+            take_units(w, job);
+            if (lc == LANE_RUN)
+                job->run(w, job);
+            job = next;
+        }
     }
     return NULL;
 }
@@ -252,7 +347,7 @@ void zinx__worker_free(zinx__worker_t *w)
     zinx__worker_stop(w);
     /* A stopped worker has run every job; only waiters can remain. */
     pthread_mutex_lock(&w->lock);
-    w->queued = 0;
+    atomic_store(&w->queued, 0);
     zinx__waiter_t *waiters = take_waiters(w);
     pthread_mutex_unlock(&w->lock);
     wake_waiters(waiters);
