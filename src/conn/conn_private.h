@@ -88,6 +88,7 @@ struct zinx_conn {
     const zinx__codec_t *codec;
     void *codec_state;
     zinx__stream_t *stream; /* the top of the stack: what we read */
+    zinx__gather_t *gather; /* the shard's */
     uint32_t max_packet_size;
     uint32_t output_hard_limit;
     size_t high_water; /* OutputHighWater */
@@ -152,6 +153,12 @@ struct zinx_conn {
     zinx__sock_stream_t sock; /* the transport at the bottom */
 };
 
+/* Bytes gathered for c and not written yet (they count as unsent). */
+static inline size_t conn_gathered(const zinx_conn_t *c)
+{
+    return c->gather->conn == c ? c->gather->bytes : 0;
+}
+
 /* ---- lifecycle.c --------------------------------------------------------- */
 
 /* Loop thread: look at conn again later in this iteration (coalesced). */
@@ -196,7 +203,27 @@ static inline bool conn_frames_held(const zinx_conn_t *c)
 
 /* ---- output.c ------------------------------------------------------------ */
 
-bool conn_output_full(zinx_conn_t *c);
+/* Whether the output is too far behind for the connection to take more
+   requests: it is above OutputHighWater, and stays so until half of that
+   is sent (hysteresis, so that reading does not flap). Counts replies
+   queued by other threads too (`unsent`) and gathered ones. Loop thread;
+   inline, as it is asked before every message. */
+static inline bool conn_output_full(zinx_conn_t *c)
+{
+    size_t unsent = atomic_load_explicit(&c->unsent, memory_order_relaxed) +
+                    conn_gathered(c);
+    if (c->paused_output) {
+        if (unsent > c->high_water / 2)
+            return true;
+        c->paused_output = false;
+        return false;
+    }
+    if (unsent > c->high_water) {
+        c->paused_output = true;
+        return true;
+    }
+    return false;
+}
 /* Loop thread: take what other threads queued; write what the peer
    takes. False when the connection ended. */
 bool conn_take_pending(zinx_conn_t *c);
@@ -223,8 +250,6 @@ void conn_gather_begin(zinx_conn_t *c, const uint8_t *buf, size_t len);
 /* Gathers one reply frame; false when it must go to `out` instead. */
 bool conn_gather_put(zinx_conn_t *c, uint32_t id, const void *data,
                      uint32_t len);
-/* Bytes gathered for c and not written yet (they count as unsent). */
-size_t conn_gathered(const zinx_conn_t *c);
 /* Moves what is gathered into `out` (what comes next must follow it).
    Returns 0 or ZINX_ENOMEM. */
 int conn_gather_spill(zinx_conn_t *c);
@@ -283,8 +308,14 @@ zinx__frame_t *zinx__shard_frames(zinx__shard_t *sh, size_t count);
    the shard's other jobs for w. */
 void zinx__shard_push_job(zinx__shard_t *sh, zinx__worker_t *w,
                           zinx__job_t *job);
-/* Any thread: free mem on the shard's thread (it was allocated there). */
-void zinx__shard_recycle(zinx__shard_t *sh, void *mem);
+/* Loop thread: size bytes for a batch, from the shard's pool of blocks
+   when it fits one (*pooled set), else from malloc. NULL when out of
+   memory. */
+void *zinx__shard_alloc(zinx__shard_t *sh, size_t size, bool *pooled);
+/* Any thread: give mem back to the shard's thread, which allocated it:
+   to the pool, or to free() (memory freed on the thread that allocated
+   it keeps glibc's per-thread caches from drifting). */
+void zinx__shard_recycle(zinx__shard_t *sh, void *mem, bool pooled);
 void zinx__shard_bury(zinx__shard_t *sh, zinx_conn_t *c);
 void zinx__shard_linger(zinx__shard_t *sh, zinx_conn_t *c);
 void zinx__shard_retain(zinx__shard_t *sh, zinx_conn_t *c);

@@ -25,11 +25,6 @@
 /* Payloads at least this long are pointed at, shorter ones copied. */
 #define GATHER_REF_MIN 256u
 
-static size_t gather_bytes(const zinx__gather_t *g)
-{
-    return g->bytes;
-}
-
 /* Appends [p, p + len) as a vector entry, merged with the previous one
    when it continues it. */
 static void add_iov(zinx__gather_t *g, const uint8_t *p, size_t len)
@@ -46,7 +41,7 @@ static void add_iov(zinx__gather_t *g, const uint8_t *p, size_t len)
 
 void conn_gather_begin(zinx_conn_t *c, const uint8_t *lo, size_t len)
 {
-    zinx__gather_t *g = zinx__shard_gather(c->shard);
+    zinx__gather_t *g = c->gather;
     g->conn = c;
     g->lo = lo;
     g->hi = lo + len;
@@ -55,7 +50,7 @@ void conn_gather_begin(zinx_conn_t *c, const uint8_t *lo, size_t len)
 bool conn_gather_put(zinx_conn_t *c, uint32_t id, const void *data,
                      uint32_t len)
 {
-    zinx__gather_t *g = zinx__shard_gather(c->shard);
+    zinx__gather_t *g = c->gather;
     const zinx__codec_t *codec = c->codec;
     /* Only frames that are a header and the payload as it is. */
     if (g->conn != c || codec->overhead != codec->header_len ||
@@ -76,12 +71,6 @@ bool conn_gather_put(zinx_conn_t *c, uint32_t id, const void *data,
     g->used += copy;
     g->bytes += codec->header_len + (size_t)len;
     return true;
-}
-
-size_t conn_gathered(const zinx_conn_t *c)
-{
-    const zinx__gather_t *g = zinx__shard_gather(c->shard);
-    return g->conn == c ? gather_bytes(g) : 0;
 }
 
 static void reset(zinx__gather_t *g)
@@ -119,7 +108,7 @@ static int keep_rest(zinx_conn_t *c, zinx__gather_t *g, size_t n)
 
 int conn_gather_spill(zinx_conn_t *c)
 {
-    zinx__gather_t *g = zinx__shard_gather(c->shard);
+    zinx__gather_t *g = c->gather;
     if (g->conn != c || g->n == 0)
         return 0;
     int rc = move_to_out(c, g, 0, 0);
@@ -131,7 +120,7 @@ int conn_gather_spill(zinx_conn_t *c)
 
 void conn_gather_drop(zinx_conn_t *c)
 {
-    zinx__gather_t *g = zinx__shard_gather(c->shard);
+    zinx__gather_t *g = c->gather;
     if (g->conn != c)
         return;
     reset(g);
@@ -140,7 +129,7 @@ void conn_gather_drop(zinx_conn_t *c)
 
 bool conn_gather_end(zinx_conn_t *c)
 {
-    zinx__gather_t *g = zinx__shard_gather(c->shard);
+    zinx__gather_t *g = c->gather;
     if (g->conn != c)
         return true; /* finished meanwhile: dropped or spilled then */
     g->conn = NULL;

@@ -33,6 +33,7 @@ zinx_conn_t *zinx__conn_new(zinx_server_t *server, int fd, uint64_t id,
     c->server = server;
     c->shard = shard;
     c->loop = zinx__shard_loop(shard);
+    c->gather = zinx__shard_gather(shard);
     c->worker = worker;
     c->worker_id = worker_id;
     c->codec = zinx__codec_of(server->cfg.packet_format);

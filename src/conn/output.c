@@ -6,27 +6,6 @@
 
 #include "conn/conn_private.h"
 
-/* Whether the output is too far behind for the connection to take more
-   requests: it is above OutputHighWater, and stays so until half of that
-   is sent (hysteresis, so that reading does not flap). Counts replies
-   queued by other threads too (`unsent`). */
-bool conn_output_full(zinx_conn_t *c)
-{
-    size_t unsent = atomic_load_explicit(&c->unsent, memory_order_relaxed) +
-                    conn_gathered(c);
-    if (c->paused_output) {
-        if (unsent > c->high_water / 2)
-            return true;
-        c->paused_output = false;
-        return false;
-    }
-    if (unsent > c->high_water) {
-        c->paused_output = true;
-        return true;
-    }
-    return false;
-}
-
 void conn_set_interest(zinx_conn_t *c)
 {
     if (c->closed)
