@@ -435,15 +435,15 @@ report() {
             if (!(r in seen) && ENVIRON["ROWS"] == "")
                 extra[++ne] = r
         for (i = 1; i <= nu; i++)
-            print "hint: " under[i] > "/dev/stderr"
+            print "bench-instr: hint: " under[i] > "/dev/stderr"
         for (i = 1; i <= nm; i++)
-            print "FAILED: " missing[i] ": measured but no budget in " \
-                budgets > "/dev/stderr"
+            print "bench-instr: FAILED: " missing[i] ": measured but no" \
+                " budget in " budgets > "/dev/stderr"
         for (i = 1; i <= ne; i++)
-            print "FAILED: " extra[i] ": budgeted in " budgets \
-                " but not a row of this script" > "/dev/stderr"
+            print "bench-instr: FAILED: " extra[i] ": budgeted in " \
+                budgets " but not a row of this script" > "/dev/stderr"
         for (i = 1; i <= no; i++)
-            print "FAILED: " over[i] > "/dev/stderr"
+            print "bench-instr: FAILED: " over[i] > "/dev/stderr"
         if (budgets != "" && !no && !nm && !ne && !bad)
             print "bench-instr: every row within 5 % of its budget" \
                 > "/dev/stderr"
@@ -457,6 +457,7 @@ cc=$(sed -n 's/^CMAKE_C_COMPILER:[A-Z]*=//p' "$build/CMakeCache.txt" |
 ccver=$("${cc:-cc}" --version 2>/dev/null | head -1 || true)
 glibc=$(getconf GNU_LIBC_VERSION 2>/dev/null || true)
 status=0
+report >"$workdir/table" 2>"$workdir/check" || status=$?
 {
     echo "## Instructions per echoed frame ($(date -u '+%Y-%m-%d %H:%M UTC'))"
     echo
@@ -470,10 +471,14 @@ status=0
             "1.05 × its budget."
     fi
     echo
-    report 2>"$workdir/check" || status=$?
+    cat "$workdir/table"
 } >"$report_md"
-cp "$raw" "$build/bench-instr.tsv"
 cat "$report_md"
-cat "$workdir/check" >&2
+# The verdicts go to stderr, and into the file as a list.
+if [ -s "$workdir/check" ]; then
+    sed 's/^bench-instr: /- /' "$workdir/check" >>"$report_md"
+    cat "$workdir/check" >&2
+fi
+cp "$raw" "$build/bench-instr.tsv"
 say "report written to $report_md (raw runs: $build/bench-instr.tsv)"
 exit "$status"
