@@ -88,7 +88,8 @@ die() {
     exit 1
 }
 
-if ! awk -v s="$scale" 'BEGIN { exit !(s + 0 > 0) }'; then
+if ! [[ "$scale" =~ ^[0-9]*\.?[0-9]+$ ]] ||
+    ! awk -v s="$scale" 'BEGIN { exit !(s + 0 > 0) }'; then
     die "--budget-scale must be a number above 0, not '$scale'"
 fi
 if [ -n "$budgets" ]; then
