@@ -223,9 +223,14 @@ start_server() {
     esac
     : >"$out.stdout"
     rm -f "$out.cg"
-    ZINX_CONFIG_FILE_PATH="$workdir/$s.json" "${srv_pin[@]}" \
-        valgrind "${vg_opts[@]}" --callgrind-out-file="$out.cg" \
-        "${cmd[@]}" >"$out.stdout" 2>"$out.vg" </dev/null &
+    # In the scratch directory, without core dumps: a crashing server
+    # must not leave a vgcore file in the source tree.
+    (
+        cd "$workdir" && ulimit -c 0 &&
+            ZINX_CONFIG_FILE_PATH="$workdir/$s.json" exec \
+                "${srv_pin[@]}" valgrind "${vg_opts[@]}" \
+                --callgrind-out-file="$out.cg" "${cmd[@]}"
+    ) >"$out.stdout" 2>"$out.vg" </dev/null &
     server_pid=$!
     local deadline=$((SECONDS + STARTUP_TIMEOUT))
     while [ "$SECONDS" -le "$deadline" ]; do
