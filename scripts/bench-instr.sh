@@ -404,9 +404,10 @@ report() {
             print "|---|---|---|---:|---:|---:|"
             for (i = 1; i <= nr; i++) {
                 r = name[i]
+                # Parenthesised: a bare ">" in a printf is a redirection.
                 printf "| %s | %s | %s | %.1f | %.1f | %.3f |\n", r,
                     row_server(r), row_load(r), fbase[r], fig[r],
-                    fbase[r] > 0 ? fig[r] / fbase[r] : 0
+                    (fbase[r] > 0 ? fig[r] / fbase[r] : 0)
             }
             print ""
         }
