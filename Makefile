@@ -3,12 +3,18 @@
 #   make / make build   configure and build build/ (RelWithDebInfo)
 #   make deps           install the Debian packages `make test` needs
 #   make deps-PROFILE   those of one profile of scripts/install-deps.sh:
-#                       build test fuzz soak format peers all
+#                       build test instr fuzz soak format peers all
 #   make test           build and run the tests plain, with ASan+UBSan
 #                       (build-asan/) and with TSan (build-tsan/)
 #   make test-plain | test-asan | test-tsan   one of those stages
 #   make demo           run scripts/demo.sh against build/
 #   make bench          run scripts/bench.sh against build/
+#   make bench-instr    callgrind's user-space instructions per echoed
+#                       frame of zinx-echo (w0, w10) and the bare epoll
+#                       peer against bench/instr-budgets.txt; fails when a
+#                       row is more than 5 % over budget (about 80 s;
+#                       scripts/bench-instr.sh, BENCH_INSTR_ARGS passes
+#                       options such as --budget-scale 0.5)
 #   make fuzz           build the libFuzzer targets (clang, ASan+UBSan) in
 #                       build-fuzz/ and run each FUZZ_SECONDS (60)
 #   make soak           connection churn under load for SOAK_MINUTES (30),
@@ -37,10 +43,11 @@ CTEST_JOBS  ?= 2
 CMAKE_ARGS  ?=
 FUZZ_SECONDS ?= 60
 SOAK_MINUTES ?= 30
+BENCH_INSTR_ARGS ?=
 FORMAT_DIRS := src include tests examples bench
 # deps-build, deps-test, ...: the Debian packages of one target
 # (scripts/install-deps.sh PROFILE).
-DEPS_PROFILES := build test fuzz soak format peers all
+DEPS_PROFILES := build test instr fuzz soak format peers all
 DEPS_TARGETS := $(addprefix deps-,$(DEPS_PROFILES))
 
 CTEST_FLAGS = --output-on-failure --no-tests=error -j$(CTEST_JOBS)
@@ -63,6 +70,7 @@ endef
 .NOTPARALLEL:
 
 .PHONY: all build deps test test-plain test-asan test-tsan demo bench \
+        bench-instr \
         install clean format format-check fuzz soak $(DEPS_TARGETS)
 
 all: build
@@ -120,6 +128,11 @@ bench: build
 	else \
 	    echo "make bench: scripts/bench.sh is not there yet"; exit 1; \
 	fi
+
+# The same tree as `make build` (RelWithDebInfo): the budgets hold for it.
+bench-instr: deps-instr build
+	bash scripts/bench-instr.sh --check bench/instr-budgets.txt \
+	    $(BENCH_INSTR_ARGS) $(BUILD)
 
 fuzz: deps-fuzz
 	FUZZ_SECONDS="$(FUZZ_SECONDS)" bash scripts/fuzz.sh

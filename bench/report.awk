@@ -92,10 +92,26 @@ function cell_fail(row, s) {
     return ((row SUBSEP s) in bad) ? "FAIL" : "–"
 }
 
+# CPU per frame for the throughput table: 3 significant digits, or "?"
+# when zinx-bench could not read the server's /proc (every round "").
+function cpu_cell(row, s,    k, i, n, v) {
+    k = row SUBSEP s
+    for (i = 1; i <= cnt[k]; i++)
+        if (cpu[k, i] != "")
+            n++
+    if (n < cnt[k])
+        return "?"
+    v = med(cpu, row, s)
+    return sprintf(v >= 10 ? "%.1f" : "%.2f", v)
+}
+
 function print_throughput(    i, j, row, line) {
     print "### Echo throughput"
     print ""
-    print "Echoed frames per second (thousands), median of the rounds."
+    print "Echoed frames per second (thousands), median of the rounds;" \
+          " beside it the server's CPU time per frame in microseconds" \
+          " (user + system, every thread, over the measured window;" \
+          " median of the rounds, table below)."
     print ""
     line = "| conns | payload | depth |"
     for (j = 1; j <= ns; j++)
@@ -110,7 +126,9 @@ function print_throughput(    i, j, row, line) {
         line = row_cells(row)
         for (j = 1; j <= ns; j++) {
             if (have(row, srv[j]))
-                line = line sprintf(" %.1f |", med(fps, row, srv[j]) / 1000)
+                line = line sprintf(" %.1f · %s µs |",
+                                    med(fps, row, srv[j]) / 1000,
+                                    cpu_cell(row, srv[j]))
             else
                 line = line " " cell_fail(row, srv[j]) " |"
         }

@@ -16,6 +16,12 @@
 # Idle memory per connection is measured last, with zinx-bench --mode
 # hold against each server.
 #
+# Beside every frames/s figure the throughput table shows the server's CPU
+# time per frame: utime + stime of the whole server process (every
+# thread) from /proc/PID/stat, which zinx-bench --pid reads when the
+# warm-up ends and when the measured window ends, divided by the frames
+# echoed in that window. The per-run progress lines show it too.
+#
 # The markdown report is printed and written to BUILDDIR/bench-results.md.
 #
 # Environment (defaults in brackets):
@@ -291,9 +297,11 @@ run_one() {
         "$(json_num server_minflt_per_frame <<<"$json")" \
         "$(json_num client_cpu_pct <<<"$json")" \
         "$status" >>"$runs"
-    printf 'bench: [%d/%d] %-8s %4s conns %5s B depth %2s round %s: %s/s\n' \
-        "$n" "$total" "$s" "$c" "$p" "$d" "$r" \
-        "$(json_num frames_per_s <<<"$json")" >&2
+    printf 'bench: [%d/%d] %-8s %4s conns %5s B depth %2s round %s:' \
+        "$n" "$total" "$s" "$c" "$p" "$d" "$r" >&2
+    printf ' %s/s, %s us server CPU per frame\n' \
+        "$(json_num frames_per_s <<<"$json")" \
+        "$(json_num server_cpu_us_per_frame <<<"$json")" >&2
 }
 
 for row in "${rows[@]}"; do

@@ -10,6 +10,8 @@
 #   test     make test, make deps: build, and valgrind (a ctest test runs
 #            under it). gcc brings its own sanitizer runtimes (libasan8,
 #            libubsan1, libtsan2, through libgcc-12-dev).
+#   instr    make bench-instr: build, and valgrind (callgrind counts the
+#            instructions)
 #   fuzz     make fuzz: clang and its libFuzzer runtime (libclang-rt-14-dev,
 #            which depends on the 32-bit libc), make, cmake, pkg-config,
 #            cJSON; no cmocka (scripts/fuzz.sh builds no tests)
@@ -19,7 +21,8 @@
 #   peers    the benchmark's optional peers (libuv, libevent, Go);
 #            scripts/bench.sh asks for them and skips what is missing
 #   all      every profile above
-#   demo and bench are names for build, format-check for format.
+#   demo and bench are names for build, bench-instr for instr,
+#   format-check for format.
 #
 # Silent and quick when everything is present. As root it installs what
 # is missing; otherwise it prints the command to run and fails. --check
@@ -27,7 +30,8 @@
 set -euo pipefail
 
 usage() {
-    echo "usage: $0 [--check] [build|test|fuzz|soak|format|peers|all]..." >&2
+    echo "usage: $0 [--check]" \
+        "[build|test|instr|fuzz|soak|format|peers|all]..." >&2
     exit 2
 }
 
@@ -39,7 +43,7 @@ profile_packages() {
     case $1 in
     build | demo | bench) printf '%s\n' "${cc_pkgs[@]}" "${cmake_pkgs[@]}" \
         libcmocka-dev ;;
-    test)
+    test | instr | bench-instr)
         profile_packages build
         echo valgrind
         ;;
