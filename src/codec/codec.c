@@ -30,22 +30,3 @@ int zinx__codec_encode(const zinx__codec_t *codec, zinx__buf_t *out,
     out->len += frame;
     return 0;
 }
-
-int zinx__decode_fixed8(uint32_t id, uint32_t flen, uint32_t max_len,
-                        const uint8_t *buf, size_t len, zinx_msg_t *msg,
-                        size_t *used)
-{
-    /* The limit is checked before the payload is waited for, so a peer
-       announcing a huge frame is refused at once, never buffered. */
-    if (flen > max_len)
-        return ZINX_EMSGSIZE;
-    msg->id = id;
-    msg->len = flen;
-    *used = (size_t)ZINX_HEADER_LEN + flen;
-    if (len - ZINX_HEADER_LEN < flen) {
-        msg->data = NULL;
-        return ZINX__DECODE_MORE;
-    }
-    msg->data = buf + ZINX_HEADER_LEN;
-    return ZINX__DECODE_MSG;
-}

@@ -21,6 +21,7 @@
 #include <stdint.h>
 
 #include "base/base.h"
+#include "codec/pack_internal.h"
 #include "zinx/pack.h"
 
 /* What decode found at the head of the bytes. */
@@ -33,8 +34,17 @@ enum zinx__decoded {
 
 typedef struct zinx__codec zinx__codec_t;
 
+/* Layouts a connection decodes inline: a call through the table costs
+   more than decoding a fixed 8-byte header. */
+enum zinx__codec_layout {
+    ZINX__LAYOUT_OTHER = 0, /* only through decode() */
+    ZINX__LAYOUT_TLV,       /* id, len: big-endian u32s */
+    ZINX__LAYOUT_LTV_LE     /* len, id: little-endian u32s */
+};
+
 struct zinx__codec {
     const char *name;
+    enum zinx__codec_layout layout;
     /* Bytes before a frame's size is known, and the fixed overhead of a
        frame around its payload. */
     uint32_t header_len;
@@ -71,9 +81,43 @@ static inline size_t zinx__codec_frame_len(const zinx__codec_t *codec,
     return (size_t)codec->overhead + len;
 }
 
-/* The decode of a fixed 8-byte header, shared by tlv and ltv. */
-int zinx__decode_fixed8(uint32_t id, uint32_t flen, uint32_t max_len,
-                        const uint8_t *buf, size_t len, zinx_msg_t *msg,
-                        size_t *used);
+/* The decode of a fixed 8-byte header, shared by tlv and ltv: the
+   header is complete (len >= 8), id and flen are read from it. */
+static inline int zinx__decode_fixed8(uint32_t id, uint32_t flen,
+                                      uint32_t max_len, const uint8_t *buf,
+                                      size_t len, zinx_msg_t *msg, size_t *used)
+{
+    /* The limit is checked before the payload is waited for, so a peer
+       announcing a huge frame is refused at once, never buffered. */
+    if (flen > max_len)
+        return ZINX_EMSGSIZE;
+    msg->id = id;
+    msg->len = flen;
+    *used = (size_t)ZINX_HEADER_LEN + flen;
+    if (len - ZINX_HEADER_LEN < flen) {
+        msg->data = NULL;
+        return ZINX__DECODE_MORE;
+    }
+    msg->data = buf + ZINX_HEADER_LEN;
+    return ZINX__DECODE_MSG;
+}
+
+/* codec->decode(), with the fixed layouts decoded here (same result). */
+static inline int zinx__codec_decode(const zinx__codec_t *codec, void *state,
+                                     uint32_t max_len, const uint8_t *buf,
+                                     size_t len, zinx_msg_t *msg, size_t *used)
+{
+    if (len >= ZINX_HEADER_LEN) {
+        if (codec->layout == ZINX__LAYOUT_TLV)
+            return zinx__decode_fixed8(zinx__load_be32(buf),
+                                       zinx__load_be32(buf + 4), max_len, buf,
+                                       len, msg, used);
+        if (codec->layout == ZINX__LAYOUT_LTV_LE)
+            return zinx__decode_fixed8(zinx__load_le32(buf + 4),
+                                       zinx__load_le32(buf), max_len, buf, len,
+                                       msg, used);
+    }
+    return codec->decode(state, max_len, buf, len, msg, used);
+}
 
 #endif /* ZINX_CODEC_H */

@@ -26,6 +26,7 @@ static void ltv_put_header(uint8_t *out, uint32_t id, uint32_t len)
 
 const zinx__codec_t zinx__codec_ltv_le = {
     .name = "ltv_le",
+    .layout = ZINX__LAYOUT_LTV_LE,
     .header_len = ZINX_HEADER_LEN,
     .overhead = ZINX_HEADER_LEN,
     .decode = ltv_decode,

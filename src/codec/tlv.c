@@ -25,6 +25,7 @@ static void tlv_put_header(uint8_t *out, uint32_t id, uint32_t len)
 
 const zinx__codec_t zinx__codec_tlv = {
     .name = "tlv",
+    .layout = ZINX__LAYOUT_TLV,
     .header_len = ZINX_HEADER_LEN,
     .overhead = ZINX_HEADER_LEN,
     .decode = tlv_decode,

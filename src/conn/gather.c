@@ -47,29 +47,42 @@ void conn_gather_begin(zinx_conn_t *c, const uint8_t *lo, size_t len)
     g->hi = lo + len;
 }
 
+/* Writes a fixed 8-byte header (the codec's layout). */
+static void put_fixed8(const zinx__codec_t *codec, uint8_t *p, uint32_t id,
+                       uint32_t len)
+{
+    if (codec->layout == ZINX__LAYOUT_TLV) {
+        zinx__store_be32(p, id);
+        zinx__store_be32(p + 4, len);
+    } else {
+        zinx__store_le32(p, len);
+        zinx__store_le32(p + 4, id);
+    }
+}
+
 bool conn_gather_put(zinx_conn_t *c, uint32_t id, const void *data,
                      uint32_t len)
 {
     zinx__gather_t *g = c->gather;
     const zinx__codec_t *codec = c->codec;
-    /* Only frames that are a header and the payload as it is. */
-    if (g->conn != c || codec->overhead != codec->header_len ||
+    /* Only the fixed layouts: a header and the payload as it is. */
+    if (g->conn != c || codec->layout == ZINX__LAYOUT_OTHER ||
         zinx__buf_size(&c->out) > 0)
         return false;
     const uint8_t *d = data;
     bool ref = len >= GATHER_REF_MIN && d >= g->lo && d + len <= g->hi;
-    size_t copy = codec->header_len + (ref ? 0 : len);
+    size_t copy = ZINX_HEADER_LEN + (ref ? 0 : len);
     if (g->used + copy > ZINX__GATHER_BYTES || g->n + 2 > ZINX__GATHER_IOV)
         return false;
     uint8_t *p = g->scratch + g->used;
-    codec->put_header(p, id, len);
+    put_fixed8(codec, p, id, len);
     if (!ref && len > 0)
-        memcpy(p + codec->header_len, d, len);
+        memcpy(p + ZINX_HEADER_LEN, d, len);
     add_iov(g, p, copy);
     if (ref)
         add_iov(g, d, len);
     g->used += copy;
-    g->bytes += codec->header_len + (size_t)len;
+    g->bytes += ZINX_HEADER_LEN + (size_t)len;
     return true;
 }
 

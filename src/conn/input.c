@@ -17,8 +17,8 @@
 static int decode(zinx_conn_t *c, const uint8_t *buf, size_t len, zinx_msg_t *m,
                   size_t *used)
 {
-    return c->codec->decode(c->codec_state, c->max_packet_size, buf, len, m,
-                            used);
+    return zinx__codec_decode(c->codec, c->codec_state, c->max_packet_size, buf,
+                              len, m, used);
 }
 
 /* Whether handlers may take more frames now: not while the output is
