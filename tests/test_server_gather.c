@@ -1,11 +1,14 @@
 /*
- * Replies of inline handlers (WorkerPoolSize 0), which leave in one
- * write per read without passing through the connection's output buffer
- * when they can: whatever mix of replies a handler sends (empty, small,
- * pointed into the read buffer, larger than the gather, more than its
- * vector holds), whatever the socket refuses, and whatever ends the
- * connection meanwhile, the peer sees exactly the frames sent, in order,
- * and the output limits still count them.
+ * Replies that take a short cut: those of inline handlers
+ * (WorkerPoolSize 0), which leave in one write per read without passing
+ * through the connection's output buffer when they can, and those a
+ * worker's handlers send while it runs a batch of several messages,
+ * which are staged without the lock and handed over once. Whatever mix
+ * of replies a handler sends (empty, small, pointed into the read
+ * buffer, larger than the gather, more than its vector holds, more than
+ * the staging flushes at), whatever the socket refuses, and whatever
+ * ends the connection meanwhile, the peer sees exactly the frames sent,
+ * in order, and the output limits still count them.
  */
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE
@@ -94,11 +97,12 @@ static void fill_request(uint8_t *p, uint32_t seq)
 
 /* hard_limit 0: MaxPacketSize 16 KiB, no output limit; else
    MaxPacketSize 2,048, OutputHighWater 1,024 and no soft limit. */
-static tf_server_t *start_inline(uint32_t hard_limit, zinx_handler_fn handle)
+static tf_server_t *start_server(uint32_t workers, uint32_t hard_limit,
+                                 zinx_handler_fn handle)
 {
     zinx_config_t cfg;
     tf_config(&cfg);
-    cfg.worker_pool_size = 0;
+    cfg.worker_pool_size = workers;
     cfg.io_threads = 1;
     cfg.max_packet_size = 16384;
     cfg.output_hard_limit = hard_limit;
@@ -115,6 +119,11 @@ static tf_server_t *start_inline(uint32_t hard_limit, zinx_handler_fn handle)
     assert_int_equal(zinx_server_add_router(ts->srv, TC_ECHO_ID, &echo), 0);
     assert_int_equal(tf_server_start(ts), 0);
     return ts;
+}
+
+static tf_server_t *start_inline(uint32_t hard_limit, zinx_handler_fn handle)
+{
+    return start_server(0, hard_limit, handle);
 }
 
 /* Checks the frames answering request seq, as the client reads them. */
@@ -159,12 +168,12 @@ static void *send_requests(void *arg)
 /* Pipelined requests while the client does not read at first: the
    socket soon takes only part of a write, and the rest waits in the
    output buffer behind what was written, never ahead of it. */
-static void test_mixed_replies_keep_order(void **state)
+static void mixed_replies_keep_order(uint32_t workers)
 {
-    (void)state;
     for (uint32_t i = 0; i < BIG_REPLY; i++)
         big_reply[i] = (uint8_t)(i * 13u + 5u);
-    tf_server_t *ts = start_inline(0, mix_handle);
+    atomic_store(&requests_sent, 0);
+    tf_server_t *ts = start_server(workers, 0, mix_handle);
     tc_opts_t o = {.rcvbuf = 4096};
     int fd = tc_connect_opts(ts->port, &o);
     assert_true(fd >= 0);
@@ -189,6 +198,21 @@ static void test_mixed_replies_keep_order(void **state)
     assert_int_equal(tc_echo_call(fd, TLV, "after", 5, T_IO), 0);
     tc_close(fd);
     tf_server_free(ts);
+}
+
+static void test_mixed_replies_keep_order(void **state)
+{
+    (void)state;
+    mixed_replies_keep_order(0);
+}
+
+/* The same with workers: batches of several requests stage their
+   replies (the big ones pass the staging's flush size), and the output
+   backs up until the worker parks. */
+static void test_staged_replies_keep_order(void **state)
+{
+    (void)state;
+    mixed_replies_keep_order(2);
 }
 
 /* Sends one reply, then closes at once: close_now drops unsent output,
@@ -256,6 +280,54 @@ static void test_graceful_close_flushes_gathered(void **state)
     assert_int_equal(tc_expect_eof(fd, T_IO), 0);
     tc_close(fd);
     tf_server_free(ts);
+}
+
+/* Echo "a", echo "b" and a request that replies then closes, in one
+   write to a worker: the staged echoes, the last reply, then the end. */
+#define CLOSE_AFTER 8u
+
+static void close_after_reply(zinx_request_t *req, void *udata)
+{
+    (void)udata;
+    zinx_conn_send_msg(zinx_request_conn(req), CLOSE_AFTER, "bye", 3);
+    zinx_conn_close(zinx_request_conn(req));
+}
+
+static void test_staged_replies_before_close(void **state)
+{
+    (void)state;
+    zinx_router_t r = {.handle = close_after_reply};
+    zinx_config_t cfg;
+    tf_config(&cfg);
+    cfg.worker_pool_size = 2;
+    zinx_server_t *s = tf_echo_server_new(&cfg);
+    assert_int_equal(zinx_server_add_router(s, CLOSE_AFTER, &r), 0);
+    int port = tf_start_or_fail(s);
+    for (int round = 0; round < 50; round++) {
+        int fd = tc_connect(port);
+        assert_true(fd >= 0);
+        uint8_t wire[64];
+        size_t n = 0;
+        n += frame_encode(TLV, TC_ECHO_ID, "a", 1, wire + n);
+        n += frame_encode(TLV, TC_ECHO_ID, "b", 1, wire + n);
+        n += frame_encode(TLV, CLOSE_AFTER, NULL, 0, wire + n);
+        assert_int_equal(tc_send_raw(fd, wire, n, T_IO), 0);
+        uint8_t got[16];
+        uint32_t id, len;
+        assert_int_equal(
+            tc_recv_frame(fd, TLV, &id, got, sizeof(got), &len, T_IO), 0);
+        assert_true(id == TC_ECHO_ID && len == 1 && got[0] == 'a');
+        assert_int_equal(
+            tc_recv_frame(fd, TLV, &id, got, sizeof(got), &len, T_IO), 0);
+        assert_true(id == TC_ECHO_ID && len == 1 && got[0] == 'b');
+        assert_int_equal(
+            tc_recv_frame(fd, TLV, &id, got, sizeof(got), &len, T_IO), 0);
+        assert_true(id == CLOSE_AFTER && len == 3);
+        assert_int_equal(tc_expect_eof(fd, T_IO), 0);
+        tc_close(fd);
+    }
+    assert_int_equal(tf_stop_wait(s, T_IO), 0);
+    zinx_server_free(s);
 }
 
 /* Three 2,000-byte replies in one handler against OutputHardLimit 5,000:
@@ -331,6 +403,8 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_mixed_replies_keep_order),
+        cmocka_unit_test(test_staged_replies_keep_order),
+        cmocka_unit_test(test_staged_replies_before_close),
         cmocka_unit_test(test_close_now_drops_gathered),
         cmocka_unit_test(test_graceful_close_flushes_gathered),
         cmocka_unit_test(test_hard_limit_counts_gathered),

@@ -110,7 +110,8 @@ struct zinx_conn {
     bool wr_shut;         /* our FIN was sent */
     bool has_timer;       /* holds a slot in the loop's timer heap */
     bool retained;        /* listed in the shard's buffer sweep */
-    uint32_t unknown_msgs;   /* unrouted frames (handler thread only) */
+    uint32_t unknown_msgs; /* unrouted frames (handler thread only) */
+    bool staging; /* handler thread: replies go to the worker's scratch */
     uint64_t last_io_ms;     /* last read or write, for the buffer sweep */
     size_t need;             /* bytes the frame at the head of `in` needs */
     zinx__buf_t in;          /* partial frame, or frames waiting for room */
@@ -228,6 +229,12 @@ static inline bool conn_output_full(zinx_conn_t *c)
    takes. False when the connection ended. */
 bool conn_take_pending(zinx_conn_t *c);
 bool conn_flush(zinx_conn_t *c);
+/* Worker thread, around a batch of several messages: the replies its
+   handlers send to c are staged in the worker's scratch without the
+   lock, and moved to `pending` (one lock, one wake-up of the loop) at
+   the end of the batch, before it parks, or when they pass 64 KiB. */
+void conn_stage_begin(zinx_conn_t *c);
+void conn_stage_end(zinx_conn_t *c);
 /* Loop thread: tell the stream which events we want now. */
 void conn_set_interest(zinx_conn_t *c);
 /* Loop thread: a finished connection's flush, FIN and wait for EOF. */

@@ -244,6 +244,71 @@ static int send_from_afar(zinx_conn_t *c, uint32_t id, const void *data,
     return rc;
 }
 
+/* ---- replies staged by a worker ------------------------------------------ */
+
+/* Staged replies are moved to `pending` at least this often, so that the
+   scratch stays small and the loop can start writing. */
+#define STAGE_FLUSH_BYTES (64u * 1024u)
+/* A scratch grown above this by a large batch is given back after it. */
+#define STAGE_KEEP_BYTES (256u * 1024u)
+
+void conn_stage_begin(zinx_conn_t *c)
+{
+    c->staging = true;
+}
+
+/* Moves the staged replies to `pending` and wakes the loop. Replies to a
+   connection that finished meanwhile are dropped, as they would have
+   been from `pending`. */
+static void stage_flush(zinx_conn_t *c)
+{
+    zinx__buf_t *st = zinx__worker_scratch(c->worker);
+    size_t n = zinx__buf_size(st);
+    if (n == 0)
+        return;
+    pthread_mutex_lock(&c->lock);
+    int rc = c->sendable ? zinx__buf_append(&c->pending, zinx__buf_head(st), n)
+                         : ZINX_ECLOSED;
+    pthread_mutex_unlock(&c->lock);
+    st->off = st->len = 0;
+    if (rc != 0) {
+        atomic_fetch_sub(&c->unsent, n);
+        if (rc == ZINX_ENOMEM)
+            reply_lost(c);
+        return;
+    }
+    conn_nudge(c);
+}
+
+void conn_stage_end(zinx_conn_t *c)
+{
+    c->staging = false;
+    stage_flush(c);
+    zinx__buf_t *st = zinx__worker_scratch(c->worker);
+    if (st->cap > STAGE_KEEP_BYTES)
+        zinx__buf_free(st);
+}
+
+/* Whether a send to c comes from the worker running c's batch. Only that
+   thread reads `staging`, so the worker test comes first. */
+static bool staged_here(const zinx_conn_t *c)
+{
+    return c->worker != NULL && zinx__worker_is_self(c->worker) && c->staging;
+}
+
+static int stage(zinx_conn_t *c, uint32_t id, const void *data, uint32_t len,
+                 size_t frame)
+{
+    zinx__buf_t *st = zinx__worker_scratch(c->worker);
+    int rc = zinx__codec_encode(c->codec, st, id, data, len);
+    if (rc != 0)
+        return rc;
+    atomic_fetch_add(&c->unsent, frame);
+    if (zinx__buf_size(st) >= STAGE_FLUSH_BYTES)
+        stage_flush(c);
+    return 0;
+}
+
 int zinx_conn_send_msg(zinx_conn_t *c, uint32_t id, const void *data,
                        uint32_t len)
 {
@@ -260,8 +325,9 @@ int zinx_conn_send_msg(zinx_conn_t *c, uint32_t id, const void *data,
     size_t queued = atomic_load(&c->unsent) + (here ? conn_gathered(c) : 0);
     if (c->output_hard_limit != 0 && queued + frame > c->output_hard_limit)
         return over_hard_limit(c);
-    int rc = here ? send_here(c, id, data, len, frame)
-                  : send_from_afar(c, id, data, len, frame);
+    int rc = here             ? send_here(c, id, data, len, frame)
+             : staged_here(c) ? stage(c, id, data, len, frame)
+                              : send_from_afar(c, id, data, len, frame);
     if (rc == 0)
         atomic_fetch_add_explicit(&c->server->stats.msgs_out, 1,
                                   memory_order_relaxed);

@@ -119,13 +119,24 @@ static bool run_batch(zinx__worker_t *w, zinx__job_t *job)
     batch_t *b = (batch_t *)job;
     zinx_conn_t *c = b->conn;
     uint32_t start = job->weight;
+    /* A batch of one message sends its replies straight to `pending`:
+       staging them would cost the same lock and a copy more. */
+    bool staging = start > 1;
+    if (staging)
+        conn_stage_begin(c);
     while (job->weight > 0) {
         /* Output above OutputHighWater: the rest waits on the lane until
-           the loop has sent enough (it unparks then). */
-        if (over_high_water(c) && zinx__worker_park(w, job)) {
-            batch_done(c, start - job->weight);
-            conn_nudge(c);
-            return false;
+           the loop has sent enough (it unparks then). What is staged goes
+           first, or the loop could not send it. */
+        if (over_high_water(c)) {
+            if (staging)
+                conn_stage_end(c);
+            staging = false;
+            if (zinx__worker_park(w, job)) {
+                batch_done(c, start - job->weight);
+                conn_nudge(c);
+                return false;
+            }
         }
         uint32_t hdr[2];
         memcpy(hdr, b->data + b->off, sizeof(hdr));
@@ -136,6 +147,10 @@ static bool run_batch(zinx__worker_t *w, zinx__job_t *job)
         b->off += (uint32_t)RECORD_HEADER + hdr[1];
         job->weight--;
     }
+    /* Before batch_done: a drain that sees no message in flight must see
+       their replies too. */
+    if (staging)
+        conn_stage_end(c);
     batch_done(c, start);
     zinx__shard_recycle(c->shard, b, b->pooled);
     zinx_conn_unref(c);

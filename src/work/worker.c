@@ -31,6 +31,7 @@ struct zinx__worker {
        what the thread has taken already. */
     zinx__job_t *front_head, *front_tail;
     atomic_bool has_front;
+    zinx__buf_t scratch; /* the worker thread's */
 };
 
 zinx__worker_t *zinx__worker_new(uint32_t id, uint32_t capacity)
@@ -51,6 +52,11 @@ zinx__worker_t *zinx__worker_new(uint32_t id, uint32_t capacity)
 uint32_t zinx__worker_id(const zinx__worker_t *w)
 {
     return w->id;
+}
+
+zinx__buf_t *zinx__worker_scratch(zinx__worker_t *w)
+{
+    return &w->scratch;
 }
 
 /* ---- reservations -------------------------------------------------------- */
@@ -353,6 +359,7 @@ void zinx__worker_free(zinx__worker_t *w)
     wake_waiters(waiters);
     pthread_mutex_destroy(&w->lock);
     pthread_cond_destroy(&w->cond);
+    zinx__buf_free(&w->scratch);
     free(w);
 }
 

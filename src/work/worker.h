@@ -74,6 +74,9 @@ static inline void zinx__job_init(zinx__job_t *job, zinx__job_fn run,
 zinx__worker_t *zinx__worker_new(uint32_t id, uint32_t capacity);
 /* The id given at creation (small: producers index tables with it). */
 uint32_t zinx__worker_id(const zinx__worker_t *w);
+/* Worker thread only: a byte buffer kept across jobs, which a job may use
+   as scratch (and leaves empty). Freed with the worker. */
+zinx__buf_t *zinx__worker_scratch(zinx__worker_t *w);
 int zinx__worker_start(zinx__worker_t *w);
 /* Lets the worker finish its queue, then joins it. */
 void zinx__worker_stop(zinx__worker_t *w);
