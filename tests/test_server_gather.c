@@ -41,7 +41,16 @@
 #define REPLIES 90u
 #define BIG_REPLY 9000u /* larger than the gather's scratch */
 
+/* Filled once, before any server runs (the handlers only read it). */
 static uint8_t big_reply[BIG_REPLY];
+
+static int fill_big_reply(void **state)
+{
+    (void)state;
+    for (uint32_t i = 0; i < BIG_REPLY; i++)
+        big_reply[i] = (uint8_t)(i * 13u + 5u);
+    return 0;
+}
 
 /* Reply k of request seq: its ID and where its bytes come from. */
 static uint32_t reply_id(uint32_t seq, uint32_t k)
@@ -170,8 +179,6 @@ static void *send_requests(void *arg)
    output buffer behind what was written, never ahead of it. */
 static void mixed_replies_keep_order(uint32_t workers)
 {
-    for (uint32_t i = 0; i < BIG_REPLY; i++)
-        big_reply[i] = (uint8_t)(i * 13u + 5u);
     atomic_store(&requests_sent, 0);
     tf_server_t *ts = start_server(workers, 0, mix_handle);
     tc_opts_t o = {.rcvbuf = 4096};
@@ -257,8 +264,6 @@ static void reply_then_close(zinx_request_t *req, void *udata)
 static void test_graceful_close_flushes_gathered(void **state)
 {
     (void)state;
-    for (uint32_t i = 0; i < BIG_REPLY; i++)
-        big_reply[i] = (uint8_t)(i * 3u + 1u);
     tf_server_t *ts = start_inline(0, reply_then_close);
     int fd = tc_connect(ts->port);
     assert_true(fd >= 0);
@@ -410,5 +415,5 @@ int main(void)
         cmocka_unit_test(test_hard_limit_counts_gathered),
         cmocka_unit_test(test_oversize_notice_after_gathered),
     };
-    return cmocka_run_group_tests(tests, NULL, NULL);
+    return cmocka_run_group_tests(tests, fill_big_reply, NULL);
 }

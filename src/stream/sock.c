@@ -47,7 +47,37 @@ static int errno_code(void)
  * call pays for switching asynchronous cancellation on and off (about 60
  * instructions per message, more than the rest of the read path). The
  * library never cancels its threads, so it asks the kernel directly.
+ *
+ * Sanitizer builds keep glibc's calls: the sanitizers see only those.
+ * ASan checks the buffers handed to the kernel, and TSan takes a write
+ * to a socket and the read of it on the other side as synchronisation,
+ * as the kernel makes it; without that, a program that publishes state
+ * before replying and reads it after the reply would be reported.
  */
+#if defined(__SANITIZE_THREAD__) || defined(__SANITIZE_ADDRESS__)
+#define SOCK_LIBC_CALLS 1
+#elif defined(__has_feature)
+#if __has_feature(thread_sanitizer) || __has_feature(address_sanitizer)
+#define SOCK_LIBC_CALLS 1
+#endif
+#endif
+
+#ifdef SOCK_LIBC_CALLS
+static ssize_t sys_read(int fd, void *buf, size_t len)
+{
+    return read(fd, buf, len);
+}
+
+static ssize_t sys_send(int fd, const void *buf, size_t len)
+{
+    return send(fd, buf, len, MSG_NOSIGNAL);
+}
+
+static ssize_t sys_sendmsg(int fd, const struct msghdr *mh)
+{
+    return sendmsg(fd, mh, MSG_NOSIGNAL);
+}
+#else
 static ssize_t sys_read(int fd, void *buf, size_t len)
 {
     return (ssize_t)syscall(SYS_read, fd, buf, len);
@@ -62,6 +92,7 @@ static ssize_t sys_sendmsg(int fd, const struct msghdr *mh)
 {
     return (ssize_t)syscall(SYS_sendmsg, fd, mh, MSG_NOSIGNAL);
 }
+#endif
 
 static ssize_t sock_read(zinx__stream_t *s, void *buf, size_t len)
 {

@@ -192,9 +192,10 @@ static bool unpark_locked(zinx__worker_t *w, zinx__lane_t *lane)
 {
     zinx__job_t *head = lane->parked_head, *tail = lane->parked_tail;
     lane->parked_head = lane->parked_tail = NULL;
-    atomic_store(&lane->parked, false);
-    if (head == NULL)
+    if (head == NULL) {
+        atomic_store(&lane->parked, false);
         return false;
+    }
     bool was_empty = w->head == NULL && w->front_head == NULL;
     /* They were taken before anything now queued for the lane. */
     for (zinx__job_t *j = head; j != NULL; j = j->next)
@@ -205,7 +206,10 @@ static bool unpark_locked(zinx__worker_t *w, zinx__lane_t *lane)
     else
         w->front_head = head;
     w->front_tail = tail;
+    /* has_front first: a worker that finds the lane clear then finds
+       its jobs in front (check_lane's caller relies on it). */
     atomic_store(&w->has_front, true);
+    atomic_store(&lane->parked, false);
     return was_empty;
 }
 
@@ -284,9 +288,10 @@ static void take_units(zinx__worker_t *w, const zinx__job_t *job)
 enum lane_check { LANE_RUN, LANE_JOINED, LANE_UNPARKED };
 
 /* A job whose lane has parked jobs joins them instead of running ahead
-   of them. Only this thread parks, so a clear flag needs no lock. A set
-   flag whose jobs are gone meanwhile means they were just unparked: they
-   wait in front and go first. */
+   of them. Only this thread parks, so a clear flag needs no lock: no job
+   of the lane is parked, though some may just have been unparked (the
+   caller looks in front). A set flag whose jobs are gone meanwhile means
+   they were just unparked: they wait in front and go first. */
 static enum lane_check check_lane(zinx__worker_t *w, zinx__job_t *job)
 {
     zinx__lane_t *l = job->lane;
@@ -308,13 +313,18 @@ static void *worker_main(void *arg)
     zinx__job_t *job;
     while ((job = take_all(w)) != NULL) {
         while (job != NULL) {
-            if (atomic_load(&w->has_front))
-                job = take_front(w, job);
             /* Read first: parking relinks the job, running may free it. */
             zinx__job_t *next = job->next;
             enum lane_check lc = check_lane(w, job);
-            if (lc == LANE_UNPARKED)
-                continue; /* has_front is set: they come first */
+            /* Unparked jobs go first. The lane's flag is read before
+               has_front, which unparking sets before it clears the flag:
+               a lane found clear because it was just unparked shows its
+               jobs in front here. */
+            if (lc == LANE_UNPARKED ||
+                (lc == LANE_RUN && atomic_load(&w->has_front))) {
+                job = take_front(w, job);
+                continue;
+            }
             take_units(w, job);
             if (lc == LANE_RUN)
                 job->run(w, job);
