@@ -1,6 +1,7 @@
 /*
  * Unit tests of the worker pool (src/work/): FIFO order, reservations
- * and waiters, lanes that park and unpark, closed lanes.
+ * and waiters, lanes that park and unpark, closed lanes, and unparking
+ * that races with the worker reaching the lane's later jobs.
  */
 #include <pthread.h>
 #include <setjmp.h>
@@ -188,6 +189,56 @@ static void test_closed_lane_parks_nothing(void **state)
     zinx__worker_free(w);
 }
 
+/* The worker takes its whole queue at once. A lane unparked while the
+   worker holds later jobs of that lane must still run its unparked jobs
+   first: the first job parks, the unparking races with the worker
+   reaching the next ones, and the order is checked every time. */
+enum { RACE_JOBS = 8, RACE_ROUNDS = 2000 };
+
+typedef struct unparker {
+    zinx__worker_t *w;
+    zinx__lane_t *lane;
+} unparker_t;
+
+static void *unpark_when_parked(void *arg)
+{
+    unparker_t *u = arg;
+    while (!atomic_load(&u->lane->parked))
+        ; /* spin: the race is the point */
+    zinx__worker_unpark(u->w, u->lane);
+    return NULL;
+}
+
+static void test_unpark_races_with_taken_jobs(void **state)
+{
+    (void)state;
+    zinx__worker_t *w = zinx__worker_new(0, 1024);
+    assert_int_equal(zinx__worker_start(w), 0);
+    int bad = 0;
+    for (int round = 0; round < RACE_ROUNDS && bad == 0; round++) {
+        reset();
+        zinx__lane_t lane;
+        memset(&lane, 0, sizeof(lane));
+        rec_t r[RACE_JOBS];
+        for (int i = 0; i < RACE_JOBS; i++) {
+            rec_init(&r[i], i + 1, &lane, 0);
+            if (i > 0)
+                r[i - 1].job.next = &r[i].job;
+        }
+        r[0].park_once = true;
+        unparker_t u = {.w = w, .lane = &lane};
+        pthread_t t;
+        assert_int_equal(pthread_create(&t, NULL, unpark_when_parked, &u), 0);
+        zinx__worker_push_list(w, &r[0].job, &r[RACE_JOBS - 1].job);
+        assert_int_equal(tf_wait_atomic_ge(&nrun, RACE_JOBS, 3000), RACE_JOBS);
+        pthread_join(t, NULL);
+        for (int i = 0; i < RACE_JOBS; i++)
+            bad += order[i] != i + 1;
+    }
+    assert_int_equal(bad, 0);
+    zinx__worker_free(w);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -195,6 +246,7 @@ int main(void)
         cmocka_unit_test(test_reservation_and_waiter),
         cmocka_unit_test(test_lane_parks_joins_and_unparks),
         cmocka_unit_test(test_closed_lane_parks_nothing),
+        cmocka_unit_test(test_unpark_races_with_taken_jobs),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
