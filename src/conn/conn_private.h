@@ -135,7 +135,7 @@ struct zinx_conn {
 
     void *user_data;
     zinx_dialer_t *dialer;    /* reference; NULL for accepted connections */
-    zinx__sock_stream_t sock; /* the transport at the bottom */
+    zinx__transport_t transport; /* the stream at the bottom */
 };
 
 /* ---- lifecycle.c --------------------------------------------------------- */
