@@ -8,12 +8,13 @@
  * report, which is level-triggered as epoll is. The cross-thread wake-up
  * is a READ request on an eventfd.
  *
- * The ring is created on the loop thread, at its first wait, with
- * IORING_SETUP_SINGLE_ISSUER and IORING_SETUP_DEFER_TASKRUN when the
- * kernel has them: completions are then processed only when the loop
- * enters the kernel to wait, never by interrupting it. That is why open()
- * only probes (on a throw-away ring) whether the kernel gives us what we
- * need, so that the server can fall back to epoll before any thread runs.
+ * The ring has IORING_SETUP_SINGLE_ISSUER and IORING_SETUP_DEFER_TASKRUN
+ * when the kernel has them: completions are then processed only when the
+ * loop enters the kernel to wait, never by interrupting it. The single
+ * issuer is the loop thread, so the ring is made disabled with the loop
+ * and enabled by that thread at its first wait. open() first probes, on
+ * a throw-away ring, whether the kernel gives us what we need, so that
+ * the server can fall back to epoll before any thread runs.
  *
  * One iteration: prepare what ops asked to flush; one
  * io_uring_submit_and_wait (with the loop's timeout); hand every
@@ -25,6 +26,7 @@
 #include <string.h>
 #include <sys/eventfd.h>
 #include <sys/socket.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include "event/backend.h"
@@ -38,8 +40,8 @@
 #define URING_HARVEST_MAX 1024
 #define URING_BATCH 128
 /* Receive buffers: URING_BUFFERS of URING_BUFFER_SIZE bytes per loop. */
-#define URING_BUFFERS 512
-#define URING_BUFFER_SIZE 8192
+#define URING_BUFFERS 256
+#define URING_BUFFER_SIZE 4096
 
 /* A descriptor registered for readiness (the reactor's I/O handles). */
 typedef struct poll_rec {
@@ -56,6 +58,7 @@ typedef struct poll_rec {
 struct zinx__uring {
     struct io_uring ring;
     bool ring_up;
+    bool enabled; /* by the loop thread, its single issuer */
     unsigned setup_flags;
     int wakefd;
     uint64_t wake_value;
@@ -473,13 +476,16 @@ static int probe_opcodes(struct io_uring *ring)
     return rc;
 }
 
-/* Creates a ring with the best flags the kernel takes. */
-static int ring_init(struct io_uring *ring, unsigned *flags)
+/* Creates a ring with the best flags the kernel takes; `disabled`
+   leaves it to be enabled by the thread that will submit. */
+static int ring_init(struct io_uring *ring, unsigned *flags, bool disabled)
 {
     struct io_uring_params p;
     memset(&p, 0, sizeof(p));
     p.flags = IORING_SETUP_SINGLE_ISSUER | IORING_SETUP_DEFER_TASKRUN |
               IORING_SETUP_SUBMIT_ALL;
+    if (disabled)
+        p.flags |= IORING_SETUP_R_DISABLED;
     int rc = io_uring_queue_init_params(URING_ENTRIES, ring, &p);
     if (rc == -EINVAL) {
         memset(&p, 0, sizeof(p));
@@ -495,7 +501,7 @@ static int probe(void)
     zinx__uring_t tmp;
     memset(&tmp, 0, sizeof(tmp));
     unsigned flags;
-    int rc = ring_init(&tmp.ring, &flags);
+    int rc = ring_init(&tmp.ring, &flags, false);
     if (rc != 0)
         return rc;
     rc = probe_opcodes(&tmp.ring);
@@ -528,6 +534,18 @@ static void uring_close(void *state)
     free(u);
 }
 
+/* Made (disabled) with the loop, so that its descriptor exists from the
+   start; the loop thread enables it at its first wait and becomes the
+   ring's single issuer. */
+static int ring_up(zinx__uring_t *u)
+{
+    int rc = ring_init(&u->ring, &u->setup_flags, true);
+    if (rc != 0)
+        return rc;
+    u->ring_up = true;
+    return register_buffers(u);
+}
+
 static void *uring_open(const zinx__backend_conf_t *conf)
 {
     int rc = probe();
@@ -545,6 +563,8 @@ static void *uring_open(const zinx__backend_conf_t *conf)
     uint32_t count = conf != NULL && conf->buffers != 0 ? conf->buffers
                                                         : URING_BUFFERS;
     rc = u->wakefd < 0 ? -errno : alloc_buffers(u, count);
+    if (rc == 0)
+        rc = ring_up(u);
     if (rc != 0) {
         uring_close(u);
         errno = -rc;
@@ -556,15 +576,6 @@ static void *uring_open(const zinx__backend_conf_t *conf)
     return u;
 }
 
-/* On the loop thread, at the first wait: the thread that submits. */
-static int ring_up(zinx__uring_t *u)
-{
-    int rc = ring_init(&u->ring, &u->setup_flags);
-    if (rc != 0)
-        return rc;
-    u->ring_up = true;
-    return register_buffers(u);
-}
 
 /* ---- the backend's operations ----------------------------------------------
  */
@@ -638,13 +649,24 @@ static int submit_and_wait(zinx__uring_t *u, int timeout_ms)
     return io_uring_submit_and_wait_timeout(&u->ring, &cqe, 1, &ts, NULL);
 }
 
+/* liburing 2.3 declares io_uring_enable_rings() but does not export it. */
+static int enable_ring(struct io_uring *ring)
+{
+    long rc = syscall(__NR_io_uring_register, ring->ring_fd,
+                      IORING_REGISTER_ENABLE_RINGS, NULL, 0);
+    return rc < 0 ? -errno : 0;
+}
+
 static int uring_wait(void *state, zinx__ready_t *out, int max, int timeout_ms)
 {
     zinx__uring_t *u = state;
-    if (!u->ring_up) {
-        int rc = ring_up(u);
-        if (rc != 0)
-            return rc;
+    if (!u->enabled) {
+        if ((u->setup_flags & IORING_SETUP_R_DISABLED) != 0) {
+            int rc = enable_ring(&u->ring);
+            if (rc != 0)
+                return rc;
+        }
+        u->enabled = true;
     }
     u->out = out;
     u->nout = 0;

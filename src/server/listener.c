@@ -37,6 +37,7 @@ struct zinx__listener {
     bool accept_armed;  /* a multishot accept is in flight */
     bool accept_cancel; /* and its cancel too */
     bool paused;        /* resting after running out of descriptors */
+    bool by_readiness;  /* out of descriptors: accept4() on readiness */
     int fd;
     int reserve_fd; /* spare descriptor for EMFILE shedding */
     zinx__timer_t pause;
@@ -279,7 +280,7 @@ static void resume(zinx__timer_t *t, void *arg)
     ZINX__UNUSED(t);
     zinx__listener_t *l = arg;
     l->paused = false;
-    if (l->u != NULL)
+    if (l->u != NULL && !l->by_readiness)
         zinx__uring_flush_later(l->u, &l->accept_op);
     else
         zinx__io_update(l->loop, &l->io, ZINX__EV_READ);
@@ -333,19 +334,25 @@ static void take_connection(zinx__listener_t *l, int fd)
     }
 }
 
+static void back_to_multishot(zinx__listener_t *l);
+
 static void on_accept(zinx__io_t *io, uint32_t events)
 {
     ZINX__UNUSED(events);
     zinx__listener_t *l = ZINX__CONTAINER_OF(io, zinx__listener_t, io);
+    bool took = false;
     for (int i = 0; i < ACCEPTS_PER_EVENT && l->fd >= 0; i++) {
         int fd = accept4(l->fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
         if (fd < 0) {
             if (!accept_failed(l, errno))
-                return;
+                break;
             continue;
         }
+        took = true;
         take_connection(l, fd);
     }
+    if (took && l->by_readiness)
+        back_to_multishot(l);
 }
 
 /* ---- accept on io_uring (loop 0) ------------------------------------------
@@ -356,7 +363,8 @@ static void on_accept(zinx__io_t *io, uint32_t events)
 static void accept_flush(zinx__uring_op_t *op)
 {
     zinx__listener_t *l = ZINX__CONTAINER_OF(op, zinx__listener_t, accept_op);
-    bool arm = l->fd >= 0 && !l->accept_armed && !l->paused;
+    bool arm =
+        l->fd >= 0 && !l->accept_armed && !l->paused && !l->by_readiness;
     bool stop = l->fd < 0 && l->accept_armed && !l->accept_cancel;
     if (!arm && !stop)
         return;
@@ -377,16 +385,38 @@ static void accept_flush(zinx__uring_op_t *op)
     l->accept_armed = true;
 }
 
-/* The accept ended on an error. Out of descriptors, the connections
-   waiting are taken or shed by the same accept4() loop as on epoll (the
-   multishot accept stops at the error, so nothing spins); the accept is
-   armed again after, unless the listener rests. */
+/* Descriptors are back (an accept4() succeeded): the multishot accept
+   takes over again from readiness. */
+static void back_to_multishot(zinx__listener_t *l)
+{
+    l->by_readiness = false;
+    zinx__io_stop(l->loop, &l->io);
+    zinx__uring_flush_later(l->u, &l->accept_op);
+}
+
+/*
+ * The accept ended on an error. Out of descriptors, io_uring's accept
+ * fails with EMFILE even when no connection waits (it takes the
+ * descriptor before looking at the queue), so a multishot accept armed
+ * again would spin. The listener then works as on epoll, accept4() on
+ * readiness with the same shedding, until an accept succeeds.
+ */
 static void accept_error(zinx__listener_t *l, int err)
 {
-    if (err == EMFILE || err == ENFILE)
-        on_accept(&l->io, 0);
-    else
+    if (err != EMFILE && err != ENFILE) {
         accept_failed(l, err);
+        return;
+    }
+    if (!l->by_readiness) {
+        if (zinx__io_start(l->loop, &l->io, l->fd, ZINX__EV_READ) != 0) {
+            l->paused = true; /* no readiness either: rest, then retry */
+            zinx__loop_timer_arm(l->loop, &l->pause,
+                                 zinx__now_ms() + SHED_PAUSE_MS);
+            return;
+        }
+        l->by_readiness = true;
+    }
+    on_accept(&l->io, 0);
 }
 
 static void accept_cqe(zinx__uring_op_t *op, unsigned tag, int32_t res,
@@ -404,7 +434,7 @@ static void accept_cqe(zinx__uring_op_t *op, unsigned tag, int32_t res,
         take_connection(l, res);
     else if (l->fd >= 0 && res != -ECANCELED)
         accept_error(l, -res);
-    if (!l->accept_armed && l->fd >= 0)
+    if (!l->accept_armed && l->fd >= 0 && !l->by_readiness)
         zinx__uring_flush_later(l->u, op);
 }
 

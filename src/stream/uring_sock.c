@@ -51,7 +51,7 @@
    back-pressure reaches the owner at the same point on both backends. */
 #define URING_SEND_MAX (64u * 1024u)
 /* Received bytes held for an owner that does not read them. */
-#define URING_STASH_MAX (64u * 1024u)
+#define URING_STASH_MAX (16u * 1024u)
 
 enum { TAG_RECV = 1, TAG_SEND = 2 };
 
