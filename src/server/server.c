@@ -213,7 +213,9 @@ static int create_loops(zinx_server_t *s)
     if (s->cfg.io_backend == ZINX_IO_URING)
         conf.backend = ZINX__BACKEND_URING;
     int rc = open_loops(s, &conf);
-    if (rc != 0 && rc != ZINX_ENOMEM && conf.backend == ZINX__BACKEND_URING) {
+    /* ENOMEM too: io_uring_queue_init() reports RLIMIT_MEMLOCK that way
+       on older kernels. Memory that is really short fails epoll next. */
+    if (rc != 0 && conf.backend == ZINX__BACKEND_URING) {
         zinx__log(s, ZINX_LOG_WARN,
                   "IOBackend io_uring refused by the kernel (%s); using epoll",
                   zinx_strerror(rc));

@@ -9,8 +9,10 @@
  * `lower` and is the owner of that stream's events (PROXY header, then
  * TLS, then WebSocket, then the codec), and a stream need not have a
  * descriptor at all (KCP over a shared UDP socket). Today's transports
- * are sockets (sock.c): TCP and Unix domain stream sockets, accepted,
- * dialled or adopted from a descriptor.
+ * are sockets: TCP and Unix domain stream sockets, accepted, dialled or
+ * adopted from a descriptor, read and written with system calls on an
+ * epoll loop (sock.c) or with io_uring requests on an io_uring loop
+ * (uring_sock.c).
  *
  * Every operation runs on the owning connection's I/O thread.
  */
