@@ -141,9 +141,9 @@ struct zinx_server {
     struct zinx_timer *timers; /* live public timers, guarded by lock */
     zinx__fault_fn fault;      /* tests only; NULL in production */
     void *fault_udata;
-    uint32_t uring_buffers;    /* tests only: receive buffers per loop */
-    bool uring_refuse;         /* tests only: act as if io_uring failed */
-    const char *io_backend;    /* the loops' backend, once started */
+    uint32_t uring_buffers; /* tests only: receive buffers per loop */
+    bool uring_refuse;      /* tests only: act as if io_uring failed */
+    const char *io_backend; /* the loops' backend, once started */
 };
 
 enum zinx__server_state {

@@ -44,8 +44,8 @@ static void book_sink(zinx_log_level_t level, const char *message, void *udata)
 {
     log_book_t *b = udata;
     pthread_mutex_lock(&b->lock);
-    int n = snprintf(b->text + b->len, sizeof(b->text) - b->len, "%s\n",
-                     message);
+    int n =
+        snprintf(b->text + b->len, sizeof(b->text) - b->len, "%s\n", message);
     if (n > 0 && b->len + (size_t)n < sizeof(b->text))
         b->len += (size_t)n;
     if (level == ZINX_LOG_WARN)
@@ -89,7 +89,7 @@ static void echo_once(int port)
     tc_close(fd);
 }
 
-/* ---- configuration ---------------------------------------------------- */
+/* ---- configuration ------------------------------------------------------- */
 
 static void t_key_in_json(void **state)
 {
@@ -145,7 +145,7 @@ static void t_env_invalid(void **state)
     unsetenv("ZINX_IO_BACKEND");
 }
 
-/* ---- the backend in use ---------------------------------------------------- */
+/* ---- the backend in use -------------------------------------------------- */
 
 static void t_reports_backend(void **state)
 {
@@ -204,7 +204,7 @@ static void t_fallback(void **state)
     zinx_server_free(s);
 }
 
-/* ---- the buffer ring running dry --------------------------------------- */
+/* ---- the buffer ring running dry ----------------------------------------- */
 
 enum { DRY_CONNS = 40, DRY_FRAMES = 32, DRY_LEN = 2000 };
 
@@ -238,8 +238,7 @@ static void t_dry_ring(void **state)
         size_t off = 0;
         for (int f = 0; f < DRY_FRAMES; f++) {
             dry_payload(payload, c, f);
-            off += frame_encode(TLV, TC_ECHO_ID, payload, DRY_LEN,
-                                wire + off);
+            off += frame_encode(TLV, TC_ECHO_ID, payload, DRY_LEN, wire + off);
         }
         TF_ASSERT_RC(tc_send_raw(fds[c], wire, off, tf_ms(T_IO)), 0);
     }
@@ -247,8 +246,8 @@ static void t_dry_ring(void **state)
     for (int c = 0; c < DRY_CONNS; c++) {
         for (int f = 0; f < DRY_FRAMES; f++) {
             uint32_t id, len;
-            TF_ASSERT_RC(tc_recv_frame(fds[c], TLV, &id, got, sizeof(got),
-                                       &len, tf_ms(T_IO)),
+            TF_ASSERT_RC(tc_recv_frame(fds[c], TLV, &id, got, sizeof(got), &len,
+                                       tf_ms(T_IO)),
                          0);
             assert_int_equal(len, DRY_LEN);
             dry_payload(payload, c, f);
@@ -293,8 +292,8 @@ static void t_close_in_flight(void **state)
     memset(payload, 'z', sizeof(payload));
     size_t off = 0;
     for (int f = 0; f < 8; f++)
-        off += frame_encode(TLV, TC_ECHO_ID, payload, sizeof(payload),
-                            big + off);
+        off +=
+            frame_encode(TLV, TC_ECHO_ID, payload, sizeof(payload), big + off);
     tc_opts_t nb = {.nonblock = true};
     for (int i = 0; i < N; i++) {
         fds[i] = tc_connect_opts(port, &nb);
@@ -320,10 +319,10 @@ static void t_close_in_flight(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(t_key_in_json),     cmocka_unit_test(t_key_in_code),
-        cmocka_unit_test(t_env_invalid),     cmocka_unit_test(t_reports_backend),
-        cmocka_unit_test(t_env_overrides),   cmocka_unit_test(t_fallback),
-        cmocka_unit_test(t_dry_ring),        cmocka_unit_test(t_close_in_flight),
+        cmocka_unit_test(t_key_in_json),   cmocka_unit_test(t_key_in_code),
+        cmocka_unit_test(t_env_invalid),   cmocka_unit_test(t_reports_backend),
+        cmocka_unit_test(t_env_overrides), cmocka_unit_test(t_fallback),
+        cmocka_unit_test(t_dry_ring),      cmocka_unit_test(t_close_in_flight),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

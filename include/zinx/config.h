@@ -137,8 +137,8 @@ extern "C" {
 
 /* The values of zinx_config_t.io_backend (the IOBackend key). */
 typedef enum zinx_io_backend {
-    ZINX_IO_EPOLL = 0,   /* "epoll" */
-    ZINX_IO_URING = 1    /* "io_uring" */
+    ZINX_IO_EPOLL = 0, /* "epoll" */
+    ZINX_IO_URING = 1  /* "io_uring" */
 } zinx_io_backend_t;
 
 typedef struct zinx_config {

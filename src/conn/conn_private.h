@@ -134,7 +134,7 @@ struct zinx_conn {
     property_t *props;
 
     void *user_data;
-    zinx_dialer_t *dialer;    /* reference; NULL for accepted connections */
+    zinx_dialer_t *dialer;       /* reference; NULL for accepted connections */
     zinx__transport_t transport; /* the stream at the bottom */
 };
 

@@ -78,7 +78,7 @@ struct zinx__uring {
     int nout, maxout;
 };
 
-/* ---- lists ----------------------------------------------------------------- */
+/* ---- lists --------------------------------------------------------------- */
 
 void zinx__uring_flush_later(zinx__uring_t *u, zinx__uring_op_t *op)
 {
@@ -178,7 +178,7 @@ static void feed_starved(zinx__uring_t *u)
     }
 }
 
-/* ---- submission ------------------------------------------------------------ */
+/* ---- submission ---------------------------------------------------------- */
 
 struct io_uring_sqe *zinx__uring_sqe(zinx__uring_t *u)
 {
@@ -188,8 +188,7 @@ struct io_uring_sqe *zinx__uring_sqe(zinx__uring_t *u)
     return sqe;
 }
 
-/* ---- provided buffers -------------------------------------------------------
- */
+/* ---- provided buffers ---------------------------------------------------- */
 
 uint8_t *zinx__uring_buffer(zinx__uring_t *u, uint16_t bid)
 {
@@ -243,7 +242,7 @@ static int register_buffers(zinx__uring_t *u)
     return 0;
 }
 
-/* ---- the wake-up ----------------------------------------------------------- */
+/* ---- the wake-up --------------------------------------------------------- */
 
 enum { TAG_WAKE = 1, TAG_POLL = 2 };
 
@@ -277,7 +276,7 @@ static void wake_cqe(zinx__uring_op_t *op, unsigned tag, int32_t res,
     zinx__uring_flush_later(u, op);
 }
 
-/* ---- readiness ------------------------------------------------------------- */
+/* ---- readiness ----------------------------------------------------------- */
 
 static void poll_free(zinx__uring_t *u, poll_rec_t *p)
 {
@@ -330,9 +329,8 @@ static void poll_cqe(zinx__uring_op_t *op, unsigned tag, int32_t res,
             poll_free(u, p);
         return;
     }
-    uint32_t ev = res > 0 ? (uint32_t)res & (POLLIN | POLLOUT | POLLERR |
-                                             POLLHUP)
-                          : 0;
+    uint32_t ev =
+        res > 0 ? (uint32_t)res & (POLLIN | POLLOUT | POLLERR | POLLHUP) : 0;
     ev &= p->interest | ZINX__EV_ERROR | ZINX__EV_HUP;
     if (ev != 0)
         report(u, p->ptr, ev);
@@ -418,7 +416,7 @@ static int poll_del(zinx__uring_t *u, int fd)
     return 0;
 }
 
-/* ---- opening --------------------------------------------------------------- */
+/* ---- opening ------------------------------------------------------------- */
 
 /*
  * Whether the kernel gives what the streams need: a buffer ring, and a
@@ -560,8 +558,8 @@ static void *uring_open(const zinx__backend_conf_t *conf)
        EAGAIN instead of waiting. Writers never block (the counter would
        have to reach 2^64 - 2). */
     u->wakefd = eventfd(0, EFD_CLOEXEC);
-    uint32_t count = conf != NULL && conf->buffers != 0 ? conf->buffers
-                                                        : URING_BUFFERS;
+    uint32_t count =
+        conf != NULL && conf->buffers != 0 ? conf->buffers : URING_BUFFERS;
     rc = u->wakefd < 0 ? -errno : alloc_buffers(u, count);
     if (rc == 0)
         rc = ring_up(u);
@@ -576,9 +574,7 @@ static void *uring_open(const zinx__backend_conf_t *conf)
     return u;
 }
 
-
-/* ---- the backend's operations ----------------------------------------------
- */
+/* ---- the backend's operations -------------------------------------------- */
 
 static int uring_ctl(void *state, int fd, void *ptr, int op, uint32_t interest)
 {
@@ -604,9 +600,8 @@ static unsigned take_batch(zinx__uring_t *u, cqe_copy_t *batch)
     struct io_uring_cqe *cqe;
     io_uring_for_each_cqe(&u->ring, head, cqe)
     {
-        batch[n++] = (cqe_copy_t){.data = cqe->user_data,
-                                  .res = cqe->res,
-                                  .flags = cqe->flags};
+        batch[n++] = (cqe_copy_t){
+            .data = cqe->user_data, .res = cqe->res, .flags = cqe->flags};
         if (n == URING_BATCH)
             break;
     }
@@ -626,7 +621,8 @@ static void harvest(zinx__uring_t *u)
                 continue; /* a cancel's own result */
             zinx__uring_op_t *op =
                 (zinx__uring_op_t *)(uintptr_t)(batch[i].data &
-                                                ~(uint64_t)ZINX__URING_TAG_MASK);
+                                                ~(uint64_t)
+                                                    ZINX__URING_TAG_MASK);
             op->on_cqe(op, (unsigned)(batch[i].data & ZINX__URING_TAG_MASK),
                        batch[i].res, batch[i].flags);
         }
@@ -676,8 +672,7 @@ static int uring_wait(void *state, zinx__ready_t *out, int max, int timeout_ms)
     if (u->notify_head != NULL || u->flush_head != NULL)
         timeout_ms = 0; /* someone is ready already */
     int rc = submit_and_wait(u, timeout_ms);
-    if (rc < 0 && rc != -ETIME && rc != -EINTR && rc != -EAGAIN &&
-        rc != -EBUSY)
+    if (rc < 0 && rc != -ETIME && rc != -EINTR && rc != -EAGAIN && rc != -EBUSY)
         return rc;
     harvest(u);
     run_notifications(u);

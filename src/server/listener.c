@@ -52,7 +52,7 @@ struct zinx__listener {
     ino_t unix_ino;
 };
 
-/* ---- binding ----------------------------------------------------------- */
+/* ---- binding ------------------------------------------------------------- */
 
 /* Notes the port and numeric address the listener actually got. */
 static void record_bound(zinx_server_t *s, int fd)
@@ -241,8 +241,7 @@ static int bind_host(zinx__listener_t *l)
     return rc;
 }
 
-/* ---- accept (loop 0) ------------------------------------------------------
- */
+/* ---- accept (loop 0) ----------------------------------------------------- */
 
 static int open_reserve_fd(void)
 {
@@ -355,16 +354,14 @@ static void on_accept(zinx__io_t *io, uint32_t events)
         back_to_multishot(l);
 }
 
-/* ---- accept on io_uring (loop 0) ------------------------------------------
- */
+/* ---- accept on io_uring (loop 0) ----------------------------------------- */
 
 /* Before the iteration's submission: arm the multishot accept while
    listening, cancel it once closed. */
 static void accept_flush(zinx__uring_op_t *op)
 {
     zinx__listener_t *l = ZINX__CONTAINER_OF(op, zinx__listener_t, accept_op);
-    bool arm =
-        l->fd >= 0 && !l->accept_armed && !l->paused && !l->by_readiness;
+    bool arm = l->fd >= 0 && !l->accept_armed && !l->paused && !l->by_readiness;
     bool stop = l->fd < 0 && l->accept_armed && !l->accept_cancel;
     if (!arm && !stop)
         return;
@@ -438,7 +435,7 @@ static void accept_cqe(zinx__uring_op_t *op, unsigned tag, int32_t res,
         zinx__uring_flush_later(l->u, op);
 }
 
-/* ---- lifecycle ---------------------------------------------------------- */
+/* ---- lifecycle ----------------------------------------------------------- */
 
 static void remove_unix_file(zinx__listener_t *l)
 {

@@ -469,9 +469,8 @@ static void log_listening(zinx_server_t *s)
               "%u workers, format %s, MaxConn %d, MaxPacketSize %u)",
               v6, s->listen_host, v6[0] != '\0' ? "]" : "",
               atomic_load(&s->port), s->cfg.host, s->nloops, s->io_backend,
-              s->nworkers,
-              zinx_packet_format_name(s->cfg.packet_format), s->cfg.max_conn,
-              s->cfg.max_packet_size);
+              s->nworkers, zinx_packet_format_name(s->cfg.packet_format),
+              s->cfg.max_conn, s->cfg.max_packet_size);
 }
 
 /* ---- stop ------------------------------------------------------------------

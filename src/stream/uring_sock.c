@@ -94,7 +94,7 @@ static zinx__uring_handle_t *handle_of(zinx__uring_op_t *op)
     return ZINX__CONTAINER_OF(op, zinx__uring_handle_t, op);
 }
 
-/* ---- the handle's end ------------------------------------------------------ */
+/* ---- the handle's end ---------------------------------------------------- */
 
 /*
  * The stream was closed: what writev() accepted is handed to the kernel
@@ -111,9 +111,9 @@ static void finish_output(zinx__uring_handle_t *h)
         return;
     if (zinx__buf_move(&h->sending, &h->queued) == 0) {
         while (zinx__buf_size(&h->sending) > 0) {
-            ssize_t n = send(h->fd, zinx__buf_head(&h->sending),
-                             zinx__buf_size(&h->sending),
-                             MSG_DONTWAIT | MSG_NOSIGNAL);
+            ssize_t n =
+                send(h->fd, zinx__buf_head(&h->sending),
+                     zinx__buf_size(&h->sending), MSG_DONTWAIT | MSG_NOSIGNAL);
             if (n <= 0)
                 break;
             zinx__buf_consume(&h->sending, (size_t)n);
@@ -165,7 +165,7 @@ static void handle_release(zinx__uring_op_t *op)
     handle_free(h);
 }
 
-/* ---- state ------------------------------------------------------------------ */
+/* ---- state --------------------------------------------------------------- */
 
 static size_t unsent(const zinx__uring_handle_t *h)
 {
@@ -223,7 +223,7 @@ static void fail(zinx__uring_handle_t *h, int err)
     zinx__uring_notify_later(h->u, &h->op);
 }
 
-/* ---- requests ---------------------------------------------------------------- */
+/* ---- requests ------------------------------------------------------------ */
 
 static bool arm_recv(zinx__uring_handle_t *h)
 {
@@ -300,8 +300,7 @@ static void on_flush(zinx__uring_op_t *op)
         zinx__uring_flush_later(h->u, op);
 }
 
-/* ---- completions ---------------------------------------------------------------
- */
+/* ---- completions --------------------------------------------------------- */
 
 static void queue_rx(zinx__uring_handle_t *h, uint16_t bid, uint32_t len)
 {
@@ -390,8 +389,7 @@ static void on_cqe(zinx__uring_op_t *op, unsigned tag, int32_t res,
     maybe_free(h);
 }
 
-/* ---- notifications ------------------------------------------------------------
- */
+/* ---- notifications ------------------------------------------------------- */
 
 static uint32_t ready_events(zinx__uring_handle_t *h)
 {
@@ -433,8 +431,7 @@ static void on_notify(zinx__uring_op_t *op)
         zinx__uring_flush_later(h->u, op);
 }
 
-/* ---- the stream's operations ----------------------------------------------------
- */
+/* ---- the stream's operations --------------------------------------------- */
 
 static int us_start(zinx__stream_t *s, zinx__loop_t *loop,
                     zinx__stream_ready_fn on_ready, void *owner)
