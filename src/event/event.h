@@ -130,8 +130,11 @@ zinx__loop_t *zinx__loop_new(zinx__logger_t *log, uint32_t index,
                              const zinx__loop_conf_t *conf, int *err);
 /* The backend's name: "epoll" or "io_uring". */
 const char *zinx__loop_backend_name(const zinx__loop_t *loop);
-/* Loop thread: the completion interface (event/uring.h) of an io_uring
-   loop, or NULL on epoll. */
+/* The completion interface (event/uring.h) of an io_uring loop, or NULL
+   on epoll. Any thread may ask which it is (fixed when the loop is made;
+   a connection made on another thread picks its stream type by it);
+   only the loop thread uses the interface, or any thread before the
+   loop starts (the listener lists its first accept so). */
 struct zinx__uring *zinx__loop_uring(const zinx__loop_t *loop);
 /* Before start. */
 void zinx__loop_set_hooks(zinx__loop_t *loop, const zinx__loop_hooks_t *hooks);
