@@ -5,7 +5,9 @@
 #   make deps-PROFILE   those of one profile of scripts/install-deps.sh:
 #                       build test instr fuzz soak format peers all
 #   make test           build and run the tests plain, with ASan+UBSan
-#                       (build-asan/) and with TSan (build-tsan/)
+#                       (build-asan/) and with TSan (build-tsan/); each
+#                       ctest run has every test twice, on epoll and as
+#                       NAME@io_uring (ZINX_IO_BACKEND=io_uring)
 #   make test-plain | test-asan | test-tsan   one of those stages
 #   make demo           run scripts/demo.sh against build/
 #   make bench          run scripts/bench.sh against build/

@@ -5,7 +5,8 @@
 #
 # Profiles (several may be given; none means "test"):
 #   build    make, make demo, make bench, make install: gcc and its libc
-#            headers, make, cmake, pkg-config, cJSON, and cmocka, which
+#            headers, make, cmake, pkg-config, cJSON, liburing (the
+#            io_uring backend), and cmocka, which
 #            the default configure needs because it builds tests/
 #   test     make test, make deps: build, and valgrind (a ctest test runs
 #            under it). gcc brings its own sanitizer runtimes (libasan8,
@@ -36,7 +37,7 @@ usage() {
 }
 
 cc_pkgs=(gcc libc6-dev)
-cmake_pkgs=(make cmake pkg-config libcjson-dev)
+cmake_pkgs=(make cmake pkg-config libcjson-dev liburing-dev)
 
 # Prints the packages of one profile, one a line.
 profile_packages() {

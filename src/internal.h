@@ -141,6 +141,9 @@ struct zinx_server {
     struct zinx_timer *timers; /* live public timers, guarded by lock */
     zinx__fault_fn fault;      /* tests only; NULL in production */
     void *fault_udata;
+    uint32_t uring_buffers; /* tests only: receive buffers per loop */
+    bool uring_refuse;      /* tests only: act as if io_uring failed */
+    const char *io_backend; /* the loops' backend, once started */
 };
 
 enum zinx__server_state {
@@ -178,6 +181,11 @@ void zinx__timers_release(zinx_server_t *server);
 
 /* Tests only: install (or remove, with NULL) an allocation fault hook.
    Call before zinx_server_start(). */
+/* Tests only, before start: io_uring loops get `buffers` receive buffers
+   each (0: the default); with `refuse`, opening io_uring fails as a
+   kernel without it would (EPERM), to exercise the fall-back. */
+void zinx__server_set_uring_test(zinx_server_t *server, uint32_t buffers,
+                                 bool refuse);
 void zinx__server_set_fault(zinx_server_t *server, zinx__fault_fn fn,
                             void *udata);
 /* True when the fault hook wants the allocation at site to fail. */

@@ -281,6 +281,32 @@ static void t7_idle_timeout(void **state)
     zinx_server_free(s);
 }
 
+/* The first frame after a long quiet wait of the loop counts from the
+   time it arrived, not from when the loop went to sleep: a backend that
+   handles completions inside its wait must refresh the loop's clock
+   first (io_uring once read it from before the wait, and a client that
+   spoke at 400 ms was cut at 600). */
+static void t7_idle_clock_after_quiet_wait(void **state)
+{
+    (void)state;
+    const unsigned idle_ms = 600;
+    zinx_config_t cfg;
+    tf_config(&cfg);
+    cfg.io_threads = 1;
+    cfg.idle_timeout_ms = idle_ms;
+    zinx_server_t *s = tf_echo_server_new(&cfg);
+    int port = tf_start_or_fail(s);
+    int fd = tc_connect(port);
+    assert_true(fd >= 0);
+    tf_sleep_ms(400); /* nothing else wakes the loop meanwhile */
+    assert_int_equal(tc_echo_call(fd, ZINX_FORMAT_TLV, "late", 4, 1000), 0);
+    tf_sleep_ms(400); /* 800 ms after connecting, 400 after speaking */
+    assert_int_equal(tc_echo_call(fd, ZINX_FORMAT_TLV, "alive", 5, 1000), 0);
+    close(fd);
+    assert_int_equal(tf_stat(s, TF_STAT(timeouts)), 0);
+    zinx_server_free(s);
+}
+
 /* ---- heartbeat ------------------------------------------------------------
  */
 
@@ -486,6 +512,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(t7_frame_deadline),
         cmocka_unit_test(t7_idle_timeout),
+        cmocka_unit_test(t7_idle_clock_after_quiet_wait),
         cmocka_unit_test(t7_receive_only_client_stays),
         cmocka_unit_test(t7_frozen_peer_found_not_alive),
         cmocka_unit_test(t26_silent_peer_cut_at_heartbeat_max),

@@ -8,6 +8,7 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -77,13 +78,20 @@ static tf_server_t *unix_server(const unix_env_t *e, uint32_t mode,
     return ts;
 }
 
+/* Written by the worker, read by the test. The lock is what orders the
+   two: the reply's send()/recv() pair used to (TSan counts socket calls
+   as synchronisation), but on io_uring the kernel sends the reply and
+   TSan sees no call. */
+static pthread_mutex_t seen_lock = PTHREAD_MUTEX_INITIALIZER;
 static char seen_local[128], seen_remote[128];
 
 static void note_addrs(zinx_conn_t *c, void *udata)
 {
     (void)udata;
+    pthread_mutex_lock(&seen_lock);
     snprintf(seen_local, sizeof(seen_local), "%s", zinx_conn_local_addr(c));
     snprintf(seen_remote, sizeof(seen_remote), "%s", zinx_conn_remote_addr(c));
+    pthread_mutex_unlock(&seen_lock);
 }
 
 static void echo_once(int fd)
@@ -117,8 +125,13 @@ static void test_server_file_mode_addrs_and_removal(void **state)
     int fd = unix_connect(e->path);
     assert_true(fd >= 0);
     echo_once(fd);
-    assert_string_equal(seen_local, e->path);
-    assert_string_equal(seen_remote, e->path); /* the client is unnamed */
+    pthread_mutex_lock(&seen_lock);
+    char local[128], remote[128];
+    memcpy(local, seen_local, sizeof(local));
+    memcpy(remote, seen_remote, sizeof(remote));
+    pthread_mutex_unlock(&seen_lock);
+    assert_string_equal(local, e->path);
+    assert_string_equal(remote, e->path); /* the client is unnamed */
     close(fd);
 
     TF_ASSERT_RC(tf_stop_wait(ts->srv, 10000), 0);

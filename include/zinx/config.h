@@ -31,7 +31,8 @@
  * Layouts, each a prefix of the next (fields are only ever appended):
  *
  *   1: struct_size .. close_notice_msg_id: the keys zinx 0.1.0 had;
- *   2: adds unix_mode (UnixMode), and pad_2.
+ *   2: adds unix_mode (UnixMode), and pad_2;
+ *   3: adds io_backend (IOBackend), and pad_3.
  *
  * Every layout ends exactly at its last member, with no padding after
  * it: otherwise a field added later could fall into bytes an older
@@ -72,6 +73,7 @@
  * | MaxUnknownMsgs    | max_unknown_msgs    | 0 (off)         |
  * | CloseNoticeMsgID  | close_notice_msg_id | 0 (off)         |
  * | UnixMode          | unix_mode           | 0660            |
+ * | IOBackend         | io_backend          | "epoll"         |
  *
  * Host is a host name ("localhost"), an IPv4 or IPv6 literal (an IPv6
  * one may carry a %zone), or "" for every interface; it is resolved when
@@ -99,6 +101,15 @@
  * whose TCP stack acknowledged our data within HeartbeatMax also counts
  * as alive, for receive-only clients that never send.
  *
+ * IOBackend picks what the event loops wait with: "epoll" (the default)
+ * or "io_uring" (multishot accept and receive into a ring of provided
+ * buffers, sends batched into one submission per loop iteration). The
+ * environment variable ZINX_IO_BACKEND, when set and not empty, overrides
+ * it ("epoll" or "io_uring"; anything else makes zinx_server_start() fail with
+ * ZINX_ECONFIG).
+ * A kernel that refuses io_uring (too old, or forbidden by a seccomp
+ * policy or RLIMIT_MEMLOCK) gets epoll instead, with one warning.
+ *
  * The README's configuration table says what each one does.
  */
 #ifndef ZINX_CONFIG_H
@@ -123,6 +134,12 @@ extern "C" {
    Linux), rounded up. */
 #define ZINX_CONFIG_HOST_MAX 128
 #define ZINX_CONFIG_PATH_MAX 1024
+
+/* The values of zinx_config_t.io_backend (the IOBackend key). */
+typedef enum zinx_io_backend {
+    ZINX_IO_EPOLL = 0, /* "epoll" */
+    ZINX_IO_URING = 1  /* "io_uring" */
+} zinx_io_backend_t;
 
 typedef struct zinx_config {
     /* Layout 1. struct_size: the size of this struct as the program was
@@ -164,6 +181,9 @@ typedef struct zinx_config {
     /* Layout 2. */
     uint32_t unix_mode; /* 0..0777: mode of a "unix:" Host's socket file */
     uint32_t pad_2;     /* not a setting: ends layout 2 on its alignment */
+    /* Layout 3. */
+    uint32_t io_backend; /* a zinx_io_backend_t: ZINX_IO_EPOLL or _URING */
+    uint32_t pad_3;      /* not a setting: ends layout 3 on its alignment */
 } zinx_config_t;
 
 /*

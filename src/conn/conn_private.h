@@ -150,8 +150,8 @@ struct zinx_conn {
     property_t *props;
 
     void *user_data;
-    zinx_dialer_t *dialer;    /* reference; NULL for accepted connections */
-    zinx__sock_stream_t sock; /* the transport at the bottom */
+    zinx_dialer_t *dialer;       /* reference; NULL for accepted connections */
+    zinx__transport_t transport; /* the stream at the bottom */
 };
 
 /* Bytes gathered for c and not written yet (they count as unsent). */

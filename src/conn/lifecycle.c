@@ -47,8 +47,7 @@ zinx_conn_t *zinx__conn_new(zinx_server_t *server, int fd, uint64_t id,
     zinx__timer_init(&c->timer, conn_on_timer, c);
     pthread_mutex_init(&c->lock, NULL);
     conn_init_jobs(c);
-    zinx__sock_stream_init(&c->sock, fd);
-    c->stream = &c->sock.base;
+    c->stream = zinx__transport_init(&c->transport, c->loop, fd);
     return c;
 }
 

@@ -1,7 +1,12 @@
 /*
- * The readiness backend under the reactor. The loop calls only these
- * operations, so a second backend (io_uring, kqueue) is one new file that
- * fills a zinx__backend_ops_t.
+ * The backend under the reactor. The loop calls only these operations,
+ * so a backend (epoll, io_uring; kqueue would be one more) is one file
+ * that fills a zinx__backend_ops_t.
+ *
+ * Every backend offers readiness (ctl, wait) and the wake-up. A
+ * completion backend also offers, through `uring`, the completion-style
+ * operations of event/uring.h, which its streams and listener use
+ * directly; the loop itself only waits.
  */
 #ifndef ZINX_EVENT_BACKEND_H
 #define ZINX_EVENT_BACKEND_H
@@ -15,10 +20,23 @@ typedef struct zinx__ready {
     uint32_t events;
 } zinx__ready_t;
 
+/* What a loop asks of its backend when opening it. */
+typedef struct zinx__backend_conf {
+    uint32_t buffers; /* io_uring: receive buffers per loop; 0: default */
+    /* The loop's clock (zinx__loop_now()). A backend that runs callbacks
+       inside wait() (completions) sets it to zinx__now_ms() when the wait
+       returns, before the first callback, so that they never see the
+       time from before a long wait. */
+    uint64_t *clock;
+} zinx__backend_conf_t;
+
+typedef struct zinx__uring zinx__uring_t;
+
 typedef struct zinx__backend_ops {
     const char *name;
-    /* Returns the backend's state, or NULL (errno set). */
-    void *(*open)(void);
+    /* Returns the backend's state, or NULL (errno set: ENOMEM, or why the
+       kernel refused the backend). */
+    void *(*open)(const zinx__backend_conf_t *conf);
     void (*close)(void *state);
     /* ZINX__CTL_ADD, _MOD or _DEL of fd, with an interest mask of
        ZINX__EV_READ | ZINX__EV_WRITE. Returns 0 or a negated errno. */
@@ -30,10 +48,15 @@ typedef struct zinx__backend_ops {
     int (*wait)(void *state, zinx__ready_t *out, int max, int timeout_ms);
     /* Any thread: make a wait return (or the next one return at once). */
     void (*wake)(void *state);
+    /* The completion interface (event/uring.h); NULL for a readiness-only
+       backend. A completion backend may run completion handlers and
+       notifications inside wait. */
+    zinx__uring_t *(*uring)(void *state);
 } zinx__backend_ops_t;
 
 enum { ZINX__CTL_ADD, ZINX__CTL_MOD, ZINX__CTL_DEL };
 
 extern const zinx__backend_ops_t zinx__backend_epoll;
+extern const zinx__backend_ops_t zinx__backend_uring;
 
 #endif /* ZINX_EVENT_BACKEND_H */

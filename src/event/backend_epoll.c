@@ -48,8 +48,9 @@ static void epoll_close(void *state)
     free(b);
 }
 
-static void *epoll_open(void)
+static void *epoll_open(const zinx__backend_conf_t *conf)
 {
+    ZINX__UNUSED(conf);
     epoll_backend_t *b = calloc(1, sizeof(*b));
     if (b == NULL)
         return NULL;
@@ -117,4 +118,5 @@ const zinx__backend_ops_t zinx__backend_epoll = {
     .ctl = epoll_ctl_op,
     .wait = epoll_wait_op,
     .wake = epoll_wake,
+    .uring = NULL,
 };

@@ -109,9 +109,33 @@ typedef struct zinx__loop_hooks {
     void *arg;
 } zinx__loop_hooks_t;
 
-/* The loop and its backend; log may be NULL. Returns NULL when out of
-   memory or descriptors. */
-zinx__loop_t *zinx__loop_new(zinx__logger_t *log, uint32_t index);
+/* The backends a loop may run on. */
+typedef enum zinx__backend_kind {
+    ZINX__BACKEND_EPOLL,
+    ZINX__BACKEND_URING
+} zinx__backend_kind_t;
+
+/* What a loop is made with. `buffers`: receive buffers of an io_uring
+   loop (0: the default). */
+typedef struct zinx__loop_conf {
+    zinx__backend_kind_t backend;
+    uint32_t buffers;
+} zinx__loop_conf_t;
+
+/* The loop and its backend; log may be NULL. Returns NULL with *err set
+   to ZINX_ENOMEM, another negated errno for lack of descriptors, or why
+   the kernel refused the backend (io_uring: ENOSYS, EPERM, EOPNOTSUPP,
+   EINVAL...). */
+zinx__loop_t *zinx__loop_new(zinx__logger_t *log, uint32_t index,
+                             const zinx__loop_conf_t *conf, int *err);
+/* The backend's name: "epoll" or "io_uring". */
+const char *zinx__loop_backend_name(const zinx__loop_t *loop);
+/* The completion interface (event/uring.h) of an io_uring loop, or NULL
+   on epoll. Any thread may ask which it is (fixed when the loop is made;
+   a connection made on another thread picks its stream type by it);
+   only the loop thread uses the interface, or any thread before the
+   loop starts (the listener lists its first accept so). */
+struct zinx__uring *zinx__loop_uring(const zinx__loop_t *loop);
 /* Before start. */
 void zinx__loop_set_hooks(zinx__loop_t *loop, const zinx__loop_hooks_t *hooks);
 int zinx__loop_start(zinx__loop_t *loop, const char *thread_name);

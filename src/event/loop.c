@@ -84,21 +84,39 @@ void zinx__io_stop(zinx__loop_t *loop, zinx__io_t *io)
 
 /* ---- creation ------------------------------------------------------------ */
 
-zinx__loop_t *zinx__loop_new(zinx__logger_t *log, uint32_t index)
+zinx__loop_t *zinx__loop_new(zinx__logger_t *log, uint32_t index,
+                             const zinx__loop_conf_t *conf, int *err)
 {
     zinx__loop_t *loop = calloc(1, sizeof(*loop));
-    if (loop == NULL)
+    if (loop == NULL) {
+        *err = ZINX_ENOMEM;
         return NULL;
-    loop->be = &zinx__backend_epoll;
+    }
+    loop->be = conf->backend == ZINX__BACKEND_URING ? &zinx__backend_uring
+                                                    : &zinx__backend_epoll;
     loop->log = log;
     loop->index = index;
     loop->now_ms = zinx__now_ms();
-    loop->be_state = loop->be->open();
+    zinx__backend_conf_t bc = {.buffers = conf->buffers,
+                               .clock = &loop->now_ms};
+    errno = 0;
+    loop->be_state = loop->be->open(&bc);
     if (loop->be_state == NULL) {
+        *err = errno != 0 ? -errno : ZINX_ENOMEM;
         free(loop);
         return NULL;
     }
     return loop;
+}
+
+const char *zinx__loop_backend_name(const zinx__loop_t *loop)
+{
+    return loop->be->name;
+}
+
+struct zinx__uring *zinx__loop_uring(const zinx__loop_t *loop)
+{
+    return loop->be->uring != NULL ? loop->be->uring(loop->be_state) : NULL;
 }
 
 void zinx__loop_set_hooks(zinx__loop_t *loop, const zinx__loop_hooks_t *hooks)

@@ -31,7 +31,11 @@ _Static_assert(offsetof(zinx_config_t, struct_size) == 0,
                "struct_size must be the first member");
 _Static_assert(LAYOUT_1_SIZE % CONFIG_ALIGN == 0,
                "layout 1 must end on the struct's alignment");
-_Static_assert(offsetof(zinx_config_t, pad_2) + sizeof(uint32_t) ==
+_Static_assert((offsetof(zinx_config_t, pad_2) + sizeof(uint32_t)) %
+                       CONFIG_ALIGN ==
+                   0,
+               "layout 2 must end on the struct's alignment");
+_Static_assert(offsetof(zinx_config_t, pad_3) + sizeof(uint32_t) ==
                    sizeof(zinx_config_t),
                "the last member must end the struct: follow it by a pad");
 
@@ -71,6 +75,7 @@ static void fill_defaults(zinx_config_t *cfg)
     cfg->max_unknown_msgs = 0;
     cfg->close_notice_msg_id = 0;
     cfg->unix_mode = 0660;
+    cfg->io_backend = ZINX_IO_EPOLL;
 }
 
 void zinx_config_default_sized(zinx_config_t *cfg, size_t size)

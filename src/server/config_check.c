@@ -198,6 +198,17 @@ static int check_format(zinx_packet_format_t f, char *why, size_t why_len)
     return -1;
 }
 
+static int check_backend(uint32_t b, char *why, size_t why_len)
+{
+    if (zinx__io_backend_name(b) != NULL)
+        return 0;
+    zinx__config_msg(why, why_len,
+                     "unknown I/O backend %lu (expected ZINX_IO_EPOLL or "
+                     "ZINX_IO_URING)",
+                     (unsigned long)b);
+    return -1;
+}
+
 /* Checks one field of a configuration built in code. */
 static int check_field(const zinx_config_t *cfg, const zinx__key_spec_t *k,
                        char *why, size_t why_len)
@@ -219,6 +230,8 @@ static int check_field(const zinx_config_t *cfg, const zinx__key_spec_t *k,
         return check_format(*(const zinx_packet_format_t *)p, why, why_len);
     case ZINX__KEY_MODE:
         return check_mode(k, *(const uint32_t *)p, why, why_len);
+    case ZINX__KEY_BACKEND:
+        return check_backend(*(const uint32_t *)p, why, why_len);
     }
     zinx__config_msg(why, why_len, "unknown key type");
     return -1;

@@ -78,8 +78,9 @@ typedef enum zinx__key_type {
     ZINX__KEY_U64,    /* uint64_t */
     ZINX__KEY_BOOL,   /* int, 0 or 1, written as true or false */
     ZINX__KEY_FORMAT, /* zinx_packet_format_t, written as a format name */
-    ZINX__KEY_MODE    /* uint32_t permission bits, written as an octal
+    ZINX__KEY_MODE,   /* uint32_t permission bits, written as an octal
                          string or a number */
+    ZINX__KEY_BACKEND /* uint32_t zinx_io_backend_t, written as a name */
 } zinx__key_type_t;
 
 typedef struct zinx__key_spec {
@@ -110,6 +111,12 @@ const zinx__key_spec_t *zinx__config_find_key(const char *name);
  * has the key.
  */
 int zinx__config_key_fits(const zinx__key_spec_t *k, size_t struct_size);
+
+/* IOBackend's names: "epoll" or "io_uring" (any letter case) to a
+   zinx_io_backend_t; returns 0, or -1 for another name. */
+int zinx__io_backend_parse(const char *name, uint32_t *out);
+/* The name of a zinx_io_backend_t, or NULL for an unknown value. */
+const char *zinx__io_backend_name(uint32_t backend);
 
 /* Zinx's spelling of a Zinx key this library ignores, or NULL. */
 const char *zinx__config_find_unused(const char *name);

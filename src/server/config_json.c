@@ -68,6 +68,27 @@ static int apply_format(const zinx__key_spec_t *k, const cJSON *item,
     return 0;
 }
 
+static int apply_backend(const zinx__key_spec_t *k, const cJSON *item,
+                         zinx_config_t *cfg, char *why, size_t why_len)
+{
+    char q[ZINX__CONFIG_QUOTE_LEN];
+    uint32_t b;
+    if (!cJSON_IsString(item)) {
+        zinx__config_msg(why, why_len, "expected a string, got %s",
+                         kind_of(item));
+        return -1;
+    }
+    if (zinx__io_backend_parse(item->valuestring, &b) != 0) {
+        zinx__config_msg(
+            why, why_len,
+            "unknown I/O backend \"%s\" (expected epoll or io_uring)",
+            zinx__config_quote(item->valuestring, q));
+        return -1;
+    }
+    *(uint32_t *)field_at(cfg, k) = b;
+    return 0;
+}
+
 /*
  * JSON has only doubles. Every range in the table is far inside the span
  * where a double holds integers exactly, so a value beyond +-1e18 is out
@@ -221,6 +242,8 @@ static int apply_item(const zinx__key_spec_t *k, const cJSON *item,
         return apply_bool(k, item, cfg, why, why_len);
     case ZINX__KEY_MODE:
         return apply_mode(k, item, cfg, why, why_len);
+    case ZINX__KEY_BACKEND:
+        return apply_backend(k, item, cfg, why, why_len);
     }
     zinx__config_msg(why, why_len, "unknown key type");
     return -1;

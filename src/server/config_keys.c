@@ -76,6 +76,8 @@ const zinx__key_spec_t zinx__config_keys[] = {
     {"CloseNoticeMsgID", ZINX__KEY_U32,
      CHECKED_OFFSET(close_notice_msg_id, uint32_t), 0, 4294967295LL},
     {"UnixMode", ZINX__KEY_MODE, CHECKED_OFFSET(unix_mode, uint32_t), 0, 0777},
+    {"IOBackend", ZINX__KEY_BACKEND, CHECKED_OFFSET(io_backend, uint32_t), 0,
+     1},
 };
 
 const size_t zinx__config_key_count =
@@ -159,6 +161,27 @@ const char *zinx__config_display_name(const char *name,
     return unused != NULL ? unused : zinx__config_quote(name, out);
 }
 
+/* The IOBackend names, indexed by zinx_io_backend_t. */
+static const char *const backend_names[] = {"epoll", "io_uring"};
+
+#define BACKEND_COUNT (sizeof(backend_names) / sizeof(backend_names[0]))
+
+int zinx__io_backend_parse(const char *name, uint32_t *out)
+{
+    for (size_t i = 0; i < BACKEND_COUNT; i++) {
+        if (zinx__config_compare_folded(name, backend_names[i]) == 0) {
+            *out = (uint32_t)i;
+            return 0;
+        }
+    }
+    return -1;
+}
+
+const char *zinx__io_backend_name(uint32_t backend)
+{
+    return backend < BACKEND_COUNT ? backend_names[backend] : NULL;
+}
+
 /* Bytes the field of k takes in zinx_config_t. */
 static size_t key_width(const zinx__key_spec_t *k)
 {
@@ -171,6 +194,7 @@ static size_t key_width(const zinx__key_spec_t *k)
         return sizeof(int);
     case ZINX__KEY_U32:
     case ZINX__KEY_MODE:
+    case ZINX__KEY_BACKEND:
         return sizeof(uint32_t);
     case ZINX__KEY_U64:
         return sizeof(uint64_t);

@@ -16,6 +16,7 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include "event/uring.h"
 #include "internal.h"
 #include "server/listener.h"
 #include "stream/stream.h"
@@ -30,6 +31,13 @@ struct zinx__listener {
     zinx_server_t *server;
     zinx__loop_t *loop; /* loop 0, once started */
     zinx__io_t io;
+    /* On an io_uring loop: one multishot accept instead of readiness. */
+    zinx__uring_t *u;
+    zinx__uring_op_t accept_op;
+    bool accept_armed;  /* a multishot accept is in flight */
+    bool accept_cancel; /* and its cancel too */
+    bool paused;        /* resting after running out of descriptors */
+    bool by_readiness;  /* out of descriptors: accept4() on readiness */
     int fd;
     int reserve_fd; /* spare descriptor for EMFILE shedding */
     zinx__timer_t pause;
@@ -44,7 +52,7 @@ struct zinx__listener {
     ino_t unix_ino;
 };
 
-/* ---- binding ----------------------------------------------------------- */
+/* ---- binding ------------------------------------------------------------- */
 
 /* Notes the port and numeric address the listener actually got. */
 static void record_bound(zinx_server_t *s, int fd)
@@ -233,8 +241,7 @@ static int bind_host(zinx__listener_t *l)
     return rc;
 }
 
-/* ---- accept (loop 0) ------------------------------------------------------
- */
+/* ---- accept (loop 0) ----------------------------------------------------- */
 
 static int open_reserve_fd(void)
 {
@@ -252,6 +259,7 @@ static bool shed_connection(zinx__listener_t *l)
     if (l->reserve_fd < 0) {
         l->reserve_fd = open_reserve_fd();
         if (l->reserve_fd < 0) {
+            l->paused = true; /* io_uring: the accept is not armed again */
             zinx__io_update(l->loop, &l->io, 0);
             zinx__loop_timer_arm(l->loop, &l->pause,
                                  zinx__now_ms() + SHED_PAUSE_MS);
@@ -270,7 +278,11 @@ static void resume(zinx__timer_t *t, void *arg)
 {
     ZINX__UNUSED(t);
     zinx__listener_t *l = arg;
-    zinx__io_update(l->loop, &l->io, ZINX__EV_READ);
+    l->paused = false;
+    if (l->u != NULL && !l->by_readiness)
+        zinx__uring_flush_later(l->u, &l->accept_op);
+    else
+        zinx__io_update(l->loop, &l->io, ZINX__EV_READ);
 }
 
 static void log_refusal(zinx_server_t *s, const char *why)
@@ -305,32 +317,125 @@ static bool accept_failed(zinx__listener_t *l, int err)
     return false;
 }
 
+/* A connection was accepted: it becomes a connection, or is refused. */
+static void take_connection(zinx__listener_t *l, int fd)
+{
+    zinx_server_t *s = l->server;
+    if (zinx_connmgr_count(s->mgr) >= (size_t)s->cfg.max_conn) {
+        close(fd); /* the client sees EOF at once */
+        count(&s->stats.rejected_max_conn);
+        log_refusal(s, "MaxConn reached");
+        return;
+    }
+    if (zinx__server_accept_conn(s, l->loop, fd) != 0) {
+        count(&s->stats.out_of_memory);
+        log_refusal(s, "out of memory");
+    }
+}
+
+static void back_to_multishot(zinx__listener_t *l);
+
 static void on_accept(zinx__io_t *io, uint32_t events)
 {
     ZINX__UNUSED(events);
     zinx__listener_t *l = ZINX__CONTAINER_OF(io, zinx__listener_t, io);
-    zinx_server_t *s = l->server;
+    bool took = false;
     for (int i = 0; i < ACCEPTS_PER_EVENT && l->fd >= 0; i++) {
         int fd = accept4(l->fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
         if (fd < 0) {
             if (!accept_failed(l, errno))
-                return;
+                break;
             continue;
         }
-        if (zinx_connmgr_count(s->mgr) >= (size_t)s->cfg.max_conn) {
-            close(fd); /* the client sees EOF at once */
-            count(&s->stats.rejected_max_conn);
-            log_refusal(s, "MaxConn reached");
-            continue;
-        }
-        if (zinx__server_accept_conn(s, l->loop, fd) != 0) {
-            count(&s->stats.out_of_memory);
-            log_refusal(s, "out of memory");
-        }
+        took = true;
+        take_connection(l, fd);
     }
+    if (took && l->by_readiness)
+        back_to_multishot(l);
 }
 
-/* ---- lifecycle ---------------------------------------------------------- */
+/* ---- accept on io_uring (loop 0) ----------------------------------------- */
+
+/* Before the iteration's submission: arm the multishot accept while
+   listening, cancel it once closed. */
+static void accept_flush(zinx__uring_op_t *op)
+{
+    zinx__listener_t *l = ZINX__CONTAINER_OF(op, zinx__listener_t, accept_op);
+    bool arm = l->fd >= 0 && !l->accept_armed && !l->paused && !l->by_readiness;
+    bool stop = l->fd < 0 && l->accept_armed && !l->accept_cancel;
+    if (!arm && !stop)
+        return;
+    struct io_uring_sqe *sqe = zinx__uring_sqe(l->u);
+    if (sqe == NULL) {
+        zinx__uring_flush_later(l->u, op);
+        return;
+    }
+    if (stop) {
+        io_uring_prep_cancel64(sqe, zinx__uring_data(op, 0), 0);
+        io_uring_sqe_set_data64(sqe, 0);
+        l->accept_cancel = true;
+        return;
+    }
+    io_uring_prep_multishot_accept(sqe, l->fd, NULL, NULL,
+                                   SOCK_NONBLOCK | SOCK_CLOEXEC);
+    io_uring_sqe_set_data64(sqe, zinx__uring_data(op, 0));
+    l->accept_armed = true;
+}
+
+/* Descriptors are back (an accept4() succeeded): the multishot accept
+   takes over again from readiness. */
+static void back_to_multishot(zinx__listener_t *l)
+{
+    l->by_readiness = false;
+    zinx__io_stop(l->loop, &l->io);
+    zinx__uring_flush_later(l->u, &l->accept_op);
+}
+
+/*
+ * The accept ended on an error. Out of descriptors, io_uring's accept
+ * fails with EMFILE even when no connection waits (it takes the
+ * descriptor before looking at the queue), so a multishot accept armed
+ * again would spin. The listener then works as on epoll, accept4() on
+ * readiness with the same shedding, until an accept succeeds.
+ */
+static void accept_error(zinx__listener_t *l, int err)
+{
+    if (err != EMFILE && err != ENFILE) {
+        accept_failed(l, err);
+        return;
+    }
+    if (!l->by_readiness) {
+        if (zinx__io_start(l->loop, &l->io, l->fd, ZINX__EV_READ) != 0) {
+            l->paused = true; /* no readiness either: rest, then retry */
+            zinx__loop_timer_arm(l->loop, &l->pause,
+                                 zinx__now_ms() + SHED_PAUSE_MS);
+            return;
+        }
+        l->by_readiness = true;
+    }
+    on_accept(&l->io, 0);
+}
+
+static void accept_cqe(zinx__uring_op_t *op, unsigned tag, int32_t res,
+                       uint32_t flags)
+{
+    ZINX__UNUSED(tag);
+    zinx__listener_t *l = ZINX__CONTAINER_OF(op, zinx__listener_t, accept_op);
+    if (!(flags & IORING_CQE_F_MORE)) {
+        l->accept_armed = false;
+        l->accept_cancel = false;
+    }
+    if (res >= 0 && l->fd < 0)
+        close(res); /* accepted while the listener closed */
+    else if (res >= 0)
+        take_connection(l, res);
+    else if (l->fd >= 0 && res != -ECANCELED)
+        accept_error(l, -res);
+    if (!l->accept_armed && l->fd >= 0 && !l->by_readiness)
+        zinx__uring_flush_later(l->u, op);
+}
+
+/* ---- lifecycle ----------------------------------------------------------- */
 
 static void remove_unix_file(zinx__listener_t *l)
 {
@@ -349,6 +454,8 @@ static void close_now(zinx__listener_t *l)
     if (l->loop != NULL) {
         zinx__loop_timer_cancel(l->loop, &l->pause);
         zinx__io_stop(l->loop, &l->io);
+        if (l->u != NULL) /* its completion still names the listener */
+            zinx__uring_flush_later(l->u, &l->accept_op);
     }
     if (l->fd >= 0)
         close(l->fd);
@@ -377,6 +484,8 @@ int zinx__listener_open(zinx_server_t *s, zinx__listener_t **out)
     l->server = s;
     l->fd = l->reserve_fd = -1;
     zinx__io_init(&l->io, on_accept);
+    l->accept_op.on_cqe = accept_cqe;
+    l->accept_op.on_flush = accept_flush;
     zinx__timer_init(&l->pause, resume, l);
     zinx__closure_init(&l->stop_job, run_stop, NULL, l);
     pthread_mutex_init(&l->lock, NULL);
@@ -394,7 +503,13 @@ int zinx__listener_start(zinx__listener_t *l, zinx__loop_t *loop)
 {
     l->loop = loop;
     l->reserve_fd = open_reserve_fd();
-    return zinx__io_start(loop, &l->io, l->fd, ZINX__EV_READ);
+    l->u = zinx__loop_uring(loop);
+    if (l->u == NULL)
+        return zinx__io_start(loop, &l->io, l->fd, ZINX__EV_READ);
+    /* The loop's thread does not run yet: listing the accept for its
+       first flush races with nothing. */
+    zinx__uring_flush_later(l->u, &l->accept_op);
+    return 0;
 }
 
 void zinx__listener_stop(zinx__listener_t *l)

@@ -173,6 +173,34 @@ static uint32_t loop_count(const zinx_config_t *cfg)
     return n > 0 ? (uint32_t)n : 1;
 }
 
+/* Makes every loop on one backend. Returns 0, or the first failure. */
+static int open_loops(zinx_server_t *s, const zinx__loop_conf_t *conf)
+{
+    for (uint32_t i = 0; i < s->nloops; i++) {
+        int err = 0;
+        if (s->uring_refuse && conf->backend == ZINX__BACKEND_URING)
+            err = -EPERM;
+        else
+            s->loops[i] = zinx__loop_new(&s->log, i, conf, &err);
+        if (s->loops[i] == NULL)
+            return err;
+    }
+    return 0;
+}
+
+static void close_loops(zinx_server_t *s)
+{
+    for (uint32_t i = 0; i < s->nloops; i++) {
+        zinx__loop_free(s->loops[i]);
+        s->loops[i] = NULL;
+    }
+}
+
+/* IOBackend "io_uring" where the kernel refuses it (too old, a seccomp
+   policy, RLIMIT_MEMLOCK, a missing feature) runs on epoll: the server
+   works either way, and the one warning says why it is not what was
+   asked for. All loops share one backend, so the log and the stats name
+   one. */
 static int create_loops(zinx_server_t *s)
 {
     s->nloops = loop_count(&s->cfg);
@@ -180,9 +208,26 @@ static int create_loops(zinx_server_t *s)
     s->shards = calloc(s->nloops, sizeof(*s->shards));
     if (s->loops == NULL || s->shards == NULL)
         return ZINX_ENOMEM;
+    zinx__loop_conf_t conf = {.backend = ZINX__BACKEND_EPOLL,
+                              .buffers = s->uring_buffers};
+    if (s->cfg.io_backend == ZINX_IO_URING)
+        conf.backend = ZINX__BACKEND_URING;
+    int rc = open_loops(s, &conf);
+    /* ENOMEM too: io_uring_queue_init() reports RLIMIT_MEMLOCK that way
+       on older kernels. Memory that is really short fails epoll next. */
+    if (rc != 0 && conf.backend == ZINX__BACKEND_URING) {
+        zinx__log(s, ZINX_LOG_WARN,
+                  "IOBackend io_uring refused by the kernel (%s); using epoll",
+                  zinx_strerror(rc));
+        close_loops(s);
+        conf.backend = ZINX__BACKEND_EPOLL;
+        rc = open_loops(s, &conf);
+    }
+    if (rc != 0)
+        return rc;
+    s->io_backend = zinx__loop_backend_name(s->loops[0]);
     for (uint32_t i = 0; i < s->nloops; i++) {
-        if ((s->loops[i] = zinx__loop_new(&s->log, i)) == NULL ||
-            (s->shards[i] = zinx__shard_new(s, s->loops[i])) == NULL)
+        if ((s->shards[i] = zinx__shard_new(s, s->loops[i])) == NULL)
             return ZINX_ENOMEM;
     }
     return 0;
@@ -328,6 +373,27 @@ static int route_heartbeats(zinx_server_t *s)
     return zinx__router_table_add(&s->routes, s->cfg.heartbeat_msg_id, &r);
 }
 
+/* ZINX_IO_BACKEND, when set and not empty, overrides IOBackend: an
+   operator (or CI) picks the backend without editing configurations. A
+   value that names none is refused, not ignored: it was asked for. */
+static int apply_backend_override(zinx_server_t *s)
+{
+    const char *env = getenv("ZINX_IO_BACKEND");
+    if (env == NULL || env[0] == '\0')
+        return 0;
+    uint32_t b;
+    if (zinx__io_backend_parse(env, &b) != 0) {
+        char q[ZINX__CONFIG_QUOTE_LEN];
+        zinx__log(s, ZINX_LOG_ERROR,
+                  "invalid configuration: ZINX_IO_BACKEND: unknown I/O "
+                  "backend \"%s\" (expected epoll or io_uring)",
+                  zinx__config_quote(env, q));
+        return ZINX_ECONFIG;
+    }
+    s->cfg.io_backend = b;
+    return 0;
+}
+
 static int check_config(zinx_server_t *s)
 {
     char err[512];
@@ -335,6 +401,8 @@ static int check_config(zinx_server_t *s)
         zinx__log(s, ZINX_LOG_ERROR, "invalid configuration: %s", err);
         return ZINX_ECONFIG;
     }
+    if (apply_backend_override(s) != 0)
+        return ZINX_ECONFIG;
     int rc = zinx__logger_open(&s->log, &s->cfg);
     if (rc != 0) {
         zinx__log(s, ZINX_LOG_ERROR, "cannot open log file %s/%s: %s",
@@ -372,9 +440,9 @@ int zinx_server_start(zinx_server_t *s)
     atomic_store(&s->state, ZINX__SERVER_RUNNING);
     if (!s->listening) {
         ZINX__LOG(s, ZINX_LOG_INFO,
-                  "client started (%u I/O threads, %u "
+                  "client started (%u I/O threads on %s, %u "
                   "workers, format %s)",
-                  s->nloops, s->nworkers,
+                  s->nloops, s->io_backend, s->nworkers,
                   zinx_packet_format_name(s->cfg.packet_format));
         return 0;
     }
@@ -386,9 +454,9 @@ static void log_listening(zinx_server_t *s)
 {
     if (atomic_load(&s->port) == 0) { /* a Unix socket */
         ZINX__LOG(s, ZINX_LOG_INFO,
-                  "listening on %s (%u I/O threads, %u workers, format %s, "
-                  "MaxConn %d, MaxPacketSize %u)",
-                  s->listen_host, s->nloops, s->nworkers,
+                  "listening on %s (%u I/O threads on %s, %u workers, "
+                  "format %s, MaxConn %d, MaxPacketSize %u)",
+                  s->listen_host, s->nloops, s->io_backend, s->nworkers,
                   zinx_packet_format_name(s->cfg.packet_format),
                   s->cfg.max_conn, s->cfg.max_packet_size);
         return;
@@ -397,12 +465,12 @@ static void log_listening(zinx_server_t *s)
        address was taken. IPv6 in brackets keeps ADDR:PORT parsable. */
     const char *v6 = strchr(s->listen_host, ':') != NULL ? "[" : "";
     ZINX__LOG(s, ZINX_LOG_INFO,
-              "listening on %s%s%s:%d (Host \"%s\", %u I/O threads, "
+              "listening on %s%s%s:%d (Host \"%s\", %u I/O threads on %s, "
               "%u workers, format %s, MaxConn %d, MaxPacketSize %u)",
               v6, s->listen_host, v6[0] != '\0' ? "]" : "",
-              atomic_load(&s->port), s->cfg.host, s->nloops, s->nworkers,
-              zinx_packet_format_name(s->cfg.packet_format), s->cfg.max_conn,
-              s->cfg.max_packet_size);
+              atomic_load(&s->port), s->cfg.host, s->nloops, s->io_backend,
+              s->nworkers, zinx_packet_format_name(s->cfg.packet_format),
+              s->cfg.max_conn, s->cfg.max_packet_size);
 }
 
 /* ---- stop ------------------------------------------------------------------
@@ -440,6 +508,13 @@ static void drain_connections(zinx_server_t *s, uint64_t deadline)
 
 /* ---- dialers ----------------------------------------------------------------
  */
+
+void zinx__server_set_uring_test(zinx_server_t *s, uint32_t buffers,
+                                 bool refuse)
+{
+    s->uring_buffers = buffers;
+    s->uring_refuse = refuse;
+}
 
 void zinx__server_set_fault(zinx_server_t *s, zinx__fault_fn fn, void *udata)
 {

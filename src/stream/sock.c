@@ -138,25 +138,35 @@ static int sock_want(zinx__stream_t *s, uint32_t events)
     return zinx__io_update(ss->loop, &ss->io, events);
 }
 
-static size_t sock_unacked(zinx__stream_t *s)
+size_t zinx__sock_outq(int fd)
 {
     int queued = 0; /* sent but not acknowledged, or not sent yet */
-    if (ioctl(sock_of(s)->fd, SIOCOUTQ, &queued) != 0 || queued < 0)
+    if (ioctl(fd, SIOCOUTQ, &queued) != 0 || queued < 0)
         return 0;
     return (size_t)queued;
+}
+
+long zinx__sock_since_ack_ms(int fd, bool tcp)
+{
+    if (!tcp)
+        return -1;
+    struct tcp_info ti;
+    socklen_t len = sizeof(ti);
+    memset(&ti, 0, sizeof(ti));
+    if (getsockopt(fd, IPPROTO_TCP, TCP_INFO, &ti, &len) != 0)
+        return -1;
+    return (long)ti.tcpi_last_ack_recv;
+}
+
+static size_t sock_unacked(zinx__stream_t *s)
+{
+    return zinx__sock_outq(sock_of(s)->fd);
 }
 
 static long sock_since_ack_ms(zinx__stream_t *s)
 {
     zinx__sock_stream_t *ss = sock_of(s);
-    if (!ss->tcp)
-        return -1;
-    struct tcp_info ti;
-    socklen_t len = sizeof(ti);
-    memset(&ti, 0, sizeof(ti));
-    if (getsockopt(ss->fd, IPPROTO_TCP, TCP_INFO, &ti, &len) != 0)
-        return -1;
-    return (long)ti.tcpi_last_ack_recv;
+    return zinx__sock_since_ack_ms(ss->fd, ss->tcp);
 }
 
 static int sock_error(zinx__stream_t *s)
@@ -192,22 +202,37 @@ static const zinx__stream_ops_t sock_ops = {
     .close = sock_close,
 };
 
-static void read_addrs(zinx__sock_stream_t *ss)
+/* Fills both address texts of s; returns whether fd is a TCP socket. */
+static bool read_addrs(int fd, zinx__stream_t *s)
 {
+    bool tcp = false;
     struct sockaddr_storage a;
     socklen_t len = sizeof(a);
     memset(&a, 0, sizeof(a));
-    if (getsockname(ss->fd, (struct sockaddr *)&a, &len) == 0) {
-        zinx__addr_format(&a, len, ss->base.local);
-        ss->tcp = a.ss_family == AF_INET || a.ss_family == AF_INET6;
+    if (getsockname(fd, (struct sockaddr *)&a, &len) == 0) {
+        zinx__addr_format(&a, len, s->local);
+        tcp = a.ss_family == AF_INET || a.ss_family == AF_INET6;
     }
     len = sizeof(a);
     memset(&a, 0, sizeof(a));
-    if (getpeername(ss->fd, (struct sockaddr *)&a, &len) == 0)
-        zinx__addr_format(&a, len, ss->base.remote);
+    if (getpeername(fd, (struct sockaddr *)&a, &len) == 0)
+        zinx__addr_format(&a, len, s->remote);
     /* A Unix client socket is usually unnamed: show the path it reached. */
-    if (!ss->tcp && strcmp(ss->base.remote, "?") == 0)
-        memcpy(ss->base.remote, ss->base.local, sizeof(ss->base.remote));
+    if (!tcp && strcmp(s->remote, "?") == 0)
+        memcpy(s->remote, s->local, sizeof(s->remote));
+    return tcp;
+}
+
+bool zinx__sock_prepare(int fd, zinx__stream_t *s)
+{
+    strcpy(s->remote, "?");
+    strcpy(s->local, "?");
+    bool tcp = read_addrs(fd, s);
+    if (tcp) {
+        int one = 1;
+        setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+    }
+    return tcp;
 }
 
 void zinx__sock_stream_init(zinx__sock_stream_t *ss, int fd)
@@ -216,11 +241,5 @@ void zinx__sock_stream_init(zinx__sock_stream_t *ss, int fd)
     ss->base.ops = &sock_ops;
     ss->fd = fd;
     zinx__io_init(&ss->io, on_io);
-    strcpy(ss->base.remote, "?");
-    strcpy(ss->base.local, "?");
-    read_addrs(ss);
-    if (ss->tcp) {
-        int one = 1;
-        setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-    }
+    ss->tcp = zinx__sock_prepare(fd, &ss->base);
 }

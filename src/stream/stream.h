@@ -9,8 +9,10 @@
  * `lower` and is the owner of that stream's events (PROXY header, then
  * TLS, then WebSocket, then the codec), and a stream need not have a
  * descriptor at all (KCP over a shared UDP socket). Today's transports
- * are sockets (sock.c): TCP and Unix domain stream sockets, accepted,
- * dialled or adopted from a descriptor.
+ * are sockets: TCP and Unix domain stream sockets, accepted, dialled or
+ * adopted from a descriptor, read and written with system calls on an
+ * epoll loop (sock.c) or with io_uring requests on an io_uring loop
+ * (uring_sock.c).
  *
  * Every operation runs on the owning connection's I/O thread.
  */
@@ -93,6 +95,53 @@ typedef struct zinx__sock_stream {
 /* Takes fd (closing it on close); sets TCP_NODELAY on TCP sockets and
    reads both addresses. */
 void zinx__sock_stream_init(zinx__sock_stream_t *ss, int fd);
+
+/* What both socket streams share: fills s's address texts and sets
+   TCP_NODELAY on a TCP socket; returns whether it is one. */
+bool zinx__sock_prepare(int fd, zinx__stream_t *s);
+/* The kernel's send queue (SIOCOUTQ): bytes not yet acknowledged. */
+size_t zinx__sock_outq(int fd);
+/* Milliseconds since the peer last acknowledged data; -1 when unknown
+   (or not TCP). */
+long zinx__sock_since_ack_ms(int fd, bool tcp);
+
+/* ---- io_uring socket streams (uring_sock.c) ----------------------------- */
+
+typedef struct zinx__uring_handle zinx__uring_handle_t;
+
+/*
+ * A stream over a connected stream socket on an io_uring loop: a
+ * multishot receive into the loop's provided buffers, sends from a
+ * buffer of its own. What the kernel may still write to or read from
+ * lives in a heap handle that outlives the stream until its last
+ * completion (see uring_sock.c); the part embedded in the owner is only
+ * what the owner may touch.
+ */
+typedef struct zinx__uring_stream {
+    zinx__stream_t base;
+    zinx__uring_handle_t *h; /* from start until close */
+    zinx__stream_ready_fn on_ready;
+    void *owner;
+    int fd; /* until start (then the handle's); -1 once closed */
+    bool tcp;
+} zinx__uring_stream_t;
+
+/* As zinx__sock_stream_init. */
+void zinx__uring_stream_init(zinx__uring_stream_t *us, int fd);
+
+/* ---- the transport of a connection -------------------------------------- */
+
+/* The stream at the bottom of a connection: what its loop runs on
+   decides which. */
+typedef union zinx__transport {
+    zinx__sock_stream_t sock;
+    zinx__uring_stream_t uring;
+} zinx__transport_t;
+
+/* Any thread: sets up t over fd (taken) for a connection of loop and
+   returns its stream. */
+zinx__stream_t *zinx__transport_init(zinx__transport_t *t, zinx__loop_t *loop,
+                                     int fd);
 
 /* ---- addresses (addr.c) ------------------------------------------------- */
 
