@@ -12,6 +12,7 @@ BEGIN {
     ns = split(servers, srv, " ")
     label["zinx-w0"] = "zinx w0"
     label["zinx-w10"] = "zinx w10"
+    label["zinx-uring"] = "zinx w0 io_uring"
     label["epoll"] = "epoll"
     label["libuv"] = "libuv"
     label["libevent"] = "libevent"
@@ -315,6 +316,43 @@ function print_targets(    j, z, p) {
     target_memory("zinx-w0")
     target_memory("zinx-w10")
     print ""
+    print "### Targets of issue 9"
+    print ""
+    target_ceiling("zinx-w0", 100, 64, 1, 0.98)
+    target_ceiling("zinx-w0", 100, 1024, 1, 0.98)
+    target_ceiling("zinx-w0", 100, 64, 16, 0.98)
+    target_ceiling("zinx-w0", 100, 1024, 16, 0.98)
+    target_scaling_within("zinx-w0", 0.95)
+    target_every_row("zinx-w10", "epoll", 0.85)
+    target_ceiling("zinx-uring", 100, 64, 1, 1.05)
+    target_ceiling("zinx-uring", 100, 1024, 1, 1.05)
+    target_ceiling("zinx-uring", 1000, 64, 1, 1.05)
+    target_ceiling("zinx-uring", 1000, 1024, 1, 1.05)
+    print ""
+}
+
+# Lowest ratio of 1,000 conns to 100 conns (same payload and depth).
+function target_scaling_within(z, want,    i, f, lo, hi, r, worst, where) {
+    worst = ""
+    for (i = 1; i <= nrows; i++) {
+        split(rows[i], f, SUBSEP)
+        if (f[1] != 1000)
+            continue
+        lo = find_row(100, f[2], f[3])
+        hi = rows[i]
+        if (!have(lo, z) || !have(hi, z) || med(fps, lo, z) == 0)
+            continue
+        r = med(fps, hi, z) / med(fps, lo, z)
+        if (worst == "" || r < worst) {
+            worst = r
+            where = size_name(f[2]) ", depth " f[3]
+        }
+    }
+    if (worst == "")
+        return
+    printf "- %s, 1,000 conns within %d %% of 100 conns: lowest %.2f" \
+           " (%s): %s\n", label[z], (1 - want) * 100 + 0.5, worst, where,
+           verdict(worst >= want)
 }
 
 END {

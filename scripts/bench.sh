@@ -7,7 +7,8 @@
 #              QUICK=1 scripts/bench.sh build     (a one-minute subset)
 #
 # Each server (zinx-echo with IOThreads 1 and WorkerPoolSize 0, zinx-echo
-# with IOThreads 1 and WorkerPoolSize 10, peer-epoll, peer-libuv,
+# with IOThreads 1 and WorkerPoolSize 10, zinx-echo with WorkerPoolSize 0
+# on IOBackend io_uring (zinx-uring), peer-epoll, peer-libuv,
 # peer-libevent, peer-go) is started fresh for every run, pinned to CPU 0,
 # while zinx-bench (one thread) runs pinned to CPU 1, when there are two
 # or more CPUs. For every row of the matrix the servers take turns, round
@@ -174,17 +175,19 @@ write_config() {
     "OutputHardLimit": 67108864,
     "IOThreads": 1,
     "WorkerPoolSize": $2,
+    "IOBackend": "${3:-epoll}",
     "LogIsolationLevel": 2
 }
 EOF
 }
 write_config zinx-w0 0
 write_config zinx-w10 10
+write_config zinx-uring 0 io_uring
 
 # The command line of each server; empty when it is not built.
 server_cmd() {
     case $1 in
-    zinx-w0 | zinx-w10)
+    zinx-w0 | zinx-w10 | zinx-uring)
         echo "env ZINX_CONFIG_FILE_PATH=$workdir/$1.json $bindir/zinx-echo"
         ;;
     epoll | libuv | libevent | go)
@@ -194,7 +197,7 @@ server_cmd() {
     return 0
 }
 
-all_servers="zinx-w0 zinx-w10 epoll libuv libevent go"
+all_servers="zinx-w0 zinx-w10 zinx-uring epoll libuv libevent go"
 servers=()
 for s in ${SERVERS:-$all_servers}; do
     if [ -n "$(server_cmd "$s")" ]; then
