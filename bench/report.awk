@@ -265,7 +265,7 @@ function target_every_row(z, s, want,    i, r, lo, where, f) {
 }
 
 # 1,000 connections against 100, for every payload and depth measured.
-function target_scaling(z,    i, f, hi, lo, r, worst, where, n) {
+function target_scaling(z, want,    i, f, hi, lo, r, worst, where, n) {
     worst = ""
     n = 0
     for (i = 1; i <= nrows; i++) {
@@ -285,8 +285,9 @@ function target_scaling(z,    i, f, hi, lo, r, worst, where, n) {
     }
     if (n == 0)
         return
-    printf "- %s, 1,000 conns within 10 %% of 100 conns: lowest %.2f" \
-           " (%s): %s\n", label[z], worst, where, verdict(worst >= 0.9)
+    printf "- %s, 1,000 conns within %d %% of 100 conns: lowest %.2f" \
+           " (%s): %s\n", label[z], (1 - want) * 100 + 0.5, worst, where,
+           verdict(worst >= want)
 }
 
 function target_memory(z) {
@@ -305,8 +306,8 @@ function print_targets(    j, z, p) {
     target_ceiling("zinx-w0", 100, 64, 16, 0.95)
     target_ceiling("zinx-w0", 100, 1024, 16, 0.95)
     target_every_row("zinx-w10", "epoll", 0.75)
-    target_scaling("zinx-w0")
-    target_scaling("zinx-w10")
+    target_scaling("zinx-w0", 0.9)
+    target_scaling("zinx-w10", 0.9)
     for (j = 1; j <= 2; j++) {
         z = j == 1 ? "zinx-w0" : "zinx-w10"
         for (p = 1; p <= ns; p++)
@@ -322,37 +323,13 @@ function print_targets(    j, z, p) {
     target_ceiling("zinx-w0", 100, 1024, 1, 0.98)
     target_ceiling("zinx-w0", 100, 64, 16, 0.98)
     target_ceiling("zinx-w0", 100, 1024, 16, 0.98)
-    target_scaling_within("zinx-w0", 0.95)
+    target_scaling("zinx-w0", 0.95)
     target_every_row("zinx-w10", "epoll", 0.85)
     target_ceiling("zinx-uring", 100, 64, 1, 1.05)
     target_ceiling("zinx-uring", 100, 1024, 1, 1.05)
     target_ceiling("zinx-uring", 1000, 64, 1, 1.05)
     target_ceiling("zinx-uring", 1000, 1024, 1, 1.05)
     print ""
-}
-
-# Lowest ratio of 1,000 conns to 100 conns (same payload and depth).
-function target_scaling_within(z, want,    i, f, lo, hi, r, worst, where) {
-    worst = ""
-    for (i = 1; i <= nrows; i++) {
-        split(rows[i], f, SUBSEP)
-        if (f[1] != 1000)
-            continue
-        lo = find_row(100, f[2], f[3])
-        hi = rows[i]
-        if (!have(lo, z) || !have(hi, z) || med(fps, lo, z) == 0)
-            continue
-        r = med(fps, hi, z) / med(fps, lo, z)
-        if (worst == "" || r < worst) {
-            worst = r
-            where = size_name(f[2]) ", depth " f[3]
-        }
-    }
-    if (worst == "")
-        return
-    printf "- %s, 1,000 conns within %d %% of 100 conns: lowest %.2f" \
-           " (%s): %s\n", label[z], (1 - want) * 100 + 0.5, worst, where,
-           verdict(worst >= want)
 }
 
 END {
