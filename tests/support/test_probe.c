@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
+#include <time.h>
 #include <unistd.h>
 
 /* A "Key:   123 kB" (or plain number) line of /proc/self/status. */
@@ -47,6 +48,17 @@ long probe_vmsize_kib(void)
 long probe_thread_count(void)
 {
     return status_value("Threads");
+}
+
+long probe_thread_count_back(long want, int timeout_ms)
+{
+    long n = probe_thread_count();
+    for (int waited = 0; n != want && waited < timeout_ms; waited++) {
+        struct timespec ms = {.tv_sec = 0, .tv_nsec = 1000000};
+        nanosleep(&ms, NULL);
+        n = probe_thread_count();
+    }
+    return n;
 }
 
 int probe_fd_count(void)

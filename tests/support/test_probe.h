@@ -18,6 +18,13 @@ long probe_vmsize_kib(void);
 /* Threads of this process. */
 long probe_thread_count(void);
 
+/*
+ * The thread count once it is want again, waiting up to timeout_ms: a
+ * thread that pthread_join() has returned for is still listed until the
+ * kernel has finished reaping it. Returns the last count read.
+ */
+long probe_thread_count_back(long want, int timeout_ms);
+
 /* Open descriptors of this process (not counting the one used to look). */
 int probe_fd_count(void);
 
