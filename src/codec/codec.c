@@ -23,7 +23,7 @@ int zinx__codec_encode(const zinx__codec_t *codec, zinx__buf_t *out,
     if (rc != 0)
         return rc;
     uint8_t *p = out->data + out->len;
-    codec->put_header(p, id, len);
+    zinx__codec_put_header(codec, p, id, len);
     /* memcpy with a NULL source is undefined even for zero bytes. */
     if (len > 0)
         memcpy(p + codec->header_len, data, len);

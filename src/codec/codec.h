@@ -102,6 +102,22 @@ static inline int zinx__decode_fixed8(uint32_t id, uint32_t flen,
     return ZINX__DECODE_MSG;
 }
 
+/* codec->put_header(), with the fixed layouts written here. */
+static inline void zinx__codec_put_header(const zinx__codec_t *codec,
+                                          uint8_t *out, uint32_t id,
+                                          uint32_t len)
+{
+    if (codec->layout == ZINX__LAYOUT_TLV) {
+        zinx__store_be32(out, id);
+        zinx__store_be32(out + 4, len);
+    } else if (codec->layout == ZINX__LAYOUT_LTV_LE) {
+        zinx__store_le32(out, len);
+        zinx__store_le32(out + 4, id);
+    } else {
+        codec->put_header(out, id, len);
+    }
+}
+
 /* codec->decode(), with the fixed layouts decoded here (same result). */
 static inline int zinx__codec_decode(const zinx__codec_t *codec, void *state,
                                      uint32_t max_len, const uint8_t *buf,

@@ -47,19 +47,6 @@ void conn_gather_begin(zinx_conn_t *c, const uint8_t *lo, size_t len)
     g->hi = lo + len;
 }
 
-/* Writes a fixed 8-byte header (the codec's layout). */
-static void put_fixed8(const zinx__codec_t *codec, uint8_t *p, uint32_t id,
-                       uint32_t len)
-{
-    if (codec->layout == ZINX__LAYOUT_TLV) {
-        zinx__store_be32(p, id);
-        zinx__store_be32(p + 4, len);
-    } else {
-        zinx__store_le32(p, len);
-        zinx__store_le32(p + 4, id);
-    }
-}
-
 bool conn_gather_put(zinx_conn_t *c, uint32_t id, const void *data,
                      uint32_t len)
 {
@@ -75,7 +62,7 @@ bool conn_gather_put(zinx_conn_t *c, uint32_t id, const void *data,
     if (g->used + copy > ZINX__GATHER_BYTES || g->n + 2 > ZINX__GATHER_IOV)
         return false;
     uint8_t *p = g->scratch + g->used;
-    put_fixed8(codec, p, id, len);
+    zinx__codec_put_header(codec, p, id, len);
     if (!ref && len > 0)
         memcpy(p + ZINX_HEADER_LEN, d, len);
     add_iov(g, p, copy);
