@@ -101,6 +101,8 @@ absdir() { (cd "$1" 2>/dev/null && pwd) || die "no directory $1"; }
 build=$(absdir "$build")
 [ -z "$base" ] || base=$(absdir "$base")
 cd "$(dirname "$0")/.."
+# shellcheck source=scripts/lib/listening.sh
+. scripts/lib/listening.sh
 
 PAIRS=${PAIRS:-3}
 [[ "$PAIRS" =~ ^[1-9][0-9]*$ ]] || die "PAIRS must be a positive integer"
@@ -214,7 +216,7 @@ vg_opts=(--tool=callgrind --dump-line=no
 # Starts server $1 (w0, w10, bare) of build tree $2 under callgrind,
 # writing to $3; sets server_pid and server_port.
 start_server() {
-    local s=$1 dir=$2 out=$3 line cmd
+    local s=$1 dir=$2 out=$3 cmd
     # The environment is set outside valgrind: valgrind does not follow
     # an exec (env's) unless told to.
     case $s in
@@ -232,16 +234,7 @@ start_server() {
                 --callgrind-out-file="$out.cg" "${cmd[@]}"
     ) >"$out.stdout" 2>"$out.vg" </dev/null &
     server_pid=$!
-    local deadline=$((SECONDS + STARTUP_TIMEOUT))
-    while [ "$SECONDS" -le "$deadline" ]; do
-        line=$(grep -m1 '^listening on ' "$out.stdout" || true)
-        if [ -n "$line" ]; then
-            server_port=${line##*:}
-            return 0
-        fi
-        kill -0 "$server_pid" 2>/dev/null || break
-        sleep 0.05
-    done
+    wait_listening "$out.stdout" "$server_pid" 0.05 && return 0
     say "server $s ($dir) did not start; valgrind's output:"
     sed 's/^/    /' "$out.vg" >&2
     stop_server || true

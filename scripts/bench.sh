@@ -45,6 +45,8 @@ if [ $# -ne 1 ]; then
     exit 2
 fi
 cd "$(dirname "$0")/.."
+# shellcheck source=scripts/lib/listening.sh
+. scripts/lib/listening.sh
 build=$1
 bindir=$build/bin
 
@@ -216,21 +218,12 @@ start_server() {
     # A new file each time: the shell creates it in the background child,
     # so an old file could still show the previous server's port.
     starts=$((starts + 1))
-    local out=$workdir/server.$starts.out line
+    local out=$workdir/server.$starts.out
     : >"$out"
     # shellcheck disable=SC2046
     "${srv_pin[@]}" $(server_cmd "$1") >"$out" 2>"$workdir/server.err" &
     server_pid=$!
-    local deadline=$((SECONDS + STARTUP_TIMEOUT))
-    while [ "$SECONDS" -le "$deadline" ]; do
-        line=$(grep -m1 '^listening on ' "$out" || true)
-        if [ -n "$line" ]; then
-            server_port=${line##*:}
-            return 0
-        fi
-        kill -0 "$server_pid" 2>/dev/null || break
-        sleep 0.02
-    done
+    wait_listening "$out" "$server_pid" 0.02 && return 0
     say "server $1 did not start:"
     cat "$workdir/server.err" >&2
     stop_server
