@@ -181,18 +181,23 @@ static const struct num_field num_fields[] = {
      4294967295LL},
     {"FrameTimeoutMs", offsetof(zinx_config_t, frame_timeout_ms), 1, 0,
      3600000},
-    {"IdleTimeoutMs", offsetof(zinx_config_t, idle_timeout_ms), 1, 0,
-     86400000},
+    {"IdleTimeoutMs", offsetof(zinx_config_t, idle_timeout_ms), 1, 0, 86400000},
     {"OutputSoftLimit", offsetof(zinx_config_t, output_soft_limit), 1, 0,
      1073741824},
-    {"OutputSoftTimeoutMs", offsetof(zinx_config_t, output_soft_timeout_ms),
-     1, 0, 3600000},
+    {"OutputSoftTimeoutMs", offsetof(zinx_config_t, output_soft_timeout_ms), 1,
+     0, 3600000},
     {"OutputHardLimit", offsetof(zinx_config_t, output_hard_limit), 1, 0,
      1073741824},
     {"MaxUnknownMsgs", offsetof(zinx_config_t, max_unknown_msgs), 1, 0,
      4294967295LL},
     {"CloseNoticeMsgID", offsetof(zinx_config_t, close_notice_msg_id), 1, 0,
      4294967295LL},
+    {"LengthFieldOffset", offsetof(zinx_config_t, length_field_offset), 1, 0,
+     65535},
+    {"LengthFieldAdjustment", offsetof(zinx_config_t, length_field_adjustment),
+     0, -65536, 65536},
+    {"LengthFieldInitialBytesToStrip",
+     offsetof(zinx_config_t, length_field_strip), 1, 0, 65535},
 };
 
 #define NUM_COUNT (sizeof(num_fields) / sizeof(num_fields[0]))
@@ -216,26 +221,15 @@ static void set_num(zinx_config_t *cfg, const struct num_field *f, long long v)
 
 /* Zinx keys the library knows of but does not use. */
 static const char *const unused_keys[] = {
-    "WsPort",
-    "WsPath",
-    "KcpPort",
-    "Mode",
-    "Version",
-    "WorkerMode",
-    "RouterSlicesMode",
-    "RequestPoolMode",
-    "CertFile",
-    "PrivateKeyFile",
-    "KcpACKNoDelay",
-    "KcpStreamMode",
-    "KcpNoDelay",
-    "KcpInterval",
-    "KcpResend",
-    "KcpNc",
-    "KcpSendWindow",
-    "KcpRecvWindow",
-    "KcpFecDataShards",
-    "KcpFecParityShards",
+    "WsPort",           "WsPath",
+    "KcpPort",          "Mode",
+    "Version",          "RequestPoolMode",
+    "CertFile",         "PrivateKeyFile",
+    "KcpACKNoDelay",    "KcpStreamMode",
+    "KcpNoDelay",       "KcpInterval",
+    "KcpResend",        "KcpNc",
+    "KcpSendWindow",    "KcpRecvWindow",
+    "KcpFecDataShards", "KcpFecParityShards",
 };
 
 /* A private temporary directory, so parallel runs never collide. */
@@ -293,6 +287,17 @@ static void test_defaults_match_zinx(void **state)
     assert_int_equal(cfg.output_hard_limit, 4194304);
     assert_int_equal(cfg.max_unknown_msgs, 0);
     assert_int_equal(cfg.close_notice_msg_id, 0);
+    assert_int_equal(cfg.worker_mode, ZINX_WORKER_HASH);
+    assert_int_equal(cfg.router_slices_mode, 0);
+    assert_int_equal(cfg.frame_decoder, ZINX_DECODER_PACKET_FORMAT);
+    /* Zinx's TLV preset. */
+    assert_int_equal(cfg.length_field_order, ZINX_BIG_ENDIAN);
+    assert_int_equal(cfg.length_field_max_frame_length, 0);
+    assert_int_equal(cfg.length_field_offset, 4);
+    assert_int_equal(cfg.length_field_length, 4);
+    assert_int_equal(cfg.length_field_adjustment, 0);
+    assert_int_equal(cfg.length_field_strip, 0);
+    assert_int_equal(cfg.bad_frame_policy, ZINX_BAD_FRAME_DROP);
 }
 
 static void test_defaults_are_valid(void **state)
@@ -339,6 +344,81 @@ static void test_every_key_from_json(void **state)
     assert_int_equal(cfg.packet_format, ZINX_FORMAT_LTV_LE);
     assert_int_equal(cfg.output_high_water, 2048);
     assert_int_equal(cfg.drain_timeout_ms, 0);
+}
+
+/* The keys of the message pipeline, layout 4: every spelling of each
+   named value, and Zinx's "" for the hash mode. */
+static void test_pipeline_keys_from_json(void **state)
+{
+    (void)state;
+    zinx_config_t cfg;
+    zinx_config_default(&cfg);
+    check_loads("{\"WorkerMode\": \"DynamicBind\", \"RouterSlicesMode\": true,"
+                " \"FrameDecoder\": \"length_field\","
+                " \"LengthFieldOrder\": \"LITTLE_endian\","
+                " \"LengthFieldMaxFrameLength\": 4294967295,"
+                " \"LengthFieldOffset\": 2, \"LengthFieldLength\": 8,"
+                " \"LengthFieldAdjustment\": -3,"
+                " \"LengthFieldInitialBytesToStrip\": 10,"
+                " \"BadFramePolicy\": \"close\"}",
+                &cfg);
+    assert_int_equal(cfg.worker_mode, ZINX_WORKER_DYNAMIC_BIND);
+    assert_int_equal(cfg.router_slices_mode, 1);
+    assert_int_equal(cfg.frame_decoder, ZINX_DECODER_LENGTH_FIELD);
+    assert_int_equal(cfg.length_field_order, ZINX_LITTLE_ENDIAN);
+    assert_true(cfg.length_field_max_frame_length == 4294967295ULL);
+    assert_int_equal(cfg.length_field_offset, 2);
+    assert_int_equal(cfg.length_field_length, 8);
+    assert_int_equal(cfg.length_field_adjustment, -3);
+    assert_int_equal(cfg.length_field_strip, 10);
+    assert_int_equal(cfg.bad_frame_policy, ZINX_BAD_FRAME_CLOSE);
+    check_loads("{\"WorkerMode\": \"\", \"FrameDecoder\": \"htlv_crc\"}", &cfg);
+    assert_int_equal(cfg.worker_mode, ZINX_WORKER_HASH);
+    assert_int_equal(cfg.frame_decoder, ZINX_DECODER_HTLV_CRC);
+    check_loads("{\"WorkerMode\": \"bind\"}", &cfg);
+    assert_int_equal(cfg.worker_mode, ZINX_WORKER_BIND);
+    check_loads("{\"WorkerMode\": \"hash\"}", &cfg);
+    assert_int_equal(cfg.worker_mode, ZINX_WORKER_HASH);
+}
+
+/* A named value outside its list, in a file and in code, and the
+   length-field sizes Zinx refuses. */
+static void test_pipeline_keys_refused(void **state)
+{
+    (void)state;
+    zinx_config_t cfg;
+    char err[ERR_LEN];
+    zinx_config_default(&cfg);
+    const char *bad = "{\"WorkerMode\": \"RoundRobin\"}";
+    assert_int_equal(zinx_config_load_json(&cfg, bad, strlen(bad), "f.json",
+                                           err, sizeof(err), NULL, NULL),
+                     ZINX_ECONFIG);
+    assert_string_equal(err, "f.json: WorkerMode: unknown worker mode "
+                             "\"RoundRobin\" (expected \"\", Hash, Bind or "
+                             "DynamicBind)");
+    bad = "{\"FrameDecoder\": 1}";
+    assert_int_equal(zinx_config_load_json(&cfg, bad, strlen(bad), "f.json",
+                                           err, sizeof(err), NULL, NULL),
+                     ZINX_ECONFIG);
+    assert_non_null(strstr(err, "FrameDecoder: expected a string"));
+    bad = "{\"LengthFieldMaxFrameLength\": 4294967296}";
+    assert_int_equal(zinx_config_load_json(&cfg, bad, strlen(bad), "f.json",
+                                           err, sizeof(err), NULL, NULL),
+                     ZINX_ECONFIG);
+    cfg.bad_frame_policy = 2;
+    assert_int_equal(zinx_config_validate(&cfg, err, sizeof(err)),
+                     ZINX_ECONFIG);
+    assert_string_equal(err, "BadFramePolicy: unknown bad frame policy 2 "
+                             "(expected drop or close)");
+    zinx_config_default(&cfg);
+    for (uint32_t n = 0; n <= 9; n++) {
+        cfg.length_field_length = n;
+        int ok = n == 1 || n == 2 || n == 3 || n == 4 || n == 8;
+        assert_int_equal(zinx_config_validate(&cfg, err, sizeof(err)),
+                         ok ? 0 : ZINX_ECONFIG);
+        if (!ok)
+            assert_non_null(strstr(err, "LengthFieldLength"));
+    }
 }
 
 static void test_absent_keys_keep_values(void **state)
@@ -1183,7 +1263,8 @@ static void test_log_file_keys(void **state)
                    "0..1099511627776");
     check_rejected("{\"LogFileSize\": -1}", "LogFileSize", "out of range");
     check_rejected("{\"LogCons\": 1}", "LogCons", "expected true or false");
-    check_rejected("{\"LogCons\": \"true\"}", "LogCons", "expected true or false");
+    check_rejected("{\"LogCons\": \"true\"}", "LogCons",
+                   "expected true or false");
     zinx_config_default(&cfg);
     cfg.log_file_size = UINT64_MAX;
     assert_int_equal(zinx_config_validate(&cfg, err, sizeof(err)),
@@ -1901,6 +1982,8 @@ int main(void)
         cmocka_unit_test(test_defaults_match_zinx),
         cmocka_unit_test(test_defaults_are_valid),
         cmocka_unit_test(test_every_key_from_json),
+        cmocka_unit_test(test_pipeline_keys_from_json),
+        cmocka_unit_test(test_pipeline_keys_refused),
         cmocka_unit_test(test_absent_keys_keep_values),
         cmocka_unit_test(test_keys_are_case_insensitive),
         cmocka_unit_test(test_numeric_bounds_accepted),

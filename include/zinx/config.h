@@ -32,7 +32,10 @@
  *
  *   1: struct_size .. close_notice_msg_id: the keys zinx 0.1.0 had;
  *   2: adds unix_mode (UnixMode), and pad_2;
- *   3: adds io_backend (IOBackend), and pad_3.
+ *   3: adds io_backend (IOBackend), and pad_3;
+ *   4: adds worker_mode (WorkerMode), router_slices_mode
+ *      (RouterSlicesMode), frame_decoder (FrameDecoder), the LengthField*
+ *      keys, bad_frame_policy (BadFramePolicy), and pad_4.
  *
  * Every layout ends exactly at its last member, with no padding after
  * it: otherwise a field added later could fall into bytes an older
@@ -74,6 +77,16 @@
  * | CloseNoticeMsgID  | close_notice_msg_id | 0 (off)         |
  * | UnixMode          | unix_mode           | 0660            |
  * | IOBackend         | io_backend          | "epoll"         |
+ * | WorkerMode        | worker_mode         | "" (Hash)       |
+ * | RouterSlicesMode  | router_slices_mode  | false (0)       |
+ * | FrameDecoder      | frame_decoder       | "packet_format" |
+ * | LengthFieldOrder  | length_field_order  | "big_endian"    |
+ * | LengthFieldMaxFrameLength | length_field_max_frame_length | 0 |
+ * | LengthFieldOffset | length_field_offset | 4               |
+ * | LengthFieldLength | length_field_length | 4               |
+ * | LengthFieldAdjustment | length_field_adjustment | 0         |
+ * | LengthFieldInitialBytesToStrip | length_field_strip | 0     |
+ * | BadFramePolicy    | bad_frame_policy    | "drop"          |
  *
  * Host is a host name ("localhost"), an IPv4 or IPv6 literal (an IPv6
  * one may carry a %zone), or "" for every interface; it is resolved when
@@ -110,6 +123,26 @@
  * A kernel that refuses io_uring (too old, or forbidden by a seccomp
  * policy or RLIMIT_MEMLOCK) gets epoll instead, with one warning.
  *
+ * WorkerMode says how connections map to workers (WorkerPoolSize > 0):
+ * "" or "Hash" (connID % WorkerPoolSize, Zinx's default), "Bind" or
+ * "DynamicBind"; see docs/configuration.md for what each guarantees.
+ * RouterSlicesMode is accepted for Zinx's files and selects nothing:
+ * classic routers and handler chains work side by side.
+ *
+ * FrameDecoder picks how incoming frames are cut: "packet_format" (the
+ * default: PacketFormat's 8-byte header), "length_field" (Zinx's
+ * LengthField decoder, set by the LengthField* keys; the defaults are
+ * Zinx's TLV preset) or "htlv_crc" (Zinx's HTLV+CRC16 device frame).
+ * Replies are always written in PacketFormat's layout, except with
+ * "htlv_crc", whose replies are HTLV+CRC16 frames. LengthFieldOrder is
+ * "big_endian" or "little_endian"; LengthFieldLength is 1, 2, 3, 4 or 8
+ * bytes; LengthFieldMaxFrameLength 0 means MaxPacketSize +
+ * LengthFieldOffset + LengthFieldLength. BadFramePolicy says what a
+ * connection does with a frame its decoder refuses but can skip (a bad
+ * CRC, a length-field frame above LengthFieldMaxFrameLength): "drop" it
+ * (counted, logged at most once per second) or "close" the connection.
+ * docs/codecs.md describes each decoder.
+ *
  * The README's configuration table says what each one does.
  */
 #ifndef ZINX_CONFIG_H
@@ -140,6 +173,32 @@ typedef enum zinx_io_backend {
     ZINX_IO_EPOLL = 0, /* "epoll" */
     ZINX_IO_URING = 1  /* "io_uring" */
 } zinx_io_backend_t;
+
+/* The values of zinx_config_t.worker_mode (the WorkerMode key). */
+typedef enum zinx_worker_mode {
+    ZINX_WORKER_HASH = 0,        /* "" or "Hash": connID % WorkerPoolSize */
+    ZINX_WORKER_BIND = 1,        /* "Bind": one worker per connection */
+    ZINX_WORKER_DYNAMIC_BIND = 2 /* "DynamicBind": extra workers on demand */
+} zinx_worker_mode_t;
+
+/* The values of zinx_config_t.frame_decoder (the FrameDecoder key). */
+typedef enum zinx_frame_decoder {
+    ZINX_DECODER_PACKET_FORMAT = 0, /* "packet_format": PacketFormat's */
+    ZINX_DECODER_LENGTH_FIELD = 1,  /* "length_field": LengthField* keys */
+    ZINX_DECODER_HTLV_CRC = 2       /* "htlv_crc": HTLV+CRC16 (Modbus) */
+} zinx_frame_decoder_t;
+
+/* The values of zinx_config_t.length_field_order. */
+typedef enum zinx_byte_order {
+    ZINX_BIG_ENDIAN = 0,   /* "big_endian" */
+    ZINX_LITTLE_ENDIAN = 1 /* "little_endian" */
+} zinx_byte_order_t;
+
+/* The values of zinx_config_t.bad_frame_policy (BadFramePolicy). */
+typedef enum zinx_bad_frame_policy {
+    ZINX_BAD_FRAME_DROP = 0, /* "drop": skip the frame, keep the connection */
+    ZINX_BAD_FRAME_CLOSE = 1 /* "close": close the connection */
+} zinx_bad_frame_policy_t;
 
 typedef struct zinx_config {
     /* Layout 1. struct_size: the size of this struct as the program was
@@ -184,6 +243,19 @@ typedef struct zinx_config {
     /* Layout 3. */
     uint32_t io_backend; /* a zinx_io_backend_t: ZINX_IO_EPOLL or _URING */
     uint32_t pad_3;      /* not a setting: ends layout 3 on its alignment */
+    /* Layout 4. */
+    uint32_t worker_mode;                   /* a zinx_worker_mode_t */
+    int router_slices_mode;                 /* 0/1: accepted, selects nothing */
+    uint32_t frame_decoder;                 /* a zinx_frame_decoder_t */
+    uint32_t length_field_order;            /* a zinx_byte_order_t */
+    uint64_t length_field_max_frame_length; /* 0..4294967295 bytes; 0: see
+                                               above */
+    uint32_t length_field_offset;           /* 0..65535 */
+    uint32_t length_field_length;           /* 1, 2, 3, 4 or 8 */
+    int length_field_adjustment;            /* -65536..65536 */
+    uint32_t length_field_strip;            /* 0..65535 */
+    uint32_t bad_frame_policy;              /* a zinx_bad_frame_policy_t */
+    uint32_t pad_4; /* not a setting: ends layout 4 on its alignment */
 } zinx_config_t;
 
 /*

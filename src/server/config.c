@@ -35,7 +35,11 @@ _Static_assert((offsetof(zinx_config_t, pad_2) + sizeof(uint32_t)) %
                        CONFIG_ALIGN ==
                    0,
                "layout 2 must end on the struct's alignment");
-_Static_assert(offsetof(zinx_config_t, pad_3) + sizeof(uint32_t) ==
+_Static_assert((offsetof(zinx_config_t, pad_3) + sizeof(uint32_t)) %
+                       CONFIG_ALIGN ==
+                   0,
+               "layout 3 must end on the struct's alignment");
+_Static_assert(offsetof(zinx_config_t, pad_4) + sizeof(uint32_t) ==
                    sizeof(zinx_config_t),
                "the last member must end the struct: follow it by a pad");
 
@@ -76,6 +80,17 @@ static void fill_defaults(zinx_config_t *cfg)
     cfg->close_notice_msg_id = 0;
     cfg->unix_mode = 0660;
     cfg->io_backend = ZINX_IO_EPOLL;
+    cfg->worker_mode = ZINX_WORKER_HASH;
+    cfg->router_slices_mode = 0;
+    cfg->frame_decoder = ZINX_DECODER_PACKET_FORMAT;
+    /* Zinx's TLV preset: the length is the u32 after the ID. */
+    cfg->length_field_order = ZINX_BIG_ENDIAN;
+    cfg->length_field_max_frame_length = 0;
+    cfg->length_field_offset = 4;
+    cfg->length_field_length = 4;
+    cfg->length_field_adjustment = 0;
+    cfg->length_field_strip = 0;
+    cfg->bad_frame_policy = ZINX_BAD_FRAME_DROP;
 }
 
 void zinx_config_default_sized(zinx_config_t *cfg, size_t size)

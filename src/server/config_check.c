@@ -198,14 +198,13 @@ static int check_format(zinx_packet_format_t f, char *why, size_t why_len)
     return -1;
 }
 
-static int check_backend(uint32_t b, char *why, size_t why_len)
+static int check_named(const zinx__key_spec_t *k, uint32_t v, char *why,
+                       size_t why_len)
 {
-    if (zinx__io_backend_name(b) != NULL)
+    if (zinx__key_names_find(k->names, v) != NULL)
         return 0;
-    zinx__config_msg(why, why_len,
-                     "unknown I/O backend %lu (expected ZINX_IO_EPOLL or "
-                     "ZINX_IO_URING)",
-                     (unsigned long)b);
+    zinx__config_msg(why, why_len, "unknown %s %lu (expected %s)",
+                     k->names->what, (unsigned long)v, k->names->expected);
     return -1;
 }
 
@@ -230,8 +229,8 @@ static int check_field(const zinx_config_t *cfg, const zinx__key_spec_t *k,
         return check_format(*(const zinx_packet_format_t *)p, why, why_len);
     case ZINX__KEY_MODE:
         return check_mode(k, *(const uint32_t *)p, why, why_len);
-    case ZINX__KEY_BACKEND:
-        return check_backend(*(const uint32_t *)p, why, why_len);
+    case ZINX__KEY_NAMED:
+        return check_named(k, *(const uint32_t *)p, why, why_len);
     }
     zinx__config_msg(why, why_len, "unknown key type");
     return -1;
@@ -291,6 +290,22 @@ static int check_output_limits(const zinx_config_t *cfg, char *err,
     return rc;
 }
 
+/* Zinx's frame decoder reads a length field of 1, 2, 3, 4 or 8 bytes;
+   the range of the key lets 5 to 7 through. */
+static int check_length_field(const zinx_config_t *cfg, char *err,
+                              size_t err_len)
+{
+    uint32_t n = cfg->length_field_length;
+    if (n >= 1 && n <= 4)
+        return 0;
+    if (n == 8)
+        return 0;
+    zinx__config_msg(err, err_len,
+                     "LengthFieldLength: %lu is not 1, 2, 3, 4 or 8",
+                     (unsigned long)n);
+    return ZINX_ECONFIG;
+}
+
 int zinx_config_validate(const zinx_config_t *cfg, char *err, size_t err_len)
 {
     zinx__config_msg(err, err_len, "%s", "");
@@ -311,5 +326,8 @@ int zinx_config_validate(const zinx_config_t *cfg, char *err, size_t err_len)
             return ZINX_ECONFIG;
         }
     }
-    return check_output_limits(&full, err, err_len);
+    rc = check_length_field(&full, err, err_len);
+    if (rc == 0)
+        rc = check_output_limits(&full, err, err_len);
+    return rc;
 }

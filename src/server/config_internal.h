@@ -80,8 +80,24 @@ typedef enum zinx__key_type {
     ZINX__KEY_FORMAT, /* zinx_packet_format_t, written as a format name */
     ZINX__KEY_MODE,   /* uint32_t permission bits, written as an octal
                          string or a number */
-    ZINX__KEY_BACKEND /* uint32_t zinx_io_backend_t, written as a name */
+    ZINX__KEY_NAMED   /* uint32_t enumeration, written as one of its
+                         names (see zinx__key_names_t) */
 } zinx__key_type_t;
+
+/* One spelling of a ZINX__KEY_NAMED value. */
+typedef struct zinx__key_name {
+    const char *name; /* matched in any letter case */
+    uint32_t value;
+} zinx__key_name_t;
+
+/* The names of a ZINX__KEY_NAMED key. A value may have several
+   spellings; the first one listed is the one messages show. */
+typedef struct zinx__key_names {
+    const char *what;     /* the kind of value, for messages: "I/O backend" */
+    const char *expected; /* the names to suggest: "epoll or io_uring" */
+    const zinx__key_name_t *names;
+    size_t count;
+} zinx__key_names_t;
 
 typedef struct zinx__key_spec {
     const char *name; /* canonical spelling: Zinx's Go field name */
@@ -89,6 +105,7 @@ typedef struct zinx__key_spec {
     size_t offset; /* of the field in zinx_config_t */
     long long min;
     long long max;
+    const zinx__key_names_t *names; /* ZINX__KEY_NAMED only, else NULL */
 } zinx__key_spec_t;
 
 /* Every key, in the order of the documentation's table. */
@@ -112,11 +129,15 @@ const zinx__key_spec_t *zinx__config_find_key(const char *name);
  */
 int zinx__config_key_fits(const zinx__key_spec_t *k, size_t struct_size);
 
-/* IOBackend's names: "epoll" or "io_uring" (any letter case) to a
-   zinx_io_backend_t; returns 0, or -1 for another name. */
-int zinx__io_backend_parse(const char *name, uint32_t *out);
-/* The name of a zinx_io_backend_t, or NULL for an unknown value. */
-const char *zinx__io_backend_name(uint32_t backend);
+/* The value named `name` (any letter case) among n; returns 0, or -1
+   for another name. */
+int zinx__key_names_parse(const zinx__key_names_t *n, const char *name,
+                          uint32_t *out);
+/* The first name of value v among n, or NULL for an unknown value. */
+const char *zinx__key_names_find(const zinx__key_names_t *n, uint32_t v);
+
+/* IOBackend's names ("epoll", "io_uring"), for ZINX_IO_BACKEND. */
+extern const zinx__key_names_t zinx__io_backend_names;
 
 /* Zinx's spelling of a Zinx key this library ignores, or NULL. */
 const char *zinx__config_find_unused(const char *name);

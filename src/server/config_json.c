@@ -68,24 +68,23 @@ static int apply_format(const zinx__key_spec_t *k, const cJSON *item,
     return 0;
 }
 
-static int apply_backend(const zinx__key_spec_t *k, const cJSON *item,
-                         zinx_config_t *cfg, char *why, size_t why_len)
+static int apply_named(const zinx__key_spec_t *k, const cJSON *item,
+                       zinx_config_t *cfg, char *why, size_t why_len)
 {
     char q[ZINX__CONFIG_QUOTE_LEN];
-    uint32_t b;
+    uint32_t v;
     if (!cJSON_IsString(item)) {
         zinx__config_msg(why, why_len, "expected a string, got %s",
                          kind_of(item));
         return -1;
     }
-    if (zinx__io_backend_parse(item->valuestring, &b) != 0) {
+    if (zinx__key_names_parse(k->names, item->valuestring, &v) != 0) {
         zinx__config_msg(
-            why, why_len,
-            "unknown I/O backend \"%s\" (expected epoll or io_uring)",
-            zinx__config_quote(item->valuestring, q));
+            why, why_len, "unknown %s \"%s\" (expected %s)", k->names->what,
+            zinx__config_quote(item->valuestring, q), k->names->expected);
         return -1;
     }
-    *(uint32_t *)field_at(cfg, k) = b;
+    *(uint32_t *)field_at(cfg, k) = v;
     return 0;
 }
 
@@ -242,8 +241,8 @@ static int apply_item(const zinx__key_spec_t *k, const cJSON *item,
         return apply_bool(k, item, cfg, why, why_len);
     case ZINX__KEY_MODE:
         return apply_mode(k, item, cfg, why, why_len);
-    case ZINX__KEY_BACKEND:
-        return apply_backend(k, item, cfg, why, why_len);
+    case ZINX__KEY_NAMED:
+        return apply_named(k, item, cfg, why, why_len);
     }
     zinx__config_msg(why, why_len, "unknown key type");
     return -1;

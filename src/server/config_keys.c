@@ -22,62 +22,118 @@
 #define TEXT_FIELD(f) \
     offsetof(zinx_config_t, f), 0, (long long)MEMBER_SIZE(f) - 1
 
+#define NAMES(list) list, sizeof(list) / sizeof(list[0])
+
+static const zinx__key_name_t backend_list[] = {{"epoll", ZINX_IO_EPOLL},
+                                                {"io_uring", ZINX_IO_URING}};
+const zinx__key_names_t zinx__io_backend_names = {
+    "I/O backend", "epoll or io_uring", NAMES(backend_list)};
+
+static const zinx__key_name_t worker_mode_list[] = {
+    {"Hash", ZINX_WORKER_HASH},
+    {"", ZINX_WORKER_HASH},
+    {"Bind", ZINX_WORKER_BIND},
+    {"DynamicBind", ZINX_WORKER_DYNAMIC_BIND}};
+static const zinx__key_names_t worker_mode_names = {
+    "worker mode", "\"\", Hash, Bind or DynamicBind", NAMES(worker_mode_list)};
+
+static const zinx__key_name_t decoder_list[] = {
+    {"packet_format", ZINX_DECODER_PACKET_FORMAT},
+    {"length_field", ZINX_DECODER_LENGTH_FIELD},
+    {"htlv_crc", ZINX_DECODER_HTLV_CRC}};
+static const zinx__key_names_t decoder_names = {
+    "frame decoder", "packet_format, length_field or htlv_crc",
+    NAMES(decoder_list)};
+
+static const zinx__key_name_t order_list[] = {
+    {"big_endian", ZINX_BIG_ENDIAN}, {"little_endian", ZINX_LITTLE_ENDIAN}};
+static const zinx__key_names_t order_names = {
+    "byte order", "big_endian or little_endian", NAMES(order_list)};
+
+static const zinx__key_name_t policy_list[] = {{"drop", ZINX_BAD_FRAME_DROP},
+                                               {"close", ZINX_BAD_FRAME_CLOSE}};
+static const zinx__key_names_t policy_names = {
+    "bad frame policy", "drop or close", NAMES(policy_list)};
+
 const zinx__key_spec_t zinx__config_keys[] = {
-    {"Name", ZINX__KEY_STRING, TEXT_FIELD(name)},
-    {"Host", ZINX__KEY_HOST, TEXT_FIELD(host)},
-    {"TCPPort", ZINX__KEY_INT, CHECKED_OFFSET(tcp_port, int), 0, 65535},
-    {"MaxConn", ZINX__KEY_INT, CHECKED_OFFSET(max_conn, int), 1, 1000000},
+    {"Name", ZINX__KEY_STRING, TEXT_FIELD(name), NULL},
+    {"Host", ZINX__KEY_HOST, TEXT_FIELD(host), NULL},
+    {"TCPPort", ZINX__KEY_INT, CHECKED_OFFSET(tcp_port, int), 0, 65535, NULL},
+    {"MaxConn", ZINX__KEY_INT, CHECKED_OFFSET(max_conn, int), 1, 1000000, NULL},
     {"MaxPacketSize", ZINX__KEY_U32, CHECKED_OFFSET(max_packet_size, uint32_t),
-     1, 1073741824},
+     1, 1073741824, NULL},
     {"WorkerPoolSize", ZINX__KEY_U32,
-     CHECKED_OFFSET(worker_pool_size, uint32_t), 0, 1024},
+     CHECKED_OFFSET(worker_pool_size, uint32_t), 0, 1024, NULL},
     {"MaxWorkerTaskLen", ZINX__KEY_U32,
-     CHECKED_OFFSET(max_worker_task_len, uint32_t), 1, 16777216},
+     CHECKED_OFFSET(max_worker_task_len, uint32_t), 1, 16777216, NULL},
     {"MaxMsgChanLen", ZINX__KEY_U32, CHECKED_OFFSET(max_msg_chan_len, uint32_t),
-     1, 16777216},
+     1, 16777216, NULL},
     {"IOReadBuffSize", ZINX__KEY_U32,
-     CHECKED_OFFSET(io_read_buff_size, uint32_t), 1, 67108864},
-    {"LogDir", ZINX__KEY_STRING, TEXT_FIELD(log_dir)},
-    {"LogFile", ZINX__KEY_STRING, TEXT_FIELD(log_file)},
+     CHECKED_OFFSET(io_read_buff_size, uint32_t), 1, 67108864, NULL},
+    {"LogDir", ZINX__KEY_STRING, TEXT_FIELD(log_dir), NULL},
+    {"LogFile", ZINX__KEY_STRING, TEXT_FIELD(log_file), NULL},
     {"LogIsolationLevel", ZINX__KEY_INT,
-     CHECKED_OFFSET(log_isolation_level, int), 0, 3},
+     CHECKED_OFFSET(log_isolation_level, int), 0, 3, NULL},
     {"LogFileSize", ZINX__KEY_U64, CHECKED_OFFSET(log_file_size, uint64_t), 0,
-     1LL << 40},
-    {"LogSaveDays", ZINX__KEY_INT, CHECKED_OFFSET(log_save_days, int), 0,
-     36500},
-    {"LogCons", ZINX__KEY_BOOL, CHECKED_OFFSET(log_cons, int), 0, 1},
+     1LL << 40, NULL},
+    {"LogSaveDays", ZINX__KEY_INT, CHECKED_OFFSET(log_save_days, int), 0, 36500,
+     NULL},
+    {"LogCons", ZINX__KEY_BOOL, CHECKED_OFFSET(log_cons, int), 0, 1, NULL},
     {"HeartbeatMax", ZINX__KEY_INT, CHECKED_OFFSET(heartbeat_max, int), 1,
-     86400},
-    {"IOThreads", ZINX__KEY_U32, CHECKED_OFFSET(io_threads, uint32_t), 0, 256},
+     86400, NULL},
+    {"IOThreads", ZINX__KEY_U32, CHECKED_OFFSET(io_threads, uint32_t), 0, 256,
+     NULL},
     {"PacketFormat", ZINX__KEY_FORMAT,
-     CHECKED_OFFSET(packet_format, zinx_packet_format_t), 0, 0},
+     CHECKED_OFFSET(packet_format, zinx_packet_format_t), 0, 0, NULL},
     {"OutputHighWater", ZINX__KEY_U32,
-     CHECKED_OFFSET(output_high_water, uint32_t), 1024, 1073741824},
+     CHECKED_OFFSET(output_high_water, uint32_t), 1024, 1073741824, NULL},
     {"DrainTimeoutMs", ZINX__KEY_U32,
-     CHECKED_OFFSET(drain_timeout_ms, uint32_t), 0, 3600000},
+     CHECKED_OFFSET(drain_timeout_ms, uint32_t), 0, 3600000, NULL},
     {"HeartbeatIntervalMs", ZINX__KEY_U32,
-     CHECKED_OFFSET(heartbeat_interval_ms, uint32_t), 0, 86400000},
+     CHECKED_OFFSET(heartbeat_interval_ms, uint32_t), 0, 86400000, NULL},
     {"HeartbeatMsgID", ZINX__KEY_U32,
-     CHECKED_OFFSET(heartbeat_msg_id, uint32_t), 0, 4294967295LL},
+     CHECKED_OFFSET(heartbeat_msg_id, uint32_t), 0, 4294967295LL, NULL},
     {"HeartbeatCountAcks", ZINX__KEY_BOOL,
-     CHECKED_OFFSET(heartbeat_count_acks, int), 0, 1},
+     CHECKED_OFFSET(heartbeat_count_acks, int), 0, 1, NULL},
     {"FrameTimeoutMs", ZINX__KEY_U32,
-     CHECKED_OFFSET(frame_timeout_ms, uint32_t), 0, 3600000},
+     CHECKED_OFFSET(frame_timeout_ms, uint32_t), 0, 3600000, NULL},
     {"IdleTimeoutMs", ZINX__KEY_U32, CHECKED_OFFSET(idle_timeout_ms, uint32_t),
-     0, 86400000},
+     0, 86400000, NULL},
     {"OutputSoftLimit", ZINX__KEY_U32,
-     CHECKED_OFFSET(output_soft_limit, uint32_t), 0, 1073741824},
+     CHECKED_OFFSET(output_soft_limit, uint32_t), 0, 1073741824, NULL},
     {"OutputSoftTimeoutMs", ZINX__KEY_U32,
-     CHECKED_OFFSET(output_soft_timeout_ms, uint32_t), 0, 3600000},
+     CHECKED_OFFSET(output_soft_timeout_ms, uint32_t), 0, 3600000, NULL},
     {"OutputHardLimit", ZINX__KEY_U32,
-     CHECKED_OFFSET(output_hard_limit, uint32_t), 0, 1073741824},
+     CHECKED_OFFSET(output_hard_limit, uint32_t), 0, 1073741824, NULL},
     {"MaxUnknownMsgs", ZINX__KEY_U32,
-     CHECKED_OFFSET(max_unknown_msgs, uint32_t), 0, 4294967295LL},
+     CHECKED_OFFSET(max_unknown_msgs, uint32_t), 0, 4294967295LL, NULL},
     {"CloseNoticeMsgID", ZINX__KEY_U32,
-     CHECKED_OFFSET(close_notice_msg_id, uint32_t), 0, 4294967295LL},
-    {"UnixMode", ZINX__KEY_MODE, CHECKED_OFFSET(unix_mode, uint32_t), 0, 0777},
-    {"IOBackend", ZINX__KEY_BACKEND, CHECKED_OFFSET(io_backend, uint32_t), 0,
-     1},
+     CHECKED_OFFSET(close_notice_msg_id, uint32_t), 0, 4294967295LL, NULL},
+    {"UnixMode", ZINX__KEY_MODE, CHECKED_OFFSET(unix_mode, uint32_t), 0, 0777,
+     NULL},
+    {"IOBackend", ZINX__KEY_NAMED, CHECKED_OFFSET(io_backend, uint32_t), 0, 0,
+     &zinx__io_backend_names},
+    {"WorkerMode", ZINX__KEY_NAMED, CHECKED_OFFSET(worker_mode, uint32_t), 0, 0,
+     &worker_mode_names},
+    {"RouterSlicesMode", ZINX__KEY_BOOL,
+     CHECKED_OFFSET(router_slices_mode, int), 0, 1, NULL},
+    {"FrameDecoder", ZINX__KEY_NAMED, CHECKED_OFFSET(frame_decoder, uint32_t),
+     0, 0, &decoder_names},
+    {"LengthFieldOrder", ZINX__KEY_NAMED,
+     CHECKED_OFFSET(length_field_order, uint32_t), 0, 0, &order_names},
+    {"LengthFieldMaxFrameLength", ZINX__KEY_U64,
+     CHECKED_OFFSET(length_field_max_frame_length, uint64_t), 0, 4294967295LL,
+     NULL},
+    {"LengthFieldOffset", ZINX__KEY_U32,
+     CHECKED_OFFSET(length_field_offset, uint32_t), 0, 65535, NULL},
+    {"LengthFieldLength", ZINX__KEY_U32,
+     CHECKED_OFFSET(length_field_length, uint32_t), 1, 8, NULL},
+    {"LengthFieldAdjustment", ZINX__KEY_INT,
+     CHECKED_OFFSET(length_field_adjustment, int), -65536, 65536, NULL},
+    {"LengthFieldInitialBytesToStrip", ZINX__KEY_U32,
+     CHECKED_OFFSET(length_field_strip, uint32_t), 0, 65535, NULL},
+    {"BadFramePolicy", ZINX__KEY_NAMED,
+     CHECKED_OFFSET(bad_frame_policy, uint32_t), 0, 0, &policy_names},
 };
 
 const size_t zinx__config_key_count =
@@ -97,8 +153,6 @@ static const char *const unused_keys[] = {
     "KcpPort",
     "Mode",
     "Version",
-    "WorkerMode",
-    "RouterSlicesMode",
     "RequestPoolMode",
     "CertFile",
     "PrivateKeyFile",
@@ -161,25 +215,25 @@ const char *zinx__config_display_name(const char *name,
     return unused != NULL ? unused : zinx__config_quote(name, out);
 }
 
-/* The IOBackend names, indexed by zinx_io_backend_t. */
-static const char *const backend_names[] = {"epoll", "io_uring"};
-
-#define BACKEND_COUNT (sizeof(backend_names) / sizeof(backend_names[0]))
-
-int zinx__io_backend_parse(const char *name, uint32_t *out)
+int zinx__key_names_parse(const zinx__key_names_t *n, const char *name,
+                          uint32_t *out)
 {
-    for (size_t i = 0; i < BACKEND_COUNT; i++) {
-        if (zinx__config_compare_folded(name, backend_names[i]) == 0) {
-            *out = (uint32_t)i;
+    for (size_t i = 0; i < n->count; i++) {
+        if (zinx__config_compare_folded(name, n->names[i].name) == 0) {
+            *out = n->names[i].value;
             return 0;
         }
     }
     return -1;
 }
 
-const char *zinx__io_backend_name(uint32_t backend)
+const char *zinx__key_names_find(const zinx__key_names_t *n, uint32_t v)
 {
-    return backend < BACKEND_COUNT ? backend_names[backend] : NULL;
+    for (size_t i = 0; i < n->count; i++) {
+        if (n->names[i].value == v)
+            return n->names[i].name;
+    }
+    return NULL;
 }
 
 /* Bytes the field of k takes in zinx_config_t. */
@@ -194,7 +248,7 @@ static size_t key_width(const zinx__key_spec_t *k)
         return sizeof(int);
     case ZINX__KEY_U32:
     case ZINX__KEY_MODE:
-    case ZINX__KEY_BACKEND:
+    case ZINX__KEY_NAMED:
         return sizeof(uint32_t);
     case ZINX__KEY_U64:
         return sizeof(uint64_t);

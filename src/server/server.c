@@ -382,7 +382,7 @@ static int apply_backend_override(zinx_server_t *s)
     if (env == NULL || env[0] == '\0')
         return 0;
     uint32_t b;
-    if (zinx__io_backend_parse(env, &b) != 0) {
+    if (zinx__key_names_parse(&zinx__io_backend_names, env, &b) != 0) {
         char q[ZINX__CONFIG_QUOTE_LEN];
         zinx__log(s, ZINX_LOG_ERROR,
                   "invalid configuration: ZINX_IO_BACKEND: unknown I/O "
