@@ -11,6 +11,7 @@
  *   zinx/connmgr.h  the connection manager
  *   zinx/server.h   the server and its lifecycle
  *   zinx/client.h   outgoing connections and a blocking helper
+ *   zinx/interceptor.h  code that sees each message before routing
  */
 #ifndef ZINX_H
 #define ZINX_H
@@ -30,5 +31,6 @@
 #include "zinx/server.h"
 #include "zinx/client.h"
 #include "zinx/timer.h"
+#include "zinx/interceptor.h"
 
 #endif /* ZINX_H */

@@ -47,10 +47,17 @@ typedef bool (*zinx__fault_fn)(zinx__alloc_site_t site, void *udata);
 
 /* ---- router.c --------------------------------------------------------- */
 
+/* A resolved chain: the handlers a message runs, middleware included,
+   in order. Built once at registration; read-only once started. */
+typedef struct zinx__chain {
+    zinx_handler_t *v; /* owned; NULL when n == 0 */
+    uint32_t n;
+} zinx__chain_t;
+
 typedef struct zinx__route {
     uint32_t id;
     bool used;
-    zinx_router_t router;
+    zinx__chain_t chain;
 } zinx__route_t;
 
 /* Open-addressing table; written before start, read-only afterwards. */
@@ -60,9 +67,11 @@ typedef struct zinx__router_table {
     size_t count;
 } zinx__router_table_t;
 
+/* Adds id's route and takes *chain (left empty on success; the caller
+   still owns it on failure). Returns 0, ZINX_EEXIST or ZINX_ENOMEM. */
 int zinx__router_table_add(zinx__router_table_t *t, uint32_t id,
-                           const zinx_router_t *r);
-const zinx_router_t *zinx__router_table_find(const zinx__router_table_t *t,
+                           zinx__chain_t *chain);
+const zinx__route_t *zinx__router_table_find(const zinx__router_table_t *t,
                                              uint32_t id);
 void zinx__router_table_free(zinx__router_table_t *t);
 /* A handler that takes a message and does nothing: heartbeats from peers
@@ -72,12 +81,56 @@ void zinx__ignore_message(zinx_request_t *req, void *udata);
 struct zinx_request {
     zinx_conn_t *conn;
     zinx_msg_t msg;
+    const zinx_handler_t *chain;
+    uint32_t n;    /* handlers in chain */
+    uint32_t next; /* the first handler not yet started */
     bool aborted;
 };
 
-/* Runs the router of msg (or the fallback) for conn. Thread: conn's. */
+/* Runs the interceptors (if any), then the route of msg (or the
+   fallback) for conn. Thread: conn's. */
 void zinx__route_message(zinx_server_t *server, zinx_conn_t *conn,
                          const zinx_msg_t *msg);
+/* Runs the route of msg (or the fallback) for conn, no interceptors.
+   Thread: conn's. */
+void zinx__route_direct(zinx_server_t *server, zinx_conn_t *conn,
+                        const zinx_msg_t *msg);
+
+/* ---- slices.c --------------------------------------------------------- */
+
+/* A list of middleware being collected (global or a group's). */
+typedef struct zinx__mw {
+    zinx_handler_t *v;
+    size_t n, cap;
+} zinx__mw_t;
+
+/* Checks handlers[0..n) (ZINX_EINVAL for NULL fns) and appends copies
+   to mw. Returns 0, ZINX_EINVAL or ZINX_ENOMEM (mw unchanged). */
+int zinx__mw_append(zinx__mw_t *mw, const zinx_handler_t *handlers, size_t n);
+void zinx__mw_free(zinx__mw_t *mw);
+
+/* Builds into *out the chain global + group (may be NULL) + handlers.
+   Returns 0, ZINX_EINVAL (a NULL fn, more than ZINX_CHAIN_MAX) or
+   ZINX_ENOMEM. */
+int zinx__chain_resolve(zinx__chain_t *out, const zinx__mw_t *global,
+                        const zinx__mw_t *group, const zinx_handler_t *handlers,
+                        size_t n);
+/* The handlers[] of a classic router: its non-NULL steps (0..3). */
+size_t zinx__router_steps(const zinx_router_t *r, zinx_handler_t steps[3]);
+void zinx__chain_free(zinx__chain_t *c);
+/* Frees the groups a server made. */
+void zinx__groups_free(zinx_group_t *groups);
+
+/* ---- intercept.c ------------------------------------------------------ */
+
+typedef struct zinx__interceptor {
+    zinx_interceptor_fn fn;
+    void *udata;
+} zinx__interceptor_t;
+
+/* Runs the interceptors from the first, then routing. Thread: conn's. */
+void zinx__intercept(zinx_server_t *server, zinx_conn_t *conn,
+                     const zinx_msg_t *msg);
 
 /* ---- dialer.c --------------------------------------------------------- */
 
@@ -108,8 +161,12 @@ struct zinx_server {
     zinx_config_t cfg;
     zinx__logger_t log;
     zinx__router_table_t routes;
-    zinx_router_t fallback;
+    zinx__chain_t fallback;
     bool has_fallback;
+    zinx__mw_t use;            /* global middleware (Use) */
+    zinx_group_t *groups;      /* owned, a list */
+    zinx__interceptor_t *icpt; /* in registration order */
+    size_t nicpt, icpt_cap;
     zinx_conn_hook_fn on_start, on_stop;
     zinx_heartbeat_msg_fn hb_make;
     zinx_heartbeat_dead_fn hb_dead;

@@ -385,6 +385,16 @@ static void noop(zinx_request_t *req, void *udata)
     (void)udata;
 }
 
+/* A one-handler chain, as the registration calls resolve it. */
+static zinx__chain_t one_chain(void *udata)
+{
+    zinx__mw_t none = {0};
+    zinx_handler_t h = {noop, udata};
+    zinx__chain_t c;
+    assert_int_equal(zinx__chain_resolve(&c, &none, NULL, &h, 1), 0);
+    return c;
+}
+
 static void test_router_table(void **state)
 {
     (void)state;
@@ -393,23 +403,27 @@ static void test_router_table(void **state)
     /* IDs that share low bits, and the extremes. */
     static int tags[3000];
     for (uint32_t i = 0; i < 3000; i++) {
-        zinx_router_t r = {.handle = noop, .udata = &tags[i]};
+        zinx__chain_t c = one_chain(&tags[i]);
         uint32_t id = i * 1024u + (i == 2999 ? UINT32_MAX - 2999 * 1024u : 0);
-        assert_int_equal(zinx__router_table_add(&t, id, &r), 0);
+        assert_int_equal(zinx__router_table_add(&t, id, &c), 0);
+        assert_null(c.v); /* taken */
     }
     assert_int_equal(t.count, 3000);
     assert_true(t.count * 2 <= t.cap); /* load at most one half */
     for (uint32_t i = 0; i < 3000; i++) {
         uint32_t id = i * 1024u + (i == 2999 ? UINT32_MAX - 2999 * 1024u : 0);
-        const zinx_router_t *r = zinx__router_table_find(&t, id);
+        const zinx__route_t *r = zinx__router_table_find(&t, id);
         assert_non_null(r);
-        assert_ptr_equal(r->udata, &tags[i]);
+        assert_int_equal(r->chain.n, 1);
+        assert_ptr_equal(r->chain.v[0].udata, &tags[i]);
     }
     assert_null(zinx__router_table_find(&t, 1));
     assert_null(zinx__router_table_find(&t, 1023));
-    zinx_router_t dup = {.handle = noop};
+    zinx__chain_t dup = one_chain(NULL);
     assert_int_equal(zinx__router_table_add(&t, 0, &dup), ZINX_EEXIST);
     assert_int_equal(zinx__router_table_add(&t, UINT32_MAX, &dup), ZINX_EEXIST);
+    assert_non_null(dup.v); /* still the caller's */
+    zinx__chain_free(&dup);
     zinx__router_table_free(&t);
     assert_null(zinx__router_table_find(&t, 0));
 }

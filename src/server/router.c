@@ -1,4 +1,4 @@
-/* The message-ID routing table and the Pre/Handle/Post call sequence. */
+/* The message-ID routing table and running a message's chain. */
 #include <stdlib.h>
 
 #include "internal.h"
@@ -30,7 +30,7 @@ static int grow(zinx__router_table_t *t)
 }
 
 int zinx__router_table_add(zinx__router_table_t *t, uint32_t id,
-                           const zinx_router_t *r)
+                           zinx__chain_t *chain)
 {
     if (zinx__router_table_find(t, id) != NULL)
         return ZINX_EEXIST;
@@ -45,12 +45,13 @@ int zinx__router_table_add(zinx__router_table_t *t, uint32_t id,
         j = (j + 1) & (t->cap - 1);
     t->slots[j].used = true;
     t->slots[j].id = id;
-    t->slots[j].router = *r;
+    t->slots[j].chain = *chain;
+    *chain = (zinx__chain_t){0};
     t->count++;
     return 0;
 }
 
-const zinx_router_t *zinx__router_table_find(const zinx__router_table_t *t,
+const zinx__route_t *zinx__router_table_find(const zinx__router_table_t *t,
                                              uint32_t id)
 {
     if (t->cap == 0)
@@ -59,7 +60,7 @@ const zinx_router_t *zinx__router_table_find(const zinx__router_table_t *t,
         if (!t->slots[j].used)
             return NULL;
         if (t->slots[j].id == id)
-            return &t->slots[j].router;
+            return &t->slots[j];
     }
 }
 
@@ -71,37 +72,62 @@ void zinx__ignore_message(zinx_request_t *req, void *udata)
 
 void zinx__router_table_free(zinx__router_table_t *t)
 {
+    for (size_t i = 0; i < t->cap; i++)
+        if (t->slots[i].used)
+            zinx__chain_free(&t->slots[i].chain);
     free(t->slots);
     t->slots = NULL;
     t->cap = t->count = 0;
 }
 
-static void run_step(zinx_handler_fn fn, zinx_request_t *req, void *udata)
+/* Runs the handlers not yet started. zinx_request_next() is this same
+   loop one level down: the index lives in the request, so whichever loop
+   runs a handler, no other runs it again, and abort (index = n) ends
+   every loop on the stack at once. */
+static void run_chain(zinx_request_t *req)
 {
-    if (fn != NULL && !req->aborted)
-        fn(req, udata);
+    while (req->next < req->n) {
+        const zinx_handler_t *h = &req->chain[req->next++];
+        h->fn(req, h->udata);
+    }
+}
+
+static void drop_unrouted(zinx_server_t *server, zinx_conn_t *conn,
+                          const zinx_msg_t *msg)
+{
+    atomic_fetch_add_explicit(&server->stats.unrouted, 1, memory_order_relaxed);
+    ZINX__LOG(server, ZINX_LOG_DEBUG,
+              "conn %llu: no router for message ID %u, dropped",
+              (unsigned long long)zinx_conn_id(conn), msg->id);
+    zinx__conn_note_unrouted(conn);
+}
+
+void zinx__route_direct(zinx_server_t *server, zinx_conn_t *conn,
+                        const zinx_msg_t *msg)
+{
+    const zinx__route_t *r = zinx__router_table_find(&server->routes, msg->id);
+    const zinx__chain_t *c;
+    if (r != NULL) {
+        c = &r->chain;
+    } else if (server->has_fallback) {
+        c = &server->fallback;
+    } else {
+        drop_unrouted(server, conn, msg);
+        return;
+    }
+    zinx_request_t req = {
+        .conn = conn, .msg = *msg, .chain = c->v, .n = c->n, .next = 0};
+    run_chain(&req);
 }
 
 void zinx__route_message(zinx_server_t *server, zinx_conn_t *conn,
                          const zinx_msg_t *msg)
 {
-    const zinx_router_t *r = zinx__router_table_find(&server->routes, msg->id);
-    if (r == NULL) {
-        if (!server->has_fallback) {
-            atomic_fetch_add_explicit(&server->stats.unrouted, 1,
-                                      memory_order_relaxed);
-            ZINX__LOG(server, ZINX_LOG_DEBUG,
-                      "conn %llu: no router for message ID %u, dropped",
-                      (unsigned long long)zinx_conn_id(conn), msg->id);
-            zinx__conn_note_unrouted(conn);
-            return;
-        }
-        r = &server->fallback;
-    }
-    zinx_request_t req = {.conn = conn, .msg = *msg, .aborted = false};
-    run_step(r->pre_handle, &req, r->udata);
-    run_step(r->handle, &req, r->udata);
-    run_step(r->post_handle, &req, r->udata);
+    /* The one branch an interceptor-free server pays. */
+    if (server->nicpt != 0)
+        zinx__intercept(server, conn, msg);
+    else
+        zinx__route_direct(server, conn, msg);
 }
 
 zinx_conn_t *zinx_request_conn(const zinx_request_t *req)
@@ -134,7 +160,13 @@ zinx_msg_t zinx_request_msg(const zinx_request_t *req)
 
 void zinx_request_abort(zinx_request_t *req)
 {
+    req->next = req->n;
     req->aborted = true;
+}
+
+void zinx_request_next(zinx_request_t *req)
+{
+    run_chain(req);
 }
 
 int zinx_request_is_aborted(const zinx_request_t *req)

@@ -77,29 +77,6 @@ static bool is_new(const zinx_server_t *s)
 
 /* ---- set-up -------------------------------------------------------------- */
 
-int zinx_server_add_router(zinx_server_t *s, uint32_t id,
-                           const zinx_router_t *router)
-{
-    if (s == NULL || router == NULL)
-        return ZINX_EINVAL;
-    if (!is_new(s))
-        return ZINX_ESTATE;
-    return zinx__router_table_add(&s->routes, id, router);
-}
-
-int zinx_server_set_fallback_router(zinx_server_t *s,
-                                    const zinx_router_t *router)
-{
-    if (s == NULL)
-        return ZINX_EINVAL;
-    if (!is_new(s))
-        return ZINX_ESTATE;
-    s->has_fallback = router != NULL;
-    if (router != NULL)
-        s->fallback = *router;
-    return 0;
-}
-
 int zinx_server_on_conn_start(zinx_server_t *s, zinx_conn_hook_fn fn,
                               void *udata)
 {
@@ -369,8 +346,16 @@ static int route_heartbeats(zinx_server_t *s)
     if (s->cfg.heartbeat_interval_ms == 0 ||
         zinx__router_table_find(&s->routes, s->cfg.heartbeat_msg_id) != NULL)
         return 0;
-    zinx_router_t r = {.handle = zinx__ignore_message};
-    return zinx__router_table_add(&s->routes, s->cfg.heartbeat_msg_id, &r);
+    /* The framework's own route: no middleware, as it is not the user's. */
+    zinx__chain_t c;
+    zinx__mw_t none = {0};
+    zinx_handler_t ignore = {zinx__ignore_message, NULL};
+    int rc = zinx__chain_resolve(&c, &none, NULL, &ignore, 1);
+    if (rc != 0)
+        return rc;
+    rc = zinx__router_table_add(&s->routes, s->cfg.heartbeat_msg_id, &c);
+    zinx__chain_free(&c);
+    return rc;
 }
 
 /* ZINX_IO_BACKEND, when set and not empty, overrides IOBackend: an
@@ -639,6 +624,10 @@ void zinx_server_free(zinx_server_t *s)
         zinx__listener_free(s->listener);
     }
     zinx__router_table_free(&s->routes);
+    zinx__chain_free(&s->fallback);
+    zinx__mw_free(&s->use);
+    zinx__groups_free(s->groups);
+    free(s->icpt);
     zinx__connmgr_free(s->mgr);
     zinx__logger_close(&s->log);
     close(s->stop_efd);
