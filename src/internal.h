@@ -50,7 +50,7 @@ typedef bool (*zinx__fault_fn)(zinx__alloc_site_t site, void *udata);
 /* A resolved chain: the handlers a message runs, middleware included,
    in order. Built once at registration; read-only once started. */
 typedef struct zinx__chain {
-    zinx_handler_t *v; /* owned; NULL when n == 0 */
+    zinx_handler_t *v; /* owned; n >= 1 once resolved */
     uint32_t n;
 } zinx__chain_t;
 
@@ -78,13 +78,16 @@ void zinx__router_table_free(zinx__router_table_t *t);
    are signs of life, not unknown messages. */
 void zinx__ignore_message(zinx_request_t *req, void *udata);
 
+/* next once aborted: past every chain (n <= ZINX_CHAIN_MAX), so every
+   running loop stops, and distinct from "all ran" for is_aborted. */
+#define ZINX__REQ_ABORTED UINT32_MAX
+
 struct zinx_request {
     zinx_conn_t *conn;
     zinx_msg_t msg;
     const zinx_handler_t *chain;
-    uint32_t n;    /* handlers in chain */
+    uint32_t n;    /* handlers in chain, at least 1 */
     uint32_t next; /* the first handler not yet started */
-    bool aborted;
 };
 
 /* Runs the interceptors (if any), then the route of msg (or the
@@ -109,9 +112,10 @@ typedef struct zinx__mw {
 int zinx__mw_append(zinx__mw_t *mw, const zinx_handler_t *handlers, size_t n);
 void zinx__mw_free(zinx__mw_t *mw);
 
-/* Builds into *out the chain global + group (may be NULL) + handlers.
-   Returns 0, ZINX_EINVAL (a NULL fn, more than ZINX_CHAIN_MAX) or
-   ZINX_ENOMEM. */
+/* Builds into *out the chain global + group (may be NULL) + handlers;
+   an empty one becomes zinx__ignore_message, so that a chain always has
+   a first handler to call. Returns 0, ZINX_EINVAL (a NULL fn, more than
+   ZINX_CHAIN_MAX) or ZINX_ENOMEM. */
 int zinx__chain_resolve(zinx__chain_t *out, const zinx__mw_t *global,
                         const zinx__mw_t *group, const zinx_handler_t *handlers,
                         size_t n);

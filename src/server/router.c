@@ -82,8 +82,8 @@ void zinx__router_table_free(zinx__router_table_t *t)
 
 /* Runs the handlers not yet started. zinx_request_next() is this same
    loop one level down: the index lives in the request, so whichever loop
-   runs a handler, no other runs it again, and abort (index = n) ends
-   every loop on the stack at once. */
+   runs a handler, no other runs it again, and abort (index past any
+   chain) ends every loop on the stack at once. */
 static void run_chain(zinx_request_t *req)
 {
     while (req->next < req->n) {
@@ -115,8 +115,12 @@ void zinx__route_direct(zinx_server_t *server, zinx_conn_t *conn,
         drop_unrouted(server, conn, msg);
         return;
     }
+    /* A chain is never empty (zinx__chain_resolve), and nothing can have
+       aborted before the first handler: it is called straight, which
+       keeps a one-handler route as cheap as a classic router was. */
     zinx_request_t req = {
-        .conn = conn, .msg = *msg, .chain = c->v, .n = c->n, .next = 0};
+        .conn = conn, .msg = *msg, .chain = c->v, .n = c->n, .next = 1};
+    c->v[0].fn(&req, c->v[0].udata);
     run_chain(&req);
 }
 
@@ -160,8 +164,7 @@ zinx_msg_t zinx_request_msg(const zinx_request_t *req)
 
 void zinx_request_abort(zinx_request_t *req)
 {
-    req->next = req->n;
-    req->aborted = true;
+    req->next = ZINX__REQ_ABORTED;
 }
 
 void zinx_request_next(zinx_request_t *req)
@@ -171,5 +174,5 @@ void zinx_request_next(zinx_request_t *req)
 
 int zinx_request_is_aborted(const zinx_request_t *req)
 {
-    return req->aborted;
+    return req->next == ZINX__REQ_ABORTED;
 }

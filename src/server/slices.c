@@ -63,11 +63,15 @@ int zinx__chain_resolve(zinx__chain_t *out, const zinx__mw_t *global,
     if (total > ZINX_CHAIN_MAX)
         return ZINX_EINVAL;
     *out = (zinx__chain_t){0};
-    if (total == 0)
-        return 0;
-    zinx_handler_t *v = malloc(total * sizeof(*v));
+    zinx_handler_t *v = malloc((total > 0 ? total : 1) * sizeof(*v));
     if (v == NULL)
         return ZINX_ENOMEM;
+    if (total == 0) {
+        /* Nothing to do is still something to call: the hot path then
+           calls the first handler without checking the length. */
+        v[0] = (zinx_handler_t){zinx__ignore_message, NULL};
+        total = 1;
+    }
     if (global->n > 0)
         memcpy(v, global->v, global->n * sizeof(*v));
     if (ng > 0)
