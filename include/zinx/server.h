@@ -126,17 +126,20 @@ void zinx_server_free(zinx_server_t *server);
 const zinx_config_t *zinx_server_config(const zinx_server_t *server);
 
 /*
- * Registers router for message ID id; *router is copied. Returns 0,
- * ZINX_EEXIST when id already has one, ZINX_EINVAL, ZINX_ENOMEM, or
+ * Registers router for message ID id; *router is copied. It runs as a
+ * chain of its non-NULL steps after the global middleware registered so
+ * far (zinx_server_use, zinx/router.h). Returns 0, ZINX_EEXIST when id
+ * already has a router or route, ZINX_EINVAL, ZINX_ENOMEM, or
  * ZINX_ESTATE after start.
  */
 int zinx_server_add_router(zinx_server_t *server, uint32_t id,
                            const zinx_router_t *router);
 
 /*
- * Sets the router for IDs that have none (copied; NULL restores the
- * default, which drops the message, counts it in stats.unrouted and logs
- * it at debug level). Returns 0, ZINX_EINVAL or ZINX_ESTATE.
+ * Sets the router for IDs that have none (copied, after the global
+ * middleware registered so far; NULL restores the default, which drops
+ * the message, counts it in stats.unrouted and logs it at debug level).
+ * Returns 0, ZINX_EINVAL, ZINX_ENOMEM or ZINX_ESTATE.
  */
 int zinx_server_set_fallback_router(zinx_server_t *server,
                                     const zinx_router_t *router);
