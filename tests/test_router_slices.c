@@ -132,11 +132,15 @@ static uint32_t pool_of(void **state)
     return *(const uint32_t *)*state;
 }
 
-/* A server with the probe route; the caller registers, then env_start. */
-static void env_init(env_t *e, uint32_t pool)
+/* A server from cfg (NULL: tf_config) with the probe route; the caller
+   registers, then env_start. */
+static void env_init_cfg(env_t *e, uint32_t pool, const zinx_config_t *base)
 {
     zinx_config_t cfg;
-    tf_config(&cfg);
+    if (base != NULL)
+        cfg = *base;
+    else
+        tf_config(&cfg);
     cfg.worker_pool_size = pool;
     memset(e, 0, sizeof(*e));
     pthread_mutex_init(&e->tr.mu, NULL);
@@ -145,6 +149,11 @@ static void env_init(env_t *e, uint32_t pool)
     e->fd = -1;
     zinx_handler_t probe = {reply_trace, &e->tr};
     TF_ASSERT_RC(zinx_server_add_route(e->ts->srv, PROBE, &probe, 1), 0);
+}
+
+static void env_init(env_t *e, uint32_t pool)
+{
+    env_init_cfg(e, pool, NULL);
 }
 
 static void env_start(env_t *e)
@@ -465,6 +474,26 @@ static void test_classic_as_chain(void **state)
     env_free(&e);
 }
 
+/* RouterSlicesMode is accepted and selects nothing: with it on (or off,
+   everywhere else) classic routers and slice routes work side by side. */
+static void test_slices_mode_selects_nothing(void **state)
+{
+    zinx_config_t cfg;
+    tf_config(&cfg);
+    cfg.router_slices_mode = 1;
+    env_t e;
+    env_init_cfg(&e, pool_of(state), &cfg);
+    step_t a = mk(&e.tr, "a", 0), b = mk(&e.tr, "b", 0);
+    zinx_router_t classic = {.handle = run_step, .udata = &a};
+    zinx_handler_t hb = h(&b);
+    TF_ASSERT_RC(zinx_server_add_router(e.ts->srv, 1, &classic), 0);
+    TF_ASSERT_RC(zinx_server_add_route(e.ts->srv, 2, &hb, 1), 0);
+    env_start(&e);
+    expect_trace(&e, 1, "a");
+    expect_trace(&e, 2, "b");
+    env_free(&e);
+}
+
 /* The fallback router: wrapped by the middleware registered before it
    was set; the default drops and counts. */
 static void test_fallback(void **state)
@@ -561,7 +590,8 @@ int main(void)
         BOTH(test_middleware_order), BOTH(test_use_only_later_routes),
         BOTH(test_groups),           BOTH(test_registration_errors),
         BOTH(test_next_abort),       BOTH(test_classic_as_chain),
-        BOTH(test_fallback),         BOTH(test_client_routes),
+        BOTH(test_fallback),         BOTH(test_slices_mode_selects_nothing),
+        BOTH(test_client_routes),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
