@@ -322,6 +322,14 @@ static void test_errors(void **state)
                  ZINX_EINVAL);
     TF_ASSERT_RC(zinx_server_add_interceptor(s, bad_proceed_icpt, &e.ctx), 0);
     env_start(&e);
+    /* At most ZINX_CHAIN_MAX, on a server of its own. */
+    zinx_server_t *many = zinx_server_new(NULL);
+    assert_non_null(many);
+    for (unsigned i = 0; i < ZINX_CHAIN_MAX; i++)
+        TF_ASSERT_RC(zinx_server_add_interceptor(many, trace_icpt, NULL), 0);
+    TF_ASSERT_RC(zinx_server_add_interceptor(many, trace_icpt, NULL),
+                 ZINX_EINVAL);
+    zinx_server_free(many);
     TF_ASSERT_RC(zinx_server_add_interceptor(s, acting_icpt, &e.ctx),
                  ZINX_ESTATE);
     send_msg(&e, ID_ECHO, "e");

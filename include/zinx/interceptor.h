@@ -35,6 +35,7 @@
 #include <stdint.h>
 
 #include "zinx/pack.h"
+#include "zinx/router.h"
 
 #ifdef __cplusplus
 extern "C" {
@@ -52,8 +53,10 @@ typedef void (*zinx_interceptor_fn)(zinx_chain_t *chain, void *udata);
 
 /*
  * Appends fn to the server's interceptors; udata is passed to it and
- * never touched. Returns 0, ZINX_EINVAL (server or fn NULL), ZINX_ENOMEM
- * or ZINX_ESTATE after start. Thread: the owner's, before start.
+ * never touched. Returns 0, ZINX_EINVAL (server or fn NULL, or already
+ * ZINX_CHAIN_MAX of them: each is a stack frame while a message runs),
+ * ZINX_ENOMEM or ZINX_ESTATE after start. Thread: the owner's, before
+ * start.
  */
 int zinx_server_add_interceptor(zinx_server_t *server, zinx_interceptor_fn fn,
                                 void *udata);

@@ -42,6 +42,10 @@ int zinx_server_add_interceptor(zinx_server_t *s, zinx_interceptor_fn fn,
         return ZINX_EINVAL;
     if (!zinx__server_is_new(s))
         return ZINX_ESTATE;
+    /* Each link is a stack frame of the handler thread: keep the depth
+       bounded, as a chain's. */
+    if (s->nicpt >= ZINX_CHAIN_MAX)
+        return ZINX_EINVAL;
     zinx__interceptor_t i = {fn, udata};
     return ZINX__ARRAY_PUSH(s->icpt, s->nicpt, s->icpt_cap, i);
 }
