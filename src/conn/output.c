@@ -171,6 +171,8 @@ bool conn_trim(zinx_conn_t *c, uint64_t idle_since)
     pthread_mutex_lock(&c->lock);
     if (zinx__buf_size(&c->pending) == 0)
         zinx__buf_free(&c->pending);
+    if (c->pendq.count == 0)
+        conn_segq_drop(&c->pendq); /* its array */
     pthread_mutex_unlock(&c->lock);
     c->retained = false;
     return false;
