@@ -1,10 +1,11 @@
 /*
- * zinx-bench-broadcast: what one 64 B message to every connection costs,
+ * zinx-bench-broadcast: what one message (64 B) to every connection costs,
  * as a broadcast (encoded once, shared by reference) against one
  * zinx_conn_send_msg() per connection (Zinx's NotifyAll).
  *
  *   zinx-bench-broadcast --mode broadcast|send [--conns 10000]
- *                        [--rounds 20] [--workers 10] [--header]
+ *                        [--payload 64] [--rounds 20] [--workers 10]
+ *                        [--header]
  *
  * The program forks: the child opens the connections and reads (plain
  * sockets and epoll, no zinx), the parent is the zinx server. Each
@@ -39,8 +40,7 @@
 #define ID_CAST 5
 #define ID_READY 2
 #define ID_DONE 3
-#define PAYLOAD 64
-#define FRAME (ZINX_HEADER_LEN + PAYLOAD)
+#define MAX_PAYLOAD 4096
 #define MAX_ROUNDS 1000
 
 typedef struct opts {
@@ -49,6 +49,7 @@ typedef struct opts {
     int rounds;
     uint32_t workers;
     int header;
+    uint32_t payload; /* bytes of the message (64) */
 } opts_t;
 
 static uint64_t now_ns(void)
@@ -99,7 +100,7 @@ static uint32_t get_be32(const uint8_t *p)
 typedef struct peer {
     int fd;
     uint32_t have; /* bytes of the frame being read */
-    uint8_t buf[FRAME];
+    uint8_t buf[ZINX_HEADER_LEN + MAX_PAYLOAD];
 } peer_t;
 
 /* Writes a small frame in full (a blocking wait on a full socket). */
@@ -138,18 +139,19 @@ static int connect_one(int port)
 
 /* Reads what is there on p; counts complete, checked frames in *frames.
    Returns -1 on a wrong frame or an error, 1 at EOF, else 0. */
-static int drain(peer_t *p, long *frames)
+static int drain(peer_t *p, uint32_t payload, long *frames)
 {
+    uint32_t frame = ZINX_HEADER_LEN + payload;
     for (;;) {
-        ssize_t n = read(p->fd, p->buf + p->have, FRAME - p->have);
+        ssize_t n = read(p->fd, p->buf + p->have, frame - p->have);
         if (n == 0)
             return 1;
         if (n < 0)
             return errno == EAGAIN ? 0 : -1;
         p->have += (uint32_t)n;
-        if (p->have < FRAME)
+        if (p->have < frame)
             continue;
-        if (get_be32(p->buf) != ID_CAST || get_be32(p->buf + 4) != PAYLOAD)
+        if (get_be32(p->buf) != ID_CAST || get_be32(p->buf + 4) != payload)
             return -1;
         p->have = 0;
         (*frames)++;
@@ -182,7 +184,7 @@ static int run_clients(const opts_t *o, int port)
             return 1;
         }
         for (int k = 0; k < n; k++) {
-            if (drain(&peers[evs[k].data.u32], &frames) != 0) {
+            if (drain(&peers[evs[k].data.u32], o->payload, &frames) != 0) {
                 fprintf(stderr, "client: bad stream or early end\n");
                 return 1;
             }
@@ -258,14 +260,15 @@ static int wait_for(int *field, int want)
 }
 
 typedef struct send_ctx {
-    uint8_t payload[PAYLOAD];
+    uint32_t len;
+    uint8_t payload[MAX_PAYLOAD];
     int queued;
 } send_ctx_t;
 
 static int send_one(zinx_conn_t *conn, void *udata)
 {
     send_ctx_t *s = udata;
-    if (zinx_conn_send_msg(conn, ID_CAST, s->payload, PAYLOAD) == 0)
+    if (zinx_conn_send_msg(conn, ID_CAST, s->payload, s->len) == 0)
         s->queued++;
     return 0;
 }
@@ -275,8 +278,9 @@ static int queue_round(zinx_server_t *srv, const opts_t *o, int round)
     send_ctx_t s;
     memset(s.payload, 'a' + round % 26, sizeof(s.payload));
     s.queued = 0;
+    s.len = o->payload;
     if (o->broadcast)
-        return zinx_server_broadcast(srv, ID_CAST, s.payload, PAYLOAD);
+        return zinx_server_broadcast(srv, ID_CAST, s.payload, s.len);
     zinx_connmgr_foreach(zinx_server_connmgr(srv), send_one, &s);
     return s.queued;
 }
@@ -327,16 +331,17 @@ static int run_rounds(zinx_server_t *srv, const opts_t *o)
     }
     long rss2 = rss_kib();
     if (o->header) {
-        printf("| way | connections | queued (ms) | delivered to all (ms) "
+        printf("| way | connections | payload (B) | queued (ms) | delivered to "
+               "all (ms) "
                "| server RSS growth, first round (KiB) | after %d rounds "
                "(KiB) |\n",
                o->rounds);
-        printf("|---|---|---|---|---|---|\n");
+        printf("|---|---|---|---|---|---|---|\n");
     }
-    printf("| %s | %d | %.2f | %.2f | %ld | %ld |\n",
+    printf("| %s | %d | %u | %.2f | %.2f | %ld | %ld |\n",
            o->broadcast ? "zinx_server_broadcast (one shared segment)"
                         : "zinx_conn_send_msg per connection",
-           o->conns, median_ms(queued_ns, o->rounds),
+           o->conns, o->payload, median_ms(queued_ns, o->rounds),
            median_ms(delivered_ns, o->rounds), rss1 - rss0, rss2 - rss0);
     fflush(stdout);
     return 0;
@@ -380,8 +385,13 @@ static int parse(int argc, char **argv, opts_t *o)
         {"rounds", required_argument, NULL, 'r'},
         {"workers", required_argument, NULL, 'w'},
         {"header", no_argument, NULL, 'H'},
+        {"payload", required_argument, NULL, 'p'},
         {NULL, 0, NULL, 0}};
-    *o = (opts_t){.broadcast = 1, .conns = 10000, .rounds = 20, .workers = 10};
+    *o = (opts_t){.broadcast = 1,
+                  .conns = 10000,
+                  .rounds = 20,
+                  .workers = 10,
+                  .payload = 64};
     int c;
     while ((c = getopt_long(argc, argv, "", longs, NULL)) != -1) {
         switch (c) {
@@ -402,12 +412,15 @@ static int parse(int argc, char **argv, opts_t *o)
         case 'H':
             o->header = 1;
             break;
+        case 'p':
+            o->payload = (uint32_t)atoi(optarg);
+            break;
         default:
             return -1;
         }
     }
-    if (o->conns < 1 || o->conns > 19000 || o->rounds < 1 ||
-        o->rounds > MAX_ROUNDS)
+    if (o->conns < 1 || o->conns > 19000 || o->payload > MAX_PAYLOAD ||
+        o->rounds < 1 || o->rounds > MAX_ROUNDS)
         return -1;
     return 0;
 }
@@ -416,9 +429,11 @@ int main(int argc, char **argv)
 {
     opts_t o;
     if (parse(argc, argv, &o) != 0) {
-        fprintf(stderr,
-                "usage: zinx-bench-broadcast --mode broadcast|send "
-                "[--conns N<=19000] [--rounds R] [--workers W] [--header]\n");
+        fprintf(
+            stderr,
+            "usage: zinx-bench-broadcast --mode broadcast|send "
+            "[--conns N<=19000] [--payload B<=4096] [--rounds R] [--workers W] "
+            "[--header]\n");
         return 2;
     }
     raise_nofile();
