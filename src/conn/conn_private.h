@@ -74,6 +74,7 @@ typedef struct zinx__gather {
    many connections (a broadcast); freed with its last reference. */
 struct zinx__seg {
     atomic_uint refs;
+    const zinx__codec_t *codec; /* encoded with */
     size_t len;
     uint8_t *data;
 };

@@ -380,6 +380,8 @@ static int send_shared_afar(zinx_conn_t *c, zinx__seg_t *seg)
 
 int zinx__conn_send_shared(zinx_conn_t *c, zinx__seg_t *seg)
 {
+    if (!zinx__seg_fits(seg, c))
+        return ZINX_EINVAL;
     if (atomic_load(&c->finished) || atomic_load(&c->close_req) == CLOSE_NOW)
         return ZINX_ECLOSED;
     bool here = zinx__loop_is_self(c->loop);

@@ -25,23 +25,28 @@
 
 /* ---- segments ------------------------------------------------------------ */
 
-zinx__seg_t *zinx__seg_new(zinx_server_t *server, uint32_t id, const void *data,
+zinx__seg_t *zinx__seg_new(const zinx_conn_t *c, uint32_t id, const void *data,
                            uint32_t len)
 {
-    const zinx__codec_t *codec = zinx__codec_of(server->cfg.packet_format);
     zinx__seg_t *seg = malloc(sizeof(*seg));
     if (seg == NULL)
         return NULL;
     /* The codec's own encoder, into a buffer the segment then owns. */
     zinx__buf_t b = {0};
-    if (zinx__codec_encode(codec, &b, id, data, len) != 0) {
+    if (zinx__codec_encode(c->codec, &b, id, data, len) != 0) {
         free(seg);
         return NULL;
     }
     atomic_init(&seg->refs, 1);
+    seg->codec = c->codec;
     seg->len = zinx__buf_size(&b);
     seg->data = b.data; /* b.off is 0: nothing was consumed */
     return seg;
+}
+
+bool zinx__seg_fits(const zinx__seg_t *seg, const zinx_conn_t *c)
+{
+    return seg->codec == c->codec;
 }
 
 static zinx__seg_t *seg_ref(zinx__seg_t *seg)

@@ -5,28 +5,55 @@
 #include "internal.h"
 
 typedef struct fanout {
-    zinx__seg_t *seg;
+    uint32_t id;
+    uint32_t len;
+    const void *data;
+    zinx__seg_t *seg; /* encoded for the first connection's codec */
     int queued;
+    int err; /* the encoding failed: ZINX_ENOMEM */
 } fanout_t;
 
-/* Checks the arguments and encodes the one segment. */
-static int make_seg(zinx_server_t *s, uint32_t id, const void *data,
-                    uint32_t len, zinx__seg_t **seg)
+static int check_args(const zinx_server_t *s, const void *data, uint32_t len)
 {
     if (s == NULL || (data == NULL && len > 0))
         return ZINX_EINVAL;
-    if (len > s->cfg.max_packet_size)
-        return ZINX_EMSGSIZE;
-    *seg = zinx__seg_new(s, id, data, len);
-    return *seg != NULL ? 0 : ZINX_ENOMEM;
+    return len > s->cfg.max_packet_size ? ZINX_EMSGSIZE : 0;
+}
+
+/* Encoded at the first connection, with its codec: every connection of
+   a server frames alike, so once is all; a connection framed otherwise
+   would get its own encoding rather than wrong bytes. */
+static bool encode_for(fanout_t *f, const zinx_conn_t *c)
+{
+    if (f->seg != NULL && zinx__seg_fits(f->seg, c))
+        return true;
+    zinx__seg_t *seg = zinx__seg_new(c, f->id, f->data, f->len);
+    if (seg == NULL) {
+        f->err = ZINX_ENOMEM;
+        return false;
+    }
+    if (f->seg != NULL)
+        zinx__seg_unref(f->seg);
+    f->seg = seg;
+    return true;
 }
 
 static void deliver(fanout_t *f, zinx_conn_t *c)
 {
     /* A connection that refuses it (closing, over its limit, out of
        memory) is handled by the send itself; the others go on. */
-    if (zinx__conn_send_shared(c, f->seg) == 0)
+    if (encode_for(f, c) && zinx__conn_send_shared(c, f->seg) == 0)
         f->queued++;
+}
+
+/* Drops the caller's reference (the connections hold theirs). */
+static int finish(fanout_t *f, int rc)
+{
+    if (f->seg != NULL)
+        zinx__seg_unref(f->seg);
+    if (rc < 0)
+        return rc;
+    return f->queued == 0 && f->err != 0 ? f->err : f->queued;
 }
 
 int zinx_server_notify(zinx_server_t *s, const uint64_t *ids, size_t n,
@@ -34,10 +61,10 @@ int zinx_server_notify(zinx_server_t *s, const uint64_t *ids, size_t n,
 {
     if (ids == NULL && n > 0)
         return ZINX_EINVAL;
-    fanout_t f = {.seg = NULL, .queued = 0};
-    int rc = make_seg(s, msg_id, data, len, &f.seg);
+    int rc = check_args(s, data, len);
     if (rc != 0)
         return rc;
+    fanout_t f = {.id = msg_id, .len = len, .data = data};
     for (size_t i = 0; i < n; i++) {
         zinx_conn_t *c = zinx_connmgr_get(s->mgr, ids[i]);
         if (c == NULL)
@@ -45,8 +72,7 @@ int zinx_server_notify(zinx_server_t *s, const uint64_t *ids, size_t n,
         deliver(&f, c);
         zinx_conn_unref(c);
     }
-    zinx__seg_unref(f.seg); /* the connections hold theirs */
-    return f.queued;
+    return finish(&f, 0);
 }
 
 static int visit(zinx_conn_t *c, void *udata)
@@ -58,11 +84,9 @@ static int visit(zinx_conn_t *c, void *udata)
 int zinx_server_broadcast(zinx_server_t *s, uint32_t msg_id, const void *data,
                           uint32_t len)
 {
-    fanout_t f = {.seg = NULL, .queued = 0};
-    int rc = make_seg(s, msg_id, data, len, &f.seg);
+    int rc = check_args(s, data, len);
     if (rc != 0)
         return rc;
-    rc = zinx_connmgr_foreach(s->mgr, visit, &f);
-    zinx__seg_unref(f.seg);
-    return rc < 0 ? rc : f.queued;
+    fanout_t f = {.id = msg_id, .len = len, .data = data};
+    return finish(&f, zinx_connmgr_foreach(s->mgr, visit, &f));
 }
