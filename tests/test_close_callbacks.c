@@ -362,6 +362,8 @@ static void race_once(uint32_t pool)
     /* Every accepted add ran once; every refused one never. */
     assert_int_equal(atomic_load(&r->other), 0);
     assert_int_equal(atomic_load(&r->ran), atomic_load(&r->added));
+    tf_note("race (pool %u): %d added and ran, %d refused", pool,
+            atomic_load(&r->added), atomic_load(&r->refused));
     zinx_conn_unref(r->conn);
     free(r);
 }
