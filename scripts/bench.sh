@@ -34,6 +34,7 @@
 #   SERVERS             subset, e.g. "zinx-w0 epoll" (default: all built)
 #   CONNS PAYLOADS DEPTHS   override the matrix, e.g. CONNS="100"
 #   NO_DEPS [0]         1: do not install missing peer libraries
+#   BCAST_CONNS [10000] connections of the broadcast row (QUICK: 1000)
 #
 # A full run with the defaults takes about 22 minutes. Every server is
 # killed when the script exits, however it exits.
@@ -339,6 +340,24 @@ for s in "${servers[@]}"; do
         "$(json_num echo_kib_per_conn <<<"$json") KiB after one echo"
 done
 
+# Broadcast: one 64 B message to BCAST_CONNS connections, shared segment
+# against one send per connection (zinx-bench-broadcast forks its own
+# clients; a fresh server process for each way).
+bcast=$workdir/broadcast.md
+if [ "$QUICK" = 1 ]; then BCAST_CONNS=${BCAST_CONNS:-1000}; fi
+BCAST_CONNS=${BCAST_CONNS:-10000}
+if [ -x "$bindir/zinx-bench-broadcast" ]; then
+    for way in broadcast send; do
+        hdr=()
+        [ "$way" = broadcast ] && hdr=(--header)
+        "$bindir/zinx-bench-broadcast" --mode "$way" --conns "$BCAST_CONNS" \
+            "${hdr[@]}" >>"$bcast" 2>"$workdir/bench.err" ||
+            say "broadcast, $way: failed: $(tail -1 "$workdir/bench.err")"
+    done
+else
+    say "zinx-bench-broadcast is not built: no broadcast row"
+fi
+
 elapsed=$((SECONDS - started))
 
 # ------------------------------------------------------------ report
@@ -355,6 +374,12 @@ report=$build/bench-results.md
     echo
     awk -F'\t' -v servers="${servers[*]}" -v hold="$HOLD_CONNS" \
         -f bench/report.awk "$runs" "$mem"
+    if [ -s "$bcast" ]; then
+        echo
+        echo "Broadcast of one 64 B message (medians of 20 rounds):"
+        echo
+        cat "$bcast"
+    fi
 } >"$report"
 cat "$report"
 say "report written to $report"

@@ -158,6 +158,45 @@ int zinx_conn_post(zinx_conn_t *conn, zinx_conn_job_fn fn, void *udata);
 void zinx_conn_set_data(zinx_conn_t *conn, void *data);
 void *zinx_conn_data(const zinx_conn_t *conn);
 
+/*
+ * Keyed close callbacks (Zinx's AddCloseCallback / RemoveCloseCallback).
+ *
+ * A close callback is fn(conn, owner, key, udata), hung on the connection
+ * under the pair (owner, key): two opaque pointers compared by value, as
+ * Zinx's handler and key (say owner = the module or object that cares,
+ * key = what for). Whatever ends the connection (peer EOF or reset, a
+ * close call, close_now, server stop, an oversized frame, a timeout, the
+ * output limits), the callbacks then registered run exactly once, in the
+ * order they were added, on the connection's handler thread (its worker,
+ * or its I/O thread with WorkerPoolSize 0), right after OnConnStop has
+ * returned and before the connection's properties are released and it
+ * leaves the connection manager. conn is valid during the call and may be
+ * passed to any connection function: it is closed, so sends return
+ * ZINX_ECLOSED; properties can still be read. No library lock is held.
+ *
+ * Adding a pair that is already there replaces its fn and udata and
+ * keeps its place in the order (Zinx since PR #388: the same handler
+ * and key replace). Returns 0, ZINX_EINVAL (conn or fn NULL),
+ * ZINX_ENOMEM, or ZINX_ECLOSED once the callbacks have been taken to run
+ * (fn will then never run; adding from OnConnStop still works, from a
+ * close callback it does not). udata is the caller's: the library never
+ * frees it, so free it in fn or after removing. Thread: any.
+ */
+typedef void (*zinx_close_fn)(zinx_conn_t *conn, const void *owner,
+                              const void *key, void *udata);
+int zinx_conn_add_close_callback(zinx_conn_t *conn, const void *owner,
+                                 const void *key, zinx_close_fn fn,
+                                 void *udata);
+
+/*
+ * Removes the callback of (owner, key) so that it never runs. Returns 0,
+ * ZINX_ENOENT when there is none (never added, removed already, or
+ * already taken to run), or ZINX_EINVAL. Thread: any; a callback that is
+ * running at the time finishes.
+ */
+int zinx_conn_remove_close_callback(zinx_conn_t *conn, const void *owner,
+                                    const void *key);
+
 #pragma GCC visibility pop
 
 #ifdef __cplusplus

@@ -276,6 +276,40 @@ zinx_connmgr_t *zinx_server_connmgr(zinx_server_t *server);
 /* Copies the counters into *out. Thread: any. */
 void zinx_server_stats(const zinx_server_t *server, zinx_server_stats_t *out);
 
+/*
+ * Notify and broadcast (Zinx's znotify NotifyToConnByID / NotifyAll).
+ *
+ * The message (msg_id, data[0..len)) is encoded once into a segment that
+ * every receiving connection's output queue shares by reference: no copy
+ * per connection (the io_uring backend copies what is in flight, at most
+ * 64 KiB per connection, into its send buffer as it does for every
+ * write). data is the caller's and may be reused when the call returns;
+ * the segment is freed once the last connection has written it or
+ * dropped it. On each connection the message is queued exactly as
+ * zinx_conn_send_msg() would queue it, in order with that connection's
+ * other messages sent from the calling thread; its bytes count towards
+ * OutputHighWater, OutputSoftLimit and OutputHardLimit as copied ones do.
+ *
+ * A connection that is not open does not get it: one that is draining a
+ * graceful close still does (as with zinx_conn_send_msg), one that was
+ * closed with close_now or has finished does not. A connection whose
+ * unsent output would pass OutputHardLimit does not either, and is then
+ * closed at once (counted in slow_readers), as a send would do.
+ *
+ * zinx_server_notify() sends to the connections of ids[0..n) that exist
+ * (an ID given twice gets the message twice); zinx_server_broadcast() to
+ * every connection in the connection manager at the call. Both return
+ * how many connections the message was queued for (0 or more), or
+ * ZINX_EINVAL (server NULL, data NULL with len > 0, ids NULL with
+ * n > 0), ZINX_EMSGSIZE (len > MaxPacketSize) or ZINX_ENOMEM (nothing
+ * was queued). Thread: any, including handlers, hooks and timers; the
+ * call never blocks on the network.
+ */
+int zinx_server_notify(zinx_server_t *server, const uint64_t *ids, size_t n,
+                       uint32_t msg_id, const void *data, uint32_t len);
+int zinx_server_broadcast(zinx_server_t *server, uint32_t msg_id,
+                          const void *data, uint32_t len);
+
 #pragma GCC visibility pop
 
 #ifdef __cplusplus

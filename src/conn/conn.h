@@ -48,6 +48,26 @@ void zinx__conn_note_unrouted(zinx_conn_t *conn);
 /* The dialer that made conn (a reference is taken), told when it ends. */
 void zinx__conn_set_dialer(zinx_conn_t *conn, zinx_dialer_t *dialer);
 
+/* ---- shared_out.c ---------------------------------------------------------
+ */
+
+/* One frame encoded once for many connections (a broadcast). */
+typedef struct zinx__seg zinx__seg_t;
+
+/* Any thread: encodes (id, data[0..len)) as conn's codec frames it into
+   a new segment holding one reference, the caller's; the segment fits
+   every connection with the same codec. NULL when out of memory. */
+zinx__seg_t *zinx__seg_new(const zinx_conn_t *conn, uint32_t id,
+                           const void *data, uint32_t len);
+/* Whether seg is framed as conn's codec frames. */
+bool zinx__seg_fits(const zinx__seg_t *seg, const zinx_conn_t *conn);
+void zinx__seg_unref(zinx__seg_t *seg);
+/* Any thread: queues seg for conn, sharing its bytes (a reference is
+   taken), in order with the caller's other sends to conn. Returns what
+   zinx_conn_send_msg() would: 0, ZINX_ECLOSED, ZINX_ENOBUFS (the
+   connection is closed) or ZINX_ENOMEM (likewise). */
+int zinx__conn_send_shared(zinx_conn_t *conn, zinx__seg_t *seg);
+
 /* ---- work.c ----------------------------------------------------------------
  */
 

@@ -37,6 +37,9 @@ enum close_request { CLOSE_NONE, CLOSE_GRACEFUL, CLOSE_NOW };
 /* How a connection ends: dropping what is unsent, or sending it first. */
 enum finish_how { FINISH_ABORT, FINISH_FLUSH };
 
+/* A keyed close callback (close_callbacks.c). */
+typedef struct zinx__close_cb zinx__close_cb_t;
+
 typedef struct property {
     struct property *next;
     void *value;
@@ -66,6 +69,33 @@ typedef struct zinx__gather {
     struct iovec iov[ZINX__GATHER_IOV];
     uint8_t scratch[ZINX__GATHER_BYTES];
 } zinx__gather_t;
+
+/* A frame encoded once and shared, read-only, by the output queues of
+   many connections (a broadcast); freed with its last reference. */
+struct zinx__seg {
+    atomic_uint refs;
+    const zinx__codec_t *codec; /* encoded with */
+    size_t len;
+    uint8_t *data;
+};
+
+/* Shared segments queued in a byte buffer's stream (`out` or `pending`):
+   items[head..count) in order, each after `gap` bytes of the buffer that
+   follow the previous one. Empty (count 0) unless a broadcast reached
+   the connection, so the paths without one only test count or add
+   `bytes`. */
+typedef struct zinx__segref {
+    zinx__seg_t *seg;
+    size_t gap;
+} zinx__segref_t;
+
+typedef struct zinx__segq {
+    zinx__segref_t *items;
+    size_t head, count, cap;
+    size_t marked; /* bytes of the buffer before the last segment */
+    size_t bytes;  /* bytes of the segments not written yet */
+    size_t sent;   /* bytes of items[head] written already */
+} zinx__segq_t;
 
 typedef struct zinx__conn_job {
     zinx__job_t job;
@@ -116,6 +146,7 @@ struct zinx_conn {
     size_t need;             /* bytes the frame at the head of `in` needs */
     zinx__buf_t in;          /* partial frame, or frames waiting for room */
     zinx__buf_t out;         /* unsent bytes */
+    zinx__segq_t outq;       /* shared segments among them */
     zinx__timer_t timer;     /* the earliest of the deadlines below */
     uint64_t last_rx_ms;     /* last byte received */
     uint64_t frame_start_ms; /* a partial frame waits since; 0: none */
@@ -143,11 +174,14 @@ struct zinx_conn {
 
     pthread_mutex_t lock;
     zinx__buf_t pending; /* frames sent from other threads */
+    zinx__segq_t pendq;  /* shared segments among them */
     bool sendable;
     bool postable;
     bool props_released;
+    bool close_cbs_run; /* the close callbacks were taken to run */
     zinx__conn_job_t *posted_head, *posted_tail;
     property_t *props;
+    zinx__close_cb_t *close_cbs; /* in the order added */
 
     void *user_data;
     zinx_dialer_t *dialer;       /* reference; NULL for accepted connections */
@@ -158,6 +192,12 @@ struct zinx_conn {
 static inline size_t conn_gathered(const zinx_conn_t *c)
 {
     return c->gather->conn == c ? c->gather->bytes : 0;
+}
+
+/* Unsent bytes of `out` and of the shared segments queued with them. */
+static inline size_t conn_out_size(const zinx_conn_t *c)
+{
+    return zinx__buf_size(&c->out) + c->outq.bytes;
 }
 
 /* ---- lifecycle.c --------------------------------------------------------- */
@@ -188,6 +228,14 @@ void conn_run_start(zinx_conn_t *c);
 void conn_run_stop(zinx_conn_t *c);
 /* Frees a detached property list (free_fn is user code: no lock held). */
 void conn_free_props(property_t *p);
+
+/* ---- close_callbacks.c -------------------------------------------------- */
+
+/* Handler thread, right after OnConnStop: runs the close callbacks in
+   the order added and refuses later adds. */
+void conn_run_close_callbacks(zinx_conn_t *c);
+/* Frees callbacks that never ran (a connection never started). */
+void conn_free_close_callbacks(zinx_conn_t *c);
 
 /* ---- input.c ------------------------------------------------------------- */
 
@@ -248,6 +296,20 @@ void conn_note_buffers(zinx_conn_t *c);
 size_t conn_linger_backlog(zinx_conn_t *c);
 /* Loop thread: frees idle buffers; true while they are still in use. */
 bool conn_trim(zinx_conn_t *c, uint64_t idle_since);
+
+/* ---- shared_out.c -------------------------------------------------------- */
+
+/* Queues seg after the buf_bytes bytes of its buffer (a reference is
+   taken). Returns 0 or ZINX_ENOMEM. */
+int conn_segq_push(zinx__segq_t *q, size_t buf_bytes, zinx__seg_t *seg);
+/* Releases every segment of q and its array. */
+void conn_segq_drop(zinx__segq_t *q);
+/* Lock held, loop thread: moves `pending` and its segments behind
+   `out`. Returns 0 or ZINX_ENOMEM (then nothing moved). */
+int conn_take_shared(zinx_conn_t *c);
+/* Loop thread: writes what it can of `out` with its segments (see
+   write_out in output.c). */
+int conn_write_shared(zinx_conn_t *c);
 
 /* ---- gather.c ------------------------------------------------------------ */
 

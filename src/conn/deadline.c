@@ -136,7 +136,7 @@ static void check_soft_limit(zinx_conn_t *c)
    that takes none for OutputSoftTimeoutMs is closed, at whatever level. */
 static void check_stall(zinx_conn_t *c)
 {
-    if (zinx__buf_size(&c->out) == 0) {
+    if (conn_out_size(c) == 0) {
         c->stall_since_ms = 0;
         return;
     }
@@ -149,7 +149,7 @@ static void check_stall(zinx_conn_t *c)
 void conn_check_output_clocks(zinx_conn_t *c)
 {
     /* All sent and no clock running: the common case, nothing to do. */
-    if (zinx__buf_size(&c->out) == 0 && c->soft_since_ms == 0 &&
+    if (conn_out_size(c) == 0 && c->soft_since_ms == 0 &&
         c->stall_since_ms == 0)
         return;
     check_soft_limit(c);

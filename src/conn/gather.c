@@ -54,7 +54,7 @@ bool conn_gather_put(zinx_conn_t *c, uint32_t id, const void *data,
     const zinx__codec_t *codec = c->codec;
     /* Only the fixed layouts: a header and the payload as it is. */
     if (g->conn != c || codec->layout == ZINX__LAYOUT_OTHER ||
-        zinx__buf_size(&c->out) > 0)
+        conn_out_size(c) > 0)
         return false;
     const uint8_t *d = data;
     bool ref = len >= GATHER_REF_MIN && d >= g->lo && d + len <= g->hi;

@@ -57,7 +57,10 @@ static void conn_free(zinx_conn_t *c)
     zinx__buf_free(&c->in);
     zinx__buf_free(&c->out);
     zinx__buf_free(&c->pending);
+    conn_segq_drop(&c->outq);
+    conn_segq_drop(&c->pendq);
     conn_free_props(c->props);
+    conn_free_close_callbacks(c);
     if (c->dialer != NULL)
         zinx__dialer_unref(c->dialer);
     pthread_mutex_destroy(&c->lock);
@@ -263,9 +266,12 @@ static void refuse_sends(zinx_conn_t *c)
 {
     pthread_mutex_lock(&c->lock);
     c->sendable = false;
-    size_t dropped = zinx__buf_size(&c->pending);
+    size_t dropped = zinx__buf_size(&c->pending) + c->pendq.bytes;
     zinx__buf_free(&c->pending);
+    zinx__segq_t segs = c->pendq;
+    memset(&c->pendq, 0, sizeof(c->pendq));
     pthread_mutex_unlock(&c->lock);
+    conn_segq_drop(&segs); /* their references, outside the lock */
     atomic_fetch_sub(&c->unsent, dropped);
 }
 
@@ -292,6 +298,7 @@ void conn_finish(zinx_conn_t *c, enum finish_how how)
     zinx__buf_free(&c->in);
     if (how == FINISH_ABORT || c->closed) {
         zinx__buf_free(&c->out);
+        conn_segq_drop(&c->outq);
         atomic_store(&c->unsent, 0);
         conn_close_stream(c);
     } else {
@@ -353,8 +360,8 @@ int zinx_conn_close_now(zinx_conn_t *c)
 static bool conn_settled(zinx_conn_t *c)
 {
     if (c->state != CONN_OPEN || c->want != ZINX__EV_READ ||
-        zinx__buf_size(&c->out) > 0 || conn_frames_held(c) ||
-        c->paused_output || c->soft_since_ms != 0 || c->stall_since_ms != 0 ||
+        conn_out_size(c) > 0 || conn_frames_held(c) || c->paused_output ||
+        c->soft_since_ms != 0 || c->stall_since_ms != 0 ||
         atomic_load_explicit(&c->close_req, memory_order_relaxed) !=
             CLOSE_NONE ||
         atomic_load_explicit(&c->user_hold, memory_order_relaxed))
@@ -418,10 +425,10 @@ static void try_finish_drain(zinx_conn_t *c)
 {
     if (conn_frames_held(c) || atomic_load(&c->inflight) > 0)
         return;
-    if (zinx__buf_size(&c->out) > 0)
+    if (conn_out_size(c) > 0)
         return;
     pthread_mutex_lock(&c->lock);
-    bool idle = zinx__buf_size(&c->pending) == 0;
+    bool idle = zinx__buf_size(&c->pending) == 0 && c->pendq.count == 0;
     if (idle)
         c->sendable = false;
     pthread_mutex_unlock(&c->lock);
@@ -487,6 +494,8 @@ void conn_run_stop(zinx_conn_t *c)
     zinx_server_t *s = c->server;
     if (s->on_stop != NULL)
         s->on_stop(c, s->on_stop_udata);
+    /* Before the properties go: a callback may still read them. */
+    conn_run_close_callbacks(c);
     pthread_mutex_lock(&c->lock);
     property_t *props = c->props;
     c->props = NULL;

@@ -19,7 +19,7 @@ void conn_set_interest(zinx_conn_t *c)
             !atomic_load_explicit(&c->user_hold, memory_order_relaxed))
             ev |= ZINX__EV_READ;
     }
-    if (zinx__buf_size(&c->out) > 0)
+    if (conn_out_size(c) > 0)
         ev |= ZINX__EV_WRITE;
     /* Most attentions change nothing. On failure `want` keeps what the
        stream has, so the next attention tries again. */
@@ -50,16 +50,24 @@ static int write_out(zinx_conn_t *c)
     return 0;
 }
 
+/* write_out, or with a broadcast's segments queued among the bytes,
+   their walk; kept apart so that the plain loop stays as it was. */
+static int write_all(zinx_conn_t *c)
+{
+    return c->outq.count == 0 ? write_out(c) : conn_write_shared(c);
+}
+
 bool conn_take_pending(zinx_conn_t *c)
 {
     /* Nothing pending when all unsent bytes are in `out`. A send that is
        under way is seen at the attention its poke brings, so a stale
        read here loses nothing, and an idle connection takes no lock. */
     if (atomic_load_explicit(&c->unsent, memory_order_relaxed) ==
-        zinx__buf_size(&c->out))
+        conn_out_size(c))
         return true;
     pthread_mutex_lock(&c->lock);
-    int rc = zinx__buf_move(&c->out, &c->pending);
+    int rc = c->pendq.count == 0 ? zinx__buf_move(&c->out, &c->pending)
+                                 : conn_take_shared(c);
     pthread_mutex_unlock(&c->lock);
     if (rc != 0) {
         conn_fail(c, rc);
@@ -70,7 +78,7 @@ bool conn_take_pending(zinx_conn_t *c)
 
 bool conn_flush(zinx_conn_t *c)
 {
-    int rc = write_out(c);
+    int rc = write_all(c);
     if (rc != 0) {
         conn_fail(c, rc);
         return false;
@@ -86,11 +94,11 @@ bool conn_flush(zinx_conn_t *c)
    destroy data the peer has not read yet (lingering close). */
 void conn_linger_step(zinx_conn_t *c)
 {
-    if (write_out(c) != 0) {
+    if (write_all(c) != 0) {
         conn_close_stream(c);
         return;
     }
-    if (zinx__buf_size(&c->out) == 0) {
+    if (conn_out_size(c) == 0) {
         if (c->peer_eof) {
             conn_close_stream(c);
             return;
@@ -115,7 +123,7 @@ static bool linger_read(zinx_conn_t *c)
             continue;
         if (n == ZINX_EAGAIN)
             return true;
-        if (n == 0 && zinx__buf_size(&c->out) > 0) {
+        if (n == 0 && conn_out_size(c) > 0) {
             c->peer_eof = true; /* it may still read what we owe it */
             return true;
         }
@@ -139,7 +147,7 @@ size_t conn_linger_backlog(zinx_conn_t *c)
 {
     if (c->closed)
         return 0;
-    return zinx__buf_size(&c->out) + c->stream->ops->unacked(c->stream);
+    return conn_out_size(c) + c->stream->ops->unacked(c->stream);
 }
 
 /* ---- idle buffers ----------------------------------------------------- */
@@ -158,15 +166,18 @@ bool conn_trim(zinx_conn_t *c, uint64_t idle_since)
         c->retained = false;
         return false;
     }
-    bool busy = zinx__buf_size(&c->out) > 0 || zinx__buf_size(&c->in) > 0 ||
+    bool busy = conn_out_size(c) > 0 || zinx__buf_size(&c->in) > 0 ||
                 c->last_io_ms > idle_since;
     if (busy)
         return true;
     zinx__buf_free(&c->out);
+    conn_segq_drop(&c->outq); /* empty: gives its array back */
     zinx__buf_free(&c->in);
     pthread_mutex_lock(&c->lock);
     if (zinx__buf_size(&c->pending) == 0)
         zinx__buf_free(&c->pending);
+    if (c->pendq.count == 0)
+        conn_segq_drop(&c->pendq); /* its array */
     pthread_mutex_unlock(&c->lock);
     c->retained = false;
     return false;
@@ -328,6 +339,62 @@ int zinx_conn_send_msg(zinx_conn_t *c, uint32_t id, const void *data,
     int rc = here             ? send_here(c, id, data, len, frame)
              : staged_here(c) ? stage(c, id, data, len, frame)
                               : send_from_afar(c, id, data, len, frame);
+    if (rc == 0)
+        atomic_fetch_add_explicit(&c->server->stats.msgs_out, 1,
+                                  memory_order_relaxed);
+    else if (rc == ZINX_ENOMEM)
+        reply_lost(c);
+    return rc;
+}
+
+/* ---- shared segments (notify, broadcast) ----------------------------------
+ */
+
+/* On the loop: behind what was gathered and what `out` holds. */
+static int send_shared_here(zinx_conn_t *c, zinx__seg_t *seg)
+{
+    if (c->state == CONN_FINISHED)
+        return ZINX_ECLOSED;
+    int rc = conn_gather_spill(c);
+    if (rc == 0)
+        rc = conn_segq_push(&c->outq, zinx__buf_size(&c->out), seg);
+    if (rc == 0) {
+        atomic_fetch_add(&c->unsent, seg->len);
+        conn_schedule(c);
+    }
+    return rc;
+}
+
+/* Elsewhere: into `pending`, behind what this thread sent before; a
+   worker staging c's replies moves them there first. */
+static int send_shared_afar(zinx_conn_t *c, zinx__seg_t *seg)
+{
+    if (staged_here(c))
+        stage_flush(c);
+    pthread_mutex_lock(&c->lock);
+    int rc = c->sendable
+                 ? conn_segq_push(&c->pendq, zinx__buf_size(&c->pending), seg)
+                 : ZINX_ECLOSED;
+    if (rc == 0)
+        atomic_fetch_add(&c->unsent, seg->len);
+    pthread_mutex_unlock(&c->lock);
+    if (rc == 0)
+        conn_nudge(c);
+    return rc;
+}
+
+int zinx__conn_send_shared(zinx_conn_t *c, zinx__seg_t *seg)
+{
+    if (!zinx__seg_fits(seg, c))
+        return ZINX_EINVAL;
+    if (atomic_load(&c->finished) || atomic_load(&c->close_req) == CLOSE_NOW)
+        return ZINX_ECLOSED;
+    bool here = zinx__loop_is_self(c->loop);
+    size_t queued = atomic_load(&c->unsent) + (here ? conn_gathered(c) : 0);
+    /* Shared bytes count against the limits as copied ones do. */
+    if (c->output_hard_limit != 0 && queued + seg->len > c->output_hard_limit)
+        return over_hard_limit(c);
+    int rc = here ? send_shared_here(c, seg) : send_shared_afar(c, seg);
     if (rc == 0)
         atomic_fetch_add_explicit(&c->server->stats.msgs_out, 1,
                                   memory_order_relaxed);
