@@ -82,7 +82,25 @@ int zinx__worker_start(zinx__worker_t *w);
 void zinx__worker_stop(zinx__worker_t *w);
 /* After stop: wakes (runs) the waiters still listed, then frees. */
 void zinx__worker_free(zinx__worker_t *w);
+/* Whether the calling thread is w's (any thread). */
 bool zinx__worker_is_self(const zinx__worker_t *w);
+/* The worker whose thread calls, NULL on any other thread. */
+const zinx__worker_t *zinx__worker_current(void);
+/* Who made the worker (a pool), set before it starts; read by any thread
+   that found the worker with zinx__worker_current(). */
+void zinx__worker_set_owner(zinx__worker_t *w, void *owner);
+void *zinx__worker_owner(const zinx__worker_t *w);
+
+/*
+ * Worker thread, from inside its last job: the thread ends once its
+ * queue is empty (nobody may queue for it any more), without being
+ * joined; the struct stays valid for whatever still points at it.
+ */
+void zinx__worker_retire(zinx__worker_t *w);
+/* Any thread but w's, once w retired: joins the ended thread, wakes the
+   waiters still listed and starts a new thread. Returns 0 or what
+   starting a thread returned (w is then stopped). */
+int zinx__worker_revive(zinx__worker_t *w);
 
 /*
  * Any thread: reserves room for up to `want` units; returns how many were
