@@ -26,6 +26,7 @@
 #include "test_fixture.h"
 #include "test_frame.h"
 #include "test_probe.h"
+#include "work/pool.h"
 
 #define TLV ZINX_FORMAT_TLV
 #define T_IO 10000
@@ -515,6 +516,61 @@ static void test_dynamic_bind_stop_with_conns(void **state)
     free(ctx);
 }
 
+/* What making a worker costs the thread that accepts (the listening I/O
+   thread): a new one, and a retired one started again once its thread
+   ended (as it does by itself after its connection's OnConnStop), which
+   reuses its ID. Measured on the pool itself, the code the listener
+   runs; printed with ZINX_TEST_VERBOSE=1, not asserted (timing). */
+static void test_dynamic_bind_make_cost(void **state)
+{
+    (void)state;
+    enum { MADE = 16 };
+    int rounds = tf_scaled(100, 20);
+    long threads0 = probe_thread_count();
+    zinx__pool_t *p = zinx__pool_new(ZINX_WORKER_DYNAMIC_BIND, 1, 64, 16);
+    assert_non_null(p);
+    TF_ASSERT_RC(zinx__pool_start(p), 0);
+    zinx__worker_t *first, *w[MADE];
+    TF_ASSERT_RC(zinx__pool_acquire(p, 1, &first), 0);
+    assert_int_equal(zinx__worker_id(first), 0);
+    uint64_t made_us = 0, made_max = 0, revived_us = 0, revived_max = 0;
+    for (int i = 0; i < MADE; i++) {
+        uint64_t t0 = tf_now_us();
+        TF_ASSERT_RC(zinx__pool_acquire(p, (uint64_t)i + 2, &w[i]), 0);
+        uint64_t dt = tf_now_us() - t0;
+        made_us += dt;
+        made_max = dt > made_max ? dt : made_max;
+        assert_int_equal(zinx__worker_id(w[i]), i + 1);
+    }
+    assert_int_equal(probe_thread_count(), threads0 + 1 + MADE);
+    for (int i = 0; i < MADE; i++)
+        zinx__pool_release(p, w[i]); /* they never ran a job: any thread */
+    assert_int_equal(probe_thread_count_back(threads0 + 1, tf_ms(T_IO)),
+                     threads0 + 1);
+    for (int i = 0; i < rounds; i++) {
+        uint64_t t0 = tf_now_us();
+        TF_ASSERT_RC(zinx__pool_acquire(p, (uint64_t)i + 100, &w[0]), 0);
+        uint64_t dt = tf_now_us() - t0;
+        revived_us += dt;
+        revived_max = dt > revived_max ? dt : revived_max;
+        assert_true(zinx__worker_id(w[0]) >= 1 &&
+                    zinx__worker_id(w[0]) <= MADE);
+        zinx__pool_release(p, w[0]);
+        assert_int_equal(probe_thread_count_back(threads0 + 1, tf_ms(T_IO)),
+                         threads0 + 1);
+    }
+    tf_note("DynamicBind: making a worker took %llu us on average, %llu us "
+            "at most (%d made); starting a retired one again %llu us on "
+            "average, %llu us at most (%d rounds)",
+            (unsigned long long)(made_us / MADE), (unsigned long long)made_max,
+            MADE, (unsigned long long)(revived_us / (uint64_t)rounds),
+            (unsigned long long)revived_max, rounds);
+    zinx__pool_release(p, first);
+    zinx__pool_stop(p);
+    zinx__pool_free(p);
+    assert_int_equal(probe_thread_count_back(threads0, tf_ms(T_IO)), threads0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -529,6 +585,7 @@ int main(void)
         cmocka_unit_test(test_dynamic_bind_cycles),
         cmocka_unit_test(test_dynamic_bind_bound),
         cmocka_unit_test(test_dynamic_bind_stop_with_conns),
+        cmocka_unit_test(test_dynamic_bind_make_cost),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -319,6 +319,9 @@ static void *worker_main(void *arg)
 {
     zinx__worker_t *w = arg;
     self_worker = w;
+    char name[16];
+    snprintf(name, sizeof(name), "zinx-wk-%u", w->id);
+    zinx__thread_name_self(name);
     zinx__job_t *job;
     while ((job = take_all(w)) != NULL) {
         while (job != NULL) {
@@ -345,9 +348,9 @@ static void *worker_main(void *arg)
 
 int zinx__worker_start(zinx__worker_t *w)
 {
-    char name[16];
-    snprintf(name, sizeof(name), "zinx-wk-%u", w->id);
-    int rc = zinx__thread_spawn(&w->thread, worker_main, w, name);
+    /* No hand-shake: nothing compares with w->thread (see self_worker),
+       and the thread names itself. */
+    int rc = zinx__thread_start(&w->thread, worker_main, w);
     if (rc == 0)
         w->started = true;
     return rc;
@@ -394,6 +397,9 @@ void zinx__worker_retire(zinx__worker_t *w)
     pthread_mutex_lock(&w->lock);
     w->stopping = true;
     pthread_mutex_unlock(&w->lock);
+    /* Called by another thread (an owner that never queued a job), the
+       thread may be waiting: it ends now, not at the next revive. */
+    pthread_cond_broadcast(&w->cond);
 }
 
 /* A stopped worker has run every job; only waiters can remain. Wakes

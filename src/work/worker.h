@@ -92,9 +92,10 @@ void zinx__worker_set_owner(zinx__worker_t *w, void *owner);
 void *zinx__worker_owner(const zinx__worker_t *w);
 
 /*
- * Worker thread, from inside its last job: the thread ends once its
- * queue is empty (nobody may queue for it any more), without being
- * joined; the struct stays valid for whatever still points at it.
+ * Worker thread from inside its last job, or any thread while nothing is
+ * queued: the thread ends once its queue is empty (nobody may queue for
+ * it any more), without being joined; the struct stays valid for
+ * whatever still points at it.
  */
 void zinx__worker_retire(zinx__worker_t *w);
 /* Any thread but w's, once w retired: joins the ended thread, wakes the
