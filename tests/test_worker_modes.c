@@ -169,17 +169,11 @@ static int post_one(zinx_conn_t *conn, void *udata)
     return zinx_conn_post(conn, on_post, udata);
 }
 
-static tf_server_t *modes_server(modes_ctx_t *ctx, uint32_t mode, uint32_t pool,
-                                 int max_conn)
+static tf_server_t *modes_server_cfg(modes_ctx_t *ctx, const zinx_config_t *cfg)
 {
-    zinx_config_t cfg;
-    tf_config(&cfg);
-    cfg.worker_mode = mode;
-    cfg.worker_pool_size = pool;
-    cfg.max_conn = max_conn;
-    ctx->mode = mode;
-    ctx->pool = pool;
-    tf_server_t *ts = tf_server_new(&cfg);
+    ctx->mode = cfg->worker_mode;
+    ctx->pool = cfg->worker_pool_size;
+    tf_server_t *ts = tf_server_new(cfg);
     assert_non_null(ts);
     zinx_router_t seq = {.handle = on_seq, .udata = ctx};
     zinx_router_t block = {.handle = on_block, .udata = ctx};
@@ -191,6 +185,17 @@ static tf_server_t *modes_server(modes_ctx_t *ctx, uint32_t mode, uint32_t pool,
     TF_ASSERT_RC(zinx_server_on_conn_stop(ts->srv, on_stop, ctx), 0);
     TF_ASSERT_RC(tf_server_start(ts), 0);
     return ts;
+}
+
+static tf_server_t *modes_server(modes_ctx_t *ctx, uint32_t mode, uint32_t pool,
+                                 int max_conn)
+{
+    zinx_config_t cfg;
+    tf_config(&cfg);
+    cfg.worker_mode = mode;
+    cfg.worker_pool_size = pool;
+    cfg.max_conn = max_conn;
+    return modes_server_cfg(ctx, &cfg);
 }
 
 static void check_ctx(modes_ctx_t *ctx, int conns)
@@ -419,7 +424,9 @@ static void test_dynamic_bind_grows_and_retires(void **state)
 }
 
 /* Many short connections, some closing with messages still queued: no
-   leak, no thread left, IDs bounded by the connections open at once. */
+   leak, no thread left, IDs bounded by the connections open at once. A
+   worker queue of 8 messages makes connections wait for room (listed as
+   waiters on their worker) as they close. */
 static void test_dynamic_bind_cycles(void **state)
 {
     (void)state;
@@ -427,7 +434,12 @@ static void test_dynamic_bind_cycles(void **state)
     int rounds = tf_scaled(60, 15);
     modes_ctx_t *ctx = calloc(1, sizeof(*ctx));
     assert_non_null(ctx);
-    tf_server_t *ts = modes_server(ctx, ZINX_WORKER_DYNAMIC_BIND, 1, 64);
+    zinx_config_t cfg;
+    tf_config(&cfg);
+    cfg.worker_mode = ZINX_WORKER_DYNAMIC_BIND;
+    cfg.worker_pool_size = 1;
+    cfg.max_worker_task_len = 8;
+    tf_server_t *ts = modes_server_cfg(ctx, &cfg);
     long threads1 = probe_thread_count();
     uint8_t out[MSGS * (8 + 4 + 29)], in[sizeof(out)];
     size_t n = 0;

@@ -174,7 +174,9 @@ int zinx_server_set_heartbeat_hooks(zinx_server_t *server,
  * inherited or a passed descriptor) as a connection of this running
  * endpoint, exactly like an accepted one. Takes ownership of fd, also on
  * failure (it is closed). Returns 0, ZINX_EINVAL, ZINX_ESTATE when not
- * running, ZINX_EBUSY at MaxConn, or ZINX_ENOMEM. Thread: any.
+ * running, ZINX_EBUSY at MaxConn or, with WorkerMode Bind, when every
+ * worker is owned, ZINX_ENOMEM, or a negated errno when DynamicBind
+ * could not start a worker thread. Thread: any.
  */
 int zinx_server_adopt_fd(zinx_server_t *server, int fd);
 
