@@ -141,7 +141,7 @@ static int make_on_demand(zinx__pool_t *p, zinx__worker_t **out)
     zinx__worker_t *w = make_worker(p, (uint32_t)p->nworkers);
     if (w == NULL)
         return ZINX_ENOMEM;
-    int rc = zinx__worker_start(w);
+    int rc = zinx__worker_start_async(w);
     if (rc != 0) {
         zinx__worker_free(w);
         return rc;

@@ -319,6 +319,7 @@ static void *worker_main(void *arg)
 {
     zinx__worker_t *w = arg;
     self_worker = w;
+    /* Started without a hand-shake, the thread names itself. */
     char name[16];
     snprintf(name, sizeof(name), "zinx-wk-%u", w->id);
     zinx__thread_name_self(name);
@@ -347,6 +348,16 @@ static void *worker_main(void *arg)
 }
 
 int zinx__worker_start(zinx__worker_t *w)
+{
+    char name[16];
+    snprintf(name, sizeof(name), "zinx-wk-%u", w->id);
+    int rc = zinx__thread_spawn(&w->thread, worker_main, w, name);
+    if (rc == 0)
+        w->started = true;
+    return rc;
+}
+
+int zinx__worker_start_async(zinx__worker_t *w)
 {
     /* No hand-shake: nothing compares with w->thread (see self_worker),
        and the thread names itself. */
@@ -420,7 +431,7 @@ int zinx__worker_revive(zinx__worker_t *w)
     pthread_mutex_lock(&w->lock);
     w->stopping = false;
     pthread_mutex_unlock(&w->lock);
-    return zinx__worker_start(w);
+    return zinx__worker_start_async(w);
 }
 
 void zinx__worker_free(zinx__worker_t *w)
