@@ -12,6 +12,8 @@ BEGIN {
     ns = split(servers, srv, " ")
     label["zinx-w0"] = "zinx w0"
     label["zinx-w10"] = "zinx w10"
+    label["zinx-bind"] = "zinx Bind w1024"
+    label["zinx-dyn"] = "zinx DynamicBind w10"
     label["zinx-uring"] = "zinx w0 io_uring"
     label["epoll"] = "epoll"
     label["libuv"] = "libuv"
@@ -208,7 +210,8 @@ function print_memory(    j, s) {
     print "### Memory per connection"
     print ""
     print "Server RSS growth divided by the connections held (" hold \
-          " asked), idle and after one 64 B echo on each."
+          " asked; Bind and DynamicBind at most 1000), idle and after" \
+          " one 64 B echo on each."
     print ""
     print "| server | connections | idle, KiB each | after one echo," \
           " KiB each | RSS before, KiB |"

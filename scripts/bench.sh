@@ -7,7 +7,8 @@
 #              QUICK=1 scripts/bench.sh build     (a one-minute subset)
 #
 # Each server (zinx-echo with IOThreads 1 and WorkerPoolSize 0, zinx-echo
-# with IOThreads 1 and WorkerPoolSize 10, zinx-echo with WorkerPoolSize 0
+# with IOThreads 1 and WorkerPoolSize 10, the same with WorkerMode Bind
+# (WorkerPoolSize 1024) and DynamicBind, zinx-echo with WorkerPoolSize 0
 # on IOBackend io_uring (zinx-uring), peer-epoll, peer-libuv,
 # peer-libevent, peer-go) is started fresh for every run, pinned to CPU 0,
 # while zinx-bench (one thread) runs pinned to CPU 1, when there are two
@@ -179,6 +180,7 @@ write_config() {
     "IOThreads": 1,
     "WorkerPoolSize": $2,
     "IOBackend": "${3:-epoll}",
+    "WorkerMode": "${4:-}",
     "LogIsolationLevel": 2
 }
 EOF
@@ -186,11 +188,26 @@ EOF
 write_config zinx-w0 0
 write_config zinx-w10 10
 write_config zinx-uring 0 io_uring
+# The worker modes beside w10 (Hash): Bind with the largest pool, so
+# that every connection of the matrix (1000 at most) owns a worker, and
+# DynamicBind with Zinx's pool of 10, beyond which each connection gets
+# a worker (a thread) made for it.
+write_config zinx-bind 1024 epoll Bind
+write_config zinx-dyn 10 epoll DynamicBind
+# Idle connections held for the memory table: Bind refuses beyond its
+# pool and DynamicBind holds a thread per connection, so both hold at
+# most 1000.
+hold_conns() {
+    case $1 in
+    zinx-bind | zinx-dyn) echo $((HOLD_CONNS < 1000 ? HOLD_CONNS : 1000)) ;;
+    *) echo "$HOLD_CONNS" ;;
+    esac
+}
 
 # The command line of each server; empty when it is not built.
 server_cmd() {
     case $1 in
-    zinx-w0 | zinx-w10 | zinx-uring)
+    zinx-w0 | zinx-w10 | zinx-uring | zinx-bind | zinx-dyn)
         echo "env ZINX_CONFIG_FILE_PATH=$workdir/$1.json $bindir/zinx-echo"
         ;;
     epoll | libuv | libevent | go)
@@ -200,7 +217,7 @@ server_cmd() {
     return 0
 }
 
-all_servers="zinx-w0 zinx-w10 zinx-uring epoll libuv libevent go"
+all_servers="zinx-w0 zinx-w10 zinx-bind zinx-dyn zinx-uring epoll libuv libevent go"
 servers=()
 for s in ${SERVERS:-$all_servers}; do
     if [ -n "$(server_cmd "$s")" ]; then
@@ -320,7 +337,7 @@ for s in "${servers[@]}"; do
     if start_server "$s"; then
         sleep 0.2
         if ! json=$("${load_pin[@]}" "$bindir/zinx-bench" --mode hold \
-            --port "$server_port" --connections "$HOLD_CONNS" \
+            --port "$server_port" --connections "$(hold_conns "$s")" \
             --pid "$server_pid" --echo-once --payload 64 --json \
             2>"$workdir/bench.err"); then
             status=failed

@@ -29,6 +29,7 @@
 #include "base/log.h"
 #include "conn/conn.h"
 #include "event/event.h"
+#include "work/pool.h"
 #include "work/worker.h"
 #include "zinx.h"
 
@@ -182,8 +183,8 @@ struct zinx_server {
     zinx__loop_t **loops;
     zinx__shard_t **shards; /* one per loop: its connections */
     uint32_t nloops;
-    zinx__worker_t **workers;
-    uint32_t nworkers;
+    zinx__pool_t *pool;
+    uint32_t nworkers; /* WorkerPoolSize, once started */
 
     bool listening; /* false for zinx_client_new() endpoints */
     struct zinx__listener *listener;
@@ -228,12 +229,15 @@ int zinx__server_add_dialer(zinx_server_t *server, zinx_dialer_t *d);
 void zinx__server_remove_dialer(zinx_server_t *server, zinx_dialer_t *d);
 /* Makes and lists a connection for the established socket fd (taken),
    owned by shard (NULL: by connection ID). The result's reference becomes
-   the shard's at adoption. NULL when out of memory. Thread: any. */
+   the shard's at adoption. NULL (fd closed) with *err ZINX_ENOMEM, or
+   ZINX_EBUSY when WorkerMode Bind finds no free worker (DynamicBind:
+   none may be made), ZINX_ESTATE when stopping, or the error of starting
+   a worker thread. Thread: any. */
 zinx_conn_t *zinx__server_open_conn(zinx_server_t *server, zinx__shard_t *shard,
-                                    int fd);
+                                    int fd, int *err);
 /* Loop `here`: an accepted socket becomes a connection, adopted now when
-   its shard is here, else posted to its own loop. Returns 0 or
-   ZINX_ENOMEM (fd closed). */
+   its shard is here, else posted to its own loop. Returns 0 or the
+   error of zinx__server_open_conn() (fd closed). */
 int zinx__server_accept_conn(zinx_server_t *server, zinx__loop_t *here, int fd);
 
 /* Stopping thread, after the loops are joined: timers still armed let

@@ -73,7 +73,10 @@ zinx_server_t *zinx_conn_server(const zinx_conn_t *conn);
 const char *zinx_conn_remote_addr(const zinx_conn_t *conn);
 const char *zinx_conn_local_addr(const zinx_conn_t *conn);
 
-/* The worker that runs this connection's handlers (connID % pool size). */
+/* The worker that runs this connection's handlers and hooks: connID %
+   WorkerPoolSize with WorkerMode Hash, the worker it owns with Bind and
+   DynamicBind (free for another connection once its OnConnStop ran); 0
+   with WorkerPoolSize 0. Fixed for the connection's life. Any thread. */
 uint32_t zinx_conn_worker_id(const zinx_conn_t *conn);
 
 /* Nonzero while the connection is open and not closing. */

@@ -70,7 +70,8 @@ typedef struct zinx_server zinx_server_t;
     XX(dead_peers, "found not alive by the heartbeat")             \
     XX(slow_readers, "closed: output soft or hard limit")          \
     XX(unknown_closed, "closed: more than MaxUnknownMsgs")         \
-    XX(out_of_memory, "closed or refused: an allocation failed")
+    XX(out_of_memory, "closed or refused: an allocation failed")   \
+    XX(rejected_no_worker, "accepted then closed: Bind, no free worker")
 
 /*
  * Counters since the server was created, then the connections open now.
@@ -176,7 +177,9 @@ int zinx_server_set_heartbeat_hooks(zinx_server_t *server,
  * inherited or a passed descriptor) as a connection of this running
  * endpoint, exactly like an accepted one. Takes ownership of fd, also on
  * failure (it is closed). Returns 0, ZINX_EINVAL, ZINX_ESTATE when not
- * running, ZINX_EBUSY at MaxConn, or ZINX_ENOMEM. Thread: any.
+ * running, ZINX_EBUSY at MaxConn or, with WorkerMode Bind, when every
+ * worker is owned, ZINX_ENOMEM, or a negated errno when DynamicBind
+ * could not start a worker thread. Thread: any.
  */
 int zinx_server_adopt_fd(zinx_server_t *server, int fd);
 

@@ -88,6 +88,13 @@ void zinx__timer_heap_free(zinx__timer_heap_t *h);
    a negated errno. */
 int zinx__thread_spawn(pthread_t *self, void *(*fn)(void *), void *arg,
                        const char *name);
+/* Starts fn(arg) on a new thread with every signal blocked, without
+   waiting for it to run (spawn's hand-shake costs the caller a context
+   switch, which an event loop making threads on demand cannot afford).
+   *out is set on return. Returns 0 or a negated errno. */
+int zinx__thread_start(pthread_t *out, void *(*fn)(void *), void *arg);
+/* Names the calling thread (the first 15 bytes are kept). */
+void zinx__thread_name_self(const char *name);
 /* A condition variable whose timed waits use CLOCK_MONOTONIC. */
 void zinx__cond_init_monotonic(pthread_cond_t *cond);
 /* The absolute timespec for pthread_cond_timedwait on such a variable. */

@@ -56,6 +56,22 @@ int zinx__thread_spawn(pthread_t *self, void *(*fn)(void *), void *arg,
     return -rc;
 }
 
+int zinx__thread_start(pthread_t *out, void *(*fn)(void *), void *arg)
+{
+    /* As spawn: framework threads take no asynchronous signals. */
+    sigset_t all, old;
+    sigfillset(&all);
+    pthread_sigmask(SIG_SETMASK, &all, &old);
+    int rc = pthread_create(out, NULL, fn, arg);
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    return -rc;
+}
+
+void zinx__thread_name_self(const char *name)
+{
+    pthread_setname_np(pthread_self(), name);
+}
+
 void zinx__cond_init_monotonic(pthread_cond_t *cond)
 {
     /* Deadlines are CLOCK_MONOTONIC, so a wall-clock step cannot stretch

@@ -213,9 +213,10 @@ static void connected(zinx_dialer_t *d)
     zinx__io_stop(d->loop, &d->io);
     int fd = d->fd;
     d->fd = -1;
-    zinx_conn_t *c = zinx__server_open_conn(d->server, d->shard, fd);
+    int err;
+    zinx_conn_t *c = zinx__server_open_conn(d->server, d->shard, fd, &err);
     if (c == NULL) {
-        attempt_failed(d, ZINX_ENOMEM);
+        attempt_failed(d, err);
         return;
     }
     zinx__conn_set_dialer(c, d);

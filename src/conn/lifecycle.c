@@ -505,6 +505,12 @@ void conn_run_stop(zinx_conn_t *c)
     atomic_fetch_add_explicit(&s->stats.closed, 1, memory_order_relaxed);
     if (c->dialer != NULL)
         zinx__dialer_conn_ended(c->dialer);
+    /* Nothing of c runs on its worker after this job: a bound worker is
+       free for the next connection (or retires). Before c leaves the
+       table, so that fewer than MaxConn connections means a worker is
+       free or may be made (DynamicBind's bound). */
+    if (c->worker != NULL)
+        zinx__pool_release(s->pool, c->worker);
     /* Last: once the table is empty the server may finish stopping. */
     zinx__connmgr_remove(s->mgr, c->id);
 }

@@ -327,9 +327,16 @@ static void take_connection(zinx__listener_t *l, int fd)
         log_refusal(s, "MaxConn reached");
         return;
     }
-    if (zinx__server_accept_conn(s, l->loop, fd) != 0) {
+    int rc = zinx__server_accept_conn(s, l->loop, fd);
+    if (rc == ZINX_EBUSY) {
+        /* WorkerMode Bind with every worker owned: the same answer as
+           MaxConn, EOF at once (docs/configuration.md says why). */
+        count(&s->stats.rejected_no_worker);
+        log_refusal(s, "no free worker (WorkerMode Bind)");
+    } else if (rc != 0) {
         count(&s->stats.out_of_memory);
-        log_refusal(s, "out of memory");
+        log_refusal(s, rc == ZINX_ENOMEM ? "out of memory"
+                                         : "no worker thread could start");
     }
 }
 

@@ -135,11 +135,7 @@ bool zinx__server_is_framework_thread(const zinx_server_t *s)
         if (s->loops[i] != NULL && zinx__loop_is_self(s->loops[i]))
             return true;
     }
-    for (uint32_t i = 0; i < s->nworkers; i++) {
-        if (s->workers[i] != NULL && zinx__worker_is_self(s->workers[i]))
-            return true;
-    }
-    return false;
+    return s->pool != NULL && zinx__pool_is_own_thread(s->pool);
 }
 
 static uint32_t loop_count(const zinx_config_t *cfg)
@@ -216,19 +212,18 @@ static int create_threads(zinx_server_t *s)
     if (rc != 0)
         return rc;
     s->nworkers = s->cfg.worker_pool_size;
-    s->workers = calloc(s->nworkers ? s->nworkers : 1, sizeof(*s->workers));
-    if (s->workers == NULL)
+    /* DynamicBind makes a worker per connection beyond the pool: MaxConn
+       of them at most, as Zinx. */
+    s->pool =
+        zinx__pool_new(s->cfg.worker_mode, s->nworkers,
+                       (uint32_t)s->cfg.max_conn, s->cfg.max_worker_task_len);
+    if (s->pool == NULL)
         return ZINX_ENOMEM;
-    for (uint32_t i = 0; i < s->nworkers; i++) {
-        s->workers[i] = zinx__worker_new(i, s->cfg.max_worker_task_len);
-        if (s->workers[i] == NULL)
-            return ZINX_ENOMEM;
-    }
     if (s->listener != NULL &&
         (rc = zinx__listener_start(s->listener, s->loops[0])) != 0)
         return rc;
-    for (uint32_t i = 0; i < s->nworkers && rc == 0; i++)
-        rc = zinx__worker_start(s->workers[i]);
+    if (rc == 0)
+        rc = zinx__pool_start(s->pool);
     for (uint32_t i = 0; i < s->nloops && rc == 0; i++) {
         char name[24]; /* the thread's name keeps the first 15 bytes */
         snprintf(name, sizeof(name), "zinx-io-%u", i);
@@ -253,10 +248,8 @@ static void free_loops(zinx_server_t *s)
 /* Joins whatever runs and frees the threads' resources. */
 static void destroy_threads(zinx_server_t *s, uint64_t linger_until_ms)
 {
-    for (uint32_t i = 0; s->workers != NULL && i < s->nworkers; i++) {
-        if (s->workers[i] != NULL)
-            zinx__worker_stop(s->workers[i]);
-    }
+    if (s->pool != NULL)
+        zinx__pool_stop(s->pool);
     /* Every loop is told first, so they finish lingering side by side. */
     for (uint32_t i = 0; s->loops != NULL && i < s->nloops; i++) {
         if (s->loops[i] != NULL)
@@ -269,10 +262,8 @@ static void destroy_threads(zinx_server_t *s, uint64_t linger_until_ms)
     zinx__timers_release(s);
     /* Waiters still listed are woken: they post to their (stopped) loops,
        whose posts are then dropped. */
-    for (uint32_t i = 0; s->workers != NULL && i < s->nworkers; i++)
-        zinx__worker_free(s->workers[i]);
-    free(s->workers);
-    s->workers = NULL;
+    zinx__pool_free(s->pool);
+    s->pool = NULL;
     s->nworkers = 0;
     free_loops(s);
     /* Loop 0 closed the listener at the stop; after a failed start it
@@ -284,28 +275,40 @@ static void destroy_threads(zinx_server_t *s, uint64_t linger_until_ms)
 /* ---- connections ------------------------------------------------------- */
 
 zinx_conn_t *zinx__server_open_conn(zinx_server_t *s, zinx__shard_t *shard,
-                                    int fd)
+                                    int fd, int *err)
 {
     uint64_t id = atomic_fetch_add(&s->next_id, 1) + 1;
     if (shard == NULL)
         shard = s->shards[id % s->nloops];
-    zinx__worker_t *w = s->nworkers ? s->workers[id % s->nworkers] : NULL;
-    uint32_t wid = s->nworkers ? (uint32_t)(id % s->nworkers) : 0;
-    zinx_conn_t *c = zinx__conn_new(s, fd, id, shard, w, wid);
-    if (c == NULL)
-        return NULL;
-    if (zinx__connmgr_add(s->mgr, c) != 0) {
-        zinx_conn_unref(c); /* closes fd */
+    zinx__worker_t *w;
+    *err = zinx__pool_acquire(s->pool, id, &w);
+    if (*err != 0) {
+        close(fd);
         return NULL;
     }
+    *err = ZINX_ENOMEM;
+    zinx_conn_t *c =
+        zinx__conn_new(s, fd, id, shard, w, w != NULL ? zinx__worker_id(w) : 0);
+    if (c != NULL && zinx__connmgr_add(s->mgr, c) != 0) {
+        zinx_conn_unref(c); /* closes fd */
+        c = NULL;
+    }
+    if (c == NULL) {
+        /* Never adopted, so no stop job gives the worker back. */
+        if (w != NULL)
+            zinx__pool_release(s->pool, w);
+        return NULL;
+    }
+    *err = 0;
     return c;
 }
 
 int zinx__server_accept_conn(zinx_server_t *s, zinx__loop_t *here, int fd)
 {
-    zinx_conn_t *c = zinx__server_open_conn(s, NULL, fd);
+    int err;
+    zinx_conn_t *c = zinx__server_open_conn(s, NULL, fd, &err);
     if (c == NULL)
-        return ZINX_ENOMEM;
+        return err;
     atomic_fetch_add_explicit(&s->stats.accepted, 1, memory_order_relaxed);
     if (zinx__conn_loop(c) == here)
         zinx__conn_adopt(c);
@@ -332,9 +335,9 @@ int zinx_server_adopt_fd(zinx_server_t *s, int fd)
         close(fd);
         return rc;
     }
-    zinx_conn_t *c = zinx__server_open_conn(s, NULL, fd);
+    zinx_conn_t *c = zinx__server_open_conn(s, NULL, fd, &rc);
     if (c == NULL)
-        return ZINX_ENOMEM;
+        return rc;
     atomic_fetch_add_explicit(&s->stats.accepted, 1, memory_order_relaxed);
     zinx__conn_adopt_later(c);
     return 0;

@@ -32,7 +32,15 @@ struct zinx__worker {
     zinx__job_t *front_head, *front_tail;
     atomic_bool has_front;
     zinx__buf_t scratch; /* the worker thread's */
+    void *owner;         /* set once, before the thread starts */
 };
+
+/* The worker this thread runs, NULL on other threads. Per thread, so
+   "am I this worker's thread" reads nothing another thread writes: a
+   retired worker's struct is started again with a new thread (see
+   zinx__worker_revive), and comparing thread handles would race with
+   that restart and could match a handle the system has reused. */
+static _Thread_local const zinx__worker_t *self_worker;
 
 zinx__worker_t *zinx__worker_new(uint32_t id, uint32_t capacity)
 {
@@ -310,6 +318,11 @@ static enum lane_check check_lane(zinx__worker_t *w, zinx__job_t *job)
 static void *worker_main(void *arg)
 {
     zinx__worker_t *w = arg;
+    self_worker = w;
+    /* Started without a hand-shake, the thread names itself. */
+    char name[16];
+    snprintf(name, sizeof(name), "zinx-wk-%u", w->id);
+    zinx__thread_name_self(name);
     zinx__job_t *job;
     while ((job = take_all(w)) != NULL) {
         while (job != NULL) {
@@ -344,6 +357,16 @@ int zinx__worker_start(zinx__worker_t *w)
     return rc;
 }
 
+int zinx__worker_start_async(zinx__worker_t *w)
+{
+    /* No hand-shake: nothing compares with w->thread (see self_worker),
+       and the thread names itself. */
+    int rc = zinx__thread_start(&w->thread, worker_main, w);
+    if (rc == 0)
+        w->started = true;
+    return rc;
+}
+
 void zinx__worker_stop(zinx__worker_t *w)
 {
     if (!w->started)
@@ -356,24 +379,69 @@ void zinx__worker_stop(zinx__worker_t *w)
     w->started = false;
 }
 
-void zinx__worker_free(zinx__worker_t *w)
+bool zinx__worker_is_self(const zinx__worker_t *w)
 {
-    if (w == NULL)
-        return;
-    zinx__worker_stop(w);
-    /* A stopped worker has run every job; only waiters can remain. */
+    return self_worker == w;
+}
+
+const zinx__worker_t *zinx__worker_current(void)
+{
+    return self_worker;
+}
+
+void zinx__worker_set_owner(zinx__worker_t *w, void *owner)
+{
+    w->owner = owner;
+}
+
+void *zinx__worker_owner(const zinx__worker_t *w)
+{
+    return w->owner;
+}
+
+/* ---- retiring and reviving ----------------------------------------------- */
+
+void zinx__worker_retire(zinx__worker_t *w)
+{
+    /* As a stop, minus the join: the thread ends once its queue is
+       empty, which is at once when the caller's job was its last. */
+    pthread_mutex_lock(&w->lock);
+    w->stopping = true;
+    pthread_mutex_unlock(&w->lock);
+    /* Called by another thread (an owner that never queued a job), the
+       thread may be waiting: it ends now, not at the next revive. */
+    pthread_cond_broadcast(&w->cond);
+}
+
+/* A stopped worker has run every job; only waiters can remain. Wakes
+   them (they find the queue empty) and leaves the worker idle. */
+static void release_waiters(zinx__worker_t *w)
+{
     pthread_mutex_lock(&w->lock);
     atomic_store(&w->queued, 0);
     zinx__waiter_t *waiters = take_waiters(w);
     pthread_mutex_unlock(&w->lock);
     wake_waiters(waiters);
+}
+
+int zinx__worker_revive(zinx__worker_t *w)
+{
+    zinx__worker_stop(w); /* joins the retired thread */
+    release_waiters(w);
+    pthread_mutex_lock(&w->lock);
+    w->stopping = false;
+    pthread_mutex_unlock(&w->lock);
+    return zinx__worker_start_async(w);
+}
+
+void zinx__worker_free(zinx__worker_t *w)
+{
+    if (w == NULL)
+        return;
+    zinx__worker_stop(w);
+    release_waiters(w);
     pthread_mutex_destroy(&w->lock);
     pthread_cond_destroy(&w->cond);
     zinx__buf_free(&w->scratch);
     free(w);
-}
-
-bool zinx__worker_is_self(const zinx__worker_t *w)
-{
-    return pthread_equal(pthread_self(), w->thread);
 }

@@ -77,12 +77,38 @@ uint32_t zinx__worker_id(const zinx__worker_t *w);
 /* Worker thread only: a byte buffer kept across jobs, which a job may use
    as scratch (and leaves empty). Freed with the worker. */
 zinx__buf_t *zinx__worker_scratch(zinx__worker_t *w);
+/* Starts the thread and waits until it runs (named, as the other
+   framework threads). Returns 0 or a negated errno. */
 int zinx__worker_start(zinx__worker_t *w);
+/* Starts the thread without waiting for it to run: costs the caller
+   pthread_create only, not a context switch (an I/O thread making a
+   worker on demand). The thread names itself. */
+int zinx__worker_start_async(zinx__worker_t *w);
 /* Lets the worker finish its queue, then joins it. */
 void zinx__worker_stop(zinx__worker_t *w);
 /* After stop: wakes (runs) the waiters still listed, then frees. */
 void zinx__worker_free(zinx__worker_t *w);
+/* Whether the calling thread is w's (any thread). */
 bool zinx__worker_is_self(const zinx__worker_t *w);
+/* The worker whose thread calls, NULL on any other thread. */
+const zinx__worker_t *zinx__worker_current(void);
+/* Who made the worker (a pool), set before it starts; read by any thread
+   that found the worker with zinx__worker_current(). */
+void zinx__worker_set_owner(zinx__worker_t *w, void *owner);
+void *zinx__worker_owner(const zinx__worker_t *w);
+
+/*
+ * Worker thread from inside its last job, or any thread while nothing is
+ * queued: the thread ends once its queue is empty (nobody may queue for
+ * it any more), without being joined; the struct stays valid for
+ * whatever still points at it.
+ */
+void zinx__worker_retire(zinx__worker_t *w);
+/* Any thread but w's, once w retired: joins the ended thread, wakes the
+   waiters still listed and starts a new thread as
+   zinx__worker_start_async() does. Returns 0 or what
+   starting a thread returned (w is then stopped). */
+int zinx__worker_revive(zinx__worker_t *w);
 
 /*
  * Any thread: reserves room for up to `want` units; returns how many were
