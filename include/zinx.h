@@ -30,5 +30,6 @@
 #include "zinx/server.h"
 #include "zinx/client.h"
 #include "zinx/timer.h"
+#include "zinx/codec.h"
 
 #endif /* ZINX_H */

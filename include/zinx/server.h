@@ -70,7 +70,8 @@ typedef struct zinx_server zinx_server_t;
     XX(dead_peers, "found not alive by the heartbeat")             \
     XX(slow_readers, "closed: output soft or hard limit")          \
     XX(unknown_closed, "closed: more than MaxUnknownMsgs")         \
-    XX(out_of_memory, "closed or refused: an allocation failed")
+    XX(out_of_memory, "closed or refused: an allocation failed")   \
+    XX(bad_frames, "frames a codec refused: dropped, or closed")
 
 /*
  * Counters since the server was created, then the connections open now.

@@ -23,6 +23,15 @@ int zinx__codec_encode(const zinx__codec_t *codec, zinx__buf_t *out,
     if (rc != 0)
         return rc;
     uint8_t *p = out->data + out->len;
+    if (codec->layout == ZINX__LAYOUT_OTHER) {
+        /* A general codec (perhaps with a trailer) writes it all. */
+        rc = codec->pub.encode(codec->pub.udata, id, len > 0 ? data : NULL, len,
+                               p);
+        if (rc != 0)
+            return rc;
+        out->len += frame;
+        return 0;
+    }
     zinx__codec_put_header(codec, p, id, len);
     /* memcpy with a NULL source is undefined even for zero bytes. */
     if (len > 0)

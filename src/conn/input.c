@@ -41,6 +41,42 @@ static void hold_frames(zinx_conn_t *c, const uint8_t *buf, size_t len)
         c->paused_dispatch = true;
 }
 
+/* ---- bad frames ----------------------------------------------------------
+ */
+
+/* Whether the frame the codec refused with r can be dropped: BadFramePolicy
+   "drop", and a codec that knows its size (PacketFormat's never does:
+   those frames close as they always did). */
+static bool droppable(const zinx_conn_t *c, int r, size_t size)
+{
+    return size > 0 && (r == ZINX_EMSGSIZE || r == ZINX_EPROTO) &&
+           c->server->cfg.bad_frame_policy == ZINX_BAD_FRAME_DROP;
+}
+
+/*
+ * A frame of `size` bytes that the codec refused with r, `avail` of them
+ * at hand. Under the drop policy it is counted, logged (once a second at
+ * most) and skipped: *adv of its bytes now, the rest (c->skip) as they
+ * arrive, never buffered. Returns false when the connection must end
+ * instead.
+ */
+static bool drop_bad_frame(zinx_conn_t *c, int r, size_t size, size_t avail,
+                           size_t *adv)
+{
+    if (!droppable(c, r, size))
+        return false;
+    zinx_server_t *s = c->server;
+    atomic_fetch_add_explicit(&s->stats.bad_frames, 1, memory_order_relaxed);
+    ZINX__LOG_LIMITED(
+        s, ZINX__LOGK_BAD_FRAME, ZINX_LOG_WARN,
+        "conn %llu (%s): %s frame of %zu bytes dropped (%s)",
+        (unsigned long long)c->id, c->stream->remote, c->codec->name, size,
+        r == ZINX_EMSGSIZE ? "above the frame limit" : "failed its check");
+    *adv = size <= avail ? size : avail;
+    c->skip = size - *adv;
+    return true;
+}
+
 static int dispatch_inline(zinx_conn_t *c, const uint8_t *buf, size_t len,
                            size_t *consumed)
 {
@@ -56,8 +92,13 @@ static int dispatch_inline(zinx_conn_t *c, const uint8_t *buf, size_t len,
         size_t used;
         int r = decode(c, buf + off, len - off, &m, &used);
         if (r != ZINX__DECODE_MSG) {
+            size_t adv;
             if (r == ZINX__DECODE_MORE)
                 c->need = used;
+            else if (drop_bad_frame(c, r, used, len - off, &adv)) {
+                off += adv;
+                continue;
+            }
             rc = r < 0 ? r : 0;
             break;
         }
@@ -69,9 +110,13 @@ static int dispatch_inline(zinx_conn_t *c, const uint8_t *buf, size_t len,
     return rc;
 }
 
+/* decode_all stopped at a frame to drop behind the ones it found. */
+#define BAD_FRAME_NEXT 1
+
 /* Decodes the complete frames at buf into the shard's scratch array.
-   Returns 0 or the error of the frame that stopped it (after the good
-   ones); *count and *bytes say what was found. */
+   Returns 0, BAD_FRAME_NEXT, or the error of the frame that stopped it
+   (after the good ones); *count and *bytes say what was found, dropped
+   frames included in *bytes. */
 static int decode_all(zinx_conn_t *c, const uint8_t *buf, size_t len,
                       zinx__frame_t **out, uint32_t *count, size_t *bytes)
 {
@@ -89,8 +134,18 @@ static int decode_all(zinx_conn_t *c, const uint8_t *buf, size_t len,
         size_t used;
         int r = decode(c, buf + off, len - off, &f[n].msg, &used);
         if (r != ZINX__DECODE_MSG) {
-            if (r == ZINX__DECODE_MORE)
+            size_t adv;
+            if (r == ZINX__DECODE_MORE) {
                 c->need = used;
+            } else if (n > 0 && droppable(c, r, used)) {
+                /* Dropped once the frames before it are handed over:
+                   if the worker takes fewer, it is found again later. */
+                rc = BAD_FRAME_NEXT;
+                break;
+            } else if (drop_bad_frame(c, r, used, len - off, &adv)) {
+                off += adv;
+                continue;
+            }
             rc = r < 0 ? r : 0;
             break;
         }
@@ -103,8 +158,10 @@ static int decode_all(zinx_conn_t *c, const uint8_t *buf, size_t len,
     return rc;
 }
 
-static int dispatch_to_worker(zinx_conn_t *c, const uint8_t *buf, size_t len,
-                              size_t *consumed)
+/* One batch of dispatch_to_worker: the frames up to the first error or
+   frame to drop (BAD_FRAME_NEXT, when every frame before it was taken). */
+static int worker_batch(zinx_conn_t *c, const uint8_t *buf, size_t len,
+                        size_t *consumed)
 {
     *consumed = 0;
     if (!dispatch_open(c)) {
@@ -115,8 +172,10 @@ static int dispatch_to_worker(zinx_conn_t *c, const uint8_t *buf, size_t len,
     uint32_t n;
     size_t bytes;
     int rc = decode_all(c, buf, len, &f, &n, &bytes);
-    if (n == 0)
+    if (n == 0) {
+        *consumed = bytes; /* frames dropped, if any */
         return rc;
+    }
     uint32_t granted = zinx__worker_reserve(c->worker, &c->waiter, n);
     if (granted < n) {
         /* The rest waits in `in` (and any bad frame behind it is found
@@ -136,6 +195,19 @@ static int dispatch_to_worker(zinx_conn_t *c, const uint8_t *buf, size_t len,
     atomic_fetch_add_explicit(&c->server->stats.msgs_in, granted,
                               memory_order_relaxed);
     *consumed = f[granted - 1].end;
+    return rc;
+}
+
+static int dispatch_to_worker(zinx_conn_t *c, const uint8_t *buf, size_t len,
+                              size_t *consumed)
+{
+    size_t done;
+    int rc = worker_batch(c, buf, len, &done);
+    *consumed = done;
+    while (rc == BAD_FRAME_NEXT) { /* rare: the frame to drop heads it now */
+        rc = worker_batch(c, buf + *consumed, len - *consumed, &done);
+        *consumed += done;
+    }
     return rc;
 }
 
@@ -187,6 +259,9 @@ static bool dispatch_ok(zinx_conn_t *c, int rc)
         return true;
     if (rc == ZINX_EMSGSIZE)
         oversize(c);
+    else if (rc == ZINX_EPROTO)
+        conn_close_for(c, &c->server->stats.bad_frames, ZINX__LOGK_BAD_FRAME,
+                       ZINX_EPROTO, "malformed or failed frame");
     else
         conn_fail(c, rc);
     return false;
@@ -286,6 +361,20 @@ static int read_into_rbuf(zinx_conn_t *c, uint8_t *rbuf, size_t cap)
     return (size_t)n == cap - have ? READ_MORE : READ_DONE;
 }
 
+/* Discards the rest of a dropped frame as it arrives (c->skip bytes),
+   reading no further than its end. */
+static int read_skip(zinx_conn_t *c, uint8_t *rbuf, size_t cap)
+{
+    size_t want = c->skip < cap ? c->skip : cap;
+    ssize_t n = zinx__stream_read(c->stream, rbuf, want);
+    if (n <= 0)
+        return read_failed(c, n);
+    c->last_rx_ms = zinx__loop_now(c->loop);
+    c->last_io_ms = c->last_rx_ms;
+    c->skip -= (size_t)n;
+    return (size_t)n == want ? READ_MORE : READ_DONE;
+}
+
 static bool reading_allowed(const zinx_conn_t *c)
 {
     return c->state == CONN_OPEN && !conn_frames_held(c) && !c->paused_output &&
@@ -301,8 +390,9 @@ void conn_on_readable(zinx_conn_t *c)
          reads++) {
         /* The size of the frame `in` starts with is known from its
            header, decoded when it first arrived. */
-        int st = c->need > cap ? read_into_in(c, c->need, cap)
-                               : read_into_rbuf(c, rbuf, cap);
+        int st = c->skip > 0     ? read_skip(c, rbuf, cap)
+                 : c->need > cap ? read_into_in(c, c->need, cap)
+                                 : read_into_rbuf(c, rbuf, cap);
         if (st == READ_EOF) {
             c->peer_eof = true;
             conn_begin_drain(c);
