@@ -252,7 +252,34 @@ static void oversize(zinx_conn_t *c)
     conn_finish(c, FINISH_FLUSH);
 }
 
-/* Handles a dispatch error; returns false when the connection ended. */
+/* A frame the codec refused, malformed or failed under BadFramePolicy
+   "close": counted, logged, and the connection closes gracefully, so the
+   frames before it are still handled and answered. Nothing after it is
+   read or decoded again. */
+static void bad_frame_close(zinx_conn_t *c)
+{
+    zinx_server_t *s = c->server;
+    atomic_fetch_add_explicit(&s->stats.bad_frames, 1, memory_order_relaxed);
+    ZINX__LOG_LIMITED(s, ZINX__LOGK_BAD_FRAME, ZINX_LOG_WARN,
+                      "conn %llu (%s): %s frame malformed or failed its "
+                      "check, closing",
+                      (unsigned long long)c->id, c->stream->remote,
+                      c->codec->name);
+    conn_set_reason(c, ZINX_EPROTO);
+    c->in.off = c->in.len = 0;
+    c->need = 0;
+    /* The replies gathered so far go first; the gather must not outlive
+       this read. */
+    if (conn_gather_spill(c) != 0) {
+        conn_finish(c, FINISH_ABORT);
+        return;
+    }
+    conn_raise_close(c, CLOSE_GRACEFUL);
+    conn_begin_drain(c);
+}
+
+/* Handles a dispatch error; returns false when the connection ended (or
+   is closing). */
 static bool dispatch_ok(zinx_conn_t *c, int rc)
 {
     if (rc == 0)
@@ -260,8 +287,7 @@ static bool dispatch_ok(zinx_conn_t *c, int rc)
     if (rc == ZINX_EMSGSIZE)
         oversize(c);
     else if (rc == ZINX_EPROTO)
-        conn_close_for(c, &c->server->stats.bad_frames, ZINX__LOGK_BAD_FRAME,
-                       ZINX_EPROTO, "malformed or failed frame");
+        bad_frame_close(c);
     else
         conn_fail(c, rc);
     return false;
