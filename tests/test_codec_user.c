@@ -134,7 +134,7 @@ static size_t lv16_frame(uint8_t *out, uint8_t id, const void *data,
 
 static void expect_lv16(int fd, uint8_t id, const void *data, uint16_t len)
 {
-    uint8_t f[300];
+    uint8_t f[4 + 65535];
     TF_ASSERT_RC(tc_recv_raw(fd, f, 4u + len, tf_ms(T_IO)), 0);
     assert_int_equal(f[0] << 8 | f[1], len);
     assert_int_equal(f[2], id);
