@@ -14,8 +14,10 @@
 
 /* ---- dispatch ------------------------------------------------------------ */
 
-static int decode(zinx_conn_t *c, const uint8_t *buf, size_t len, zinx_msg_t *m,
-                  size_t *used)
+/* Inline in every loop: the fixed layouts decode without a call. */
+static inline __attribute__((always_inline)) int
+decode(zinx_conn_t *c, const uint8_t *buf, size_t len, zinx_msg_t *m,
+       size_t *used)
 {
     return zinx__codec_decode(c->codec, c->codec_state, c->max_packet_size, buf,
                               len, m, used);
@@ -60,8 +62,12 @@ static bool droppable(const zinx_conn_t *c, int r, size_t size)
  * arrive, never buffered. Returns false when the connection must end
  * instead.
  */
-static bool drop_bad_frame(zinx_conn_t *c, int r, size_t size, size_t avail,
-                           size_t *adv)
+/* Off the per-frame path: kept out of line so the dispatch loops stay
+   as they are without bad frames. */
+#define COLD __attribute__((cold, noinline))
+
+static COLD bool drop_bad_frame(zinx_conn_t *c, int r, size_t size,
+                                size_t avail, size_t *adv)
 {
     if (!droppable(c, r, size))
         return false;
@@ -74,11 +80,15 @@ static bool drop_bad_frame(zinx_conn_t *c, int r, size_t size, size_t avail,
         r == ZINX_EMSGSIZE ? "above the frame limit" : "failed its check");
     *adv = size <= avail ? size : avail;
     c->skip = size - *adv;
+    if (c->skip > 0)
+        c->need = SIZE_MAX; /* the reader's slow path: read_big() */
     return true;
 }
 
-static int dispatch_inline(zinx_conn_t *c, const uint8_t *buf, size_t len,
-                           size_t *consumed)
+static __attribute__((noinline)) int dispatch_inline(zinx_conn_t *c,
+                                                     const uint8_t *buf,
+                                                     size_t len,
+                                                     size_t *consumed)
 {
     zinx_server_t *s = c->server;
     size_t off = 0;
@@ -158,10 +168,13 @@ static int decode_all(zinx_conn_t *c, const uint8_t *buf, size_t len,
     return rc;
 }
 
-/* One batch of dispatch_to_worker: the frames up to the first error or
-   frame to drop (BAD_FRAME_NEXT, when every frame before it was taken). */
-static int worker_batch(zinx_conn_t *c, const uint8_t *buf, size_t len,
-                        size_t *consumed)
+/* Hands the frames up to the first error or frame to drop to the worker
+   (BAD_FRAME_NEXT: a frame to drop follows them, and they were all
+   taken). */
+static __attribute__((noinline)) int dispatch_to_worker(zinx_conn_t *c,
+                                                        const uint8_t *buf,
+                                                        size_t len,
+                                                        size_t *consumed)
 {
     *consumed = 0;
     if (!dispatch_open(c)) {
@@ -198,26 +211,33 @@ static int worker_batch(zinx_conn_t *c, const uint8_t *buf, size_t len,
     return rc;
 }
 
-static int dispatch_to_worker(zinx_conn_t *c, const uint8_t *buf, size_t len,
-                              size_t *consumed)
+/* The rare case of a frame to drop behind frames for the worker: the
+   batches that follow, each after the frame it dropped. */
+static COLD int dispatch_after_drop(zinx_conn_t *c, const uint8_t *buf,
+                                    size_t len, size_t *consumed)
 {
-    size_t done;
-    int rc = worker_batch(c, buf, len, &done);
-    *consumed = done;
-    while (rc == BAD_FRAME_NEXT) { /* rare: the frame to drop heads it now */
-        rc = worker_batch(c, buf + *consumed, len - *consumed, &done);
+    int rc = BAD_FRAME_NEXT;
+    while (rc == BAD_FRAME_NEXT) {
+        size_t done;
+        rc = dispatch_to_worker(c, buf + *consumed, len - *consumed, &done);
         *consumed += done;
     }
     return rc;
 }
 
-static int dispatch(zinx_conn_t *c, const uint8_t *buf, size_t len,
-                    size_t *consumed)
+/* Inlined into both readers, as the two dispatchers are not: that is
+   how the compiler arranged them before bad frames existed, and the
+   per-frame instruction budgets hold for it. */
+static inline __attribute__((always_inline)) int
+dispatch(zinx_conn_t *c, const uint8_t *buf, size_t len, size_t *consumed)
 {
     c->need = 0;
     if (c->worker == NULL)
         return dispatch_inline(c, buf, len, consumed);
-    return dispatch_to_worker(c, buf, len, consumed);
+    int rc = dispatch_to_worker(c, buf, len, consumed);
+    if (rc == BAD_FRAME_NEXT)
+        rc = dispatch_after_drop(c, buf, len, consumed);
+    return rc;
 }
 
 /* A frame above MaxPacketSize: counted, logged, and the connection ends,
@@ -256,7 +276,7 @@ static void oversize(zinx_conn_t *c)
    "close": counted, logged, and the connection closes gracefully, so the
    frames before it are still handled and answered. Nothing after it is
    read or decoded again. */
-static void bad_frame_close(zinx_conn_t *c)
+static COLD void bad_frame_close(zinx_conn_t *c)
 {
     zinx_server_t *s = c->server;
     atomic_fetch_add_explicit(&s->stats.bad_frames, 1, memory_order_relaxed);
@@ -389,7 +409,7 @@ static int read_into_rbuf(zinx_conn_t *c, uint8_t *rbuf, size_t cap)
 
 /* Discards the rest of a dropped frame as it arrives (c->skip bytes),
    reading no further than its end. */
-static int read_skip(zinx_conn_t *c, uint8_t *rbuf, size_t cap)
+static COLD int read_skip(zinx_conn_t *c, uint8_t *rbuf, size_t cap)
 {
     size_t want = c->skip < cap ? c->skip : cap;
     ssize_t n = zinx__stream_read(c->stream, rbuf, want);
@@ -398,7 +418,18 @@ static int read_skip(zinx_conn_t *c, uint8_t *rbuf, size_t cap)
     c->last_rx_ms = zinx__loop_now(c->loop);
     c->last_io_ms = c->last_rx_ms;
     c->skip -= (size_t)n;
+    if (c->skip == 0)
+        c->need = 0;
     return (size_t)n == want ? READ_MORE : READ_DONE;
+}
+
+/* `in` waits for a frame larger than the read buffer, or the rest of a
+   dropped frame is skipped (need is then SIZE_MAX). */
+static int read_big(zinx_conn_t *c, uint8_t *rbuf, size_t cap)
+{
+    if (c->skip > 0)
+        return read_skip(c, rbuf, cap);
+    return read_into_in(c, c->need, cap);
 }
 
 static bool reading_allowed(const zinx_conn_t *c)
@@ -415,10 +446,9 @@ void conn_on_readable(zinx_conn_t *c)
     for (int reads = 0; reads < READS_PER_EVENT && reading_allowed(c);
          reads++) {
         /* The size of the frame `in` starts with is known from its
-           header, decoded when it first arrived. */
-        int st = c->skip > 0     ? read_skip(c, rbuf, cap)
-                 : c->need > cap ? read_into_in(c, c->need, cap)
-                                 : read_into_rbuf(c, rbuf, cap);
+           header, decoded when it first arrived (SIZE_MAX: skipping). */
+        int st = c->need > cap ? read_big(c, rbuf, cap)
+                               : read_into_rbuf(c, rbuf, cap);
         if (st == READ_EOF) {
             c->peer_eof = true;
             conn_begin_drain(c);
