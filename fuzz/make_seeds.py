@@ -140,6 +140,82 @@ def connection_seeds():
     return s
 
 
+def crc16_modbus(data):
+    crc = 0xFFFF
+    for b in data:
+        crc ^= b
+        for _ in range(8):
+            crc = (crc >> 1) ^ 0xA001 if crc & 1 else crc >> 1
+    return crc
+
+
+def htlv(func, body, head=0xA2, bad=False):
+    f = bytes([head, func, len(body)]) + body
+    crc = crc16_modbus(f) ^ (0x0101 if bad else 0)
+    return f + struct.pack("<H", crc)
+
+
+def length_field_input(size_idx, little, offset, adj, strip, max_i, pkt_i,
+                       chunk, stream):
+    """The parameter bytes of fuzz_length_field.c, then the stream."""
+    return bytes([size_idx | (8 if little else 0), offset, adj & 0xFF, strip,
+                  max_i | (pkt_i << 4), chunk - 1]) + stream
+
+
+def length_field_seeds():
+    s = {}
+    payload = bytes(range(40))
+    tlv_stream = tlv(1, b"ping") + tlv(2) + tlv(3, payload)
+    # Zinx's TLV preset: offset 4, length 4 (size index 3).
+    s["tlv-preset"] = length_field_input(3, False, 4, 0, 0, 0, MAX_4096, 5,
+                                         tlv_stream)
+    s["tlv-preset-strip8"] = length_field_input(3, False, 4, 0, 8, 0,
+                                                MAX_4096, 3, tlv_stream)
+    # LTV preset: offset 0, length 4, adjustment 4, little-endian.
+    s["ltv-preset"] = length_field_input(
+        3, True, 0, 4, 0, 0, MAX_4096, 7,
+        ltv(1, b"ping") + ltv(2) + ltv(3, payload))
+    # HTLV preset: offset 2, length 1, adjustment 2.
+    s["htlv-preset"] = length_field_input(
+        0, False, 2, 2, 0, 0, MAX_4096, 2,
+        htlv(0x10, payload[:14]) + htlv(0x15, b""))
+    # Oversize frames to skip (max 64), then a good one.
+    s["skip-oversize"] = length_field_input(
+        1, False, 0, 0, 0, MAX_64, MAX_4096, 9,
+        struct.pack(">H", 100) + bytes(100) + struct.pack(">H", 3) + b"abc")
+    # 8-byte lengths: a good one, then one above 2^63.
+    s["len8-huge"] = length_field_input(
+        4, True, 0, 0, 0, 0, MAX_4096, 4,
+        struct.pack("<Q", 2) + b"hi" + struct.pack("<Q", (1 << 63) + 5))
+    s["len4-2p32m1"] = length_field_input(
+        3, False, 0, 0, 4, MAX_U32, MAX_4096, 16,
+        struct.pack(">I", 0xFFFFFFFF) + bytes(20))
+    s["negative-adjustment"] = length_field_input(
+        2, False, 1, -20, 0, 0, MAX_4096, 1, b"\x00\x00\x00\x05" + bytes(8))
+    s["len3-strip"] = length_field_input(
+        2, True, 2, -1, 6, 0, MAX_255, 4,
+        b"ab" + struct.pack("<I", 9)[:3] + bytes(8) + b"cd" +
+        struct.pack("<I", 5)[:3] + bytes(4))
+    return s
+
+
+def htlv_seeds():
+    s = {}
+    frames = (htlv(0x10, bytes(range(1, 15))) +
+              htlv(0x13, b"\x00\x00\x12\x34\x01\x00") +
+              htlv(0x14, b"\x01") + htlv(0x15, b"") +
+              htlv(0x16, bytes(range(0x20, 0x30))))
+    s["zinx-example-codes"] = bytes([6, 4]) + frames
+    s["bad-crc-between"] = bytes([6, 2]) + (
+        htlv(0x10, b"abc") + htlv(0x13, b"bad", bad=True) + htlv(0x14, b"ok"))
+    s["len-over-max"] = bytes([3, 0]) + (
+        htlv(0x16, bytes(100)) + htlv(0x10, b"small"))
+    s["len-255"] = bytes([5, 30]) + htlv(0x7F, bytes(255)) + htlv(0x15, b"")
+    s["cut-header"] = bytes([6, 0]) + b"\xa2\x10"
+    s["empty"] = b""
+    return s
+
+
 def write_all(root, target, seeds):
     d = os.path.join(root, target)
     os.makedirs(d, exist_ok=True)
@@ -154,6 +230,8 @@ def main():
         os.path.dirname(os.path.abspath(__file__)), "corpus")
     write_all(root, "fuzz_decoder", decoder_seeds())
     write_all(root, "fuzz_connection", connection_seeds())
+    write_all(root, "fuzz_length_field", length_field_seeds())
+    write_all(root, "fuzz_htlv_crc", htlv_seeds())
 
 
 if __name__ == "__main__":

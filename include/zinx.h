@@ -32,5 +32,6 @@
 #include "zinx/client.h"
 #include "zinx/timer.h"
 #include "zinx/interceptor.h"
+#include "zinx/codec.h"
 
 #endif /* ZINX_H */

@@ -27,6 +27,7 @@
 
 #include "base/base.h"
 #include "base/log.h"
+#include "codec/codec.h"
 #include "conn/conn.h"
 #include "event/event.h"
 #include "work/pool.h"
@@ -206,6 +207,12 @@ struct zinx_server {
     uint32_t uring_buffers; /* tests only: receive buffers per loop */
     bool uring_refuse;      /* tests only: act as if io_uring failed */
     const char *io_backend; /* the loops' backend, once started */
+    /* Codecs (server_codec.c). */
+    bool has_codec;             /* zinx_server_set_codec() gave one */
+    zinx_codec_t user_codec;    /* ... this one */
+    zinx_length_field_t lf;     /* FrameDecoder "length_field": the keys */
+    zinx__codec_t general;      /* the general codec, when one is used */
+    const zinx__codec_t *codec; /* every connection's, set at start */
 };
 
 enum zinx__server_state {
@@ -239,6 +246,10 @@ zinx_conn_t *zinx__server_open_conn(zinx_server_t *server, zinx__shard_t *shard,
    its shard is here, else posted to its own loop. Returns 0 or the
    error of zinx__server_open_conn() (fd closed). */
 int zinx__server_accept_conn(zinx_server_t *server, zinx__loop_t *here, int fd);
+
+/* Before start: picks the codec of every connection (zinx_server_set_codec,
+   else FrameDecoder and PacketFormat). Returns 0 or ZINX_ECONFIG. */
+int zinx__server_setup_codec(zinx_server_t *server);
 
 /* Stopping thread, after the loops are joined: timers still armed let
    go of their loop's reference (timer.c). */

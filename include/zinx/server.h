@@ -57,21 +57,22 @@ typedef struct zinx_server zinx_server_t;
  * against the older header do not expect: unlike zinx_config_t, this
  * struct has no size field yet, so adding a counter breaks the ABI.
  */
-#define ZINX_STATS_MAP(XX)                                         \
-    XX(accepted, "connections accepted and served")                \
-    XX(rejected_max_conn, "accepted then closed: MaxConn reached") \
-    XX(accept_errors, "accept() failures (EMFILE, ...)")           \
-    XX(closed, "connections whose OnConnStop ran")                 \
-    XX(msgs_in, "frames decoded")                                  \
-    XX(msgs_out, "frames queued for sending")                      \
-    XX(unrouted, "frames with no router (default fallback)")       \
-    XX(oversize, "connections closed for a too long frame")        \
-    XX(timeouts, "closed: frame deadline or idle timeout")         \
-    XX(dead_peers, "found not alive by the heartbeat")             \
-    XX(slow_readers, "closed: output soft or hard limit")          \
-    XX(unknown_closed, "closed: more than MaxUnknownMsgs")         \
-    XX(out_of_memory, "closed or refused: an allocation failed")   \
-    XX(rejected_no_worker, "accepted then closed: Bind, no free worker")
+#define ZINX_STATS_MAP(XX)                                               \
+    XX(accepted, "connections accepted and served")                      \
+    XX(rejected_max_conn, "accepted then closed: MaxConn reached")       \
+    XX(accept_errors, "accept() failures (EMFILE, ...)")                 \
+    XX(closed, "connections whose OnConnStop ran")                       \
+    XX(msgs_in, "frames decoded")                                        \
+    XX(msgs_out, "frames queued for sending")                            \
+    XX(unrouted, "frames with no router (default fallback)")             \
+    XX(oversize, "connections closed for a too long frame")              \
+    XX(timeouts, "closed: frame deadline or idle timeout")               \
+    XX(dead_peers, "found not alive by the heartbeat")                   \
+    XX(slow_readers, "closed: output soft or hard limit")                \
+    XX(unknown_closed, "closed: more than MaxUnknownMsgs")               \
+    XX(out_of_memory, "closed or refused: an allocation failed")         \
+    XX(rejected_no_worker, "accepted then closed: Bind, no free worker") \
+    XX(bad_frames, "frames a codec refused: dropped, or closed")
 
 /*
  * Counters since the server was created, then the connections open now.

@@ -31,6 +31,7 @@ typedef enum zinx__log_kind {
     ZINX__LOGK_DEAD_PEER,    /* closed by the heartbeat */
     ZINX__LOGK_UNKNOWN_MSGS, /* closed for too many unrouted frames */
     ZINX__LOGK_REFUSED,      /* a new connection refused at accept */
+    ZINX__LOGK_BAD_FRAME,    /* a frame its codec refused */
     ZINX__LOGK_COUNT
 } zinx__log_kind_t;
 

@@ -10,18 +10,22 @@
  * Encoding appends one frame to a buffer: it is the only encoder of the
  * library (the public zinx_pack() runs on it too).
  *
- * Zinx's two frame layouts are the first two codecs (tlv.c, ltv.c); a
- * length-field decoder, HTLV+CRC16 or a user's own codec is another
- * table of the same shape.
+ * Zinx's two frame layouts are the first two codecs (tlv.c, ltv.c),
+ * decoded and encoded inline by the connection (the fast path). Every
+ * other codec is a public zinx_codec_t (zinx/codec.h): the length-field
+ * decoder (length_field.c), HTLV+CRC16 (htlv.c) or a program's own, run
+ * through the general table below (public.c), which the server copies
+ * into an instance of its own (layout ZINX__LAYOUT_OTHER).
  */
-#ifndef ZINX_CODEC_H
-#define ZINX_CODEC_H
+#ifndef ZINX__CODEC_INTERNAL_H
+#define ZINX__CODEC_INTERNAL_H
 
 #include <stddef.h>
 #include <stdint.h>
 
 #include "base/base.h"
 #include "codec/pack_internal.h"
+#include "zinx/codec.h"
 #include "zinx/pack.h"
 
 /* What decode found at the head of the bytes. */
@@ -31,6 +35,9 @@ enum zinx__decoded {
                               msg->len are set then), else the header's */
     ZINX__DECODE_MSG = 1   /* *msg is a complete frame of *used bytes */
 };
+/* Errors: as zinx/codec.h says of a public codec's decode (ZINX_EMSGSIZE
+   or ZINX_EPROTO, with *used the bad frame's size when it can be skipped,
+   else 0). The values match ZINX_CODEC_MORE and ZINX_CODEC_FRAME. */
 
 typedef struct zinx__codec zinx__codec_t;
 
@@ -57,11 +64,15 @@ struct zinx__codec {
      * a malformed frame. `state` is the connection's codec state (NULL
      * for stateless codecs). Thread: the connection's.
      */
-    int (*decode)(void *state, uint32_t max_len, const uint8_t *buf, size_t len,
-                  zinx_msg_t *msg, size_t *used);
+    int (*decode)(const zinx__codec_t *codec, void *state, uint32_t max_len,
+                  const uint8_t *buf, size_t len, zinx_msg_t *msg,
+                  size_t *used);
     /* Writes one frame's header for a payload of len bytes to out (which
-       has header_len bytes). Thread: any. */
+       has header_len bytes). Fixed layouts only. Thread: any. */
     void (*put_header)(uint8_t *out, uint32_t id, uint32_t len);
+    /* ZINX__LAYOUT_OTHER: the public codec it runs (decode, encode and
+       the per-connection state go through it). */
+    zinx_codec_t pub;
 };
 
 extern const zinx__codec_t zinx__codec_tlv;
@@ -70,7 +81,30 @@ extern const zinx__codec_t zinx__codec_ltv_le;
 /* The codec of a wire format, or NULL for an unknown one. */
 const zinx__codec_t *zinx__codec_of(zinx_packet_format_t format);
 
-/* Appends one frame to out. Returns 0 or ZINX_ENOMEM (out unchanged). */
+/* Makes *out run the public codec *pub (copied). */
+void zinx__codec_wrap(zinx__codec_t *out, const zinx_codec_t *pub);
+
+/* The connection's codec state, made by the codec's state_new (NULL when
+   it has none). Returns 0 or the error of state_new. */
+static inline int zinx__codec_state_new(const zinx__codec_t *codec,
+                                        void **state)
+{
+    *state = NULL;
+    if (codec->layout != ZINX__LAYOUT_OTHER || codec->pub.state_new == NULL)
+        return 0;
+    return codec->pub.state_new(codec->pub.udata, state);
+}
+
+static inline void zinx__codec_state_free(const zinx__codec_t *codec,
+                                          void *state)
+{
+    if (codec->layout == ZINX__LAYOUT_OTHER && codec->pub.state_free != NULL)
+        codec->pub.state_free(codec->pub.udata, state);
+}
+
+/* Appends one frame to out. Returns 0, ZINX_ENOMEM, or the error of a
+   general codec's encoder (ZINX_EINVAL, ZINX_EMSGSIZE); out is unchanged
+   on error. */
 int zinx__codec_encode(const zinx__codec_t *codec, zinx__buf_t *out,
                        uint32_t id, const void *data, uint32_t len);
 
@@ -89,8 +123,10 @@ static inline int zinx__decode_fixed8(uint32_t id, uint32_t flen,
 {
     /* The limit is checked before the payload is waited for, so a peer
        announcing a huge frame is refused at once, never buffered. */
-    if (flen > max_len)
+    if (flen > max_len) {
+        *used = 0; /* never skipped: PacketFormat's frames close */
         return ZINX_EMSGSIZE;
+    }
     msg->id = id;
     msg->len = flen;
     *used = (size_t)ZINX_HEADER_LEN + flen;
@@ -133,7 +169,7 @@ static inline int zinx__codec_decode(const zinx__codec_t *codec, void *state,
                                        zinx__load_le32(buf), max_len, buf, len,
                                        msg, used);
     }
-    return codec->decode(state, max_len, buf, len, msg, used);
+    return codec->decode(codec, state, max_len, buf, len, msg, used);
 }
 
-#endif /* ZINX_CODEC_H */
+#endif /* ZINX__CODEC_INTERNAL_H */

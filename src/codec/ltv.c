@@ -6,9 +6,11 @@
 #include "codec/codec.h"
 #include "codec/pack_internal.h"
 
-static int ltv_decode(void *state, uint32_t max_len, const uint8_t *buf,
-                      size_t len, zinx_msg_t *msg, size_t *used)
+static int ltv_decode(const zinx__codec_t *codec, void *state, uint32_t max_len,
+                      const uint8_t *buf, size_t len, zinx_msg_t *msg,
+                      size_t *used)
 {
+    ZINX__UNUSED(codec);
     ZINX__UNUSED(state);
     if (len < ZINX_HEADER_LEN) {
         *used = ZINX_HEADER_LEN;

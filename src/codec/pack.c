@@ -46,7 +46,7 @@ int zinx__read_header(zinx_packet_format_t format, const uint8_t *hdr,
     size_t used;
     /* Given the header alone, decode reports the frame complete (no
        payload) or incomplete, and sets id and len either way. */
-    codec->decode(NULL, UINT32_MAX, hdr, ZINX_HEADER_LEN, &m, &used);
+    codec->decode(codec, NULL, UINT32_MAX, hdr, ZINX_HEADER_LEN, &m, &used);
     *id = m.id;
     *len = m.len;
     return 0;
@@ -100,8 +100,8 @@ long zinx_unpack(zinx_packet_format_t format, uint32_t max_packet_size,
         return ZINX_EINVAL;
     zinx_msg_t m;
     size_t used;
-    int rc = codec->decode(NULL, long_safe_limit(max_packet_size), buf, buf_len,
-                           &m, &used);
+    int rc = codec->decode(codec, NULL, long_safe_limit(max_packet_size), buf,
+                           buf_len, &m, &used);
     if (rc < 0)
         return rc;
     if (rc == ZINX__DECODE_MORE)

@@ -142,9 +142,10 @@ struct zinx_conn {
     bool retained;        /* listed in the shard's buffer sweep */
     uint32_t unknown_msgs; /* unrouted frames (handler thread only) */
     bool staging; /* handler thread: replies go to the worker's scratch */
-    uint64_t last_io_ms;     /* last read or write, for the buffer sweep */
-    size_t need;             /* bytes the frame at the head of `in` needs */
-    zinx__buf_t in;          /* partial frame, or frames waiting for room */
+    uint64_t last_io_ms; /* last read or write, for the buffer sweep */
+    size_t need;         /* bytes the frame at the head of `in` needs */
+    size_t skip;    /* bytes of a dropped frame still to come, then discarded */
+    zinx__buf_t in; /* partial frame, or frames waiting for room */
     zinx__buf_t out;         /* unsent bytes */
     zinx__segq_t outq;       /* shared segments among them */
     zinx__timer_t timer;     /* the earliest of the deadlines below */

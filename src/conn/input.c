@@ -14,8 +14,10 @@
 
 /* ---- dispatch ------------------------------------------------------------ */
 
-static int decode(zinx_conn_t *c, const uint8_t *buf, size_t len, zinx_msg_t *m,
-                  size_t *used)
+/* Inline in every loop: the fixed layouts decode without a call. */
+static inline __attribute__((always_inline)) int
+decode(zinx_conn_t *c, const uint8_t *buf, size_t len, zinx_msg_t *m,
+       size_t *used)
 {
     return zinx__codec_decode(c->codec, c->codec_state, c->max_packet_size, buf,
                               len, m, used);
@@ -41,8 +43,52 @@ static void hold_frames(zinx_conn_t *c, const uint8_t *buf, size_t len)
         c->paused_dispatch = true;
 }
 
-static int dispatch_inline(zinx_conn_t *c, const uint8_t *buf, size_t len,
-                           size_t *consumed)
+/* ---- bad frames ----------------------------------------------------------
+ */
+
+/* Whether the frame the codec refused with r can be dropped: BadFramePolicy
+   "drop", and a codec that knows its size (PacketFormat's never does:
+   those frames close as they always did). */
+static bool droppable(const zinx_conn_t *c, int r, size_t size)
+{
+    return size > 0 && (r == ZINX_EMSGSIZE || r == ZINX_EPROTO) &&
+           c->server->cfg.bad_frame_policy == ZINX_BAD_FRAME_DROP;
+}
+
+/*
+ * A frame of `size` bytes that the codec refused with r, `avail` of them
+ * at hand. Under the drop policy it is counted, logged (once a second at
+ * most) and skipped: *adv of its bytes now, the rest (c->skip) as they
+ * arrive, never buffered. Returns false when the connection must end
+ * instead.
+ */
+/* Off the per-frame path: kept out of line so the dispatch loops stay
+   as they are without bad frames. */
+#define COLD __attribute__((cold, noinline))
+
+static COLD bool drop_bad_frame(zinx_conn_t *c, int r, size_t size,
+                                size_t avail, size_t *adv)
+{
+    if (!droppable(c, r, size))
+        return false;
+    zinx_server_t *s = c->server;
+    atomic_fetch_add_explicit(&s->stats.bad_frames, 1, memory_order_relaxed);
+    ZINX__LOG_LIMITED(
+        s, ZINX__LOGK_BAD_FRAME, ZINX_LOG_WARN,
+        "conn %llu (%s): %s frame of %zu bytes dropped (%s)",
+        (unsigned long long)c->id, c->stream->remote, c->codec->name, size,
+        r == ZINX_EMSGSIZE ? "above the frame limit" : "failed its check");
+    *adv = size <= avail ? size : avail;
+    c->skip = size - *adv;
+    if (c->skip > 0)
+        c->need = SIZE_MAX; /* the reader's slow path: read_big() */
+    return true;
+}
+
+static __attribute__((noinline)) int dispatch_inline(zinx_conn_t *c,
+                                                     const uint8_t *buf,
+                                                     size_t len,
+                                                     size_t *consumed)
 {
     zinx_server_t *s = c->server;
     size_t off = 0;
@@ -56,8 +102,13 @@ static int dispatch_inline(zinx_conn_t *c, const uint8_t *buf, size_t len,
         size_t used;
         int r = decode(c, buf + off, len - off, &m, &used);
         if (r != ZINX__DECODE_MSG) {
+            size_t adv;
             if (r == ZINX__DECODE_MORE)
                 c->need = used;
+            else if (drop_bad_frame(c, r, used, len - off, &adv)) {
+                off += adv;
+                continue;
+            }
             rc = r < 0 ? r : 0;
             break;
         }
@@ -69,9 +120,13 @@ static int dispatch_inline(zinx_conn_t *c, const uint8_t *buf, size_t len,
     return rc;
 }
 
+/* decode_all stopped at a frame to drop behind the ones it found. */
+#define BAD_FRAME_NEXT 1
+
 /* Decodes the complete frames at buf into the shard's scratch array.
-   Returns 0 or the error of the frame that stopped it (after the good
-   ones); *count and *bytes say what was found. */
+   Returns 0, BAD_FRAME_NEXT, or the error of the frame that stopped it
+   (after the good ones); *count and *bytes say what was found, dropped
+   frames included in *bytes. */
 static int decode_all(zinx_conn_t *c, const uint8_t *buf, size_t len,
                       zinx__frame_t **out, uint32_t *count, size_t *bytes)
 {
@@ -89,8 +144,18 @@ static int decode_all(zinx_conn_t *c, const uint8_t *buf, size_t len,
         size_t used;
         int r = decode(c, buf + off, len - off, &f[n].msg, &used);
         if (r != ZINX__DECODE_MSG) {
-            if (r == ZINX__DECODE_MORE)
+            size_t adv;
+            if (r == ZINX__DECODE_MORE) {
                 c->need = used;
+            } else if (n > 0 && droppable(c, r, used)) {
+                /* Dropped once the frames before it are handed over:
+                   if the worker takes fewer, it is found again later. */
+                rc = BAD_FRAME_NEXT;
+                break;
+            } else if (drop_bad_frame(c, r, used, len - off, &adv)) {
+                off += adv;
+                continue;
+            }
             rc = r < 0 ? r : 0;
             break;
         }
@@ -103,8 +168,13 @@ static int decode_all(zinx_conn_t *c, const uint8_t *buf, size_t len,
     return rc;
 }
 
-static int dispatch_to_worker(zinx_conn_t *c, const uint8_t *buf, size_t len,
-                              size_t *consumed)
+/* Hands the frames up to the first error or frame to drop to the worker
+   (BAD_FRAME_NEXT: a frame to drop follows them, and they were all
+   taken). */
+static __attribute__((noinline)) int dispatch_to_worker(zinx_conn_t *c,
+                                                        const uint8_t *buf,
+                                                        size_t len,
+                                                        size_t *consumed)
 {
     *consumed = 0;
     if (!dispatch_open(c)) {
@@ -115,8 +185,10 @@ static int dispatch_to_worker(zinx_conn_t *c, const uint8_t *buf, size_t len,
     uint32_t n;
     size_t bytes;
     int rc = decode_all(c, buf, len, &f, &n, &bytes);
-    if (n == 0)
+    if (n == 0) {
+        *consumed = bytes; /* frames dropped, if any */
         return rc;
+    }
     uint32_t granted = zinx__worker_reserve(c->worker, &c->waiter, n);
     if (granted < n) {
         /* The rest waits in `in` (and any bad frame behind it is found
@@ -139,13 +211,33 @@ static int dispatch_to_worker(zinx_conn_t *c, const uint8_t *buf, size_t len,
     return rc;
 }
 
-static int dispatch(zinx_conn_t *c, const uint8_t *buf, size_t len,
-                    size_t *consumed)
+/* The rare case of a frame to drop behind frames for the worker: the
+   batches that follow, each after the frame it dropped. */
+static COLD int dispatch_after_drop(zinx_conn_t *c, const uint8_t *buf,
+                                    size_t len, size_t *consumed)
+{
+    int rc = BAD_FRAME_NEXT;
+    while (rc == BAD_FRAME_NEXT) {
+        size_t done;
+        rc = dispatch_to_worker(c, buf + *consumed, len - *consumed, &done);
+        *consumed += done;
+    }
+    return rc;
+}
+
+/* Inlined into both readers, as the two dispatchers are not: that is
+   how the compiler arranged them before bad frames existed, and the
+   per-frame instruction budgets hold for it. */
+static inline __attribute__((always_inline)) int
+dispatch(zinx_conn_t *c, const uint8_t *buf, size_t len, size_t *consumed)
 {
     c->need = 0;
     if (c->worker == NULL)
         return dispatch_inline(c, buf, len, consumed);
-    return dispatch_to_worker(c, buf, len, consumed);
+    int rc = dispatch_to_worker(c, buf, len, consumed);
+    if (rc == BAD_FRAME_NEXT)
+        rc = dispatch_after_drop(c, buf, len, consumed);
+    return rc;
 }
 
 /* A frame above MaxPacketSize: counted, logged, and the connection ends,
@@ -180,13 +272,42 @@ static void oversize(zinx_conn_t *c)
     conn_finish(c, FINISH_FLUSH);
 }
 
-/* Handles a dispatch error; returns false when the connection ended. */
+/* A frame the codec refused, malformed or failed under BadFramePolicy
+   "close": counted, logged, and the connection closes gracefully, so the
+   frames before it are still handled and answered. Nothing after it is
+   read or decoded again. */
+static COLD void bad_frame_close(zinx_conn_t *c)
+{
+    zinx_server_t *s = c->server;
+    atomic_fetch_add_explicit(&s->stats.bad_frames, 1, memory_order_relaxed);
+    ZINX__LOG_LIMITED(s, ZINX__LOGK_BAD_FRAME, ZINX_LOG_WARN,
+                      "conn %llu (%s): %s frame malformed or failed its "
+                      "check, closing",
+                      (unsigned long long)c->id, c->stream->remote,
+                      c->codec->name);
+    conn_set_reason(c, ZINX_EPROTO);
+    c->in.off = c->in.len = 0;
+    c->need = 0;
+    /* The replies gathered so far go first; the gather must not outlive
+       this read. */
+    if (conn_gather_spill(c) != 0) {
+        conn_finish(c, FINISH_ABORT);
+        return;
+    }
+    conn_raise_close(c, CLOSE_GRACEFUL);
+    conn_begin_drain(c);
+}
+
+/* Handles a dispatch error; returns false when the connection ended (or
+   is closing). */
 static bool dispatch_ok(zinx_conn_t *c, int rc)
 {
     if (rc == 0)
         return true;
     if (rc == ZINX_EMSGSIZE)
         oversize(c);
+    else if (rc == ZINX_EPROTO)
+        bad_frame_close(c);
     else
         conn_fail(c, rc);
     return false;
@@ -286,6 +407,31 @@ static int read_into_rbuf(zinx_conn_t *c, uint8_t *rbuf, size_t cap)
     return (size_t)n == cap - have ? READ_MORE : READ_DONE;
 }
 
+/* Discards the rest of a dropped frame as it arrives (c->skip bytes),
+   reading no further than its end. */
+static COLD int read_skip(zinx_conn_t *c, uint8_t *rbuf, size_t cap)
+{
+    size_t want = c->skip < cap ? c->skip : cap;
+    ssize_t n = zinx__stream_read(c->stream, rbuf, want);
+    if (n <= 0)
+        return read_failed(c, n);
+    c->last_rx_ms = zinx__loop_now(c->loop);
+    c->last_io_ms = c->last_rx_ms;
+    c->skip -= (size_t)n;
+    if (c->skip == 0)
+        c->need = 0;
+    return (size_t)n == want ? READ_MORE : READ_DONE;
+}
+
+/* `in` waits for a frame larger than the read buffer, or the rest of a
+   dropped frame is skipped (need is then SIZE_MAX). */
+static int read_big(zinx_conn_t *c, uint8_t *rbuf, size_t cap)
+{
+    if (c->skip > 0)
+        return read_skip(c, rbuf, cap);
+    return read_into_in(c, c->need, cap);
+}
+
 static bool reading_allowed(const zinx_conn_t *c)
 {
     return c->state == CONN_OPEN && !conn_frames_held(c) && !c->paused_output &&
@@ -300,8 +446,8 @@ void conn_on_readable(zinx_conn_t *c)
     for (int reads = 0; reads < READS_PER_EVENT && reading_allowed(c);
          reads++) {
         /* The size of the frame `in` starts with is known from its
-           header, decoded when it first arrived. */
-        int st = c->need > cap ? read_into_in(c, c->need, cap)
+           header, decoded when it first arrived (SIZE_MAX: skipping). */
+        int st = c->need > cap ? read_big(c, rbuf, cap)
                                : read_into_rbuf(c, rbuf, cap);
         if (st == READ_EOF) {
             c->peer_eof = true;

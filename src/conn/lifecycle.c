@@ -26,6 +26,14 @@ zinx_conn_t *zinx__conn_new(zinx_server_t *server, int fd, uint64_t id,
         close(fd);
         return NULL;
     }
+    c->codec = server->codec != NULL
+                   ? server->codec
+                   : zinx__codec_of(server->cfg.packet_format);
+    if (zinx__codec_state_new(c->codec, &c->codec_state) != 0) {
+        free(c); /* the codec refused it, as malloc would */
+        close(fd);
+        return NULL;
+    }
     zinx__closure_init(&c->poke, run_poke, drop_poke, c);
     zinx__closure_init(&c->attend, run_attend, NULL, c);
     atomic_init(&c->refs, 1); /* the shard's, once adopted */
@@ -36,7 +44,6 @@ zinx_conn_t *zinx__conn_new(zinx_server_t *server, int fd, uint64_t id,
     c->gather = zinx__shard_gather(shard);
     c->worker = worker;
     c->worker_id = worker_id;
-    c->codec = zinx__codec_of(server->cfg.packet_format);
     c->max_packet_size = server->cfg.max_packet_size;
     c->output_hard_limit = server->cfg.output_hard_limit;
     c->high_water = server->cfg.output_high_water;
@@ -54,6 +61,7 @@ zinx_conn_t *zinx__conn_new(zinx_server_t *server, int fd, uint64_t id,
 static void conn_free(zinx_conn_t *c)
 {
     c->stream->ops->close(c->stream);
+    zinx__codec_state_free(c->codec, c->codec_state);
     zinx__buf_free(&c->in);
     zinx__buf_free(&c->out);
     zinx__buf_free(&c->pending);

@@ -410,6 +410,8 @@ int zinx_server_start(zinx_server_t *s)
         return ZINX_ESTATE;
     int rc = check_config(s);
     if (rc == 0)
+        rc = zinx__server_setup_codec(s);
+    if (rc == 0)
         rc = route_heartbeats(s);
     if (rc != 0)
         return rc;
