@@ -216,6 +216,38 @@ static void test_htlv_reply_limits(void **state)
     tf_server_free(ts);
 }
 
+/* A broadcast on an HTLV server is one HTLV frame (encoded once with the
+   server's codec), and one the codec cannot frame is refused with the
+   codec's own error, not reported as out of memory. */
+static void test_htlv_broadcast(void **state)
+{
+    (void)state;
+    tf_server_t *ts = htlv_server(2, ZINX_BAD_FRAME_DROP);
+    int fd = tc_connect(ts->port);
+    assert_true(fd >= 0);
+    /* Accepted once a request of it has been answered. */
+    uint8_t buf[8];
+    size_t n = htlv(buf, 0xA2, 0x15, NULL, 0, false);
+    TF_ASSERT_RC(tc_send_raw(fd, buf, n, tf_ms(T_IO)), 0);
+    expect_htlv(fd, 0x15, NULL, 0);
+    const uint8_t body[3] = {7, 8, 9};
+    assert_int_equal(zinx_server_broadcast(ts->srv, 0x14, body, 3), 1);
+    expect_htlv(fd, 0x14, body, 3);
+    assert_int_equal(zinx_server_broadcast(ts->srv, 0x100, body, 3),
+                     ZINX_EINVAL);
+    uint64_t id = 1;
+    assert_int_equal(zinx_connmgr_ids(zinx_server_connmgr(ts->srv), &id, 1), 1);
+    static const uint8_t big[256];
+    assert_int_equal(zinx_server_notify(ts->srv, &id, 1, 0x14, big, 256),
+                     ZINX_EMSGSIZE);
+    /* Nothing of the refused ones reached the peer: the next frame is
+       the next broadcast. */
+    assert_int_equal(zinx_server_notify(ts->srv, &id, 1, 0x16, body, 1), 1);
+    expect_htlv(fd, 0x16, body, 1);
+    tc_close(fd);
+    tf_server_free(ts);
+}
+
 /* ---- length field ------------------------------------------------------- */
 
 /* Zinx's TLV preset, stripping the 8-byte header: the handler (ID 0)
@@ -379,6 +411,7 @@ int main(void)
         cmocka_unit_test(test_htlv_drop_workers),
         cmocka_unit_test(test_htlv_close),
         cmocka_unit_test(test_htlv_reply_limits),
+        cmocka_unit_test(test_htlv_broadcast),
         cmocka_unit_test(test_lf_drop_inline),
         cmocka_unit_test(test_lf_drop_workers),
         cmocka_unit_test(test_lf_close),

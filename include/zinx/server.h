@@ -305,8 +305,10 @@ void zinx_server_stats(const zinx_server_t *server, zinx_server_stats_t *out);
  * every connection in the connection manager at the call. Both return
  * how many connections the message was queued for (0 or more), or
  * ZINX_EINVAL (server NULL, data NULL with len > 0, ids NULL with
- * n > 0), ZINX_EMSGSIZE (len > MaxPacketSize) or ZINX_ENOMEM (nothing
- * was queued). Thread: any, including handlers, hooks and timers; the
+ * n > 0), ZINX_EMSGSIZE (len > MaxPacketSize), or, when nothing was
+ * queued, ZINX_ENOMEM or the codec's refusal of the message (HTLV+CRC16
+ * frames: ZINX_EINVAL for an ID above 255, ZINX_EMSGSIZE for a payload
+ * above 255 bytes). Thread: any, including handlers, hooks and timers; the
  * call never blocks on the network.
  */
 int zinx_server_notify(zinx_server_t *server, const uint64_t *ids, size_t n,

@@ -56,8 +56,10 @@ typedef struct zinx__seg zinx__seg_t;
 
 /* Any thread: encodes (id, data[0..len)) as conn's codec frames it into
    a new segment holding one reference, the caller's; the segment fits
-   every connection with the same codec. NULL when out of memory. */
-zinx__seg_t *zinx__seg_new(const zinx_conn_t *conn, uint32_t id,
+   every connection with the same codec. NULL with *err set when out of
+   memory (ZINX_ENOMEM) or when the codec refuses the message (an HTLV
+   reply's ID above 255: ZINX_EINVAL, ...). */
+zinx__seg_t *zinx__seg_new(const zinx_conn_t *conn, int *err, uint32_t id,
                            const void *data, uint32_t len);
 /* Whether seg is framed as conn's codec frames. */
 bool zinx__seg_fits(const zinx__seg_t *seg, const zinx_conn_t *conn);

@@ -25,16 +25,20 @@
 
 /* ---- segments ------------------------------------------------------------ */
 
-zinx__seg_t *zinx__seg_new(const zinx_conn_t *c, uint32_t id, const void *data,
-                           uint32_t len)
+zinx__seg_t *zinx__seg_new(const zinx_conn_t *c, int *err, uint32_t id,
+                           const void *data, uint32_t len)
 {
     zinx__seg_t *seg = malloc(sizeof(*seg));
+    *err = ZINX_ENOMEM;
     if (seg == NULL)
         return NULL;
     /* The codec's own encoder, into a buffer the segment then owns. */
     zinx__buf_t b = {0};
-    if (zinx__codec_encode(c->codec, &b, id, data, len) != 0) {
+    int rc = zinx__codec_encode(c->codec, &b, id, data, len);
+    if (rc != 0) {
+        zinx__buf_free(&b);
         free(seg);
+        *err = rc;
         return NULL;
     }
     atomic_init(&seg->refs, 1);

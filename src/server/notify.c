@@ -10,7 +10,8 @@ typedef struct fanout {
     const void *data;
     zinx__seg_t *seg; /* encoded for the first connection's codec */
     int queued;
-    int err; /* the encoding failed: ZINX_ENOMEM */
+    int err; /* why the encoding failed: ZINX_ENOMEM, or the codec's
+                refusal (ZINX_EINVAL for an HTLV ID above 255) */
 } fanout_t;
 
 static int check_args(const zinx_server_t *s, const void *data, uint32_t len)
@@ -27,11 +28,9 @@ static bool encode_for(fanout_t *f, const zinx_conn_t *c)
 {
     if (f->seg != NULL && zinx__seg_fits(f->seg, c))
         return true;
-    zinx__seg_t *seg = zinx__seg_new(c, f->id, f->data, f->len);
-    if (seg == NULL) {
-        f->err = ZINX_ENOMEM;
+    zinx__seg_t *seg = zinx__seg_new(c, &f->err, f->id, f->data, f->len);
+    if (seg == NULL)
         return false;
-    }
     if (f->seg != NULL)
         zinx__seg_unref(f->seg);
     f->seg = seg;
