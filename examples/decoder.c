@@ -6,8 +6,9 @@
  *
  * with a handler per function code (0x10, 0x13, 0x14, 0x15, 0x16), and a
  * second server that cuts Zinx's TLV frames with the generic length-field
- * decoder (Zinx's TLV preset), where the handler reads the message ID out
- * of the frame itself, as Zinx's TLV decoder interceptor does.
+ * decoder (Zinx's TLV preset), where an interceptor reads the message ID
+ * and the payload out of each frame before routing, as Zinx's TLV decoder
+ * interceptor does.
  *
  *     ./bin/zinx-decoder [PORT]     # the HTLV server (default 9090) and
  *                                   # the TLV one on PORT + 1, until ^C
@@ -130,8 +131,8 @@ static zinx_server_t *htlv_server(int port)
  */
 
 /* Zinx's TLV preset: the length at offset 4, 4 bytes, big-endian; the
-   whole frame (strip 0) reaches the handler with message ID 0. It must
-   outlive the server: the codec reads it at every decode. */
+   whole frame (strip 0) comes out of the decoder with message ID 0. It
+   must outlive the server: the codec reads it at every decode. */
 static const zinx_length_field_t tlv_preset = {
     .order = ZINX_BIG_ENDIAN, .length = 4, .offset = 4};
 
@@ -141,20 +142,31 @@ static uint32_t be32(const uint8_t *p)
            p[3];
 }
 
-/* Reads the ID out of the frame, as Zinx's TLV decoder interceptor does,
-   and answers "ack:" + the payload under that ID (in PacketFormat, TLV). */
-static void on_tlv_frame(zinx_request_t *req, void *udata)
+/* Zinx's TLV decoder interceptor: reads the ID and the payload out of
+   the frame and lets routing go on with them (no copy: the payload is a
+   view into the frame). */
+static void tlv_decoder(zinx_chain_t *chain, void *udata)
 {
     (void)udata;
-    const uint8_t *f = zinx_request_data(req);
+    zinx_msg_t m = zinx_chain_msg(chain);
+    if (m.len < 8)
+        return; /* not a TLV frame: dropped */
+    zinx_msg_t tlv = {.id = be32(m.data), .len = m.len - 8, .data = m.data + 8};
+    zinx_chain_proceed(chain, &tlv);
+}
+
+/* Answers "ack:" + the payload under the message's own ID (in
+   PacketFormat, TLV). */
+static void on_tlv_message(zinx_request_t *req, void *udata)
+{
+    (void)udata;
     uint32_t n = zinx_request_data_len(req);
-    if (n < 8)
-        return;
     uint8_t out[64];
-    uint32_t len = n - 8 < sizeof(out) - 4 ? n - 8 : (uint32_t)sizeof(out) - 4;
+    uint32_t len = n < sizeof(out) - 4 ? n : (uint32_t)sizeof(out) - 4;
     memcpy(out, "ack:", 4);
-    memcpy(out + 4, f + 8, len);
-    zinx_conn_send_msg(zinx_request_conn(req), be32(f), out, len + 4);
+    memcpy(out + 4, zinx_request_data(req), len);
+    zinx_conn_send_msg(zinx_request_conn(req), zinx_request_msg_id(req), out,
+                       len + 4);
 }
 
 static zinx_server_t *tlv_server(int port)
@@ -170,8 +182,10 @@ static zinx_server_t *tlv_server(int port)
     zinx_codec_t codec;
     zinx_codec_length_field(&tlv_preset, ZINX_FORMAT_TLV, &codec);
     zinx_server_set_codec(s, &codec);
-    zinx_router_t r = {.handle = on_tlv_frame};
-    zinx_server_add_router(s, 0, &r); /* every frame has ID 0 */
+    zinx_server_add_interceptor(s, tlv_decoder, NULL);
+    /* Every ID the decoder finds gets the same answer. */
+    zinx_router_t r = {.handle = on_tlv_message};
+    zinx_server_set_fallback_router(s, &r);
     return s;
 }
 
