@@ -400,6 +400,22 @@ static int check_config(zinx_server_t *s)
     return 0;
 }
 
+/* What frames the connections: PacketFormat's layout, or the codec set
+   by FrameDecoder or zinx_server_set_codec() (its name). Set at start. */
+static const char *framing(const zinx_server_t *s)
+{
+    return s->codec != NULL ? s->codec->name
+                            : zinx_packet_format_name(s->cfg.packet_format);
+}
+
+/* How connections map to the workers, by WorkerMode's own names. */
+static const char *worker_mode(const zinx_server_t *s)
+{
+    static const char *const names[] = {"Hash", "Bind", "DynamicBind"};
+    uint32_t m = s->cfg.worker_mode;
+    return m < sizeof(names) / sizeof(names[0]) ? names[m] : "?";
+}
+
 static void log_listening(zinx_server_t *s);
 
 int zinx_server_start(zinx_server_t *s)
@@ -431,9 +447,9 @@ int zinx_server_start(zinx_server_t *s)
     if (!s->listening) {
         ZINX__LOG(s, ZINX_LOG_INFO,
                   "client started (%u I/O threads on %s, %u "
-                  "workers, format %s)",
-                  s->nloops, s->io_backend, s->nworkers,
-                  zinx_packet_format_name(s->cfg.packet_format));
+                  "workers (%s), format %s)",
+                  s->nloops, s->io_backend, s->nworkers, worker_mode(s),
+                  framing(s));
         return 0;
     }
     log_listening(s);
@@ -444,11 +460,11 @@ static void log_listening(zinx_server_t *s)
 {
     if (atomic_load(&s->port) == 0) { /* a Unix socket */
         ZINX__LOG(s, ZINX_LOG_INFO,
-                  "listening on %s (%u I/O threads on %s, %u workers, "
+                  "listening on %s (%u I/O threads on %s, %u workers (%s), "
                   "format %s, MaxConn %d, MaxPacketSize %u)",
                   s->listen_host, s->nloops, s->io_backend, s->nworkers,
-                  zinx_packet_format_name(s->cfg.packet_format),
-                  s->cfg.max_conn, s->cfg.max_packet_size);
+                  worker_mode(s), framing(s), s->cfg.max_conn,
+                  s->cfg.max_packet_size);
         return;
     }
     /* The bound address, not Host: for a name or "" it says which
@@ -456,11 +472,11 @@ static void log_listening(zinx_server_t *s)
     const char *v6 = strchr(s->listen_host, ':') != NULL ? "[" : "";
     ZINX__LOG(s, ZINX_LOG_INFO,
               "listening on %s%s%s:%d (Host \"%s\", %u I/O threads on %s, "
-              "%u workers, format %s, MaxConn %d, MaxPacketSize %u)",
+              "%u workers (%s), format %s, MaxConn %d, MaxPacketSize %u)",
               v6, s->listen_host, v6[0] != '\0' ? "]" : "",
               atomic_load(&s->port), s->cfg.host, s->nloops, s->io_backend,
-              s->nworkers, zinx_packet_format_name(s->cfg.packet_format),
-              s->cfg.max_conn, s->cfg.max_packet_size);
+              s->nworkers, worker_mode(s), framing(s), s->cfg.max_conn,
+              s->cfg.max_packet_size);
 }
 
 /* ---- stop ------------------------------------------------------------------
