@@ -101,8 +101,8 @@ absdir() { (cd "$1" 2>/dev/null && pwd) || die "no directory $1"; }
 build=$(absdir "$build")
 [ -z "$base" ] || base=$(absdir "$base")
 cd "$(dirname "$0")/.."
-# shellcheck source=scripts/lib/listening.sh
-. scripts/lib/listening.sh
+# shellcheck source=scripts/lib/server.sh
+. scripts/lib/server.sh
 
 PAIRS=${PAIRS:-3}
 [[ "$PAIRS" =~ ^[1-9][0-9]*$ ]] || die "PAIRS must be a positive integer"
@@ -164,16 +164,7 @@ server_pid=
 stop_server() {
     [ -n "$server_pid" ] || return 0
     local rc=0
-    if kill -0 "$server_pid" 2>/dev/null; then
-        kill -TERM "$server_pid" 2>/dev/null || true
-        local deadline=$((SECONDS + STOP_TIMEOUT))
-        while kill -0 "$server_pid" 2>/dev/null &&
-            [ "$SECONDS" -le "$deadline" ]; do
-            sleep 0.05
-        done
-        kill -KILL "$server_pid" 2>/dev/null || true
-    fi
-    wait "$server_pid" 2>/dev/null || rc=$?
+    stop_process "$server_pid" || rc=$?
     server_pid=
     return "$rc"
 }

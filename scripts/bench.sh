@@ -47,8 +47,8 @@ if [ $# -ne 1 ]; then
     exit 2
 fi
 cd "$(dirname "$0")/.."
-# shellcheck source=scripts/lib/listening.sh
-. scripts/lib/listening.sh
+# shellcheck source=scripts/lib/server.sh
+. scripts/lib/server.sh
 build=$1
 bindir=$build/bin
 
@@ -142,16 +142,7 @@ starts=0
 
 stop_server() {
     [ -n "$server_pid" ] || return 0
-    if kill -0 "$server_pid" 2>/dev/null; then
-        kill -TERM "$server_pid" 2>/dev/null || true
-        local deadline=$((SECONDS + STOP_TIMEOUT))
-        while kill -0 "$server_pid" 2>/dev/null &&
-            [ "$SECONDS" -le "$deadline" ]; do
-            sleep 0.05
-        done
-        kill -KILL "$server_pid" 2>/dev/null || true
-    fi
-    wait "$server_pid" 2>/dev/null || true
+    stop_process "$server_pid" || true
     server_pid=
 }
 

@@ -96,6 +96,10 @@ struct zinx_request {
    fallback) for conn. Thread: conn's. */
 void zinx__route_message(zinx_server_t *server, zinx_conn_t *conn,
                          const zinx_msg_t *msg);
+/* *m as user code sees it (requests, interceptor chains): data is never
+   NULL, even for an empty payload. Thread: any. */
+zinx_msg_t zinx__msg_view(const zinx_msg_t *m);
+
 /* Runs the route of msg (or the fallback) for conn, no interceptors.
    Thread: conn's. */
 void zinx__route_direct(zinx_server_t *server, zinx_conn_t *conn,

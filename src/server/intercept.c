@@ -52,11 +52,7 @@ int zinx_server_add_interceptor(zinx_server_t *s, zinx_interceptor_fn fn,
 
 zinx_msg_t zinx_chain_msg(const zinx_chain_t *ch)
 {
-    static const uint8_t empty[1];
-    zinx_msg_t m = ch->msg;
-    if (m.data == NULL)
-        m.data = empty;
-    return m;
+    return zinx__msg_view(&ch->msg);
 }
 
 zinx_conn_t *zinx_chain_conn(const zinx_chain_t *ch)

@@ -144,10 +144,18 @@ uint32_t zinx_request_msg_id(const zinx_request_t *req)
     return req->msg.id;
 }
 
-const uint8_t *zinx_request_data(const zinx_request_t *req)
+zinx_msg_t zinx__msg_view(const zinx_msg_t *m)
 {
     static const uint8_t empty[1];
-    return req->msg.data != NULL ? req->msg.data : empty;
+    zinx_msg_t v = *m;
+    if (v.data == NULL)
+        v.data = empty;
+    return v;
+}
+
+const uint8_t *zinx_request_data(const zinx_request_t *req)
+{
+    return zinx__msg_view(&req->msg).data;
 }
 
 uint32_t zinx_request_data_len(const zinx_request_t *req)
@@ -157,9 +165,7 @@ uint32_t zinx_request_data_len(const zinx_request_t *req)
 
 zinx_msg_t zinx_request_msg(const zinx_request_t *req)
 {
-    zinx_msg_t m = req->msg;
-    m.data = zinx_request_data(req);
-    return m;
+    return zinx__msg_view(&req->msg);
 }
 
 void zinx_request_abort(zinx_request_t *req)
