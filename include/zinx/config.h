@@ -35,7 +35,13 @@
  *   3: adds io_backend (IOBackend), and pad_3;
  *   4: adds worker_mode (WorkerMode), router_slices_mode
  *      (RouterSlicesMode), frame_decoder (FrameDecoder), the LengthField*
- *      keys, bad_frame_policy (BadFramePolicy), and pad_4.
+ *      keys, bad_frame_policy (BadFramePolicy), and pad_4;
+ *   5: adds the transports: mode (Mode), ws_port (WsPort), ws_path
+ *      (WsPath), ws_max_message_size (WsMaxMessageSize), cert_file
+ *      (CertFile), private_key_file (PrivateKeyFile), tls_client_ca_file
+ *      (TlsClientCAFile), handshake_timeout_ms (HandshakeTimeoutMs),
+ *      proxy_protocol (ProxyProtocol), proxy_protocol_from
+ *      (ProxyProtocolFrom), and pad_5.
  *
  * Every layout ends exactly at its last member, with no padding after
  * it: otherwise a field added later could fall into bytes an older
@@ -87,6 +93,16 @@
  * | LengthFieldAdjustment | length_field_adjustment | 0         |
  * | LengthFieldInitialBytesToStrip | length_field_strip | 0     |
  * | BadFramePolicy    | bad_frame_policy    | "drop"          |
+ * | Mode              | mode                | "tcp"           |
+ * | WsPort            | ws_port             | 9000            |
+ * | WsPath            | ws_path             | "/"             |
+ * | WsMaxMessageSize  | ws_max_message_size | 1048576         |
+ * | CertFile          | cert_file           | "" (no TLS)     |
+ * | PrivateKeyFile    | private_key_file    | ""              |
+ * | TlsClientCAFile   | tls_client_ca_file  | "" (none asked) |
+ * | HandshakeTimeoutMs | handshake_timeout_ms | 10000         |
+ * | ProxyProtocol     | proxy_protocol      | "off"           |
+ * | ProxyProtocolFrom | proxy_protocol_from | ""              |
  *
  * Host is a host name ("localhost"), an IPv4 or IPv6 literal (an IPv6
  * one may carry a %zone), or "" for every interface; it is resolved when
@@ -142,6 +158,19 @@
  * CRC, a length-field frame above LengthFieldMaxFrameLength): "drop" it
  * (counted, logged at most once per second) or "close" the connection.
  * docs/codecs.md describes each decoder.
+ *
+ * Mode is "tcp" (TCPPort), "websocket" (WsPort) or "" for both on one
+ * server, sharing routers, hooks, connections and heartbeat (Zinx reads
+ * any unknown Mode as "both"; here it is refused). A WebSocket client
+ * upgrades with a GET of WsPath; every binary message carries frames of
+ * the server's codec. CertFile and PrivateKeyFile, both set, put TLS
+ * under every listener (wss for WebSocket); TlsClientCAFile then asks
+ * every client for a certificate signed by one of its CAs. ProxyProtocol
+ * requires a PROXY protocol header on each accepted connection, from a
+ * peer whose address lies in ProxyProtocolFrom ("10.0.0.0/8,::1/128";
+ * required when ProxyProtocol is not "off"). HandshakeTimeoutMs bounds
+ * the whole of a connection's handshakes (PROXY header, TLS, WebSocket
+ * upgrade); 0 means none. docs/transports.md says what each guarantees.
  *
  * The README's configuration table says what each one does.
  */
@@ -200,6 +229,21 @@ typedef enum zinx_bad_frame_policy {
     ZINX_BAD_FRAME_CLOSE = 1 /* "close": close the connection */
 } zinx_bad_frame_policy_t;
 
+/* The values of zinx_config_t.mode (the Mode key). */
+typedef enum zinx_mode {
+    ZINX_MODE_TCP = 0,       /* "tcp": TCPPort only (the default) */
+    ZINX_MODE_WEBSOCKET = 1, /* "websocket": WsPort only */
+    ZINX_MODE_TCP_WS = 2     /* "": TCPPort and WsPort, one server */
+} zinx_mode_t;
+
+/* The values of zinx_config_t.proxy_protocol (the ProxyProtocol key). */
+typedef enum zinx_proxy_protocol {
+    ZINX_PROXY_OFF = 0,   /* "off": no header expected (the default) */
+    ZINX_PROXY_V1 = 1,    /* "v1": the text header, required */
+    ZINX_PROXY_V2 = 2,    /* "v2": the binary header, required */
+    ZINX_PROXY_EITHER = 3 /* "either": v1 or v2, required */
+} zinx_proxy_protocol_t;
+
 typedef struct zinx_config {
     /* Layout 1. struct_size: the size of this struct as the program was
        compiled, set by zinx_config_default(); see above. Always first. */
@@ -256,6 +300,20 @@ typedef struct zinx_config {
     uint32_t length_field_strip;            /* 0..65535 */
     uint32_t bad_frame_policy;              /* a zinx_bad_frame_policy_t */
     uint32_t pad_4; /* not a setting: ends layout 4 on its alignment */
+    /* Layout 5: transports (docs/transports.md). */
+    uint32_t mode;                /* a zinx_mode_t */
+    int ws_port;                  /* 0..65535; 0 picks a free port */
+    char ws_path[ZINX_CONFIG_PATH_MAX];   /* "/...": the upgrade's path */
+    uint32_t ws_max_message_size; /* 125..1 GiB: larger closes with 1009 */
+    char cert_file[ZINX_CONFIG_PATH_MAX]; /* PEM chain; with the key: TLS */
+    char private_key_file[ZINX_CONFIG_PATH_MAX]; /* PEM key of cert_file */
+    char tls_client_ca_file[ZINX_CONFIG_PATH_MAX]; /* "": no client certs;
+                                                      else required and
+                                                      verified with it */
+    uint32_t handshake_timeout_ms; /* 0..3600000: PROXY + TLS + upgrade */
+    uint32_t proxy_protocol;       /* a zinx_proxy_protocol_t */
+    char proxy_protocol_from[ZINX_CONFIG_PATH_MAX]; /* CIDRs, "," apart */
+    uint32_t pad_5; /* not a setting: ends layout 5 on its alignment */
 } zinx_config_t;
 
 /*

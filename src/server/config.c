@@ -39,7 +39,11 @@ _Static_assert((offsetof(zinx_config_t, pad_3) + sizeof(uint32_t)) %
                        CONFIG_ALIGN ==
                    0,
                "layout 3 must end on the struct's alignment");
-_Static_assert(offsetof(zinx_config_t, pad_4) + sizeof(uint32_t) ==
+_Static_assert((offsetof(zinx_config_t, pad_4) + sizeof(uint32_t)) %
+                       CONFIG_ALIGN ==
+                   0,
+               "layout 4 must end on the struct's alignment");
+_Static_assert(offsetof(zinx_config_t, pad_5) + sizeof(uint32_t) ==
                    sizeof(zinx_config_t),
                "the last member must end the struct: follow it by a pad");
 
@@ -91,6 +95,12 @@ static void fill_defaults(zinx_config_t *cfg)
     cfg->length_field_adjustment = 0;
     cfg->length_field_strip = 0;
     cfg->bad_frame_policy = ZINX_BAD_FRAME_DROP;
+    cfg->mode = ZINX_MODE_TCP;
+    cfg->ws_port = 9000;
+    snprintf(cfg->ws_path, sizeof(cfg->ws_path), "%s", "/");
+    cfg->ws_max_message_size = 1048576;
+    cfg->handshake_timeout_ms = 10000;
+    cfg->proxy_protocol = ZINX_PROXY_OFF;
 }
 
 void zinx_config_default_sized(zinx_config_t *cfg, size_t size)

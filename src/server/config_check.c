@@ -6,7 +6,9 @@
 #include <string.h>
 #include <sys/un.h>
 
+#include "proxy/netlist.h"
 #include "server/config_internal.h"
+#include "stream/stream.h"
 #include "zinx/error.h"
 
 /* A network host: the limit of the first layout, where host[] was 64
@@ -306,6 +308,59 @@ static int check_length_field(const zinx_config_t *cfg, char *err,
     return ZINX_ECONFIG;
 }
 
+/* TLS needs both files; the listeners their own ports; a PROXY header
+   a list of who may send it. */
+static int check_transports(const zinx_config_t *c, char *err, size_t err_len)
+{
+    bool cert = c->cert_file[0] != '\0', key = c->private_key_file[0] != '\0';
+    if (cert != key) {
+        zinx__config_msg(err, err_len,
+                         "CertFile and PrivateKeyFile must be set together "
+                         "(%s is empty)",
+                         cert ? "PrivateKeyFile" : "CertFile");
+        return ZINX_ECONFIG;
+    }
+    if (c->tls_client_ca_file[0] != '\0' && !cert) {
+        zinx__config_msg(err, err_len,
+                         "TlsClientCAFile needs CertFile and PrivateKeyFile");
+        return ZINX_ECONFIG;
+    }
+    if (c->ws_path[0] != '/') {
+        zinx__config_msg(err, err_len, "WsPath: \"%s\" does not start with /",
+                         c->ws_path);
+        return ZINX_ECONFIG;
+    }
+    if (c->mode == ZINX_MODE_TCP_WS && zinx__addr_is_unix(c->host)) {
+        zinx__config_msg(err, err_len,
+                         "Mode \"\" needs two ports; a unix: Host has one "
+                         "socket (use Mode tcp or websocket)");
+        return ZINX_ECONFIG;
+    }
+    if (c->mode == ZINX_MODE_TCP_WS && c->tcp_port != 0 &&
+        c->tcp_port == c->ws_port) {
+        zinx__config_msg(err, err_len,
+                         "TCPPort and WsPort are both %d: Mode \"\" listens "
+                         "on each",
+                         c->tcp_port);
+        return ZINX_ECONFIG;
+    }
+    zinx__netlist_t nets;
+    char why[ZINX__CONFIG_WHY_LEN];
+    if (zinx__netlist_parse(c->proxy_protocol_from, &nets, why, sizeof(why)) !=
+        0) {
+        zinx__config_msg(err, err_len, "ProxyProtocolFrom: %s", why);
+        return ZINX_ECONFIG;
+    }
+    if (c->proxy_protocol != ZINX_PROXY_OFF && nets.n == 0) {
+        zinx__config_msg(err, err_len,
+                         "ProxyProtocol is on and ProxyProtocolFrom is empty: "
+                         "name the proxies' networks (\"0.0.0.0/0,::/0\" "
+                         "for any)");
+        return ZINX_ECONFIG;
+    }
+    return 0;
+}
+
 int zinx_config_validate(const zinx_config_t *cfg, char *err, size_t err_len)
 {
     zinx__config_msg(err, err_len, "%s", "");
@@ -329,5 +384,7 @@ int zinx_config_validate(const zinx_config_t *cfg, char *err, size_t err_len)
     rc = check_length_field(&full, err, err_len);
     if (rc == 0)
         rc = check_output_limits(&full, err, err_len);
+    if (rc == 0)
+        rc = check_transports(&full, err, err_len);
     return rc;
 }

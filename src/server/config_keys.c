@@ -55,6 +55,22 @@ static const zinx__key_name_t policy_list[] = {{"drop", ZINX_BAD_FRAME_DROP},
 static const zinx__key_names_t policy_names = {
     "bad frame policy", "drop or close", NAMES(policy_list)};
 
+/* Zinx reads any other Mode as "TCP and WebSocket"; a typo here would
+   so open a port nobody asked for, so only "" says that. */
+static const zinx__key_name_t mode_list[] = {
+    {"tcp", ZINX_MODE_TCP},
+    {"websocket", ZINX_MODE_WEBSOCKET},
+    {"", ZINX_MODE_TCP_WS}};
+static const zinx__key_names_t mode_names = {
+    "mode", "tcp, websocket or \"\" (both)", NAMES(mode_list)};
+
+static const zinx__key_name_t proxy_list[] = {{"off", ZINX_PROXY_OFF},
+                                              {"v1", ZINX_PROXY_V1},
+                                              {"v2", ZINX_PROXY_V2},
+                                              {"either", ZINX_PROXY_EITHER}};
+static const zinx__key_names_t proxy_names = {
+    "PROXY protocol", "off, v1, v2 or either", NAMES(proxy_list)};
+
 const zinx__key_spec_t zinx__config_keys[] = {
     {"Name", ZINX__KEY_STRING, TEXT_FIELD(name), NULL},
     {"Host", ZINX__KEY_HOST, TEXT_FIELD(host), NULL},
@@ -134,6 +150,22 @@ const zinx__key_spec_t zinx__config_keys[] = {
      CHECKED_OFFSET(length_field_strip, uint32_t), 0, 65535, NULL},
     {"BadFramePolicy", ZINX__KEY_NAMED,
      CHECKED_OFFSET(bad_frame_policy, uint32_t), 0, 0, &policy_names},
+    {"Mode", ZINX__KEY_NAMED, CHECKED_OFFSET(mode, uint32_t), 0, 0,
+     &mode_names},
+    {"WsPort", ZINX__KEY_INT, CHECKED_OFFSET(ws_port, int), 0, 65535, NULL},
+    {"WsPath", ZINX__KEY_STRING, TEXT_FIELD(ws_path), NULL},
+    {"WsMaxMessageSize", ZINX__KEY_U32,
+     CHECKED_OFFSET(ws_max_message_size, uint32_t), 125, 1073741824, NULL},
+    {"CertFile", ZINX__KEY_STRING, TEXT_FIELD(cert_file), NULL},
+    {"PrivateKeyFile", ZINX__KEY_STRING, TEXT_FIELD(private_key_file), NULL},
+    {"TlsClientCAFile", ZINX__KEY_STRING, TEXT_FIELD(tls_client_ca_file),
+     NULL},
+    {"HandshakeTimeoutMs", ZINX__KEY_U32,
+     CHECKED_OFFSET(handshake_timeout_ms, uint32_t), 0, 3600000, NULL},
+    {"ProxyProtocol", ZINX__KEY_NAMED, CHECKED_OFFSET(proxy_protocol, uint32_t),
+     0, 0, &proxy_names},
+    {"ProxyProtocolFrom", ZINX__KEY_STRING, TEXT_FIELD(proxy_protocol_from),
+     NULL},
 };
 
 const size_t zinx__config_key_count =
@@ -148,14 +180,9 @@ const size_t zinx__config_key_count =
    then its own line in a diff when keys come and go. */
 /* clang-format off */
 static const char *const unused_keys[] = {
-    "WsPort",
-    "WsPath",
     "KcpPort",
-    "Mode",
     "Version",
     "RequestPoolMode",
-    "CertFile",
-    "PrivateKeyFile",
     "KcpACKNoDelay",
     "KcpStreamMode",
     "KcpNoDelay",

@@ -190,6 +190,7 @@ static void sock_close(zinx__stream_t *s)
 
 static const zinx__stream_ops_t sock_ops = {
     .name = "socket",
+    .kind = ZINX__LAYER_TRANSPORT,
     .start = sock_start,
     .read = sock_read,
     .writev = sock_writev,

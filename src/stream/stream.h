@@ -37,8 +37,18 @@ typedef struct zinx__stream zinx__stream_t;
 /* The owner's readiness callback: events is a mask of ZINX__EV_*. */
 typedef void (*zinx__stream_ready_fn)(void *owner, uint32_t events);
 
+/* What a layer is, so that the server counts a failed handshake in the
+   right row of its statistics. */
+typedef enum zinx__layer_kind {
+    ZINX__LAYER_TRANSPORT = 0, /* the socket at the bottom */
+    ZINX__LAYER_PROXY,         /* a PROXY protocol header */
+    ZINX__LAYER_TLS,
+    ZINX__LAYER_WEBSOCKET
+} zinx__layer_kind_t;
+
 typedef struct zinx__stream_ops {
     const char *name;
+    zinx__layer_kind_t kind;
     /* Starts delivering readiness to on_ready(owner, ...) on loop, with
        no interest yet. Returns 0 or a negated errno. */
     int (*start)(zinx__stream_t *s, zinx__loop_t *loop,
@@ -66,17 +76,143 @@ typedef struct zinx__stream_ops {
     long (*since_ack_ms)(zinx__stream_t *s);
     /* The pending error after ZINX__EV_ERROR, as a negative code. */
     int (*error)(zinx__stream_t *s);
-    /* Stops events and releases the transport (closes the descriptor).
-       Idempotent. The memory of the stream stays with its owner. */
+    /* Stops events and releases the transport (closes the descriptor);
+       a layer closes the stream below it too. Idempotent. */
     void (*close)(zinx__stream_t *s);
+    /* Frees the memory of a layer made on the heap, after close (its
+       lower stream is freed by the caller). NULL: the stream is embedded
+       in its owner (the transport at the bottom). */
+    void (*destroy)(zinx__stream_t *s);
 } zinx__stream_ops_t;
 
 struct zinx__stream {
     const zinx__stream_ops_t *ops;
     zinx__stream_t *lower; /* the stream this one is layered on, or NULL */
+    bool handshaken;       /* its handshake (if any) is over */
+    /* Set by the connection before it closes the stack: 0, or the
+       ZINX_E* code that ended it (a WebSocket layer sends its close
+       status by it: 1009 for ZINX_EMSGSIZE, 1002 for ZINX_EPROTO...). */
+    int close_reason;
+    /* Why this layer's handshake or a read failed, for the log: a static
+       string or one the layer owns until destroyed; NULL: no detail. */
+    const char *why;
+    /* The peer's and our address, as this layer knows them: a layer
+       copies its lower stream's when made and again when the lower
+       stream's handshake ends (a PROXY header names the real client). */
     char remote[ZINX__ADDR_TEXT_MAX];
     char local[ZINX__ADDR_TEXT_MAX];
 };
+
+/* Reported only by layers, never by a descriptor: the peer showed it is
+   alive without sending data (a WebSocket ping or pong), which the
+   connection counts as activity for its idle and heartbeat deadlines. */
+#define ZINX__EV_ACTIVITY 0x1000u
+
+/* ---- layers (layer.c) --------------------------------------------------- */
+
+typedef struct zinx__layer zinx__layer_t;
+/* A layer's handling of its lower stream's readiness. */
+typedef void (*zinx__layer_lower_fn)(zinx__layer_t *l, uint32_t events);
+
+/*
+ * The common part of a layer (PROXY header, TLS, WebSocket), embedded
+ * first in the layer's own struct, which is made on the heap when the
+ * connection is made and freed with it (ops->destroy). The layer owns
+ * the events of the stream below it: lower readiness goes to on_lower,
+ * which does the layer's own work (flushes its output, say) and tells
+ * the owner what became possible with zinx__layer_notify().
+ *
+ * Readiness rule: a level-triggered owner reads until the stream says
+ * ZINX_EAGAIN or gives fewer bytes than asked; a layer that still holds
+ * bytes for it after a read (a decrypted record, a WebSocket payload)
+ * must raise ZINX__EV_READ with zinx__layer_raise(), since no event of
+ * the descriptor below may come for them.
+ */
+struct zinx__layer {
+    zinx__stream_t base; /* base.lower: the stream below */
+    zinx__loop_t *loop;  /* from start */
+    zinx__stream_ready_fn on_ready; /* the owner's, from start */
+    void *owner;
+    zinx__layer_lower_fn on_lower;
+    zinx__closure_t later; /* delivers later_events to the owner */
+    uint32_t later_events;
+    bool later_queued;
+    bool closed;
+};
+
+/* Sets up l over lower (copying its addresses); ops is the layer's
+   table, on_lower its handler of lower readiness. */
+void zinx__layer_init(zinx__layer_t *l, const zinx__stream_ops_t *ops,
+                      zinx__stream_t *lower, zinx__layer_lower_fn on_lower);
+/* A start op for layers: records the owner, starts the lower stream with
+   l as its owner. */
+int zinx__layer_start(zinx__stream_t *s, zinx__loop_t *loop,
+                      zinx__stream_ready_fn on_ready, void *owner);
+/* Tells the owner of events now (from on_lower; never from inside one
+   of the owner's calls into the layer). */
+void zinx__layer_notify(zinx__layer_t *l, uint32_t events);
+/* Tells the owner of events later in this loop iteration: for bytes the
+   layer holds after the owner's read, or readiness found inside one of
+   the owner's calls. Loop thread, never from the loop's tick. */
+void zinx__layer_raise(zinx__layer_t *l, uint32_t events);
+/* Marks l closed (a raised event is then not delivered) and closes the
+   stream below. For a layer's close op to call last. */
+void zinx__layer_close_lower(zinx__layer_t *l);
+/* Ops a layer may take as they are: the stream below answers. */
+int zinx__layer_shutdown_lower(zinx__stream_t *s);
+size_t zinx__layer_unacked_lower(zinx__stream_t *s);
+long zinx__layer_since_ack_lower(zinx__stream_t *s);
+int zinx__layer_error_lower(zinx__stream_t *s);
+
+/* ---- stacks ------------------------------------------------------------- */
+
+/* Makes a layer over lower for a new connection, from conf (the maker's
+   own, kept by the server while it runs): 0 with *out set, or
+   ZINX_ENOMEM. Any thread (connections are made where they are
+   accepted). */
+typedef int (*zinx__layer_make_fn)(const void *conf, zinx__stream_t *lower,
+                                   zinx__stream_t **out);
+
+#define ZINX__STACK_MAX 4
+
+/* The layers a listener puts on each connection it accepts, bottom
+   first: PROXY header, then TLS, then WebSocket. */
+typedef struct zinx__stack_spec {
+    int n;
+    struct {
+        zinx__layer_make_fn make;
+        const void *conf;
+    } layers[ZINX__STACK_MAX];
+} zinx__stack_spec_t;
+
+/* Adds a layer on top of spec's; false when it is full. */
+bool zinx__stack_push(zinx__stack_spec_t *spec, zinx__layer_make_fn make,
+                      const void *conf);
+/* Makes spec's layers over bottom and returns the top (bottom when spec
+   is NULL or empty). On failure frees what it made (bottom stays) and
+   returns NULL with *err set. */
+zinx__stream_t *zinx__stack_build(const zinx__stack_spec_t *spec,
+                                  zinx__stream_t *bottom, int *err);
+
+/*
+ * Drives the handshakes of the stack under and including s, bottom
+ * first: 0 once every one is over, ZINX_EAGAIN while one waits for the
+ * peer (the layer has asked its lower stream for the readiness it
+ * needs), or the negative ZINX_E* code that failed it. Loop thread.
+ */
+int zinx__stream_handshake(zinx__stream_t *s);
+/* Whether any stream of the stack under and including s has a handshake
+   to run. */
+bool zinx__stream_has_handshake(const zinx__stream_t *s);
+/* The stream of the stack under and including s whose table is ops, or
+   NULL: how the API reaches a layer (TLS details, the WebSocket path). */
+zinx__stream_t *zinx__stream_find(zinx__stream_t *s,
+                                  const zinx__stream_ops_t *ops);
+/* The bottom of the stack: the socket. */
+zinx__stream_t *zinx__stream_bottom(zinx__stream_t *s);
+/* Closes the stack from the top (idempotent) and frees its layers; the
+   transport at the bottom stays with its owner. */
+void zinx__stream_destroy(zinx__stream_t *s);
 
 /* ---- socket streams (sock.c) -------------------------------------------- */
 
