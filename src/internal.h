@@ -166,6 +166,7 @@ bool zinx__connmgr_wait_empty(zinx_connmgr_t *mgr, uint64_t deadline_ms);
 /* ---- server.c --------------------------------------------------------- */
 
 #include "server/stats.h"
+#include "server/transports.h"
 
 struct zinx_server {
     zinx_config_t cfg;
@@ -192,7 +193,10 @@ struct zinx_server {
     uint32_t nworkers; /* WorkerPoolSize, once started */
 
     bool listening; /* false for zinx_client_new() endpoints */
-    struct zinx__listener *listener;
+    /* TCPPort's and WsPort's, as Mode says (NULL: not listening). */
+    struct zinx__listener *listeners[ZINX__LISTENERS];
+    zinx__transports_t tr; /* the layers they stack (transports.c) */
+    atomic_int ws_port;    /* WsPort as bound; 0 until then */
     /* Numeric address bound (or "unix:PATH"), "" until then; written once
        before start returns. */
     char listen_host[ZINX_CONFIG_HOST_MAX];
@@ -245,11 +249,14 @@ void zinx__server_remove_dialer(zinx_server_t *server, zinx_dialer_t *d);
    none may be made), ZINX_ESTATE when stopping, or the error of starting
    a worker thread. Thread: any. */
 zinx_conn_t *zinx__server_open_conn(zinx_server_t *server, zinx__shard_t *shard,
-                                    int fd, int *err);
+                                    int fd,
+                                    const struct zinx__stack_spec *stack,
+                                    int *err);
 /* Loop `here`: an accepted socket becomes a connection, adopted now when
    its shard is here, else posted to its own loop. Returns 0 or the
    error of zinx__server_open_conn() (fd closed). */
-int zinx__server_accept_conn(zinx_server_t *server, zinx__loop_t *here, int fd);
+int zinx__server_accept_conn(zinx_server_t *server, zinx__loop_t *here, int fd,
+                             const struct zinx__stack_spec *stack);
 
 /* Before start: picks the codec of every connection (zinx_server_set_codec,
    else FrameDecoder and PacketFormat). Returns 0 or ZINX_ECONFIG. */

@@ -221,15 +221,19 @@ static void set_num(zinx_config_t *cfg, const struct num_field *f, long long v)
 
 /* Zinx keys the library knows of but does not use. */
 static const char *const unused_keys[] = {
-    "WsPort",           "WsPath",
-    "KcpPort",          "Mode",
-    "Version",          "RequestPoolMode",
-    "CertFile",         "PrivateKeyFile",
-    "KcpACKNoDelay",    "KcpStreamMode",
-    "KcpNoDelay",       "KcpInterval",
-    "KcpResend",        "KcpNc",
-    "KcpSendWindow",    "KcpRecvWindow",
-    "KcpFecDataShards", "KcpFecParityShards",
+    "KcpPort",
+    "Version",
+    "RequestPoolMode",
+    "KcpACKNoDelay",
+    "KcpStreamMode",
+    "KcpNoDelay",
+    "KcpInterval",
+    "KcpResend",
+    "KcpNc",
+    "KcpSendWindow",
+    "KcpRecvWindow",
+    "KcpFecDataShards",
+    "KcpFecParityShards",
 };
 
 /* A private temporary directory, so parallel runs never collide. */
@@ -916,7 +920,7 @@ static void test_null_warn_callback(void **state)
     (void)state;
     zinx_config_t cfg;
     char err[ERR_LEN];
-    const char *json = "{\"Foo\": 1, \"Mode\": \"kcp\", \"MaxConn\": 9}";
+    const char *json = "{\"Foo\": 1, \"KcpPort\": 1, \"MaxConn\": 9}";
     zinx_config_default(&cfg);
     assert_int_equal(zinx_config_load_json(&cfg, json, strlen(json), ORIGIN,
                                            err, sizeof(err), NULL, NULL),
@@ -1277,6 +1281,72 @@ static void test_log_file_keys(void **state)
     assert_contains(err, "LogCons: ");
 }
 
+/* The transport keys: Zinx's spellings and values, the rules between
+   them, and the refusals a typo must get rather than a port nobody
+   asked for. */
+static void test_transport_keys(void **state)
+{
+    (void)state;
+    zinx_config_t cfg;
+    char err[ERR_LEN];
+    struct warn_log w = {0};
+    zinx_config_default(&cfg);
+    assert_int_equal(cfg.mode, ZINX_MODE_TCP);
+    assert_int_equal(cfg.ws_port, 9000);
+    assert_string_equal(cfg.ws_path, "/");
+    assert_int_equal(cfg.handshake_timeout_ms, 10000);
+    assert_int_equal(cfg.proxy_protocol, ZINX_PROXY_OFF);
+    const char *json =
+        "{\"Mode\": \"\", \"WsPort\": 0, \"WsPath\": \"/game\", "
+        "\"CertFile\": \"c.pem\", \"PrivateKeyFile\": \"k.pem\", "
+        "\"ProxyProtocol\": \"either\", "
+        "\"ProxyProtocolFrom\": \"10.0.0.0/8, ::1\", "
+        "\"HandshakeTimeoutMs\": 250, \"WsMaxMessageSize\": 4096}";
+    assert_int_equal(load_text(&cfg, json, err, &w), 0);
+    assert_int_equal(w.count, 0);
+    assert_int_equal(cfg.mode, ZINX_MODE_TCP_WS);
+    assert_int_equal(cfg.ws_port, 0);
+    assert_string_equal(cfg.ws_path, "/game");
+    assert_string_equal(cfg.cert_file, "c.pem");
+    assert_int_equal(cfg.proxy_protocol, ZINX_PROXY_EITHER);
+    assert_int_equal(cfg.handshake_timeout_ms, 250);
+    assert_int_equal(cfg.ws_max_message_size, 4096);
+    assert_int_equal(zinx_config_validate(&cfg, err, sizeof(err)), 0);
+
+    /* KCP is Zinx's third mode; until it is served, it is refused. */
+    zinx_config_default(&cfg);
+    assert_int_equal(load_text(&cfg, "{\"Mode\": \"kcp\"}", err, &w),
+                     ZINX_ECONFIG);
+    assert_contains(err, "Mode");
+    assert_int_equal(load_text(&cfg, "{\"ProxyProtocol\": \"v3\"}", err, &w),
+                     ZINX_ECONFIG);
+    assert_contains(err, "off, v1, v2 or either");
+
+    static const struct {
+        const char *json;
+        const char *fragment;
+    } rules[] = {
+        {"{\"CertFile\": \"c.pem\"}", "PrivateKeyFile is empty"},
+        {"{\"PrivateKeyFile\": \"k.pem\"}", "CertFile is empty"},
+        {"{\"TlsClientCAFile\": \"ca.pem\"}", "TlsClientCAFile needs"},
+        {"{\"WsPath\": \"game\"}", "does not start with /"},
+        {"{\"Mode\": \"\", \"TCPPort\": 7000, \"WsPort\": 7000}",
+         "TCPPort and WsPort are both 7000"},
+        {"{\"Mode\": \"\", \"Host\": \"unix:/tmp/z.sock\"}", "needs two ports"},
+        {"{\"ProxyProtocol\": \"v1\"}", "ProxyProtocolFrom is empty"},
+        {"{\"ProxyProtocolFrom\": \"10.0.0.0/33\"}", "\"10.0.0.0/33\""},
+        {"{\"ProxyProtocolFrom\": \"10.0.0.1,,::1\"}", "\"\" is not"},
+        {"{\"ProxyProtocolFrom\": \"example.com\"}", "\"example.com\""},
+    };
+    for (size_t i = 0; i < sizeof(rules) / sizeof(rules[0]); i++) {
+        zinx_config_default(&cfg);
+        assert_int_equal(load_text(&cfg, rules[i].json, err, &w), 0);
+        assert_int_equal(zinx_config_validate(&cfg, err, sizeof(err)),
+                         ZINX_ECONFIG);
+        assert_contains(err, rules[i].fragment);
+    }
+}
+
 static void test_load_file_warnings(void **state)
 {
     (void)state;
@@ -1296,7 +1366,7 @@ static void test_load_file_warnings(void **state)
         assert_contains(w.text[i], path);
     }
     assert_contains(w.text[0], "unknown key \"PrometheusMetricsEnable\"");
-    assert_contains(w.text[1], "\"Mode\" is a Zinx setting");
+    assert_contains(w.text[1], "\"KcpStreamMode\" is a Zinx setting");
     assert_contains(w.text[2], "\"KcpPort\" is a Zinx setting");
 }
 
@@ -2021,6 +2091,7 @@ int main(void)
         cmocka_unit_test(test_validate_packet_format),
         cmocka_unit_test(test_load_file_every_key),
         cmocka_unit_test(test_load_file_zinx_style),
+        cmocka_unit_test(test_transport_keys),
         cmocka_unit_test(test_load_file_warnings),
         cmocka_unit_test(test_load_file_rejections),
         cmocka_unit_test(test_load_file_missing),

@@ -301,12 +301,12 @@ typedef struct zinx_config {
     uint32_t bad_frame_policy;              /* a zinx_bad_frame_policy_t */
     uint32_t pad_4; /* not a setting: ends layout 4 on its alignment */
     /* Layout 5: transports (docs/transports.md). */
-    uint32_t mode;                /* a zinx_mode_t */
-    int ws_port;                  /* 0..65535; 0 picks a free port */
-    char ws_path[ZINX_CONFIG_PATH_MAX];   /* "/...": the upgrade's path */
+    uint32_t mode;                      /* a zinx_mode_t */
+    int ws_port;                        /* 0..65535; 0 picks a free port */
+    char ws_path[ZINX_CONFIG_PATH_MAX]; /* "/...": the upgrade's path */
     uint32_t ws_max_message_size; /* 125..1 GiB: larger closes with 1009 */
     char cert_file[ZINX_CONFIG_PATH_MAX]; /* PEM chain; with the key: TLS */
-    char private_key_file[ZINX_CONFIG_PATH_MAX]; /* PEM key of cert_file */
+    char private_key_file[ZINX_CONFIG_PATH_MAX];   /* PEM key of cert_file */
     char tls_client_ca_file[ZINX_CONFIG_PATH_MAX]; /* "": no client certs;
                                                       else required and
                                                       verified with it */

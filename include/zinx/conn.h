@@ -67,11 +67,23 @@ zinx_server_t *zinx_conn_server(const zinx_conn_t *conn);
  * The peer's and the local address as "1.2.3.4:5678" or "[::1]:5678", or
  * for a Unix domain socket its path (an unnamed client side shows the
  * path it reached; a path longer than 55 bytes is shown by its tail after
- * "..."). Fixed when the connection is made; the string lives as long as
- * the connection. "?" when the system could not tell.
+ * "..."). "?" when the system could not tell. The string lives as long
+ * as the connection.
+ *
+ * Behind a proxy that sends a PROXY protocol header (ProxyProtocol),
+ * these are the client's address and the address it connected to, as
+ * the header names them; zinx_conn_peer_addr() gives the proxy's. They
+ * are fixed before OnConnStart runs, and never change after. Thread:
+ * any, once the connection was handed to the program.
  */
 const char *zinx_conn_remote_addr(const zinx_conn_t *conn);
 const char *zinx_conn_local_addr(const zinx_conn_t *conn);
+/*
+ * The address of the socket's peer itself: the proxy's when a PROXY
+ * protocol header named the client, else the same as
+ * zinx_conn_remote_addr(). Thread: any.
+ */
+const char *zinx_conn_peer_addr(const zinx_conn_t *conn);
 
 /* The worker that runs this connection's handlers and hooks: connID %
    WorkerPoolSize with WorkerMode Hash, the worker it owns with Bind and

@@ -57,22 +57,26 @@ typedef struct zinx_server zinx_server_t;
  * against the older header do not expect: unlike zinx_config_t, this
  * struct has no size field yet, so adding a counter breaks the ABI.
  */
-#define ZINX_STATS_MAP(XX)                                               \
-    XX(accepted, "connections accepted and served")                      \
-    XX(rejected_max_conn, "accepted then closed: MaxConn reached")       \
-    XX(accept_errors, "accept() failures (EMFILE, ...)")                 \
-    XX(closed, "connections whose OnConnStop ran")                       \
-    XX(msgs_in, "frames decoded")                                        \
-    XX(msgs_out, "frames queued for sending")                            \
-    XX(unrouted, "frames with no router (default fallback)")             \
-    XX(oversize, "connections closed for a too long frame")              \
-    XX(timeouts, "closed: frame deadline or idle timeout")               \
-    XX(dead_peers, "found not alive by the heartbeat")                   \
-    XX(slow_readers, "closed: output soft or hard limit")                \
-    XX(unknown_closed, "closed: more than MaxUnknownMsgs")               \
-    XX(out_of_memory, "closed or refused: an allocation failed")         \
-    XX(rejected_no_worker, "accepted then closed: Bind, no free worker") \
-    XX(bad_frames, "frames a codec refused: dropped, or closed")
+#define ZINX_STATS_MAP(XX)                                                \
+    XX(accepted, "connections accepted and served")                       \
+    XX(rejected_max_conn, "accepted then closed: MaxConn reached")        \
+    XX(accept_errors, "accept() failures (EMFILE, ...)")                  \
+    XX(closed, "connections whose OnConnStop ran")                        \
+    XX(msgs_in, "frames decoded")                                         \
+    XX(msgs_out, "frames queued for sending")                             \
+    XX(unrouted, "frames with no router (default fallback)")              \
+    XX(oversize, "connections closed for a too long frame")               \
+    XX(timeouts, "closed: frame, idle or handshake deadline")             \
+    XX(dead_peers, "found not alive by the heartbeat")                    \
+    XX(slow_readers, "closed: output soft or hard limit")                 \
+    XX(unknown_closed, "closed: more than MaxUnknownMsgs")                \
+    XX(out_of_memory, "closed or refused: an allocation failed")          \
+    XX(rejected_no_worker, "accepted then closed: Bind, no free worker")  \
+    XX(bad_frames, "frames a codec refused: dropped, or closed")          \
+    XX(proxy_refused, "closed: PROXY header missing, bad or not allowed") \
+    XX(tls_failed, "closed: TLS handshake failed")                        \
+    XX(ws_refused, "closed: WebSocket upgrade refused")                   \
+    XX(handshake_failed, "closed: another layer's handshake failed")
 
 /*
  * Counters since the server was created, then the connections open now.
@@ -271,8 +275,12 @@ int zinx_server_stop(zinx_server_t *server);
  */
 int zinx_server_wait(zinx_server_t *server);
 
-/* The bound TCP port (the real one when TCPPort was 0), or 0 before start. */
+/* The bound TCP port (the real one when TCPPort was 0), or 0 before start
+   or when Mode listens on WsPort only. Thread: any. */
 int zinx_server_port(const zinx_server_t *server);
+/* The bound WebSocket port (the real one when WsPort was 0), or 0 before
+   start or when Mode does not listen on WsPort. Thread: any. */
+int zinx_server_ws_port(const zinx_server_t *server);
 
 /* The connection manager; owned by the server. Thread: any. */
 zinx_connmgr_t *zinx_server_connmgr(zinx_server_t *server);

@@ -214,7 +214,7 @@ static void connected(zinx_dialer_t *d)
     int fd = d->fd;
     d->fd = -1;
     int err;
-    zinx_conn_t *c = zinx__server_open_conn(d->server, d->shard, fd, &err);
+    zinx_conn_t *c = zinx__server_open_conn(d->server, d->shard, fd, NULL, &err);
     if (c == NULL) {
         attempt_failed(d, err);
         return;

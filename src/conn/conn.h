@@ -20,17 +20,21 @@ zinx__shard_t *zinx__shard_new(zinx_server_t *server, zinx__loop_t *loop);
 void zinx__shard_free(zinx__shard_t *shard);
 zinx__loop_t *zinx__shard_loop(const zinx__shard_t *shard);
 
+struct zinx__stack_spec;
+
 /* ---- lifecycle.c --------------------------------------------------------- */
 
 /*
  * Makes a connection over the established socket fd (taken: closed on
  * failure too), owned by shard, its handlers on worker (NULL: on the I/O
- * thread). The result holds one reference, which becomes the shard's when
- * the connection is adopted. NULL when out of memory.
+ * thread), with the layers of stack (NULL: none) on its socket. The
+ * result holds one reference, which becomes the shard's when the
+ * connection is adopted. NULL when out of memory.
  */
 zinx_conn_t *zinx__conn_new(zinx_server_t *server, int fd, uint64_t id,
                             zinx__shard_t *shard, zinx__worker_t *worker,
-                            uint32_t worker_id);
+                            uint32_t worker_id,
+                            const struct zinx__stack_spec *stack);
 /* Loop thread of its shard: register and start (hook or start job). */
 void zinx__conn_adopt(zinx_conn_t *conn);
 /* Any thread: have the shard's loop adopt conn (takes the creation

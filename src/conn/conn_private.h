@@ -25,11 +25,14 @@
 #include "internal.h"
 #include "stream/stream.h"
 
+/* The states not yet open come last, so that the hot paths tell them
+   apart from the open ones with the one comparison they make anyway. */
 enum conn_state {
-    CONN_NEW,      /* made, not yet adopted by its loop */
     CONN_OPEN,     /* reading and writing */
     CONN_DRAINING, /* not reading; finishing queued work and output */
-    CONN_FINISHED  /* sends refused; OnConnStop scheduled */
+    CONN_FINISHED, /* sends refused; OnConnStop scheduled */
+    CONN_NEW,      /* made, not yet adopted by its loop */
+    CONN_HANDSHAKE /* adopted; its stack's handshakes run (no hooks yet) */
 };
 
 enum close_request { CLOSE_NONE, CLOSE_GRACEFUL, CLOSE_NOW };
@@ -131,6 +134,8 @@ struct zinx_conn {
     int state;
     uint32_t want;        /* the events the stream waits for (0 when started) */
     bool in_attend;       /* deferred already */
+    bool handshaking;     /* made with a stack that has handshakes */
+    bool started;         /* OnConnStart was scheduled: OnConnStop runs */
     bool closed;          /* the stream is closed */
     bool peer_eof;        /* the peer ended its direction */
     bool paused_worker;   /* worker queue full: frames wait in `in` */
@@ -154,6 +159,7 @@ struct zinx_conn {
     uint64_t soft_since_ms;  /* above OutputSoftLimit since; 0: below */
     uint64_t stall_since_ms; /* output waits, no progress since; 0: none */
     uint64_t next_beat_ms;   /* next heartbeat; 0: heartbeat off */
+    uint64_t handshake_deadline_ms; /* CONN_HANDSHAKE: cut at; 0: never */
     /* The shard's lists. */
     zinx_conn_t *grave_next;  /* released after the iteration */
     zinx_conn_t *linger_next; /* lingering FIFO */
@@ -333,6 +339,9 @@ bool conn_gather_end(zinx_conn_t *c);
 
 void conn_start_deadlines(zinx_conn_t *c);
 void conn_on_timer(zinx__timer_t *t, void *arg);
+/* Loop thread, CONN_HANDSHAKE: the timer fired; cut the connection if
+   its handshake deadline passed. */
+void conn_handshake_timer(zinx_conn_t *c, uint64_t now);
 /* Loop thread, after a flush: the soft-limit and no-progress clocks. */
 void conn_check_output_clocks(zinx_conn_t *c);
 /* Loop thread: a new frame now heads `in` (head_changed) or not. */

@@ -98,6 +98,10 @@ void conn_on_timer(zinx__timer_t *t, void *arg)
     if (c->state == CONN_FINISHED)
         return;
     uint64_t now = zinx__loop_now(c->loop);
+    if (c->state == CONN_HANDSHAKE) {
+        conn_handshake_timer(c, now);
+        return;
+    }
     if (expired(c, now))
         return;
     conn_heartbeat(c, now);

@@ -12,12 +12,13 @@
 static void run_poke(void *arg);
 static void drop_poke(void *arg);
 static void run_attend(void *arg);
+static void conn_free(zinx_conn_t *c);
 
 /* ---- creation and references ------------------------------------------ */
 
 zinx_conn_t *zinx__conn_new(zinx_server_t *server, int fd, uint64_t id,
                             zinx__shard_t *shard, zinx__worker_t *worker,
-                            uint32_t worker_id)
+                            uint32_t worker_id, const zinx__stack_spec_t *stack)
 {
     zinx_conn_t *c = NULL;
     if (!zinx__fault(server, ZINX__ALLOC_CONN))
@@ -54,13 +55,22 @@ zinx_conn_t *zinx__conn_new(zinx_server_t *server, int fd, uint64_t id,
     zinx__timer_init(&c->timer, conn_on_timer, c);
     pthread_mutex_init(&c->lock, NULL);
     conn_init_jobs(c);
-    c->stream = zinx__transport_init(&c->transport, c->loop, fd);
+    zinx__stream_t *bottom = zinx__transport_init(&c->transport, c->loop, fd);
+    int err = 0;
+    c->stream = zinx__stack_build(stack, bottom, &err);
+    if (c->stream == NULL) {
+        c->stream = bottom; /* closes fd */
+        conn_free(c);
+        return NULL;
+    }
+    c->handshaking =
+        c->stream != bottom && zinx__stream_has_handshake(c->stream);
     return c;
 }
 
 static void conn_free(zinx_conn_t *c)
 {
-    c->stream->ops->close(c->stream);
+    zinx__stream_destroy(c->stream);
     zinx__codec_state_free(c->codec, c->codec_state);
     zinx__buf_free(&c->in);
     zinx__buf_free(&c->out);
@@ -110,6 +120,11 @@ const char *zinx_conn_remote_addr(const zinx_conn_t *c)
 const char *zinx_conn_local_addr(const zinx_conn_t *c)
 {
     return c->stream->local;
+}
+
+const char *zinx_conn_peer_addr(const zinx_conn_t *c)
+{
+    return zinx__stream_bottom(c->stream)->remote;
 }
 
 uint32_t zinx_conn_worker_id(const zinx_conn_t *c)
@@ -256,6 +271,7 @@ void conn_close_stream(zinx_conn_t *c)
         return;
     c->closed = true;
     c->lingering = false;
+    c->stream->close_reason = atomic_load(&c->close_reason);
     c->stream->ops->close(c->stream);
     zinx__shard_bury(c->shard, c); /* the shard's reference */
 }
@@ -404,11 +420,135 @@ static void on_stream_ready(void *owner, uint32_t events)
         conn_schedule(c);
 }
 
+/* ---- handshakes ---------------------------------------------------------- */
+
+/* The lowest layer whose handshake is not over: the one that failed. */
+static zinx__stream_t *unfinished_layer(zinx__stream_t *s)
+{
+    zinx__stream_t *found = NULL;
+    for (; s != NULL; s = s->lower)
+        if (!s->handshaken)
+            found = s;
+    return found;
+}
+
+static atomic_uint_least64_t *failure_counter(zinx_server_t *s,
+                                              zinx__layer_kind_t kind)
+{
+    switch (kind) {
+    case ZINX__LAYER_PROXY:
+        return &s->stats.proxy_refused;
+    case ZINX__LAYER_TLS:
+        return &s->stats.tls_failed;
+    case ZINX__LAYER_WEBSOCKET:
+        return &s->stats.ws_refused;
+    default:
+        return &s->stats.handshake_failed;
+    }
+}
+
+static void handshake_failed(zinx_conn_t *c, int err)
+{
+    zinx__stream_t *layer = unfinished_layer(c->stream);
+    zinx__layer_kind_t kind =
+        layer != NULL ? layer->ops->kind : ZINX__LAYER_TRANSPORT;
+    atomic_fetch_add_explicit(failure_counter(c->server, kind), 1,
+                              memory_order_relaxed);
+    ZINX__LOG_LIMITED(c->server, ZINX__LOGK_HANDSHAKE, ZINX_LOG_INFO,
+                      "conn %llu (%s): %s handshake failed: %s, closing",
+                      (unsigned long long)c->id, c->stream->remote,
+                      layer != NULL ? layer->ops->name : "stream",
+                      layer != NULL && layer->why != NULL ? layer->why
+                                                          : zinx_strerror(err));
+    conn_set_reason(c, err);
+    conn_finish(c, FINISH_ABORT);
+}
+
+/* Every handshake is over: the connection opens as an accepted socket
+   does, its hooks and deadlines start, and what the layers already hold
+   is read at once (no event of the socket may come for it). */
+static void open_after_handshake(zinx_conn_t *c)
+{
+    c->state = CONN_OPEN;
+    /* From now on the top layer reports to the open connection's
+       handler; the handshake's costs nothing per message after. */
+    ((zinx__layer_t *)c->stream)->on_ready = on_stream_ready;
+    c->started = true;
+    conn_schedule_start(c);
+    conn_start_deadlines(c);
+    conn_on_readable(c);
+    if (c->state != CONN_FINISHED)
+        conn_schedule(c);
+}
+
+static void handshake_step(zinx_conn_t *c)
+{
+    int rc = zinx__stream_handshake(c->stream);
+    if (rc == ZINX_EAGAIN)
+        return;
+    if (rc != 0)
+        handshake_failed(c, rc);
+    else
+        open_after_handshake(c);
+}
+
+static void on_handshake_ready(void *owner, uint32_t events)
+{
+    zinx_conn_t *c = owner;
+    if (c->closed || c->state != CONN_HANDSHAKE)
+        return;
+    handshake_step(c);
+    if (c->state == CONN_HANDSHAKE &&
+        (events & (ZINX__EV_ERROR | ZINX__EV_HUP)))
+        handshake_failed(c, c->stream->ops->error(c->stream));
+}
+
+void conn_handshake_timer(zinx_conn_t *c, uint64_t now)
+{
+    if (c->handshake_deadline_ms == 0 || now < c->handshake_deadline_ms) {
+        if (c->handshake_deadline_ms != 0)
+            zinx__loop_timer_arm(c->loop, &c->timer, c->handshake_deadline_ms);
+        return;
+    }
+    conn_close_for(c, &c->server->stats.timeouts, ZINX__LOGK_TIMEOUT,
+                   ZINX_ETIMEDOUT, "handshake not completed in time");
+}
+
+/* Adoption of a connection whose stack has handshakes: no hook, no
+   message, no deadline but the handshake's until they are over. */
+static void adopt_handshaking(zinx_conn_t *c)
+{
+    c->state = CONN_HANDSHAKE;
+    int rc = c->stream->ops->start(c->stream, c->loop, on_handshake_ready, c);
+    if (rc != 0) {
+        conn_fail(c, rc);
+        return;
+    }
+    uint32_t ms = c->server->cfg.handshake_timeout_ms;
+    if (ms != 0) {
+        c->handshake_deadline_ms = zinx__loop_now(c->loop) + ms;
+        zinx__loop_timer_arm(c->loop, &c->timer, c->handshake_deadline_ms);
+    }
+    handshake_step(c);
+}
+
 void zinx__conn_adopt(zinx_conn_t *c)
 {
     if (c->state != CONN_NEW)
         return;
+    if (c->handshaking) {
+        int rc = zinx__loop_reserve_timers(c->loop, 1);
+        if (rc != 0) {
+            c->state = CONN_OPEN; /* as below: fails like an open one */
+            conn_fail(c, rc);
+            return;
+        }
+        c->has_timer = true;
+        adopt_handshaking(c);
+        return;
+    }
     c->state = CONN_OPEN;
+    c->started = true;
     /* START is queued before the first read, so it precedes every
        message of the connection on the same FIFO worker. */
     conn_schedule_start(c);
@@ -460,10 +600,23 @@ static bool apply_close_request(zinx_conn_t *c)
     return true;
 }
 
-void conn_attend(zinx_conn_t *c)
+/* Attention before the connection is open: adoption, or a close asked
+   for during the handshake (nothing to drain: it ends now, without
+   hooks). Sends wait in `pending` for the connection to open. */
+static void attend_unopened(zinx_conn_t *c)
 {
     if (c->state == CONN_NEW) {
         zinx__conn_adopt(c);
+        return;
+    }
+    if (atomic_load(&c->close_req) != CLOSE_NONE)
+        conn_finish(c, FINISH_ABORT);
+}
+
+void conn_attend(zinx_conn_t *c)
+{
+    if (c->state >= CONN_NEW) {
+        attend_unopened(c);
         return;
     }
     if (c->state == CONN_FINISHED || !apply_close_request(c))
@@ -500,7 +653,9 @@ void conn_run_start(zinx_conn_t *c)
 void conn_run_stop(zinx_conn_t *c)
 {
     zinx_server_t *s = c->server;
-    if (s->on_stop != NULL)
+    /* A connection that never opened (its handshake failed) had no
+       OnConnStart, so it gets no OnConnStop either. */
+    if (s->on_stop != NULL && c->started)
         s->on_stop(c, s->on_stop_udata);
     /* Before the properties go: a callback may still read them. */
     conn_run_close_callbacks(c);

@@ -83,8 +83,7 @@ int zinx__netlist_parse(const char *text, zinx__netlist_t *out, char *why,
         char shown[64];
         snprintf(shown, sizeof(shown), "%s", entry);
         if (out->n == ZINX__NETLIST_MAX) {
-            snprintf(why, why_len, "more than %d networks",
-                     ZINX__NETLIST_MAX);
+            snprintf(why, why_len, "more than %d networks", ZINX__NETLIST_MAX);
             return ZINX_ECONFIG;
         }
         if (*entry == '\0' || parse_net(entry, &out->nets[out->n]) != 0) {
@@ -110,8 +109,7 @@ static bool in_net(const zinx__net_t *net, const uint8_t addr[16])
     return (net->addr[full] & mask) == (addr[full] & mask);
 }
 
-bool zinx__netlist_match(const zinx__netlist_t *list,
-                         const struct sockaddr *sa)
+bool zinx__netlist_match(const zinx__netlist_t *list, const struct sockaddr *sa)
 {
     uint8_t addr[16];
     if (sa->sa_family == AF_INET)

@@ -57,10 +57,9 @@ static const zinx__key_names_t policy_names = {
 
 /* Zinx reads any other Mode as "TCP and WebSocket"; a typo here would
    so open a port nobody asked for, so only "" says that. */
-static const zinx__key_name_t mode_list[] = {
-    {"tcp", ZINX_MODE_TCP},
-    {"websocket", ZINX_MODE_WEBSOCKET},
-    {"", ZINX_MODE_TCP_WS}};
+static const zinx__key_name_t mode_list[] = {{"tcp", ZINX_MODE_TCP},
+                                             {"websocket", ZINX_MODE_WEBSOCKET},
+                                             {"", ZINX_MODE_TCP_WS}};
 static const zinx__key_names_t mode_names = {
     "mode", "tcp, websocket or \"\" (both)", NAMES(mode_list)};
 
@@ -158,8 +157,7 @@ const zinx__key_spec_t zinx__config_keys[] = {
      CHECKED_OFFSET(ws_max_message_size, uint32_t), 125, 1073741824, NULL},
     {"CertFile", ZINX__KEY_STRING, TEXT_FIELD(cert_file), NULL},
     {"PrivateKeyFile", ZINX__KEY_STRING, TEXT_FIELD(private_key_file), NULL},
-    {"TlsClientCAFile", ZINX__KEY_STRING, TEXT_FIELD(tls_client_ca_file),
-     NULL},
+    {"TlsClientCAFile", ZINX__KEY_STRING, TEXT_FIELD(tls_client_ca_file), NULL},
     {"HandshakeTimeoutMs", ZINX__KEY_U32,
      CHECKED_OFFSET(handshake_timeout_ms, uint32_t), 0, 3600000, NULL},
     {"ProxyProtocol", ZINX__KEY_NAMED, CHECKED_OFFSET(proxy_protocol, uint32_t),

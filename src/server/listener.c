@@ -29,6 +29,7 @@
 
 struct zinx__listener {
     zinx_server_t *server;
+    zinx__listen_spec_t spec;
     zinx__loop_t *loop; /* loop 0, once started */
     zinx__io_t io;
     /* On an io_uring loop: one multishot accept instead of readiness. */
@@ -55,8 +56,9 @@ struct zinx__listener {
 /* ---- binding ------------------------------------------------------------- */
 
 /* Notes the port and numeric address the listener actually got. */
-static void record_bound(zinx_server_t *s, int fd)
+static void record_bound(zinx__listener_t *l, int fd)
 {
+    zinx_server_t *s = l->server;
     struct sockaddr_storage ss;
     socklen_t len = sizeof(ss);
     if (getsockname(fd, (struct sockaddr *)&ss, &len) != 0)
@@ -74,7 +76,7 @@ static void record_bound(zinx_server_t *s, int fd)
     if (inet_ntop(ss.ss_family, addr, s->listen_host, sizeof(s->listen_host)) ==
         NULL)
         s->listen_host[0] = '\0';
-    atomic_store(&s->port, port);
+    atomic_store(l->spec.bound_port, port);
 }
 
 static int new_socket(int family)
@@ -108,7 +110,7 @@ static int listen_ip(zinx__listener_t *l, const struct sockaddr *sa,
         return err;
     }
     l->fd = fd;
-    record_bound(l->server, fd);
+    record_bound(l, fd);
     return 0;
 }
 
@@ -120,7 +122,7 @@ static int listen_ip(zinx__listener_t *l, const struct sockaddr *sa,
  */
 static int listen_any(zinx__listener_t *l)
 {
-    uint16_t port = htons((uint16_t)l->server->cfg.tcp_port);
+    uint16_t port = htons((uint16_t)l->spec.port);
     struct sockaddr_in6 a6 = {.sin6_family = AF_INET6, .sin6_port = port};
     a6.sin6_addr = in6addr_any;
     int rc = listen_ip(l, (struct sockaddr *)&a6, sizeof(a6), true);
@@ -149,15 +151,16 @@ static const struct addrinfo *pick_address(const struct addrinfo *list)
  * address of "localhost". Returns 0, ZINX_ENOENT for a name that does not
  * resolve (the resolver's reason is logged) or ZINX_ENOMEM.
  */
-static int resolve_host(zinx_server_t *s, struct sockaddr_storage *ss,
+static int resolve_host(zinx__listener_t *l, struct sockaddr_storage *ss,
                         socklen_t *len)
 {
+    zinx_server_t *s = l->server;
     struct addrinfo hints = {.ai_family = AF_UNSPEC,
                              .ai_socktype = SOCK_STREAM,
                              .ai_flags = AI_NUMERICSERV};
     struct addrinfo *list = NULL;
     char port[8];
-    snprintf(port, sizeof(port), "%d", s->cfg.tcp_port);
+    snprintf(port, sizeof(port), "%d", l->spec.port);
     int rc = getaddrinfo(s->cfg.host, port, &hints, &list);
     if (rc != 0 || list == NULL) {
         zinx__log(s, ZINX_LOG_ERROR, "cannot resolve Host \"%s\": %s",
@@ -222,7 +225,7 @@ static int listen_unix(zinx__listener_t *l)
     l->unix_dev = st.st_dev;
     l->unix_ino = st.st_ino;
     l->fd = fd;
-    record_bound(l->server, fd);
+    record_bound(l, fd);
     return 0;
 }
 
@@ -235,7 +238,7 @@ static int bind_host(zinx__listener_t *l)
         return listen_any(l);
     struct sockaddr_storage ss;
     socklen_t len;
-    int rc = resolve_host(s, &ss, &len);
+    int rc = resolve_host(l, &ss, &len);
     if (rc == 0)
         rc = listen_ip(l, (struct sockaddr *)&ss, len, false);
     return rc;
@@ -327,7 +330,7 @@ static void take_connection(zinx__listener_t *l, int fd)
         log_refusal(s, "MaxConn reached");
         return;
     }
-    int rc = zinx__server_accept_conn(s, l->loop, fd);
+    int rc = zinx__server_accept_conn(s, l->loop, fd, l->spec.stack);
     if (rc == ZINX_EBUSY) {
         /* WorkerMode Bind with every worker owned: the same answer as
            MaxConn, EOF at once (docs/configuration.md says why). */
@@ -483,12 +486,14 @@ static void run_stop(void *arg)
     pthread_mutex_unlock(&l->lock);
 }
 
-int zinx__listener_open(zinx_server_t *s, zinx__listener_t **out)
+int zinx__listener_open(zinx_server_t *s, const zinx__listen_spec_t *spec,
+                        zinx__listener_t **out)
 {
     zinx__listener_t *l = calloc(1, sizeof(*l));
     if (l == NULL)
         return ZINX_ENOMEM;
     l->server = s;
+    l->spec = *spec;
     l->fd = l->reserve_fd = -1;
     zinx__io_init(&l->io, on_accept);
     l->accept_op.on_cqe = accept_cqe;

@@ -6,10 +6,22 @@
 
 typedef struct zinx__listener zinx__listener_t;
 
-/* Binds and listens on the server's Host and TcpPort (or Unix socket
-   path), recording the bound address in the server. Returns 0 or a
-   negative ZINX_E* code. Thread: the one starting the server. */
-int zinx__listener_open(zinx_server_t *server, zinx__listener_t **out);
+/* What one listener serves: its port, where the port it got is noted,
+   and the layers its connections get (TCPPort's plain or TLS sockets,
+   WsPort's WebSocket ones). */
+typedef struct zinx__listen_spec {
+    const char *what; /* "TCP", "WebSocket": for the log */
+    int port;         /* 0: a free one */
+    atomic_int *bound_port;
+    const struct zinx__stack_spec *stack; /* kept by the server */
+} zinx__listen_spec_t;
+
+/* Binds and listens on the server's Host and spec's port (or Unix socket
+   path), recording the bound address in the server and the port in
+   spec->bound_port. Returns 0 or a negative ZINX_E* code. Thread: the
+   one starting the server. */
+int zinx__listener_open(zinx_server_t *server, const zinx__listen_spec_t *spec,
+                        zinx__listener_t **out);
 /* Before loop starts: accept on it. Returns 0 or a negated errno. */
 int zinx__listener_start(zinx__listener_t *l, zinx__loop_t *loop);
 /* Any thread but the loop's: close the listening socket on its loop and

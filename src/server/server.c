@@ -70,6 +70,11 @@ int zinx_server_port(const zinx_server_t *s)
     return atomic_load(&s->port);
 }
 
+int zinx_server_ws_port(const zinx_server_t *s)
+{
+    return atomic_load(&s->ws_port);
+}
+
 static bool is_new(const zinx_server_t *s)
 {
     return zinx__server_is_new(s);
@@ -206,6 +211,14 @@ static int create_loops(zinx_server_t *s)
     return 0;
 }
 
+static void free_listeners(zinx_server_t *s)
+{
+    for (int i = 0; i < ZINX__LISTENERS; i++) {
+        zinx__listener_free(s->listeners[i]);
+        s->listeners[i] = NULL;
+    }
+}
+
 static int create_threads(zinx_server_t *s)
 {
     int rc = create_loops(s);
@@ -219,9 +232,10 @@ static int create_threads(zinx_server_t *s)
                        (uint32_t)s->cfg.max_conn, s->cfg.max_worker_task_len);
     if (s->pool == NULL)
         return ZINX_ENOMEM;
-    if (s->listener != NULL &&
-        (rc = zinx__listener_start(s->listener, s->loops[0])) != 0)
-        return rc;
+    for (int i = 0; i < ZINX__LISTENERS; i++)
+        if (s->listeners[i] != NULL &&
+            (rc = zinx__listener_start(s->listeners[i], s->loops[0])) != 0)
+            return rc;
     if (rc == 0)
         rc = zinx__pool_start(s->pool);
     for (uint32_t i = 0; i < s->nloops && rc == 0; i++) {
@@ -266,16 +280,16 @@ static void destroy_threads(zinx_server_t *s, uint64_t linger_until_ms)
     s->pool = NULL;
     s->nworkers = 0;
     free_loops(s);
-    /* Loop 0 closed the listener at the stop; after a failed start it
+    /* Loop 0 closed the listeners at the stop; after a failed start it
        never got that far. */
-    zinx__listener_free(s->listener);
-    s->listener = NULL;
+    free_listeners(s);
 }
 
 /* ---- connections ------------------------------------------------------- */
 
 zinx_conn_t *zinx__server_open_conn(zinx_server_t *s, zinx__shard_t *shard,
-                                    int fd, int *err)
+                                    int fd, const zinx__stack_spec_t *stack,
+                                    int *err)
 {
     uint64_t id = atomic_fetch_add(&s->next_id, 1) + 1;
     if (shard == NULL)
@@ -287,8 +301,8 @@ zinx_conn_t *zinx__server_open_conn(zinx_server_t *s, zinx__shard_t *shard,
         return NULL;
     }
     *err = ZINX_ENOMEM;
-    zinx_conn_t *c =
-        zinx__conn_new(s, fd, id, shard, w, w != NULL ? zinx__worker_id(w) : 0);
+    zinx_conn_t *c = zinx__conn_new(s, fd, id, shard, w,
+                                    w != NULL ? zinx__worker_id(w) : 0, stack);
     if (c != NULL && zinx__connmgr_add(s->mgr, c) != 0) {
         zinx_conn_unref(c); /* closes fd */
         c = NULL;
@@ -303,10 +317,11 @@ zinx_conn_t *zinx__server_open_conn(zinx_server_t *s, zinx__shard_t *shard,
     return c;
 }
 
-int zinx__server_accept_conn(zinx_server_t *s, zinx__loop_t *here, int fd)
+int zinx__server_accept_conn(zinx_server_t *s, zinx__loop_t *here, int fd,
+                             const zinx__stack_spec_t *stack)
 {
     int err;
-    zinx_conn_t *c = zinx__server_open_conn(s, NULL, fd, &err);
+    zinx_conn_t *c = zinx__server_open_conn(s, NULL, fd, stack, &err);
     if (c == NULL)
         return err;
     atomic_fetch_add_explicit(&s->stats.accepted, 1, memory_order_relaxed);
@@ -335,7 +350,8 @@ int zinx_server_adopt_fd(zinx_server_t *s, int fd)
         close(fd);
         return rc;
     }
-    zinx_conn_t *c = zinx__server_open_conn(s, NULL, fd, &rc);
+    /* An adopted socket is served as TCPPort's connections are. */
+    zinx_conn_t *c = zinx__server_open_conn(s, NULL, fd, &s->tr.tcp, &rc);
     if (c == NULL)
         return rc;
     atomic_fetch_add_explicit(&s->stats.accepted, 1, memory_order_relaxed);
@@ -431,10 +447,12 @@ int zinx_server_start(zinx_server_t *s)
         rc = route_heartbeats(s);
     if (rc != 0)
         return rc;
-    rc = s->listening ? zinx__listener_open(s, &s->listener) : 0;
+    if (rc == 0)
+        rc = zinx__transports_setup(s);
+    if (rc == 0 && s->listening)
+        rc = zinx__transports_listen(s);
     if (rc != 0) {
-        zinx__log(s, ZINX_LOG_ERROR, "cannot listen on Host \"%s\" port %d: %s",
-                  s->cfg.host, s->cfg.tcp_port, zinx_strerror(rc));
+        free_listeners(s);
         return rc;
     }
     rc = create_threads(s);
@@ -494,8 +512,9 @@ int zinx_server_stop(zinx_server_t *s)
 
 static void close_listener(zinx_server_t *s)
 {
-    if (s->listener != NULL)
-        zinx__listener_stop(s->listener);
+    for (int i = 0; i < ZINX__LISTENERS; i++)
+        if (s->listeners[i] != NULL)
+            zinx__listener_stop(s->listeners[i]);
 }
 
 /* Closes every connection gracefully and waits for their OnConnStop,
@@ -642,8 +661,9 @@ void zinx_server_free(zinx_server_t *s)
         zinx_server_stop(s);
         zinx__server_shutdown(s);
     } else {
-        zinx__listener_free(s->listener);
+        free_listeners(s);
     }
+    zinx__transports_free(s);
     zinx__router_table_free(&s->routes);
     zinx__chain_free(&s->fallback);
     zinx__mw_free(&s->use);

@@ -129,8 +129,8 @@ typedef void (*zinx__layer_lower_fn)(zinx__layer_t *l, uint32_t events);
  * the descriptor below may come for them.
  */
 struct zinx__layer {
-    zinx__stream_t base; /* base.lower: the stream below */
-    zinx__loop_t *loop;  /* from start */
+    zinx__stream_t base;            /* base.lower: the stream below */
+    zinx__loop_t *loop;             /* from start */
     zinx__stream_ready_fn on_ready; /* the owner's, from start */
     void *owner;
     zinx__layer_lower_fn on_lower;
