@@ -607,7 +607,12 @@ static void attend_unopened(zinx_conn_t *c)
 {
     if (c->state == CONN_NEW) {
         zinx__conn_adopt(c);
-        return;
+        /* An open connection's adoption scheduled the attention that
+           applies close requests; one still in its handshake gets none,
+           so a request made before adoption (a stop right after the
+           accept) is applied here, not after HandshakeTimeoutMs. */
+        if (c->state != CONN_HANDSHAKE)
+            return;
     }
     if (atomic_load(&c->close_req) != CLOSE_NONE)
         conn_finish(c, FINISH_ABORT);
