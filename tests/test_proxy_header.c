@@ -206,6 +206,13 @@ static void test_v1_crlf_and_length(void **state)
     assert_refused("PROXY TCP4 1.2.3.4 5.6.7.8 1 2\n", ZINX_PROXY_V1, "CRLF");
     assert_refused("PROXY TCP4 1.2.3.4 5.6.7.8 1 2\rX", ZINX_PROXY_V1, "CRLF");
     assert_refused("PROXY TCP4 1.2.3.4 5.6.7.8 1 2\r\r\n", ZINX_PROXY_V1, NULL);
+    /* a LF before the CR: refused at once, and still once the CR comes
+       (a longer read must not turn a refusal into a wait) */
+    const char *lf = "PROXY TCP4 1.2.3.4\n5.6.7.8 1 2\r\n";
+    for (size_t k = 19; k <= strlen(lf); k++)
+        assert_int_equal(
+            zinx__proxy_parse((const uint8_t *)lf, k, ZINX_PROXY_V1, &h, &why),
+            ZINX_EPROTO);
     /* a NUL inside the line */
     const uint8_t nul[] = "PROXY TCP4 1.2.3.4\0005.6.7.8 1 2\r\n";
     assert_int_equal(

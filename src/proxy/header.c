@@ -112,14 +112,14 @@ static ssize_t parse_v1(const uint8_t *buf, size_t len, zinx__proxy_hdr_t *out,
 {
     size_t scan = len < V1_MAX ? len : V1_MAX;
     const uint8_t *cr = memchr(buf, '\r', scan);
-    if (cr == NULL) {
-        if (len >= V1_MAX)
-            return bad(why, "PROXY v1 line longer than 107 bytes");
-        if (memchr(buf, '\n', len) != NULL)
-            return bad(why, "PROXY v1 line not ended by CRLF");
-        return 0;
-    }
-    size_t at = (size_t)(cr - buf);
+    size_t at = cr != NULL ? (size_t)(cr - buf) : scan;
+    /* A LF before the first CR ends no line: refused however many bytes
+       are here, so that a longer read never turns the answer around. */
+    if (memchr(buf, '\n', at) != NULL)
+        return bad(why, "PROXY v1 line not ended by CRLF");
+    if (cr == NULL)
+        return len >= V1_MAX ? bad(why, "PROXY v1 line longer than 107 bytes")
+                             : 0;
     if (at + 2 > V1_MAX) /* CRLF must end by byte 107, whatever follows */
         return bad(why, "PROXY v1 line longer than 107 bytes");
     if (at + 1 >= len)
