@@ -24,6 +24,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "conn/conn_private.h"
 #include "test_client.h"
 #include "test_fixture.h"
 #include "test_frame.h"
@@ -667,6 +668,68 @@ static void test_stop_right_after_adopt(void **state)
     }
 }
 
+/* ---- nothing per message after the header ------------------------------ */
+
+#define MSG_BYPASS 42
+
+/* Inline handler (WorkerPoolSize 0: the connection's I/O thread, where
+   its stream is used): answers whether reads and writes skip the PROXY
+   layer and go to the socket directly. */
+static void report_bypass(zinx_request_t *req, void *udata)
+{
+    (void)udata;
+    zinx_conn_t *c = zinx_request_conn(req);
+    char yes = c->io == zinx__stream_bottom(c->stream) ? 'y' : 'n';
+    zinx_conn_send_msg(c, MSG_BYPASS, &yes, 1);
+}
+
+static void test_layer_stepped_over(void **state)
+{
+    (void)state;
+    zinx_config_t cfg;
+    proxy_config(&cfg, ZINX_PROXY_EITHER, "127.0.0.0/8");
+    cfg.worker_pool_size = 0;
+    seen_reset();
+    zinx_server_t *s = tf_echo_server_new(&cfg);
+    zinx_router_t r = {.handle = report_bypass};
+    assert_int_equal(zinx_server_add_router(s, MSG_BYPASS, &r), 0);
+    int port = tf_start_or_fail(s);
+    for (int same_write = 0; same_write < 2; same_write++) {
+        int fd = tc_connect(port);
+        uint8_t buf[128];
+        size_t n = v2_tcp4(buf, "192.0.2.1", 9, false);
+        if (!same_write) {
+            assert_int_equal(tc_send_raw(fd, buf, n, tf_ms(T_IO)), 0);
+            tf_sleep_ms(20);
+            n = 0;
+        }
+        /* behind the header in the same write: a frame read out of the
+           layer's buffer (its handler runs inline, inside that read) */
+        if (same_write) {
+            n += frame_encode(TLV, TC_ECHO_ID, "e", 1, buf + n);
+            assert_int_equal(tc_send_raw(fd, buf, n, tf_ms(T_IO)), 0);
+            uint32_t eid, elen;
+            assert_int_equal(tc_recv_frame(fd, TLV, &eid, buf, sizeof(buf),
+                                           &elen, tf_ms(T_IO)),
+                             0);
+            assert_int_equal(eid, TC_ECHO_ID);
+            n = 0;
+        }
+        n += frame_encode(TLV, MSG_BYPASS, "?", 1, buf + n);
+        assert_int_equal(tc_send_raw(fd, buf, n, tf_ms(T_IO)), 0);
+        uint32_t id, len;
+        char got[4];
+        assert_int_equal(
+            tc_recv_frame(fd, TLV, &id, got, sizeof(got), &len, tf_ms(T_IO)),
+            0);
+        assert_int_equal(id, MSG_BYPASS);
+        assert_int_equal(got[0], 'y');
+        assert_int_equal(tc_echo_call(fd, TLV, "after", 5, tf_ms(T_IO)), 0);
+        tc_close(fd);
+    }
+    stop_server(s);
+}
+
 int main(void)
 {
     pthread_mutex_init(&seen.lock, NULL);
@@ -686,6 +749,7 @@ int main(void)
         cmocka_unit_test(test_max_conn_counts_handshakes),
         cmocka_unit_test(test_adopted_fd),
         cmocka_unit_test(test_stop_right_after_adopt),
+        cmocka_unit_test(test_layer_stepped_over),
     };
     int rc = cmocka_run_group_tests(tests, NULL, NULL);
     pthread_mutex_destroy(&seen.lock);
