@@ -63,7 +63,9 @@ static void seen_reset(void)
 {
     atomic_store(&seen.starts, 0);
     atomic_store(&seen.stops, 0);
+    pthread_mutex_lock(&seen.lock);
     seen.remote[0] = seen.local[0] = seen.peer[0] = '\0';
+    pthread_mutex_unlock(&seen.lock);
 }
 
 static void seen_get(char *remote, char *local, char *peer)

@@ -87,7 +87,8 @@ static size_t v2_make(uint8_t *out, int cmd, uint8_t fam, const uint8_t *body,
     out[13] = fam;
     out[14] = (uint8_t)(body_len >> 8);
     out[15] = (uint8_t)body_len;
-    memcpy(out + 16, body, body_len);
+    if (body_len > 0)
+        memcpy(out + 16, body, body_len);
     return 16 + body_len;
 }
 
