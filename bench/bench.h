@@ -43,6 +43,7 @@ typedef struct bench_opts {
     bool json;
     pid_t pid; /* 0: no process to watch */
     bool echo_once;
+    bool proxy_header; /* pingpong: a PROXY v1 header first */
 } bench_opts_t;
 
 /* Where the server is; resolved once, before any thread starts. */

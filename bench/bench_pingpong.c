@@ -326,6 +326,17 @@ static void free_worker(worker_t *w)
     free(w->sbuf);
 }
 
+/* A PROXY v1 header naming a made-up client, as a proxy in front of
+   the server would send before the client's bytes. Blocking fd. */
+static int send_proxy_header(int fd, uint32_t i)
+{
+    char line[108];
+    int n = snprintf(line, sizeof(line),
+                     "PROXY TCP4 198.18.%u.%u 127.0.0.1 %u 8999\r\n",
+                     (i >> 8) & 0xff, i & 0xff, 1024 + i % 60000);
+    return bench_write_all(fd, line, (size_t)n);
+}
+
 /* Opens connection i and hands it to its worker. */
 static int add_conn(worker_t *w, const bench_opts_t *o, const bench_addr_t *a,
                     uint32_t i)
@@ -335,6 +346,13 @@ static int add_conn(worker_t *w, const bench_opts_t *o, const bench_addr_t *a,
     if (fd < 0) {
         fprintf(stderr, BENCH_PROG ": connect %s:%s (connection %u): %s\n",
                 o->host, o->port, i, strerror(-fd));
+        return -1;
+    }
+    int rc = o->proxy_header ? send_proxy_header(fd, i) : 0;
+    if (rc != 0) {
+        fprintf(stderr, BENCH_PROG ": PROXY header (connection %u): %s\n", i,
+                strerror(-rc));
+        close(fd);
         return -1;
     }
     bench_set_nonblock(fd);

@@ -49,7 +49,11 @@ static void usage(FILE *to)
           "                       per connection (hold)\n"
           "  --echo-once          hold: one echo on each connection, and the\n"
           "                       RSS after it\n"
-          "  --json               one JSON object instead of text\n",
+          "  --json               one JSON object instead of text\n"
+          "  --proxy-header       pingpong: each connection first sends a\n"
+          "                       PROXY protocol v1 header, as HAProxy's\n"
+          "                       send-proxy does (for a server with\n"
+          "                       ProxyProtocol on)\n",
           to);
 }
 
@@ -106,6 +110,7 @@ enum {
     OPT_PID,
     OPT_ECHO_ONCE,
     OPT_JSON,
+    OPT_PROXY_HEADER,
     OPT_HELP
 };
 
@@ -125,6 +130,7 @@ static const struct option long_opts[] = {
     {"pid", required_argument, NULL, OPT_PID},
     {"echo-once", no_argument, NULL, OPT_ECHO_ONCE},
     {"json", no_argument, NULL, OPT_JSON},
+    {"proxy-header", no_argument, NULL, OPT_PROXY_HEADER},
     {"help", no_argument, NULL, OPT_HELP},
     {NULL, 0, NULL, 0},
 };
@@ -188,6 +194,9 @@ static int apply_opt(bench_opts_t *o, int c, const char *arg)
         return 0;
     case OPT_JSON:
         o->json = true;
+        return 0;
+    case OPT_PROXY_HEADER:
+        o->proxy_header = true;
         return 0;
     default:
         return -1;

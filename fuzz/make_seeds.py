@@ -5,7 +5,7 @@
 
 Seeds are named seed-*; inputs the fuzzers found are added next to them
 under their SHA-1 names (see docs/fuzzing-and-soak.md). The input layouts
-are described at the top of fuzz_decoder.c and fuzz_connection.c.
+are described at the top of each fuzz_*.c.
 """
 import os
 import struct
@@ -216,6 +216,48 @@ def htlv_seeds():
     return s
 
 
+V2_SIG = b"\r\n\r\n\x00\r\nQUIT\n"
+PROXY_V1, PROXY_V2, PROXY_EITHER = 0, 1, 2  # byte 0 of fuzz_proxy_header
+
+
+def proxy_v2(cmd, fam, body):
+    return V2_SIG + bytes([0x20 | cmd, fam]) + struct.pack(">H", len(body)) + body
+
+
+def proxy_header_seeds():
+    s = {}
+    inet = bytes([192, 0, 2, 1, 198, 51, 100, 2]) + struct.pack(">HH", 1000, 443)
+    inet6 = (bytes(15) + b"\x01" + b"\x20\x01\x0d\xb8" + bytes(11) + b"\x07" +
+             struct.pack(">HH", 5, 80))
+    frame = tlv(1, b"ping")
+    s["v1-tcp4"] = bytes([PROXY_V1]) + (
+        b"PROXY TCP4 192.0.2.1 198.51.100.2 56324 443\r\n" + frame)
+    s["v1-tcp6"] = bytes([PROXY_EITHER]) + (
+        b"PROXY TCP6 2001:db8::1 ::ffff:10.1.2.3 1 65535\r\n")
+    s["v1-unknown"] = bytes([PROXY_V1]) + b"PROXY UNKNOWN whatever\r\n"
+    s["v1-longest"] = bytes([PROXY_V1]) + (
+        b"PROXY TCP6 " + b":".join([b"ffff"] * 8) + b" " +
+        b":".join([b"ffff"] * 8) + b" 65535 65535\r\n")
+    s["v1-two-spaces"] = bytes([PROXY_V1]) + (
+        b"PROXY TCP4  192.0.2.1 198.51.100.2 1 2\r\n")
+    s["v1-no-crlf"] = bytes([PROXY_V1]) + b"PROXY TCP4 1.2.3.4 5.6.7.8 1 2\n"
+    s["v2-inet"] = bytes([PROXY_V2]) + proxy_v2(1, 0x11, inet) + frame
+    s["v2-inet6"] = bytes([PROXY_EITHER]) + proxy_v2(1, 0x21, inet6)
+    s["v2-unix"] = bytes([PROXY_V2]) + proxy_v2(1, 0x31, b"/run/x" + bytes(210))
+    s["v2-local"] = bytes([PROXY_V2]) + proxy_v2(0, 0x00, b"")
+    s["v2-tlvs"] = bytes([PROXY_V2]) + proxy_v2(
+        1, 0x11, inet + b"\x01\x00\x02h2" + b"\x04\x00\x03" + bytes(3))
+    s["v2-tlv-over"] = bytes([PROXY_V2]) + proxy_v2(
+        1, 0x11, inet + b"\x01\x00\x09h2")
+    s["v2-udp"] = bytes([PROXY_EITHER]) + proxy_v2(1, 0x12, inet)
+    s["v2-long"] = bytes([PROXY_V2]) + (
+        V2_SIG + b"\x21\x11" + struct.pack(">H", 1009) + inet)
+    s["v2-in-v1-mode"] = bytes([PROXY_V1]) + proxy_v2(1, 0x11, inet)
+    s["garbage"] = bytes([PROXY_EITHER]) + frame
+    s["empty"] = b""
+    return s
+
+
 def write_all(root, target, seeds):
     d = os.path.join(root, target)
     os.makedirs(d, exist_ok=True)
@@ -232,6 +274,7 @@ def main():
     write_all(root, "fuzz_connection", connection_seeds())
     write_all(root, "fuzz_length_field", length_field_seeds())
     write_all(root, "fuzz_htlv_crc", htlv_seeds())
+    write_all(root, "fuzz_proxy_header", proxy_header_seeds())
 
 
 if __name__ == "__main__":

@@ -41,7 +41,11 @@
 #
 # Environment (defaults in brackets):
 #   PAIRS [3]     N1/N2 pairs per row; the figure is their median
-#   ROWS          subset of rows, e.g. "w0-100x64x1 bare-100x64x16"
+#   ROWS          subset of rows, e.g. "w0-100x64x1 bare-100x64x16"; it
+#                 may also name the rows run only on demand: w0pp-... and
+#                 w10pp-... (zinx-echo with ProxyProtocol on, zinx-bench
+#                 sending a PROXY v1 header first: what the header costs
+#                 per frame, docs/benchmarks.md)
 #
 # It takes about 100 s on a 2-CPU machine (twice that with --base); the
 # pairs of a row agree within 0.5 %.
@@ -182,6 +186,7 @@ trap 'exit 130' INT TERM HUP
 write_config() {
     cat >"$workdir/$1.json" <<EOF
 {
+    ${3:-}
     "Name": "zinx-instr-$1",
     "Host": "127.0.0.1",
     "TCPPort": 0,
@@ -197,6 +202,9 @@ EOF
 }
 write_config w0 0
 write_config w10 10
+proxy_keys='"ProxyProtocol": "v1", "ProxyProtocolFrom": "127.0.0.1",'
+write_config w0pp 0 "$proxy_keys"
+write_config w10pp 10 "$proxy_keys"
 
 # Valgrind runs one thread at a time. Its fair scheduler
 # (--fair-sched=yes) was tried for w10 and changed nothing: the spread
@@ -211,7 +219,7 @@ start_server() {
     # The environment is set outside valgrind: valgrind does not follow
     # an exec (env's) unless told to.
     case $s in
-    w0 | w10) cmd=("$dir/bin/zinx-echo") ;;
+    w0 | w10 | w0pp | w10pp) cmd=("$dir/bin/zinx-echo") ;;
     bare) cmd=("$dir/bin/peer-epoll" 0) ;;
     esac
     : >"$out.stdout"
@@ -242,11 +250,12 @@ json_num() {
 # shell (no command substitution), so the EXIT trap sees server_pid.
 run_one() {
     local s=$1 dir=$2 c=$3 p=$4 d=$5 n=$6 json ir frames rc=0
-    local out=$workdir/run
+    local out=$workdir/run proxy=()
+    [[ $s != *pp ]] || proxy=(--proxy-header)
     start_server "$s" "$dir" "$out" || die "server $s did not start"
     if ! json=$("${load_pin[@]}" "$bench" --port "$server_port" \
         --connections "$c" --payload "$p" --depth "$d" --count "$n" \
-        --warmup 0 --duration 120 --threads 1 --json \
+        --warmup 0 --duration 120 --threads 1 --json "${proxy[@]}" \
         2>"$out.bench"); then
         sed 's/^/    /' "$out.bench" >&2
         die "zinx-bench failed against $s ($c x $p B x $d, $n frames)"
@@ -289,9 +298,19 @@ all_rows=(
     "bare-100x1024x1 bare 100 1024 1 10000 60000"
     "bare-100x64x16 bare 100 64 16 20000 200000"
 )
+# Measured only when ROWS names them: ProxyProtocol on.
+demand_rows=(
+    "w0pp-100x64x1 w0pp 100 64 1 10000 60000"
+    "w0pp-100x1024x1 w0pp 100 1024 1 10000 60000"
+    "w0pp-100x64x16 w0pp 100 64 16 20000 200000"
+    "w10pp-100x64x1 w10pp 100 64 1 10000 60000"
+)
 rows=()
-for r in "${all_rows[@]}"; do
+for r in "${all_rows[@]}" "${demand_rows[@]}"; do
     name=${r%% *}
+    if [[ $name == *pp-* ]] && [[ " ${ROWS:-} " != *" $name "* ]]; then
+        continue
+    fi
     if [ -z "${ROWS:-}" ] || [[ " $ROWS " == *" $name "* ]]; then
         rows+=("$r")
     fi

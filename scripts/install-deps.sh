@@ -8,9 +8,10 @@
 #            headers, make, cmake, pkg-config, cJSON, liburing (the
 #            io_uring backend), and cmocka, which
 #            the default configure needs because it builds tests/
-#   test     make test, make deps: build, and valgrind (a ctest test runs
-#            under it). gcc brings its own sanitizer runtimes (libasan8,
-#            libubsan1, libtsan2, through libgcc-12-dev).
+#   test     make test, make deps: build, valgrind (a ctest test runs
+#            under it) and haproxy (test_proxy_haproxy's peer). gcc
+#            brings its own sanitizer runtimes (libasan8, libubsan1,
+#            libtsan2, through libgcc-12-dev).
 #   instr    make bench-instr: build, and valgrind (callgrind counts the
 #            instructions)
 #   fuzz     make fuzz: clang and its libFuzzer runtime (libclang-rt-14-dev,
@@ -44,7 +45,12 @@ profile_packages() {
     case $1 in
     build | demo | bench) printf '%s\n' "${cc_pkgs[@]}" "${cmake_pkgs[@]}" \
         libcmocka-dev ;;
-    test | instr | bench-instr)
+    test)
+        profile_packages build
+        echo valgrind
+        echo haproxy # test_proxy_haproxy's real PROXY protocol peer
+        ;;
+    instr | bench-instr)
         profile_packages build
         echo valgrind
         ;;

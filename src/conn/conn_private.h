@@ -120,7 +120,10 @@ struct zinx_conn {
     zinx__worker_t *worker; /* NULL: handlers run on the I/O thread */
     const zinx__codec_t *codec;
     void *codec_state;
-    zinx__stream_t *stream; /* the top of the stack: what we read */
+    zinx__stream_t *stream; /* the top of the stack: addresses, close */
+    /* What we read, write and want from: stream, or the stream below
+       the layers that stepped aside after their handshake. */
+    zinx__stream_t *io;
     zinx__gather_t *gather; /* the shard's */
     uint32_t max_packet_size;
     uint32_t output_hard_limit;

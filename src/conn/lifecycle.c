@@ -59,10 +59,11 @@ zinx_conn_t *zinx__conn_new(zinx_server_t *server, int fd, uint64_t id,
     int err = 0;
     c->stream = zinx__stack_build(stack, bottom, &err);
     if (c->stream == NULL) {
-        c->stream = bottom; /* closes fd */
+        c->stream = c->io = bottom; /* closes fd */
         conn_free(c);
         return NULL;
     }
+    c->io = c->stream;
     c->handshaking =
         c->stream != bottom && zinx__stream_has_handshake(c->stream);
     return c;
@@ -477,6 +478,10 @@ static void open_after_handshake(zinx_conn_t *c)
     conn_schedule_start(c);
     conn_start_deadlines(c);
     conn_on_readable(c);
+    /* Layers with nothing left to do (a PROXY header read, the bytes
+       behind it served) are stepped over from now on. */
+    if (!c->closed)
+        c->io = zinx__stream_skip(c->stream, on_stream_ready, c);
     if (c->state != CONN_FINISHED)
         conn_schedule(c);
 }
@@ -607,7 +612,12 @@ static void attend_unopened(zinx_conn_t *c)
 {
     if (c->state == CONN_NEW) {
         zinx__conn_adopt(c);
-        return;
+        /* An open connection's adoption scheduled the attention that
+           applies close requests; one still in its handshake gets none,
+           so a request made before adoption (a stop right after the
+           accept) is applied here, not after HandshakeTimeoutMs. */
+        if (c->state != CONN_HANDSHAKE)
+            return;
     }
     if (atomic_load(&c->close_req) != CLOSE_NONE)
         conn_finish(c, FINISH_ABORT);

@@ -23,7 +23,7 @@ void conn_set_interest(zinx_conn_t *c)
         ev |= ZINX__EV_WRITE;
     /* Most attentions change nothing. On failure `want` keeps what the
        stream has, so the next attention tries again. */
-    if (ev != c->want && zinx__stream_want(c->stream, ev) == 0)
+    if (ev != c->want && zinx__stream_want(c->io, ev) == 0)
         c->want = ev;
 }
 
@@ -35,7 +35,7 @@ static int write_out(zinx_conn_t *c)
     while (zinx__buf_size(&c->out) > 0) {
         struct iovec iov = {.iov_base = (void *)zinx__buf_head(&c->out),
                             .iov_len = zinx__buf_size(&c->out)};
-        ssize_t n = zinx__stream_writev(c->stream, &iov, 1);
+        ssize_t n = zinx__stream_writev(c->io, &iov, 1);
         if (n == ZINX_EAGAIN)
             return 0;
         if (n <= 0)
@@ -118,7 +118,7 @@ static bool linger_read(zinx_conn_t *c)
     size_t cap;
     uint8_t *rbuf = zinx__shard_rbuf(c->shard, &cap);
     for (;;) {
-        ssize_t n = zinx__stream_read(c->stream, rbuf, cap);
+        ssize_t n = zinx__stream_read(c->io, rbuf, cap);
         if (n > 0)
             continue;
         if (n == ZINX_EAGAIN)

@@ -13,6 +13,7 @@
 
 #define V1_MAX 107 /* "PROXY TCP6 " + two addresses, ports, CRLF */
 #define V2_HEAD 16
+#define V1_FIELDS 5 /* the six of the line less "PROXY" */
 
 static const uint8_t v1_sig[6] = {'P', 'R', 'O', 'X', 'Y', ' '};
 static const uint8_t v2_sig[12] = {0x0D, 0x0A, 0x0D, 0x0A, 0x00, 0x0D,
@@ -78,11 +79,12 @@ static ssize_t v1_fields(char *line, zinx__proxy_hdr_t *out, const char **why)
         out->local = true; /* the rest of the line is to be ignored */
         return 0;
     }
-    /* Exactly one space between six fields: strtok would forgive runs. */
-    char *f[6];
+    /* After "PROXY ": protocol, two addresses, two ports, each apart
+       from the next by exactly one space (strtok would forgive runs). */
+    char *f[V1_FIELDS];
     int n = 0;
     for (char *p = line; p != NULL; n++) {
-        if (n == 6)
+        if (n == V1_FIELDS)
             return bad(why, "PROXY v1 line has more than six fields");
         f[n] = p;
         char *sp = strchr(p, ' ');
@@ -90,7 +92,7 @@ static ssize_t v1_fields(char *line, zinx__proxy_hdr_t *out, const char **why)
             *sp = '\0';
         p = sp != NULL ? sp + 1 : NULL;
     }
-    if (n != 6)
+    if (n != V1_FIELDS)
         return bad(why, "PROXY v1 line has fewer than six fields");
     int family;
     if (strcmp(f[0], "TCP4") == 0)
@@ -110,18 +112,18 @@ static ssize_t parse_v1(const uint8_t *buf, size_t len, zinx__proxy_hdr_t *out,
 {
     size_t scan = len < V1_MAX ? len : V1_MAX;
     const uint8_t *cr = memchr(buf, '\r', scan);
-    if (cr == NULL) {
-        if (len >= V1_MAX)
-            return bad(why, "PROXY v1 line longer than 107 bytes");
-        if (memchr(buf, '\n', len) != NULL)
-            return bad(why, "PROXY v1 line not ended by CRLF");
-        return 0;
-    }
-    size_t at = (size_t)(cr - buf);
+    size_t at = cr != NULL ? (size_t)(cr - buf) : scan;
+    /* A LF before the first CR ends no line: refused however many bytes
+       are here, so that a longer read never turns the answer around. */
+    if (memchr(buf, '\n', at) != NULL)
+        return bad(why, "PROXY v1 line not ended by CRLF");
+    if (cr == NULL)
+        return len >= V1_MAX ? bad(why, "PROXY v1 line longer than 107 bytes")
+                             : 0;
+    if (at + 2 > V1_MAX) /* CRLF must end by byte 107, whatever follows */
+        return bad(why, "PROXY v1 line longer than 107 bytes");
     if (at + 1 >= len)
-        return at + 2 > V1_MAX ? bad(why, "PROXY v1 line longer than 107 "
-                                          "bytes")
-                               : 0;
+        return 0;
     if (buf[at + 1] != '\n')
         return bad(why, "PROXY v1 line not ended by CRLF");
     char line[V1_MAX + 1];

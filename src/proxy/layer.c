@@ -5,7 +5,9 @@
  * address (the proxy's stays at the bottom of the stack). Bytes read
  * past the header are the client's first: they are served before the
  * socket is read again. After the header the layer passes every call
- * straight down, so it costs nothing per message.
+ * straight down, and once those bytes are served the connection steps
+ * over it (passthrough, zinx__stream_skip), so it costs nothing per
+ * message.
  */
 #include <arpa/inet.h>
 #include <netinet/in.h>
@@ -67,6 +69,14 @@ static int proxy_want(zinx__stream_t *s, uint32_t events)
     if (p->buf != NULL && (events & ZINX__EV_READ))
         zinx__layer_raise(&p->l, ZINX__EV_READ);
     return s->lower->ops->want(s->lower, events);
+}
+
+/* Once the header and what came behind it are served, the layer only
+   forwards: its owner may bypass it (zinx__stream_skip). */
+static bool proxy_passthrough(const zinx__stream_t *s)
+{
+    const proxy_layer_t *p = (const proxy_layer_t *)s;
+    return s->handshaken && p->buf == NULL;
 }
 
 static void proxy_on_lower(zinx__layer_t *l, uint32_t events)
@@ -202,6 +212,7 @@ const zinx__stream_ops_t zinx__proxy_ops = {
     .error = zinx__layer_error_lower,
     .close = proxy_close,
     .destroy = proxy_destroy,
+    .passthrough = proxy_passthrough,
 };
 
 int zinx__proxy_layer_make(const void *conf, zinx__stream_t *lower,

@@ -127,6 +127,18 @@ zinx__stream_t *zinx__stream_find(zinx__stream_t *s,
     return NULL;
 }
 
+zinx__stream_t *zinx__stream_skip(zinx__stream_t *top,
+                                  zinx__stream_ready_fn on_ready, void *owner)
+{
+    zinx__stream_t *s = top;
+    while (s->lower != NULL && s->ops->passthrough != NULL &&
+           s->ops->passthrough(s) && s->lower->ops->rebind != NULL)
+        s = s->lower;
+    if (s != top)
+        s->ops->rebind(s, on_ready, owner);
+    return s;
+}
+
 zinx__stream_t *zinx__stream_bottom(zinx__stream_t *s)
 {
     while (s->lower != NULL)

@@ -36,6 +36,14 @@ static int sock_start(zinx__stream_t *s, zinx__loop_t *loop,
     return zinx__io_start(loop, &ss->io, ss->fd, 0);
 }
 
+static void sock_rebind(zinx__stream_t *s, zinx__stream_ready_fn on_ready,
+                        void *owner)
+{
+    zinx__sock_stream_t *ss = sock_of(s);
+    ss->on_ready = on_ready;
+    ss->owner = owner;
+}
+
 static int errno_code(void)
 {
     return errno == EWOULDBLOCK ? ZINX_EAGAIN : -errno;
@@ -201,6 +209,7 @@ static const zinx__stream_ops_t sock_ops = {
     .since_ack_ms = sock_since_ack_ms,
     .error = sock_error,
     .close = sock_close,
+    .rebind = sock_rebind,
 };
 
 /* Fills both address texts of s; returns whether fd is a TCP socket. */

@@ -83,6 +83,17 @@ typedef struct zinx__stream_ops {
        lower stream is freed by the caller). NULL: the stream is embedded
        in its owner (the transport at the bottom). */
     void (*destroy)(zinx__stream_t *s);
+    /* Sends the stream's readiness to on_ready(owner) from now on, in
+       place of what start() named: how the owner of a layer that stepped
+       aside hears this stream directly. No system call. NULL: the stream
+       cannot. */
+    void (*rebind)(zinx__stream_t *s, zinx__stream_ready_fn on_ready,
+                   void *owner);
+    /* Whether this layer now holds nothing and passes every call
+       straight to the stream below, so that its owner may use that one
+       instead (a PROXY layer once its header and the bytes read behind
+       it are served). NULL: never. */
+    bool (*passthrough)(const zinx__stream_t *s);
 } zinx__stream_ops_t;
 
 struct zinx__stream {
@@ -208,6 +219,17 @@ bool zinx__stream_has_handshake(const zinx__stream_t *s);
    NULL: how the API reaches a layer (TLS details, the WebSocket path). */
 zinx__stream_t *zinx__stream_find(zinx__stream_t *s,
                                   const zinx__stream_ops_t *ops);
+/*
+ * The stream the owner of top may read, write and want from instead of
+ * top: below every layer at the top of the stack that has become a
+ * passthrough, as long as the stream under it can be rebound; its
+ * readiness then goes to on_ready(owner) directly, and top stays the
+ * stack to close, destroy and ask for addresses. top itself when no
+ * layer steps aside. So a layer with nothing left to do costs no call
+ * per message. Loop thread, once every handshake is over.
+ */
+zinx__stream_t *zinx__stream_skip(zinx__stream_t *top,
+                                  zinx__stream_ready_fn on_ready, void *owner);
 /* The bottom of the stack: the socket. */
 zinx__stream_t *zinx__stream_bottom(zinx__stream_t *s);
 /* Closes the stack from the top (idempotent) and frees its layers; the

@@ -595,6 +595,14 @@ static void us_close(zinx__stream_t *s)
     zinx__uring_flush_later(h->u, &h->op); /* cancels, then maybe_free */
 }
 
+static void us_rebind(zinx__stream_t *s, zinx__stream_ready_fn on_ready,
+                      void *owner)
+{
+    zinx__uring_stream_t *us = stream_of(s);
+    us->on_ready = on_ready;
+    us->owner = owner;
+}
+
 static const zinx__stream_ops_t uring_sock_ops = {
     .name = "io_uring socket",
     .start = us_start,
@@ -607,6 +615,7 @@ static const zinx__stream_ops_t uring_sock_ops = {
     .since_ack_ms = us_since_ack_ms,
     .error = us_error,
     .close = us_close,
+    .rebind = us_rebind,
 };
 
 void zinx__uring_stream_init(zinx__uring_stream_t *us, int fd)
