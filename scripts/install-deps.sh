@@ -6,11 +6,12 @@
 # Profiles (several may be given; none means "test"):
 #   build    make, make demo, make bench, make install: gcc and its libc
 #            headers, make, cmake, pkg-config, cJSON, liburing (the
-#            io_uring backend), and cmocka, which
-#            the default configure needs because it builds tests/
+#            io_uring backend), OpenSSL 3 (libssl-dev: TLS), and cmocka,
+#            which the default configure needs because it builds tests/
 #   test     make test, make deps: build, and valgrind (a ctest test runs
-#            under it). gcc brings its own sanitizer runtimes (libasan8,
-#            libubsan1, libtsan2, through libgcc-12-dev).
+#            under it), openssl and python3 (the TLS tests' peers). gcc
+#            brings its own sanitizer runtimes (libasan8, libubsan1,
+#            libtsan2, through libgcc-12-dev).
 #   instr    make bench-instr: build, and valgrind (callgrind counts the
 #            instructions)
 #   fuzz     make fuzz: clang and its libFuzzer runtime (libclang-rt-14-dev,
@@ -37,14 +38,18 @@ usage() {
 }
 
 cc_pkgs=(gcc libc6-dev)
-cmake_pkgs=(make cmake pkg-config libcjson-dev liburing-dev)
+cmake_pkgs=(make cmake pkg-config libcjson-dev liburing-dev libssl-dev)
 
 # Prints the packages of one profile, one a line.
 profile_packages() {
     case $1 in
     build | demo | bench) printf '%s\n' "${cc_pkgs[@]}" "${cmake_pkgs[@]}" \
         libcmocka-dev ;;
-    test | instr | bench-instr)
+    test)
+        profile_packages build
+        printf '%s\n' valgrind openssl python3
+        ;;
+    instr | bench-instr)
         profile_packages build
         echo valgrind
         ;;
