@@ -48,7 +48,8 @@ int zinx__tls_info_take(zinx__tls_layer_t *t)
         return ZINX_ENOMEM;
     info->block = p;
     info->alpn = alpn_len > 0 ? p : NULL;
-    memcpy(p, alpn, alpn_len);
+    if (alpn_len > 0)
+        memcpy(p, alpn, alpn_len);
     p[alpn_len] = '\0';
     p += alpn_len + 1;
     info->server_name = sni_len > 0 ? p : NULL;
