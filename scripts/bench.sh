@@ -366,6 +366,24 @@ else
     say "zinx-bench-broadcast is not built: no broadcast row"
 fi
 
+# TLS 1.3 echo against plain TCP at 1 KiB and 64 B, and the server's RSS
+# per idle TLS connection (zinx-bench-tls forks its own server, pinned
+# to CPU 0, and pins its load to CPU 1).
+tlsrows=$workdir/tls.md
+: >"$tlsrows"
+if [ -x "$bindir/zinx-bench-tls" ]; then
+    for size in 1024 64; do
+        idle=0
+        [ "$size" = 1024 ] && idle=1000
+        say "TLS against TCP, $size B"
+        "$bindir/zinx-bench-tls" --size "$size" --idle "$idle" \
+            --seconds "${DURATION%.*}" >>"$tlsrows" 2>"$workdir/bench.err" ||
+            say "TLS, $size B: failed: $(tail -1 "$workdir/bench.err")"
+    done
+else
+    say "zinx-bench-tls is not built: no TLS rows"
+fi
+
 elapsed=$((SECONDS - started))
 
 # ------------------------------------------------------------ report
@@ -387,6 +405,12 @@ report=$build/bench-results.md
         echo "Broadcast of one 64 B message (medians of 20 rounds):"
         echo
         cat "$bcast"
+    fi
+    if [ -s "$tlsrows" ]; then
+        echo
+        echo "TLS (zinx-bench-tls, one I/O thread, 4 connections x 16 frames):"
+        echo
+        sed 's/^/    /' "$tlsrows"
     fi
 } >"$report"
 cat "$report"

@@ -6,10 +6,11 @@
 # Profiles (several may be given; none means "test"):
 #   build    make, make demo, make bench, make install: gcc and its libc
 #            headers, make, cmake, pkg-config, cJSON, liburing (the
-#            io_uring backend), and cmocka, which
-#            the default configure needs because it builds tests/
+#            io_uring backend), OpenSSL 3 (libssl-dev: TLS), and cmocka,
+#            which the default configure needs because it builds tests/
 #   test     make test, make deps: build, valgrind (a ctest test runs
-#            under it) and haproxy (test_proxy_haproxy's peer). gcc
+#            under it), haproxy (test_proxy_haproxy's peer), openssl and
+#            python3 (the TLS tests' peers). gcc
 #            brings its own sanitizer runtimes (libasan8, libubsan1,
 #            libtsan2, through libgcc-12-dev).
 #   instr    make bench-instr: build, and valgrind (callgrind counts the
@@ -38,7 +39,7 @@ usage() {
 }
 
 cc_pkgs=(gcc libc6-dev)
-cmake_pkgs=(make cmake pkg-config libcjson-dev liburing-dev)
+cmake_pkgs=(make cmake pkg-config libcjson-dev liburing-dev libssl-dev)
 
 # Prints the packages of one profile, one a line.
 profile_packages() {
@@ -47,7 +48,7 @@ profile_packages() {
         libcmocka-dev ;;
     test)
         profile_packages build
-        echo valgrind
+        printf '%s\n' valgrind openssl python3
         echo haproxy # test_proxy_haproxy's real PROXY protocol peer
         ;;
     instr | bench-instr)

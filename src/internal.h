@@ -148,6 +148,9 @@ zinx_dialer_t *zinx__dialer_ref(zinx_dialer_t *d);
 void zinx__dialer_unref(zinx_dialer_t *d);
 /* Any thread: the dialer's connection ran OnConnStop. */
 void zinx__dialer_conn_ended(zinx_dialer_t *d);
+/* Loop thread: the dialer's connection finished its handshakes and
+   opened; it counts as connected from now on. */
+void zinx__dialer_conn_opened(zinx_dialer_t *d, zinx_conn_t *c);
 /* Any thread: the endpoint is stopping; no more attempts. */
 void zinx__dialer_shutdown(zinx_dialer_t *d);
 
@@ -196,7 +199,9 @@ struct zinx_server {
     /* TCPPort's and WsPort's, as Mode says (NULL: not listening). */
     struct zinx__listener *listeners[ZINX__LISTENERS];
     zinx__transports_t tr; /* the layers they stack (transports.c) */
-    atomic_int ws_port;    /* WsPort as bound; 0 until then */
+    uint8_t *tls_alpn;     /* zinx_server_set_tls_alpn's, wire form */
+    size_t tls_alpn_len;
+    atomic_int ws_port; /* WsPort as bound; 0 until then */
     /* Numeric address bound (or "unix:PATH"), "" until then; written once
        before start returns. */
     char listen_host[ZINX_CONFIG_HOST_MAX];

@@ -50,6 +50,8 @@ extern "C" {
 #pragma GCC visibility push(default)
 
 typedef struct zinx_dialer zinx_dialer_t;
+/* Client TLS settings: include/zinx/tls.h. */
+typedef struct zinx_tls_client zinx_tls_client_t;
 
 typedef enum zinx_dial_event {
     ZINX_DIAL_CONNECTED,    /* an attempt succeeded; status 0 */
@@ -77,6 +79,14 @@ typedef struct zinx_dial_opts {
     uint32_t max_attempts;       /* per outage; 0 means no limit */
     zinx_dial_fn on_event;       /* may be NULL */
     void *udata;
+    /* Non-NULL: TLS with these settings (the dialer takes a reference;
+       they become read-only). The connection counts as connected, and
+       ZINX_DIAL_CONNECTED is reported, only once the handshake is over;
+       a failed handshake is a failed attempt whose status is
+       ZINX_EACCES (the server's certificate was refused: untrusted,
+       expired, another name) or ZINX_EPROTO (any other TLS failure).
+       The endpoint's HandshakeTimeoutMs bounds the handshake. */
+    zinx_tls_client_t *tls;
 } zinx_dial_opts_t;
 
 /*
@@ -143,6 +153,8 @@ typedef struct zinx_sync_opts {
        stops reading (the server feels TCP back-pressure) until recv takes
        half of them. 0 means 4 MiB. */
     size_t max_queued_bytes;
+    /* Non-NULL: TLS, as zinx_dial_opts_t.tls (a reference is taken). */
+    zinx_tls_client_t *tls;
 } zinx_sync_opts_t;
 
 /*

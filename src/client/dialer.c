@@ -22,6 +22,7 @@
 
 #include "internal.h"
 #include "stream/stream.h"
+#include "tls/client.h"
 
 #define MAX_ADDRS 8
 #define DEFAULT_CONNECT_TIMEOUT_MS 5000u
@@ -46,6 +47,8 @@ struct zinx_dialer {
     zinx__loop_t *loop;
     zinx_dial_opts_t opts;
     atomic_uint posted_ops; /* enum dial_op bits waiting for the loop */
+    bool has_tls;
+    zinx__tls_dial_t tls; /* the TLS layer's settings, with has_tls */
     struct sockaddr_storage addrs[MAX_ADDRS];
     socklen_t addr_lens[MAX_ADDRS];
     int naddrs;
@@ -62,9 +65,13 @@ struct zinx_dialer {
     pthread_mutex_t lock;
     pthread_cond_t cond;
     zinx_conn_t *conn; /* reference to the current connection */
-    bool stopped;      /* closed by the user or the endpoint */
-    bool detached;     /* the endpoint stopped: it may be freed */
-    bool reporting;    /* on_event is running on the loop thread */
+    /* Reference to a connection whose handshake (TLS) is under way: it
+       becomes `conn` when it opens; its end before that is a failed
+       attempt. */
+    zinx_conn_t *opening;
+    bool stopped;   /* closed by the user or the endpoint */
+    bool detached;  /* the endpoint stopped: it may be freed */
+    bool reporting; /* on_event is running on the loop thread */
     bool gave_up;
     int last_status;
 };
@@ -86,6 +93,9 @@ void zinx__dialer_unref(zinx_dialer_t *d)
         atomic_fetch_sub_explicit(&d->refs, 1, memory_order_acq_rel) != 1)
         return;
     zinx_conn_unref(d->conn);
+    zinx_conn_unref(d->opening);
+    if (d->has_tls)
+        zinx__tls_dial_free(&d->tls);
     pthread_mutex_destroy(&d->lock);
     pthread_cond_destroy(&d->cond);
     free(d);
@@ -181,6 +191,7 @@ static void retry_later(zinx_dialer_t *d, int status)
 }
 
 static void start_attempt(zinx_dialer_t *d);
+static void publish(zinx_dialer_t *d, zinx_conn_t *c);
 
 static void attempt_failed(zinx_dialer_t *d, int status)
 {
@@ -214,12 +225,45 @@ static void connected(zinx_dialer_t *d)
     int fd = d->fd;
     d->fd = -1;
     int err;
-    zinx_conn_t *c = zinx__server_open_conn(d->server, d->shard, fd, NULL, &err);
+    zinx_conn_t *c = zinx__server_open_conn(
+        d->server, d->shard, fd, d->has_tls ? &d->tls.stack : NULL, &err);
     if (c == NULL) {
         attempt_failed(d, err);
         return;
     }
     zinx__conn_set_dialer(c, d);
+    if (d->has_tls) {
+        /* Connected once the handshake is over (zinx__dialer_conn_opened). */
+        pthread_mutex_lock(&d->lock);
+        zinx_conn_unref(d->opening);
+        d->opening = zinx_conn_ref(c);
+        pthread_mutex_unlock(&d->lock);
+        zinx__conn_adopt(c);
+        return;
+    }
+    publish(d, c);
+}
+
+void zinx__dialer_conn_opened(zinx_dialer_t *d, zinx_conn_t *c)
+{
+    pthread_mutex_lock(&d->lock);
+    bool mine = d->opening == c;
+    if (mine)
+        d->opening = NULL;
+    pthread_mutex_unlock(&d->lock);
+    if (!mine)
+        return;
+    if (is_stopped(d))
+        zinx_conn_close(c); /* closed while it shook hands */
+    publish(d, c);
+    zinx_conn_unref(c); /* opening's reference */
+}
+
+/* The connection c is up: waiters get it, attempts start over. Loop
+   thread. */
+static void publish(zinx_dialer_t *d, zinx_conn_t *c)
+{
+    bool adopt = !d->has_tls;
     pthread_mutex_lock(&d->lock);
     zinx_conn_unref(d->conn);
     d->conn = zinx_conn_ref(c);
@@ -229,7 +273,8 @@ static void connected(zinx_dialer_t *d)
     report(d, ZINX_DIAL_CONNECTED, 0, 0);
     d->attempt = 0;
     d->addr_index = 0;
-    zinx__conn_adopt(c); /* c's first reference now belongs to the loop */
+    if (adopt)
+        zinx__conn_adopt(c); /* c's first reference belongs to the loop */
 }
 
 static void start_attempt(zinx_dialer_t *d)
@@ -291,8 +336,28 @@ static void on_timer(zinx__timer_t *t, void *arg)
         start_attempt(d); /* the back-off is over */
 }
 
+/* A connection ended before its handshake did: the attempt failed. */
+static bool handshake_lost(zinx_dialer_t *d)
+{
+    pthread_mutex_lock(&d->lock);
+    zinx_conn_t *c = d->opening;
+    bool ended = c != NULL && !zinx_conn_is_open(c);
+    if (ended)
+        d->opening = NULL;
+    pthread_mutex_unlock(&d->lock);
+    if (!ended)
+        return false;
+    int status = zinx_conn_close_reason(c);
+    zinx_conn_unref(c);
+    if (d->active)
+        attempt_failed(d, status != 0 ? status : ZINX_ECONNRESET);
+    return true;
+}
+
 static void conn_lost(zinx_dialer_t *d)
 {
+    if (handshake_lost(d))
+        return;
     pthread_mutex_lock(&d->lock);
     zinx_conn_t *c = d->conn;
     d->conn = NULL;
@@ -357,13 +422,17 @@ static void stop(zinx_dialer_t *d)
     while (d->reporting && !zinx__loop_is_self(d->loop))
         pthread_cond_wait(&d->cond, &d->lock);
     zinx_conn_t *c = first && d->conn ? zinx_conn_ref(d->conn) : NULL;
+    zinx_conn_t *o = first && d->opening ? zinx_conn_ref(d->opening) : NULL;
     pthread_mutex_unlock(&d->lock);
     if (!first)
         return;
     post_op(d, OP_CLOSE);
-    if (c != NULL) {
-        zinx_conn_close(c);
-        zinx_conn_unref(c);
+    zinx_conn_t *both[2] = {c, o};
+    for (int i = 0; i < 2; i++) {
+        if (both[i] != NULL) {
+            zinx_conn_close(both[i]);
+            zinx_conn_unref(both[i]);
+        }
     }
 }
 
@@ -462,13 +531,21 @@ int zinx_server_dial(zinx_server_t *s, const char *host, int port,
     zinx_dialer_t *d = dialer_new(s, opts);
     if (d == NULL)
         return ZINX_ENOMEM;
-    int rc = resolve(d, host, port);
+    int rc = 0;
+    if (opts != NULL && opts->tls != NULL) {
+        rc = zinx__tls_dial_init(&d->tls, opts->tls, host);
+        d->has_tls = rc == 0;
+    }
+    if (rc == 0)
+        rc = resolve(d, host, port);
     if (rc == 0)
         rc = zinx__server_add_dialer(s, d);
     if (rc == 0)
         post_op(d, OP_DIAL);
     if (rc != 0) {
         zinx__server_remove_dialer(s, d);
+        if (d->has_tls)
+            zinx__tls_dial_free(&d->tls);
         pthread_mutex_destroy(&d->lock);
         pthread_cond_destroy(&d->cond);
         free(d); /* never reached another thread */

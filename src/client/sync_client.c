@@ -165,7 +165,8 @@ int zinx_sync_client_open(const char *host, int port,
     c->endpoint = make_endpoint(c, &o);
     int rc = c->endpoint ? zinx_server_start(c->endpoint) : ZINX_ENOMEM;
     if (rc == 0) {
-        zinx_dial_opts_t d = {.connect_timeout_ms = o.connect_timeout_ms};
+        zinx_dial_opts_t d = {.connect_timeout_ms = o.connect_timeout_ms,
+                              .tls = o.tls};
         rc = zinx_server_dial(c->endpoint, host, port, &d, &c->dialer);
     }
     zinx_conn_t *conn = NULL;

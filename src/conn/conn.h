@@ -49,6 +49,8 @@ size_t zinx__conn_unsent(const zinx_conn_t *conn);
 size_t zinx__conn_high_water(const zinx_conn_t *conn);
 /* Handler thread: count an unrouted frame against MaxUnknownMsgs. */
 void zinx__conn_note_unrouted(zinx_conn_t *conn);
+/* Any thread: the top of conn's stack (set when made, never changed). */
+struct zinx__stream *zinx__conn_stream(const zinx_conn_t *conn);
 /* The dialer that made conn (a reference is taken), told when it ends. */
 void zinx__conn_set_dialer(zinx_conn_t *conn, zinx_dialer_t *dialer);
 

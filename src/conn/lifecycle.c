@@ -153,6 +153,11 @@ int zinx_conn_close_reason(const zinx_conn_t *c)
     return c == NULL ? ZINX_EINVAL : atomic_load(&c->close_reason);
 }
 
+struct zinx__stream *zinx__conn_stream(const zinx_conn_t *c)
+{
+    return c->stream;
+}
+
 void zinx__conn_set_dialer(zinx_conn_t *c, zinx_dialer_t *d)
 {
     c->dialer = zinx__dialer_ref(d);
@@ -477,6 +482,8 @@ static void open_after_handshake(zinx_conn_t *c)
     c->started = true;
     conn_schedule_start(c);
     conn_start_deadlines(c);
+    if (c->dialer != NULL)
+        zinx__dialer_conn_opened(c->dialer, c);
     conn_on_readable(c);
     /* Layers with nothing left to do (a PROXY header read, the bytes
        behind it served) are stepped over from now on. */

@@ -689,6 +689,7 @@ void zinx_server_free(zinx_server_t *s)
         free_listeners(s);
     }
     zinx__transports_free(s);
+    free(s->tls_alpn);
     zinx__router_table_free(&s->routes);
     zinx__chain_free(&s->fallback);
     zinx__mw_free(&s->use);

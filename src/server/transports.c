@@ -16,6 +16,8 @@
 #include "internal.h"
 #include "proxy/proxy.h"
 #include "server/listener.h"
+#include "tls/server.h"
+#include "tls/tls.h"
 
 static int fail(zinx_server_t *s, int rc, const char *what)
 {
@@ -29,6 +31,9 @@ static int push_common(zinx_server_t *s, zinx__stack_spec_t *spec)
 {
     if (s->tr.proxy != NULL)
         zinx__stack_push(spec, zinx__proxy_layer_make, s->tr.proxy);
+    if (s->tr.tls != NULL)
+        zinx__stack_push(spec, zinx__tls_layer_make,
+                         zinx__tls_server_conf(s->tr.tls));
     return 0;
 }
 
@@ -40,12 +45,9 @@ int zinx__transports_setup(zinx_server_t *s)
     if (cfg->proxy_protocol != ZINX_PROXY_OFF && s->listening &&
         (rc = zinx__proxy_conf_new(s, &s->tr.proxy)) != 0)
         return fail(s, rc, "ProxyProtocol");
-    if (cfg->cert_file[0] != '\0') {
-        zinx__log(s, ZINX_LOG_ERROR,
-                  "cannot start: CertFile: TLS is not built into this "
-                  "library yet");
-        return ZINX_ECONFIG;
-    }
+    if (cfg->cert_file[0] != '\0' &&
+        (rc = zinx__tls_server_new(s, &s->tr.tls)) != 0)
+        return rc; /* logged with the file and OpenSSL's reason */
     if (cfg->mode != ZINX_MODE_TCP) {
         zinx__log(s, ZINX_LOG_ERROR,
                   "cannot start: Mode: WebSocket is not built into this "
@@ -86,5 +88,6 @@ int zinx__transports_listen(zinx_server_t *s)
 void zinx__transports_free(zinx_server_t *s)
 {
     zinx__proxy_conf_free(s->tr.proxy);
+    zinx__tls_server_free(s->tr.tls);
     memset(&s->tr, 0, sizeof(s->tr));
 }
