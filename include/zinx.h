@@ -33,5 +33,6 @@
 #include "zinx/timer.h"
 #include "zinx/interceptor.h"
 #include "zinx/codec.h"
+#include "zinx/websocket.h"
 
 #endif /* ZINX_H */

@@ -37,7 +37,7 @@ usage() {
 }
 
 cc_pkgs=(gcc libc6-dev)
-cmake_pkgs=(make cmake pkg-config libcjson-dev liburing-dev)
+cmake_pkgs=(make cmake pkg-config libcjson-dev liburing-dev libssl-dev)
 
 # Prints the packages of one profile, one a line.
 profile_packages() {
@@ -47,6 +47,9 @@ profile_packages() {
     test | instr | bench-instr)
         profile_packages build
         echo valgrind
+        # WebSocket's test peers: Node.js (npm's ws package, installed
+        # by tests/node/install.sh) and a real browser.
+        [ "$1" != test ] || printf '%s\n' nodejs chromium
         ;;
     fuzz) printf '%s\n' "${cmake_pkgs[@]}" clang libclang-rt-14-dev ;;
     soak) printf '%s\n' "${cc_pkgs[@]}" "${cmake_pkgs[@]}" ;;

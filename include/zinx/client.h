@@ -77,6 +77,13 @@ typedef struct zinx_dial_opts {
     uint32_t max_attempts;       /* per outage; 0 means no limit */
     zinx_dial_fn on_event;       /* may be NULL */
     void *udata;
+    /* Non-NULL: WebSocket (RFC 6455) to ws://host:port/ws_path (a path
+       starting with '/', copied), the codec's frames in binary messages
+       as a Zinx WebSocket server takes them (include/zinx/websocket.h).
+       The connection is reported connected once TCP is; sends made
+       before the upgrade is over wait for it, and a refused upgrade ends
+       the connection. NULL: plain TCP. */
+    const char *ws_path;
 } zinx_dial_opts_t;
 
 /*
@@ -143,6 +150,9 @@ typedef struct zinx_sync_opts {
        stops reading (the server feels TCP back-pressure) until recv takes
        half of them. 0 means 4 MiB. */
     size_t max_queued_bytes;
+    /* Non-NULL: WebSocket to ws://host:port/ws_path, as in
+       zinx_dial_opts_t; the open waits for the upgrade to finish. */
+    const char *ws_path;
 } zinx_sync_opts_t;
 
 /*

@@ -16,6 +16,7 @@
 #include "internal.h"
 #include "proxy/proxy.h"
 #include "server/listener.h"
+#include "ws/ws.h"
 
 static int fail(zinx_server_t *s, int rc, const char *what)
 {
@@ -46,14 +47,14 @@ int zinx__transports_setup(zinx_server_t *s)
                   "library yet");
         return ZINX_ECONFIG;
     }
-    if (cfg->mode != ZINX_MODE_TCP) {
-        zinx__log(s, ZINX_LOG_ERROR,
-                  "cannot start: Mode: WebSocket is not built into this "
-                  "library yet");
-        return ZINX_ECONFIG;
-    }
+    if (cfg->mode != ZINX_MODE_TCP && s->listening &&
+        (rc = zinx__ws_conf_new(s, &s->tr.ws_conf)) != 0)
+        return fail(s, rc, "WebSocket");
     push_common(s, &s->tr.tcp);
     push_common(s, &s->tr.ws);
+    /* WebSocket last: it carries the codec's bytes. */
+    if (s->tr.ws_conf != NULL)
+        zinx__stack_push(&s->tr.ws, zinx__ws_layer_make, s->tr.ws_conf);
     return 0;
 }
 
@@ -86,5 +87,6 @@ int zinx__transports_listen(zinx_server_t *s)
 void zinx__transports_free(zinx_server_t *s)
 {
     zinx__proxy_conf_free(s->tr.proxy);
+    zinx__ws_conf_free(s->tr.ws_conf);
     memset(&s->tr, 0, sizeof(s->tr));
 }
