@@ -183,6 +183,9 @@ struct zinx_server {
     zinx_heartbeat_dead_fn hb_dead;
     void *hb_udata;
     void *on_start_udata, *on_stop_udata;
+    /* WebSocket upgrades' check (zinx_server_set_ws_check), or NULL. */
+    zinx_ws_check_fn ws_check;
+    void *ws_check_udata;
     zinx_connmgr_t *mgr;
     zinx__stats_t stats;
 
@@ -195,10 +198,8 @@ struct zinx_server {
     bool listening; /* false for zinx_client_new() endpoints */
     /* TCPPort's and WsPort's, as Mode says (NULL: not listening). */
     struct zinx__listener *listeners[ZINX__LISTENERS];
-    zinx__transports_t tr;     /* the layers they stack (transports.c) */
-    zinx_ws_check_fn ws_check; /* WebSocket upgrades' check, or NULL */
-    void *ws_check_udata;
-    atomic_int ws_port; /* WsPort as bound; 0 until then */
+    zinx__transports_t tr; /* the layers they stack (transports.c) */
+    atomic_int ws_port;    /* WsPort as bound; 0 until then */
     /* Numeric address bound (or "unix:PATH"), "" until then; written once
        before start returns. */
     char listen_host[ZINX_CONFIG_HOST_MAX];

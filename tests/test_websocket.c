@@ -293,6 +293,9 @@ static void test_mixed_mode_broadcast(void **state)
     assert_int_equal(
         zinx_sync_client_open("127.0.0.1", zinx_server_ws_port(s), &o, &c), 0);
     assert_int_equal(tc_echo_call(fd, ZINX_FORMAT_TLV, "x", 1, tf_ms(5000)), 0);
+    /* The server's hooks ran for both (the client's own open does not
+       wait for them). */
+    assert_true(tf_wait_atomic_ge(&starts, 2, tf_ms(5000)));
     assert_int_equal(atomic_load(&starts), 2);
     /* The TCP client broadcasts: the WebSocket client gets it. */
     assert_int_equal(tc_send_frame(fd, ZINX_FORMAT_TLV, ID_BCAST, "from-tcp", 8,
