@@ -474,13 +474,30 @@ int zinx_server_start(zinx_server_t *s)
     return 0;
 }
 
-static void log_listening(zinx_server_t *s)
+/* "TCP", "WebSocket on /path", with " over TLS" and the PROXY protocol
+   when they apply: what a listener's connections are. */
+static void describe(const zinx_server_t *s, int which, char *out, size_t len)
 {
-    if (atomic_load(&s->port) == 0) { /* a Unix socket */
+    static const char *const proxy[] = {
+        "", " behind PROXY v1", " behind PROXY v2", " behind PROXY v1/v2"};
+    const zinx_config_t *cfg = &s->cfg;
+    const char *tls = cfg->cert_file[0] != '\0' ? " over TLS" : "";
+    const char *pp = cfg->proxy_protocol < 4 ? proxy[cfg->proxy_protocol] : "";
+    if (which == ZINX__LISTEN_WS)
+        snprintf(out, len, "WebSocket on %s%s%s", cfg->ws_path, tls, pp);
+    else
+        snprintf(out, len, "TCP%s%s", tls, pp);
+}
+
+static void log_listener(zinx_server_t *s, int which, int port)
+{
+    char what[ZINX_CONFIG_PATH_MAX + 64];
+    describe(s, which, what, sizeof(what));
+    if (port == 0) { /* a Unix socket */
         ZINX__LOG(s, ZINX_LOG_INFO,
-                  "listening on %s (%u I/O threads on %s, %u workers (%s), "
-                  "format %s, MaxConn %d, MaxPacketSize %u)",
-                  s->listen_host, s->nloops, s->io_backend, s->nworkers,
+                  "listening on %s (%s, %u I/O threads on %s, %u workers "
+                  "(%s), format %s, MaxConn %d, MaxPacketSize %u)",
+                  s->listen_host, what, s->nloops, s->io_backend, s->nworkers,
                   worker_mode(s), framing(s), s->cfg.max_conn,
                   s->cfg.max_packet_size);
         return;
@@ -489,12 +506,20 @@ static void log_listening(zinx_server_t *s)
        address was taken. IPv6 in brackets keeps ADDR:PORT parsable. */
     const char *v6 = strchr(s->listen_host, ':') != NULL ? "[" : "";
     ZINX__LOG(s, ZINX_LOG_INFO,
-              "listening on %s%s%s:%d (Host \"%s\", %u I/O threads on %s, "
-              "%u workers (%s), format %s, MaxConn %d, MaxPacketSize %u)",
-              v6, s->listen_host, v6[0] != '\0' ? "]" : "",
-              atomic_load(&s->port), s->cfg.host, s->nloops, s->io_backend,
-              s->nworkers, worker_mode(s), framing(s), s->cfg.max_conn,
+              "listening on %s%s%s:%d (%s, Host \"%s\", %u I/O threads on "
+              "%s, %u workers (%s), format %s, MaxConn %d, MaxPacketSize %u)",
+              v6, s->listen_host, v6[0] != '\0' ? "]" : "", port, what,
+              s->cfg.host, s->nloops, s->io_backend, s->nworkers,
+              worker_mode(s), framing(s), s->cfg.max_conn,
               s->cfg.max_packet_size);
+}
+
+static void log_listening(zinx_server_t *s)
+{
+    if (s->listeners[ZINX__LISTEN_TCP] != NULL)
+        log_listener(s, ZINX__LISTEN_TCP, atomic_load(&s->port));
+    if (s->listeners[ZINX__LISTEN_WS] != NULL)
+        log_listener(s, ZINX__LISTEN_WS, atomic_load(&s->ws_port));
 }
 
 /* ---- stop ------------------------------------------------------------------
