@@ -258,21 +258,32 @@ static double run_echo(int port, bool ws, size_t size, double seconds)
     return rate;
 }
 
+static int cmp_double(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return x < y ? -1 : x > y;
+}
+
 static int echo_bench(int tcp_port, int ws_port, size_t size, double seconds,
                       int rounds)
 {
-    double tcp_sum = 0, ws_sum = 0;
+    double tcp[64], ws[64], ratio[64];
+    if (rounds > 64)
+        rounds = 64;
     for (int r = 0; r < rounds; r++) {
-        double t = run_echo(tcp_port, false, size, seconds);
-        double w = run_echo(ws_port, true, size, seconds);
+        tcp[r] = run_echo(tcp_port, false, size, seconds);
+        ws[r] = run_echo(ws_port, true, size, seconds);
+        ratio[r] = ws[r] / tcp[r];
         printf("round %d: size %zu  tcp %.0f msg/s  ws %.0f msg/s  "
                "ratio %.3f\n",
-               r + 1, size, t, w, w / t);
-        tcp_sum += t;
-        ws_sum += w;
+               r + 1, size, tcp[r], ws[r], ratio[r]);
     }
-    printf("size %zu: tcp %.0f msg/s, ws %.0f msg/s, ws/tcp %.3f\n", size,
-           tcp_sum / rounds, ws_sum / rounds, ws_sum / tcp_sum);
+    qsort(tcp, (size_t)rounds, sizeof(double), cmp_double);
+    qsort(ws, (size_t)rounds, sizeof(double), cmp_double);
+    qsort(ratio, (size_t)rounds, sizeof(double), cmp_double);
+    printf("size %zu: medians: tcp %.0f msg/s, ws %.0f msg/s, ws/tcp "
+           "(median of the rounds' ratios) %.3f\n",
+           size, tcp[rounds / 2], ws[rounds / 2], ratio[rounds / 2]);
     return 0;
 }
 
@@ -290,9 +301,10 @@ static long rss_kib(int pid)
     return kib;
 }
 
-static double idle_per_conn(int port, bool ws, int pid, int count)
+/* Opens count connections (upgraded when ws) and leaves them open: the
+   server's RSS growth per connection. */
+static double idle_open(int port, bool ws, int pid, int count, int *fds)
 {
-    int *fds = malloc(sizeof(int) * (size_t)count);
     usleep(300000);
     long before = rss_kib(pid);
     for (int i = 0; i < count; i++) {
@@ -301,19 +313,21 @@ static double idle_per_conn(int port, bool ws, int pid, int count)
             upgrade(fds[i]);
     }
     usleep(500000); /* every connection adopted and settled */
-    long after = rss_kib(pid);
-    for (int i = 0; i < count; i++)
-        close(fds[i]);
-    free(fds);
-    usleep(500000);
-    return (double)(after - before) * 1024.0 / count;
+    return (double)(rss_kib(pid) - before) * 1024.0 / count;
 }
 
+/* TCP connections first, then as many WebSocket ones on top (both grow
+   the heap afresh; closing the first batch would let the second reuse
+   its memory). */
 static int idle_bench(int tcp_port, int ws_port, int pid, int count)
 {
-    double t = idle_per_conn(tcp_port, false, pid, count);
-    double w = idle_per_conn(ws_port, true, pid, count);
-    printf("idle: %d connections: tcp %.0f B/conn, ws %.0f B/conn, "
+    int *fds = malloc(sizeof(int) * 2 * (size_t)count);
+    double t = idle_open(tcp_port, false, pid, count, fds);
+    double w = idle_open(ws_port, true, pid, count, fds + count);
+    for (int i = 0; i < 2 * count; i++)
+        close(fds[i]);
+    free(fds);
+    printf("idle: %d connections each: tcp %.0f B/conn, ws %.0f B/conn, "
            "WebSocket layer %.0f B/conn\n",
            count, t, w, w - t);
     return 0;
