@@ -215,6 +215,8 @@ static void test_c_client_echo(void **state)
         assert_memory_equal(m.data, big, len);
         zinx_sync_msg_free(&m);
     }
+    /* path_seen is written before starts grows (the hook's order). */
+    assert_true(tf_wait_atomic_ge(&starts, 1, tf_ms(5000)) >= 1);
     assert_string_equal(path_seen, WS_PATH);
     zinx_sync_client_free(c);
     /* A wrong path: the upgrade fails and the open says so. */
