@@ -5,10 +5,10 @@
  *   zinx-bench-ws serve
  *       an echo server (one I/O thread, handlers inline) on free loopback
  *       ports; prints "PORTS tcp ws pid" and runs until stdin ends
- *   zinx-bench-ws echo TCP_PORT WS_PORT SIZE SECONDS ROUNDS
+ *   zinx-bench-ws echo TCP_PORT WS_PORT SIZE SECONDS ROUNDS PID
  *       rounds of TCP then WebSocket echo (interleaved A/B), 8
  *       connections with 16 messages in flight each; prints messages/s
- *       of each and the ratio
+ *       and the server's CPU time per message of each, and the ratios
  *   zinx-bench-ws idle TCP_PORT WS_PORT PID COUNT
  *       opens COUNT idle TCP connections, then COUNT WebSocket ones, and
  *       prints the server's RSS growth per connection of each
@@ -215,7 +215,32 @@ static uint64_t ws_payload(bconn_t *c, const uint8_t *buf, size_t n)
     return got;
 }
 
-static double run_echo(int port, bool ws, size_t size, double seconds)
+static int server_pid;
+
+/* The server's CPU time (user + system) in seconds: less disturbed by
+   other work on the machine than its throughput. */
+static double server_cpu_s(void)
+{
+    char path[64];
+    snprintf(path, sizeof(path), "/proc/%d/stat", server_pid);
+    FILE *f = fopen(path, "r");
+    unsigned long ut = 0, st = 0;
+    if (f != NULL) {
+        /* Fields 14 and 15, after the command name in parentheses. */
+        if (fscanf(f,
+                   "%*d (%*[^)]) %*c %*d %*d %*d %*d %*d %*u %*u %*u %*u "
+                   "%*u %lu %lu",
+                   &ut, &st) != 2)
+            ut = st = 0;
+        fclose(f);
+    }
+    return (double)(ut + st) / (double)sysconf(_SC_CLK_TCK);
+}
+
+/* Messages per second of the run; *cpu_us: the server's CPU time per
+   message in microseconds. */
+static double run_echo(int port, bool ws, size_t size, double seconds,
+                       double *cpu_us)
 {
     bconn_t conns[CONNS];
     size_t mlen[CONNS];
@@ -234,7 +259,7 @@ static double run_echo(int port, bool ws, size_t size, double seconds)
     }
     static uint8_t buf[1 << 18];
     uint64_t total = 0;
-    double t0 = now_s(), end = t0 + seconds;
+    double t0 = now_s(), end = t0 + seconds, c0 = server_cpu_s();
     while (now_s() < end) {
         struct epoll_event evs[CONNS];
         int n = epoll_wait(ep, evs, CONNS, 100);
@@ -252,6 +277,7 @@ static double run_echo(int port, bool ws, size_t size, double seconds)
         }
     }
     double rate = (double)total / (now_s() - t0);
+    *cpu_us = (server_cpu_s() - c0) * 1e6 / (double)(total ? total : 1);
     for (int i = 0; i < CONNS; i++)
         close(conns[i].fd);
     close(ep);
@@ -267,17 +293,25 @@ static int cmp_double(const void *a, const void *b)
 static int echo_bench(int tcp_port, int ws_port, size_t size, double seconds,
                       int rounds)
 {
-    double tcp[64], ws[64], ratio[64];
+    double tcp[64], ws[64], ratio[64], tcpu[64], wcpu[64], cratio[64];
     if (rounds > 64)
         rounds = 64;
     for (int r = 0; r < rounds; r++) {
-        tcp[r] = run_echo(tcp_port, false, size, seconds);
-        ws[r] = run_echo(ws_port, true, size, seconds);
+        tcp[r] = run_echo(tcp_port, false, size, seconds, &tcpu[r]);
+        ws[r] = run_echo(ws_port, true, size, seconds, &wcpu[r]);
         ratio[r] = ws[r] / tcp[r];
-        printf("round %d: size %zu  tcp %.0f msg/s  ws %.0f msg/s  "
-               "ratio %.3f\n",
-               r + 1, size, tcp[r], ws[r], ratio[r]);
+        cratio[r] = tcpu[r] / wcpu[r];
+        printf("round %d: size %zu  tcp %.0f msg/s %.2f us/msg  ws %.0f "
+               "msg/s %.2f us/msg  throughput ratio %.3f  cpu ratio %.3f\n",
+               r + 1, size, tcp[r], tcpu[r], ws[r], wcpu[r], ratio[r],
+               cratio[r]);
     }
+    qsort(cratio, (size_t)rounds, sizeof(double), cmp_double);
+    qsort(tcpu, (size_t)rounds, sizeof(double), cmp_double);
+    qsort(wcpu, (size_t)rounds, sizeof(double), cmp_double);
+    printf("size %zu: server CPU per message (medians): tcp %.2f us, ws "
+           "%.2f us; tcp/ws (median of the rounds') %.3f\n",
+           size, tcpu[rounds / 2], wcpu[rounds / 2], cratio[rounds / 2]);
     qsort(tcp, (size_t)rounds, sizeof(double), cmp_double);
     qsort(ws, (size_t)rounds, sizeof(double), cmp_double);
     qsort(ratio, (size_t)rounds, sizeof(double), cmp_double);
@@ -337,9 +371,11 @@ int main(int argc, char **argv)
 {
     if (argc == 2 && strcmp(argv[1], "serve") == 0)
         return serve();
-    if (argc == 7 && strcmp(argv[1], "echo") == 0)
+    if (argc == 8 && strcmp(argv[1], "echo") == 0) {
+        server_pid = atoi(argv[7]);
         return echo_bench(atoi(argv[2]), atoi(argv[3]), (size_t)atoi(argv[4]),
                           atof(argv[5]), atoi(argv[6]));
+    }
     if (argc == 6 && strcmp(argv[1], "idle") == 0)
         return idle_bench(atoi(argv[2]), atoi(argv[3]), atoi(argv[4]),
                           atoi(argv[5]));

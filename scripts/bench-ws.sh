@@ -28,6 +28,6 @@ trap 'exec {SERVER[1]}>&-; wait' EXIT
 read -r _ tcp ws pid <&"${SERVER[0]}"
 echo "== WebSocket vs TCP echo (server pid $pid: TCP $tcp, WebSocket $ws)"
 for size in 64 1024; do
-    "${pin_load[@]}" "$bin" echo "$tcp" "$ws" "$size" "$seconds" "$rounds"
+    "${pin_load[@]}" "$bin" echo "$tcp" "$ws" "$size" "$seconds" "$rounds" "$pid"
 done
 "${pin_load[@]}" "$bin" idle "$tcp" "$ws" "$pid" "$idle"
