@@ -182,8 +182,11 @@ static ssize_t write_plain(ws_layer_t *w, const struct iovec *iov, int n,
             continue;
         }
         if (zinx__buf_append(&w->tx, (const uint8_t *)v[i].iov_base + skip,
-                             v[i].iov_len - skip) != 0)
+                             v[i].iov_len - skip) != 0) {
+            /* Part of a begun frame is lost: no close frame may follow. */
+            w->err = ZINX_ENOMEM;
             return ZINX_ENOMEM;
+        }
         skip = 0;
     }
     if (zinx__buf_size(&w->tx) > 0)
