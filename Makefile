@@ -126,7 +126,8 @@ demo: build
 # benchmark runs without the peers that are missing.
 bench: build
 	@if [ -f scripts/bench.sh ]; then \
-	    bash scripts/bench.sh $(BUILD); \
+	    bash scripts/bench.sh $(BUILD) && \
+	    bash scripts/bench-ws.sh $(BUILD); \
 	else \
 	    echo "make bench: scripts/bench.sh is not there yet"; exit 1; \
 	fi

@@ -34,5 +34,6 @@
 #include "zinx/interceptor.h"
 #include "zinx/codec.h"
 #include "zinx/tls.h"
+#include "zinx/websocket.h"
 
 #endif /* ZINX_H */

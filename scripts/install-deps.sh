@@ -54,6 +54,9 @@ profile_packages() {
     instr | bench-instr)
         profile_packages build
         echo valgrind
+        # WebSocket's test peers: Node.js (npm's ws package, installed
+        # by tests/node/install.sh) and a real browser.
+        [ "$1" != test ] || printf '%s\n' nodejs chromium
         ;;
     fuzz) printf '%s\n' "${cmake_pkgs[@]}" clang libclang-rt-14-dev ;;
     soak) printf '%s\n' "${cc_pkgs[@]}" "${cmake_pkgs[@]}" ;;

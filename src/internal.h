@@ -186,6 +186,9 @@ struct zinx_server {
     zinx_heartbeat_dead_fn hb_dead;
     void *hb_udata;
     void *on_start_udata, *on_stop_udata;
+    /* WebSocket upgrades' check (zinx_server_set_ws_check), or NULL. */
+    zinx_ws_check_fn ws_check;
+    void *ws_check_udata;
     zinx_connmgr_t *mgr;
     zinx__stats_t stats;
 

@@ -87,6 +87,13 @@ typedef struct zinx_dial_opts {
        expired, another name) or ZINX_EPROTO (any other TLS failure).
        The endpoint's HandshakeTimeoutMs bounds the handshake. */
     zinx_tls_client_t *tls;
+    /* Non-NULL: WebSocket (RFC 6455) to ws://host:port/ws_path (a path
+       starting with '/', copied), the codec's frames in binary messages
+       as a Zinx WebSocket server takes them (include/zinx/websocket.h).
+       The connection is reported connected once TCP is; sends made
+       before the upgrade is over wait for it, and a refused upgrade ends
+       the connection. NULL: plain TCP. */
+    const char *ws_path;
 } zinx_dial_opts_t;
 
 /*
@@ -155,6 +162,9 @@ typedef struct zinx_sync_opts {
     size_t max_queued_bytes;
     /* Non-NULL: TLS, as zinx_dial_opts_t.tls (a reference is taken). */
     zinx_tls_client_t *tls;
+    /* Non-NULL: WebSocket to ws://host:port/ws_path, as in
+       zinx_dial_opts_t; the open waits for the upgrade to finish. */
+    const char *ws_path;
 } zinx_sync_opts_t;
 
 /*

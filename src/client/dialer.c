@@ -23,6 +23,7 @@
 #include "internal.h"
 #include "stream/stream.h"
 #include "tls/client.h"
+#include "ws/ws.h"
 
 #define MAX_ADDRS 8
 #define DEFAULT_CONNECT_TIMEOUT_MS 5000u
@@ -52,6 +53,10 @@ struct zinx_dialer {
     struct sockaddr_storage addrs[MAX_ADDRS];
     socklen_t addr_lens[MAX_ADDRS];
     int naddrs;
+    /* The layers of its connections (ws:// : WebSocket; TLS would go
+       below it), and their settings. */
+    zinx__stack_spec_t stack;
+    zinx__ws_conf_t *ws;
 
     /* Loop thread only. */
     int fd; /* connecting socket, or -1 */
@@ -96,6 +101,7 @@ void zinx__dialer_unref(zinx_dialer_t *d)
     zinx_conn_unref(d->opening);
     if (d->has_tls)
         zinx__tls_dial_free(&d->tls);
+    zinx__ws_conf_free(d->ws);
     pthread_mutex_destroy(&d->lock);
     pthread_cond_destroy(&d->cond);
     free(d);
@@ -225,8 +231,8 @@ static void connected(zinx_dialer_t *d)
     int fd = d->fd;
     d->fd = -1;
     int err;
-    zinx_conn_t *c = zinx__server_open_conn(
-        d->server, d->shard, fd, d->has_tls ? &d->tls.stack : NULL, &err);
+    zinx_conn_t *c =
+        zinx__server_open_conn(d->server, d->shard, fd, &d->stack, &err);
     if (c == NULL) {
         attempt_failed(d, err);
         return;
@@ -519,6 +525,19 @@ static zinx_dialer_t *dialer_new(zinx_server_t *s, const zinx_dial_opts_t *opts)
     return d;
 }
 
+/* ws://host:port/path: the WebSocket layer on each connection. */
+static int dialer_ws(zinx_dialer_t *d, const char *host, int port)
+{
+    int rc =
+        zinx__ws_client_conf_new(host, port, d->opts.ws_path,
+                                 d->server->cfg.ws_max_message_size, &d->ws);
+    if (rc != 0)
+        return rc;
+    d->opts.ws_path = d->ws->path; /* the caller's string may go */
+    zinx__stack_push(&d->stack, zinx__ws_layer_make, d->ws);
+    return 0;
+}
+
 int zinx_server_dial(zinx_server_t *s, const char *host, int port,
                      const zinx_dial_opts_t *opts, zinx_dialer_t **out)
 {
@@ -535,9 +554,15 @@ int zinx_server_dial(zinx_server_t *s, const char *host, int port,
     if (opts != NULL && opts->tls != NULL) {
         rc = zinx__tls_dial_init(&d->tls, opts->tls, host);
         d->has_tls = rc == 0;
+        /* TLS first: a WebSocket upgrade travels inside it (wss). */
+        if (d->has_tls)
+            zinx__stack_push(&d->stack, d->tls.stack.layers[0].make,
+                             d->tls.stack.layers[0].conf);
     }
     if (rc == 0)
         rc = resolve(d, host, port);
+    if (rc == 0 && d->opts.ws_path != NULL)
+        rc = dialer_ws(d, host, port);
     if (rc == 0)
         rc = zinx__server_add_dialer(s, d);
     if (rc == 0)
@@ -546,6 +571,7 @@ int zinx_server_dial(zinx_server_t *s, const char *host, int port,
         zinx__server_remove_dialer(s, d);
         if (d->has_tls)
             zinx__tls_dial_free(&d->tls);
+        zinx__ws_conf_free(d->ws);
         pthread_mutex_destroy(&d->lock);
         pthread_cond_destroy(&d->cond);
         free(d); /* never reached another thread */

@@ -38,7 +38,8 @@ struct zinx_sync_client {
     bool held;       /* the connection is held: the queue is full */
     bool discarding; /* being freed: messages are dropped, not queued */
     bool closed;
-    int reason; /* zinx_conn_close_reason() at OnConnStop */
+    bool started; /* OnConnStart ran: a WebSocket upgrade is over */
+    int reason;   /* zinx_conn_close_reason() at OnConnStop */
 };
 
 /* Releases the hold once half the queue is free again. Under lock. */
@@ -87,6 +88,16 @@ static void on_message(zinx_request_t *req, void *udata)
     pthread_mutex_unlock(&c->lock);
 }
 
+static void on_start(zinx_conn_t *conn, void *udata)
+{
+    ZINX__UNUSED(conn);
+    zinx_sync_client_t *c = udata;
+    pthread_mutex_lock(&c->lock);
+    c->started = true;
+    pthread_cond_broadcast(&c->cond);
+    pthread_mutex_unlock(&c->lock);
+}
+
 static void on_stop(zinx_conn_t *conn, void *udata)
 {
     zinx_sync_client_t *c = udata;
@@ -127,6 +138,7 @@ static zinx_server_t *make_endpoint(zinx_sync_client_t *c,
     zinx_router_t hb = {.handle = zinx__ignore_message};
     zinx_server_set_fallback_router(s, &r);
     zinx_server_add_router(s, o->heartbeat_msg_id, &hb);
+    zinx_server_on_conn_start(s, on_start, c);
     zinx_server_on_conn_stop(s, on_stop, c);
     return s;
 }
@@ -149,6 +161,22 @@ static zinx_sync_opts_t with_defaults(const zinx_sync_opts_t *opts)
     return o;
 }
 
+/* A WebSocket connection opens once its upgrade is over: 0 then, why
+   it ended, or ZINX_ETIMEDOUT at deadline_ms. */
+static int wait_upgrade(zinx_sync_client_t *c, uint64_t deadline_ms)
+{
+    pthread_mutex_lock(&c->lock);
+    while (!c->started && !c->closed && zinx__now_ms() < deadline_ms) {
+        struct timespec ts = zinx__deadline_ts(deadline_ms);
+        pthread_cond_timedwait(&c->cond, &c->lock, &ts);
+    }
+    int rc = c->started  ? 0
+             : c->closed ? (c->reason != 0 ? c->reason : ZINX_ECLOSED)
+                         : ZINX_ETIMEDOUT;
+    pthread_mutex_unlock(&c->lock);
+    return rc;
+}
+
 int zinx_sync_client_open(const char *host, int port,
                           const zinx_sync_opts_t *opts,
                           zinx_sync_client_t **out)
@@ -166,13 +194,18 @@ int zinx_sync_client_open(const char *host, int port,
     int rc = c->endpoint ? zinx_server_start(c->endpoint) : ZINX_ENOMEM;
     if (rc == 0) {
         zinx_dial_opts_t d = {.connect_timeout_ms = o.connect_timeout_ms,
-                              .tls = o.tls};
+                              .tls = o.tls,
+                              .ws_path = o.ws_path};
         rc = zinx_server_dial(c->endpoint, host, port, &d, &c->dialer);
     }
     zinx_conn_t *conn = NULL;
+    uint64_t t0 = zinx__now_ms();
     if (rc == 0)
         rc = zinx_dialer_wait(c->dialer, o.connect_timeout_ms, &conn);
+    if (rc == 0 && o.ws_path != NULL)
+        rc = wait_upgrade(c, t0 + o.connect_timeout_ms);
     if (rc != 0) {
+        zinx_conn_unref(conn);
         zinx_sync_client_free(c);
         return rc;
     }

@@ -414,9 +414,14 @@ static void on_stream_ready(void *owner, uint32_t events)
     }
     if (c->state == CONN_FINISHED)
         return;
-    if (events & (ZINX__EV_ERROR | ZINX__EV_HUP)) {
-        conn_fail(c, c->stream->ops->error(c->stream));
-        return;
+    if (events & (ZINX__EV_ERROR | ZINX__EV_HUP | ZINX__EV_ACTIVITY)) {
+        if (events & (ZINX__EV_ERROR | ZINX__EV_HUP)) {
+            conn_fail(c, c->stream->ops->error(c->stream));
+            return;
+        }
+        /* A layer saw the peer alive without data (a WebSocket ping):
+           the idle and heartbeat deadlines count it as traffic. */
+        c->last_rx_ms = zinx__loop_now(c->loop);
     }
     if (events & ZINX__EV_READ)
         conn_on_readable(c);

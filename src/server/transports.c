@@ -18,6 +18,7 @@
 #include "server/listener.h"
 #include "tls/server.h"
 #include "tls/tls.h"
+#include "ws/ws.h"
 
 static int fail(zinx_server_t *s, int rc, const char *what)
 {
@@ -48,14 +49,14 @@ int zinx__transports_setup(zinx_server_t *s)
     if (cfg->cert_file[0] != '\0' &&
         (rc = zinx__tls_server_new(s, &s->tr.tls)) != 0)
         return rc; /* logged with the file and OpenSSL's reason */
-    if (cfg->mode != ZINX_MODE_TCP) {
-        zinx__log(s, ZINX_LOG_ERROR,
-                  "cannot start: Mode: WebSocket is not built into this "
-                  "library yet");
-        return ZINX_ECONFIG;
-    }
+    if (cfg->mode != ZINX_MODE_TCP && s->listening &&
+        (rc = zinx__ws_conf_new(s, &s->tr.ws_conf)) != 0)
+        return fail(s, rc, "WebSocket");
     push_common(s, &s->tr.tcp);
     push_common(s, &s->tr.ws);
+    /* WebSocket last: it carries the codec's bytes. */
+    if (s->tr.ws_conf != NULL)
+        zinx__stack_push(&s->tr.ws, zinx__ws_layer_make, s->tr.ws_conf);
     return 0;
 }
 
@@ -89,5 +90,6 @@ void zinx__transports_free(zinx_server_t *s)
 {
     zinx__proxy_conf_free(s->tr.proxy);
     zinx__tls_server_free(s->tr.tls);
+    zinx__ws_conf_free(s->tr.ws_conf);
     memset(&s->tr, 0, sizeof(s->tr));
 }
