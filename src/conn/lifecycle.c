@@ -675,7 +675,8 @@ void conn_run_stop(zinx_conn_t *c)
     c->props_released = true;
     pthread_mutex_unlock(&c->lock);
     conn_free_props(props);
-    atomic_fetch_add_explicit(&s->stats.closed, 1, memory_order_relaxed);
+    if (c->started) /* the row counts OnConnStop's runs */
+        atomic_fetch_add_explicit(&s->stats.closed, 1, memory_order_relaxed);
     if (c->dialer != NULL)
         zinx__dialer_conn_ended(c->dialer);
     /* Nothing of c runs on its worker after this job: a bound worker is
