@@ -22,7 +22,9 @@
 #define _DEFAULT_SOURCE /* usleep */
 
 #include <arpa/inet.h>
+#include <errno.h>
 #include <netinet/in.h>
+#include <poll.h>
 #include <pthread.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -62,11 +64,36 @@ static void on_who(zinx_request_t *req, void *udata)
 
 /* ---- the self-test: this program as its own proxy ---------------------- */
 
+/* Blocking calls here may return EINTR: on the io_uring backend the
+   kernel runs completion work on the thread that set the server up,
+   which interrupts that thread's system calls. */
+
+/* Connects fd to 127.0.0.1:port, finishing a connect a signal cut. */
+static int connect_local(int fd, int port)
+{
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons(port)};
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    if (connect(fd, (struct sockaddr *)&a, sizeof(a)) == 0)
+        return 0;
+    if (errno != EINTR && errno != EINPROGRESS)
+        return -1;
+    struct pollfd p = {.fd = fd, .events = POLLOUT};
+    int err = 0;
+    socklen_t len = sizeof(err);
+    while (poll(&p, 1, 5000) < 0)
+        if (errno != EINTR)
+            return -1;
+    getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len);
+    return err == 0 && (p.revents & POLLOUT) ? 0 : -1;
+}
+
 static int send_all(int fd, const void *buf, size_t len)
 {
     const uint8_t *p = buf;
     while (len > 0) {
         ssize_t n = send(fd, p, len, MSG_NOSIGNAL);
+        if (n < 0 && errno == EINTR)
+            continue;
         if (n <= 0)
             return -1;
         p += n;
@@ -80,6 +107,8 @@ static int recv_all(int fd, void *buf, size_t len)
     uint8_t *p = buf;
     while (len > 0) {
         ssize_t n = recv(fd, p, len, 0);
+        if (n < 0 && errno == EINTR)
+            continue;
         if (n <= 0)
             return -1;
         p += n;
@@ -118,11 +147,9 @@ static int play_proxy(int port, const uint8_t *hdr, size_t hlen,
                       const char *want)
 {
     int fd = socket(AF_INET, SOCK_STREAM, 0);
-    struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons(port)};
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
     struct timeval tv = {.tv_sec = 5};
     setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
-    if (connect(fd, (struct sockaddr *)&a, sizeof(a)) != 0) {
+    if (connect_local(fd, port) != 0) {
         perror("connect");
         close(fd);
         return 1;

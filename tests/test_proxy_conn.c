@@ -609,7 +609,10 @@ static int tcp_pair(int *ours)
     assert_int_equal(getsockname(l, (struct sockaddr *)&a, &al), 0);
     *ours = tc_connect(ntohs(a.sin_port));
     assert_true(*ours >= 0);
-    int theirs = accept(l, NULL, NULL);
+    int theirs;
+    do /* io_uring's completion work may interrupt this thread */
+        theirs = accept(l, NULL, NULL);
+    while (theirs < 0 && errno == EINTR);
     assert_true(theirs >= 0);
     close(l);
     return theirs;
