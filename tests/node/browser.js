@@ -98,10 +98,17 @@ server.listen(0, '127.0.0.1', () => {
   let log = '';
   browser.stderr.on('data', (d) => { log = (log + d).slice(-4000); });
   browser.on('error', (e) => finish(1, `cannot run ${chromium}: ${e.message}`));
+  // Chromium's helper processes may still write the profile for a moment
+  // after the browser is killed: removing it is best effort.
+  const removeProfile = () => {
+    try {
+      fs.rmSync(profile, { recursive: true, force: true, maxRetries: 5 });
+    } catch (e) { /* left in the temporary directory */ }
+  };
   browser.on('exit', (code) => {
     browser = null;
-    fs.rmSync(profile, { recursive: true, force: true });
+    removeProfile();
     finish(1, `chromium exited (${code}) before a verdict:\n${log}`);
   });
-  process.on('exit', () => fs.rmSync(profile, { recursive: true, force: true }));
+  process.on('exit', removeProfile);
 });
