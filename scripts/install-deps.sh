@@ -10,7 +10,8 @@
 #            which the default configure needs because it builds tests/
 #   test     make test, make deps: build, valgrind (a ctest test runs
 #            under it), haproxy (test_proxy_haproxy's peer), openssl and
-#            python3 (the TLS tests' peers). gcc
+#            python3 (the TLS tests' peers), chromium, Node.js and npm
+#            (the WebSocket tests' peers). gcc
 #            brings its own sanitizer runtimes (libasan8, libubsan1,
 #            libtsan2, through libgcc-12-dev).
 #   instr    make bench-instr: build, and valgrind (callgrind counts the
@@ -50,13 +51,17 @@ profile_packages() {
         profile_packages build
         printf '%s\n' valgrind openssl python3
         echo haproxy # test_proxy_haproxy's real PROXY protocol peer
+        # WebSocket's test peers: a real browser, and Node.js with npm
+        # (npm's ws package, installed by tests/node/install.sh). A
+        # machine's own Node.js may come from outside Debian with npm
+        # inside it: only a missing command asks for Debian's package.
+        echo chromium
+        command -v node >/dev/null 2>&1 || echo nodejs
+        command -v npm >/dev/null 2>&1 || echo npm
         ;;
     instr | bench-instr)
         profile_packages build
         echo valgrind
-        # WebSocket's test peers: Node.js (npm's ws package, installed
-        # by tests/node/install.sh) and a real browser.
-        [ "$1" != test ] || printf '%s\n' nodejs chromium
         ;;
     fuzz) printf '%s\n' "${cmake_pkgs[@]}" clang libclang-rt-14-dev ;;
     soak) printf '%s\n' "${cc_pkgs[@]}" "${cmake_pkgs[@]}" ;;
