@@ -31,7 +31,15 @@ typedef struct zinx_connmgr zinx_connmgr_t;
  */
 typedef int (*zinx_conn_visit_fn)(zinx_conn_t *conn, void *udata);
 
-/* Number of connections in the table. */
+/*
+ * Connections whose handshakes (PROXY header, TLS, WebSocket upgrade) are
+ * not over yet are in the table, so that they count for MaxConn and a
+ * stop ends them, but only zinx_connmgr_count() sees them: get, foreach
+ * and ids (and so notify and broadcast) show a connection from the
+ * moment its OnConnStart is scheduled, when its addresses are final.
+ */
+
+/* Number of connections in the table, those in their handshake too. */
 size_t zinx_connmgr_count(const zinx_connmgr_t *mgr);
 
 /*
@@ -51,7 +59,8 @@ int zinx_connmgr_foreach(zinx_connmgr_t *mgr, zinx_conn_visit_fn visit,
 
 /*
  * Writes up to cap connection IDs to ids and returns how many the table
- * held (which may exceed cap).
+ * held (which may exceed cap, and counts those in their handshake, whose
+ * IDs are not written).
  */
 size_t zinx_connmgr_ids(zinx_connmgr_t *mgr, uint64_t *ids, size_t cap);
 

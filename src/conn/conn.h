@@ -35,6 +35,9 @@ zinx_conn_t *zinx__conn_new(zinx_server_t *server, int fd, uint64_t id,
                             zinx__shard_t *shard, zinx__worker_t *worker,
                             uint32_t worker_id,
                             const struct zinx__stack_spec *stack);
+/* Any thread: whether the connection manager shows conn (its
+   handshakes, if any, are over). */
+bool zinx__conn_shown(const zinx_conn_t *conn);
 /* Loop thread of its shard: register and start (hook or start job). */
 void zinx__conn_adopt(zinx_conn_t *conn);
 /* Any thread: have the shard's loop adopt conn (takes the creation

@@ -175,6 +175,12 @@ struct zinx_conn {
     atomic_int close_reason; /* 0 or the ZINX_E* code that ended it */
     atomic_bool user_hold;   /* the owner takes no more messages for now */
     atomic_bool open;
+    /* The connection manager shows it (get, foreach, notify, broadcast):
+       from creation without handshakes, else once they are over and
+       OnConnStart is scheduled, so that no thread reads its addresses
+       while a PROXY header changes them or sends to a peer that has not
+       finished its handshake. */
+    atomic_bool shown;
     atomic_bool finished;
     atomic_bool poked;
     atomic_bool draining;

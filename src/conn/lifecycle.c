@@ -66,6 +66,7 @@ zinx_conn_t *zinx__conn_new(zinx_server_t *server, int fd, uint64_t id,
     c->io = c->stream;
     c->handshaking =
         c->stream != bottom && zinx__stream_has_handshake(c->stream);
+    atomic_init(&c->shown, !c->handshaking);
     return c;
 }
 
@@ -121,6 +122,11 @@ const char *zinx_conn_remote_addr(const zinx_conn_t *c)
 const char *zinx_conn_local_addr(const zinx_conn_t *c)
 {
     return c->stream->local;
+}
+
+bool zinx__conn_shown(const zinx_conn_t *c)
+{
+    return atomic_load_explicit(&c->shown, memory_order_acquire);
 }
 
 const char *zinx_conn_peer_addr(const zinx_conn_t *c)
@@ -485,6 +491,9 @@ static void open_after_handshake(zinx_conn_t *c)
        handler; the handshake's costs nothing per message after. */
     ((zinx__layer_t *)c->stream)->on_ready = on_stream_ready;
     c->started = true;
+    /* Release: a thread that finds c in the manager sees its final
+       addresses. */
+    atomic_store_explicit(&c->shown, true, memory_order_release);
     conn_schedule_start(c);
     conn_start_deadlines(c);
     if (c->dialer != NULL)

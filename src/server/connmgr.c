@@ -161,7 +161,8 @@ zinx_conn_t *zinx_connmgr_get(zinx_connmgr_t *m, uint64_t id)
     for (node_t *n = m->buckets[bucket_of(id, m->nbuckets)]; n != NULL;
          n = n->next) {
         if (n->id == id) {
-            c = zinx_conn_ref(n->conn);
+            if (zinx__conn_shown(n->conn))
+                c = zinx_conn_ref(n->conn);
             break;
         }
     }
@@ -179,7 +180,8 @@ static zinx_conn_t **snapshot(zinx_connmgr_t *m, size_t *n)
         size_t k = 0;
         for (size_t i = 0; i < m->nbuckets; i++) {
             for (node_t *p = m->buckets[i]; p != NULL; p = p->next)
-                all[k++] = zinx_conn_ref(p->conn);
+                if (zinx__conn_shown(p->conn))
+                    all[k++] = zinx_conn_ref(p->conn);
         }
         *n = k;
     }
@@ -217,7 +219,8 @@ size_t zinx_connmgr_ids(zinx_connmgr_t *m, uint64_t *ids, size_t cap)
     size_t total = atomic_load(&m->count);
     for (size_t i = 0; i < m->nbuckets && k < cap; i++) {
         for (node_t *p = m->buckets[i]; p != NULL && k < cap; p = p->next)
-            ids[k++] = p->id;
+            if (zinx__conn_shown(p->conn))
+                ids[k++] = p->id;
     }
     pthread_mutex_unlock(&m->lock);
     return total;

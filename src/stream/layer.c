@@ -100,9 +100,13 @@ int zinx__stream_handshake(zinx__stream_t *s)
         int rc = zinx__stream_handshake(s->lower);
         if (rc != 0)
             return rc;
-        /* The stream below may have learnt the peer's real address. */
-        memcpy(s->remote, s->lower->remote, sizeof(s->remote));
-        memcpy(s->local, s->lower->local, sizeof(s->local));
+        /* The stream below may have learnt the peer's real address.
+           Written only when it did: a client's connection may already
+           be in its program's hands, reading these texts. */
+        if (memcmp(s->remote, s->lower->remote, sizeof(s->remote)) != 0)
+            memcpy(s->remote, s->lower->remote, sizeof(s->remote));
+        if (memcmp(s->local, s->lower->local, sizeof(s->local)) != 0)
+            memcpy(s->local, s->lower->local, sizeof(s->local));
     }
     int rc = s->ops->handshake != NULL ? s->ops->handshake(s) : 0;
     if (rc == 0)
