@@ -51,8 +51,7 @@ static void echo_message(zinx_request_t *req, void *udata)
     /* A closed peer is not worth a message, and the library already
        logs (rate-limited) a connection it closes for reading too slowly
        (ENOBUFS) or for want of memory (ENOMEM). */
-    if (rc < 0 && rc != ZINX_ECLOSED && rc != ZINX_ENOBUFS &&
-        rc != ZINX_ENOMEM)
+    if (rc < 0 && rc != ZINX_ECLOSED && rc != ZINX_ENOBUFS && rc != ZINX_ENOMEM)
         zinx_server_log(
             zinx_conn_server(conn), ZINX_LOG_WARN, "conn %llu: echo failed: %s",
             (unsigned long long)zinx_conn_id(conn), zinx_strerror(rc));

@@ -35,9 +35,9 @@
 
 #include "zinx.h"
 
-#define T_IO 5000u      /* ms: bound for one step that should be quick */
-#define T_LONG 20000u   /* ms: bound for a whole bulk exchange */
-#define SLACK_MS 2u     /* timer granularity: ms clocks round both ways */
+#define T_IO 5000u    /* ms: bound for one step that should be quick */
+#define T_LONG 20000u /* ms: bound for a whole bulk exchange */
+#define SLACK_MS 2u   /* timer granularity: ms clocks round both ways */
 
 /* ---- time and waiting ---------------------------------------------------- */
 
@@ -146,14 +146,14 @@ static void log_init(dial_log_t *log)
 }
 
 static void record_event(zinx_dialer_t *d, zinx_dial_event_t ev, int status,
-                         uint32_t attempt, uint32_t next_delay_ms,
-                         void *udata)
+                         uint32_t attempt, uint32_t next_delay_ms, void *udata)
 {
     dial_log_t *log = udata;
     (void)d;
     pthread_mutex_lock(&log->w.m);
     if (log->n < LOG_CAP)
-        log->recs[log->n++] = (dial_rec_t){.ev = ev, .status = status,
+        log->recs[log->n++] = (dial_rec_t){.ev = ev,
+                                           .status = status,
                                            .attempt = attempt,
                                            .delay = next_delay_ms,
                                            .t_us = now_us()};
@@ -237,17 +237,17 @@ static void print_log(dial_log_t *log)
     for (size_t i = 0; i < n; i++) {
         dial_rec_t r = log_at(log, i);
         print_message("  event %zu: %s status %s attempt %u delay %u "
-                      "t %llu us\n", i, event_name(r.ev),
-                      zinx_err_name(r.status), r.attempt, r.delay,
-                      (unsigned long long)r.t_us);
+                      "t %llu us\n",
+                      i, event_name(r.ev), zinx_err_name(r.status), r.attempt,
+                      r.delay, (unsigned long long)r.t_us);
     }
 }
 
 /* ---- servers ------------------------------------------------------------- */
 
-#define ID_BYE 9     /* the server replies "bye" and closes gracefully */
-#define ID_BURST 10  /* the server replies with several IDs at once */
-#define ID_BIG 11    /* the server replies with BIG_LEN bytes */
+#define ID_BYE 9    /* the server replies "bye" and closes gracefully */
+#define ID_BURST 10 /* the server replies with several IDs at once */
+#define ID_BIG 11   /* the server replies with BIG_LEN bytes */
 #define BIG_LEN 100
 
 typedef struct srv_ctx {
@@ -346,8 +346,7 @@ static zinx_server_t *echo_server(zinx_packet_format_t fmt, int port,
         if (ctx != NULL) {
             assert_int_equal(zinx_server_on_conn_start(s, srv_on_start, ctx),
                              0);
-            assert_int_equal(zinx_server_on_conn_stop(s, srv_on_stop, ctx),
-                             0);
+            assert_int_equal(zinx_server_on_conn_stop(s, srv_on_stop, ctx), 0);
         }
         int rc = zinx_server_start(s);
         if (rc == 0) {
@@ -461,8 +460,8 @@ static void sync_echo(zinx_packet_format_t fmt)
     const uint32_t lens[] = {5, 0, 0, sizeof(big), 1};
     for (size_t i = 0; i < sizeof(ids) / sizeof(ids[0]); i++) {
         zinx_msg_t m;
-        int rc = zinx_sync_client_call(c, ids[i], big, lens[i], ids[i], T_IO,
-                                       &m);
+        int rc =
+            zinx_sync_client_call(c, ids[i], big, lens[i], ids[i], T_IO, &m);
         assert_int_equal(rc, 0);
         expect_msg(&m, ids[i], big, lens[i]);
         zinx_sync_msg_free(&m);
@@ -470,8 +469,7 @@ static void sync_echo(zinx_packet_format_t fmt)
     }
     /* Pipelined: 100 requests, then 100 replies in order. */
     for (uint32_t i = 0; i < 100; i++)
-        assert_int_equal(zinx_sync_client_send(c, 1000 + i, &i, sizeof(i)),
-                         0);
+        assert_int_equal(zinx_sync_client_send(c, 1000 + i, &i, sizeof(i)), 0);
     for (uint32_t i = 0; i < 100; i++) {
         zinx_msg_t m;
         assert_int_equal(zinx_sync_client_recv(c, -1, T_IO, &m), 0);
@@ -557,12 +555,11 @@ static void test_sync_want_id_keeps_others_queued(void **state)
 {
     (void)state;
     zinx_server_t *s = echo_server(ZINX_FORMAT_TLV, 0, NULL);
-    zinx_sync_client_t *c = sync_connect(zinx_server_port(s),
-                                         ZINX_FORMAT_TLV);
+    zinx_sync_client_t *c = sync_connect(zinx_server_port(s), ZINX_FORMAT_TLV);
     zinx_msg_t m;
     /* The server answers with 21, 0, 22, 23; take 23 first. */
-    assert_int_equal(zinx_sync_client_call(c, ID_BURST, NULL, 0, 23, T_IO,
-                                           &m), 0);
+    assert_int_equal(zinx_sync_client_call(c, ID_BURST, NULL, 0, 23, T_IO, &m),
+                     0);
     expect_msg(&m, 23, "m23", 3);
     zinx_sync_msg_free(&m);
     /* ID 0 is a real filter, not "any". */
@@ -587,8 +584,8 @@ static void test_sync_recv_timeout(void **state)
 {
     (void)state;
     zinx_server_t *s = echo_server(ZINX_FORMAT_LTV_LE, 0, NULL);
-    zinx_sync_client_t *c = sync_connect(zinx_server_port(s),
-                                         ZINX_FORMAT_LTV_LE);
+    zinx_sync_client_t *c =
+        sync_connect(zinx_server_port(s), ZINX_FORMAT_LTV_LE);
     zinx_msg_t m = {0};
     uint64_t t0 = now_ms();
     assert_int_equal(zinx_sync_client_recv(c, -1, 200, &m), ZINX_ETIMEDOUT);
@@ -613,15 +610,13 @@ static void test_sync_server_closes(void **state)
     srv_ctx_t sctx;
     srv_ctx_init(&sctx);
     zinx_server_t *s = echo_server(ZINX_FORMAT_TLV, 0, &sctx);
-    zinx_sync_client_t *c = sync_connect(zinx_server_port(s),
-                                         ZINX_FORMAT_TLV);
+    zinx_sync_client_t *c = sync_connect(zinx_server_port(s), ZINX_FORMAT_TLV);
     zinx_msg_t m;
     assert_int_equal(zinx_sync_client_send(c, 3, "x", 1), 0);
     assert_int_equal(zinx_sync_client_send(c, ID_BYE, NULL, 0), 0);
     /* Nothing has ID 12345: this returns once the close is seen... */
     uint64_t t0 = now_ms();
-    assert_int_equal(zinx_sync_client_recv(c, 12345, T_IO, &m),
-                     ZINX_ECLOSED);
+    assert_int_equal(zinx_sync_client_recv(c, 12345, T_IO, &m), ZINX_ECLOSED);
     assert_true(now_ms() - t0 < T_IO);
     /* ...and what arrived before the close is still there, in order. */
     assert_int_equal(zinx_sync_client_recv(c, -1, T_IO, &m), 0);
@@ -645,10 +640,9 @@ static void test_sync_max_packet_size(void **state)
     (void)state;
     zinx_server_t *s = echo_server(ZINX_FORMAT_LTV_LE, 0, NULL);
     zinx_sync_client_t *c = NULL;
-    assert_int_equal(zinx_sync_client_connect("127.0.0.1",
-                                              zinx_server_port(s),
-                                              ZINX_FORMAT_LTV_LE, 16, T_IO,
-                                              &c), 0);
+    assert_int_equal(zinx_sync_client_connect("127.0.0.1", zinx_server_port(s),
+                                              ZINX_FORMAT_LTV_LE, 16, T_IO, &c),
+                     0);
     uint8_t p[17];
     memset(p, 'p', sizeof(p));
     zinx_msg_t m;
@@ -689,7 +683,7 @@ typedef struct cli_ctx {
     waiter_t w;
     atomic_uint starts;
     atomic_uint stops;
-    atomic_uint hellos;        /* echoes of the OnConnStart message */
+    atomic_uint hellos; /* echoes of the OnConnStart message */
     atomic_uint prop_in_router;
     atomic_uint prop_in_stop;
     atomic_uint prop_frees;
@@ -933,8 +927,7 @@ static void many_on_pong(zinx_request_t *req, void *udata)
     zinx_conn_t *c = zinx_request_conn(req);
     pinger_t *p = zinx_conn_data(c);
     char want[96];
-    uint32_t n = ping_payload(zinx_conn_id(c), p->received, want,
-                              sizeof(want));
+    uint32_t n = ping_payload(zinx_conn_id(c), p->received, want, sizeof(want));
     if (zinx_request_data_len(req) != n ||
         memcmp(zinx_request_data(req), want, n) != 0)
         atomic_fetch_add(&ctx->bad, 1);
@@ -980,9 +973,9 @@ static void many_clients(unsigned nclients, uint32_t workers)
     zinx_dialer_t **d = calloc(nclients, sizeof(*d));
     assert_non_null(d);
     for (unsigned i = 0; i < nclients; i++)
-        assert_int_equal(zinx_server_dial(e, "127.0.0.1",
-                                          zinx_server_port(s), NULL, &d[i]),
-                         0);
+        assert_int_equal(
+            zinx_server_dial(e, "127.0.0.1", zinx_server_port(s), NULL, &d[i]),
+            0);
     unsigned done = wait_ge(&ctx.w, &ctx.done, nclients, T_LONG);
     assert_int_equal(atomic_load(&ctx.bad), 0);
     assert_int_equal(done, nclients);
@@ -1008,10 +1001,8 @@ static void many_clients(unsigned nclients, uint32_t workers)
     }
     for (unsigned i = 0; i < nclients; i++)
         zinx_dialer_close(d[i]);
-    assert_int_equal(wait_ge(&ctx.w, &ctx.stops, nclients, T_LONG),
-                     nclients);
-    assert_int_equal(wait_ge(&sctx.w, &sctx.stops, nclients, T_LONG),
-                     nclients);
+    assert_int_equal(wait_ge(&ctx.w, &ctx.stops, nclients, T_LONG), nclients);
+    assert_int_equal(wait_ge(&sctx.w, &sctx.stops, nclients, T_LONG), nclients);
     zinx_server_free(e);
     zinx_server_free(s);
     assert_int_equal(atomic_load(&ctx.bad), 0);
@@ -1035,8 +1026,8 @@ static void test_many_clients_one_loop_inline(void **state)
 
 /* ---- endpoints that listen and dial -------------------------------------- */
 
-#define ID_UP 50     /* gateway -> upstream, echoed back */
-#define ID_REPLY 2   /* gateway -> downstream client */
+#define ID_UP 50   /* gateway -> upstream, echoed back */
+#define ID_REPLY 2 /* gateway -> downstream client */
 
 typedef struct gw_ctx {
     waiter_t w;
@@ -1118,8 +1109,8 @@ static void test_server_endpoint_dials_upstream(void **state)
 
     zinx_dialer_t *d;
     zinx_conn_t *c = NULL;
-    assert_int_equal(zinx_server_dial(gw, "127.0.0.1", zinx_server_port(up),
-                                      NULL, &d), 0);
+    assert_int_equal(
+        zinx_server_dial(gw, "127.0.0.1", zinx_server_port(up), NULL, &d), 0);
     assert_int_equal(zinx_dialer_wait(d, T_IO, &c), 0);
     assert_ptr_equal(zinx_conn_server(c), gw);
     atomic_store(&g.up, c);
@@ -1133,7 +1124,8 @@ static void test_server_endpoint_dials_upstream(void **state)
             int n = snprintf(p, sizeof(p), "client %d round %d", i, round);
             zinx_msg_t m;
             assert_int_equal(zinx_sync_client_call(cl[i], 1, p, (uint32_t)n,
-                                                   ID_REPLY, T_IO, &m), 0);
+                                                   ID_REPLY, T_IO, &m),
+                             0);
             expect_msg(&m, ID_REPLY, p, (uint32_t)n);
             zinx_sync_msg_free(&m);
         }
@@ -1221,8 +1213,8 @@ static void test_server_endpoint_dials_itself(void **state)
 
     zinx_dialer_t *d;
     zinx_conn_t *c = NULL;
-    assert_int_equal(zinx_server_dial(s, "127.0.0.1", zinx_server_port(s),
-                                      NULL, &d), 0);
+    assert_int_equal(
+        zinx_server_dial(s, "127.0.0.1", zinx_server_port(s), NULL, &d), 0);
     assert_int_equal(zinx_dialer_wait(d, T_IO, &c), 0);
     for (int i = 0; i < 10; i++)
         assert_int_equal(zinx_conn_send_msg(c, 1, "ping", 4), 0);
@@ -1294,16 +1286,15 @@ static void test_dial_names(void **state)
        tries each address within one attempt. */
     zinx_dialer_t *d = NULL;
     zinx_conn_t *c = NULL;
-    assert_int_equal(zinx_server_dial(e, "localhost", zinx_server_port(s),
-                                      NULL, &d), 0);
+    assert_int_equal(
+        zinx_server_dial(e, "localhost", zinx_server_port(s), NULL, &d), 0);
     assert_int_equal(zinx_dialer_wait(d, T_IO, &c), 0);
     assert_int_equal(wait_ge(&sctx.w, &sctx.starts, 1, T_IO), 1);
     zinx_conn_unref(c);
     zinx_dialer_close(d);
 
     d = NULL;
-    assert_int_equal(zinx_server_dial(e, "no-such-host.invalid", 80, NULL,
-                                      &d),
+    assert_int_equal(zinx_server_dial(e, "no-such-host.invalid", 80, NULL, &d),
                      ZINX_ENOENT);
     assert_null(d);
     assert_int_equal(zinx_server_dial(e, "999.1.2.3", 80, NULL, &d),
@@ -1332,8 +1323,10 @@ static void test_dialer_wait_times_out_while_retrying(void **state)
     dial_log_t log;
     log_init(&log);
     zinx_server_t *e = plain_client();
-    zinx_dial_opts_t o = {.reconnect = 1, .backoff_initial_ms = 20,
-                          .backoff_max_ms = 40, .on_event = record_event,
+    zinx_dial_opts_t o = {.reconnect = 1,
+                          .backoff_initial_ms = 20,
+                          .backoff_max_ms = 40,
+                          .on_event = record_event,
                           .udata = &log};
     zinx_dialer_t *d;
     assert_int_equal(zinx_server_dial(e, "127.0.0.1", port, &o, &d), 0);
@@ -1371,9 +1364,12 @@ static void test_dialer_max_attempts_gives_up(void **state)
     dial_log_t log;
     log_init(&log);
     zinx_server_t *e = plain_client();
-    zinx_dial_opts_t o = {.reconnect = 1, .backoff_initial_ms = 10,
-                          .backoff_max_ms = 1000, .max_attempts = 3,
-                          .on_event = record_event, .udata = &log};
+    zinx_dial_opts_t o = {.reconnect = 1,
+                          .backoff_initial_ms = 10,
+                          .backoff_max_ms = 1000,
+                          .max_attempts = 3,
+                          .on_event = record_event,
+                          .udata = &log};
     zinx_dialer_t *d;
     assert_int_equal(zinx_server_dial(e, "127.0.0.1", port, &o, &d), 0);
     zinx_conn_t *c = NULL;
@@ -1486,10 +1482,12 @@ static void test_dialer_reconnects_after_server_restart(void **state)
     zinx_server_t *s = echo_server(ZINX_FORMAT_TLV, 0, &sctx);
     int port = zinx_server_port(s);
     zinx_server_t *e = hello_client(ZINX_FORMAT_TLV, 1, 1, &cctx);
-    zinx_dial_opts_t o = {.connect_timeout_ms = 2000, .reconnect = 1,
+    zinx_dial_opts_t o = {.connect_timeout_ms = 2000,
+                          .reconnect = 1,
                           .backoff_initial_ms = BO_INIT,
                           .backoff_max_ms = BO_MAX,
-                          .on_event = record_event, .udata = &log};
+                          .on_event = record_event,
+                          .udata = &log};
     zinx_dialer_t *d;
     assert_int_equal(zinx_server_dial(e, "127.0.0.1", port, &o, &d), 0);
     zinx_conn_t *c1 = NULL;
@@ -1521,8 +1519,7 @@ static void test_dialer_reconnects_after_server_restart(void **state)
 
     /* A new server on the same port: the dialer comes back by itself. */
     s = echo_server(ZINX_FORMAT_TLV, port, &sctx);
-    long i_back = wait_event(&log, (size_t)last + 1, ZINX_DIAL_CONNECTED,
-                             T_IO);
+    long i_back = wait_event(&log, (size_t)last + 1, ZINX_DIAL_CONNECTED, T_IO);
     assert_true(i_back > last);
     dial_rec_t back = log_at(&log, (size_t)i_back);
     assert_int_equal(back.status, 0);
@@ -1570,12 +1567,14 @@ static void test_dialer_reconnects_after_server_kick(void **state)
     log_init(&log);
     zinx_server_t *s = echo_server(ZINX_FORMAT_LTV_LE, 0, &sctx);
     zinx_server_t *e = hello_client(ZINX_FORMAT_LTV_LE, 1, 0, &cctx);
-    zinx_dial_opts_t o = {.reconnect = 1, .backoff_initial_ms = 10,
-                          .backoff_max_ms = 20, .on_event = record_event,
+    zinx_dial_opts_t o = {.reconnect = 1,
+                          .backoff_initial_ms = 10,
+                          .backoff_max_ms = 20,
+                          .on_event = record_event,
                           .udata = &log};
     zinx_dialer_t *d;
-    assert_int_equal(zinx_server_dial(e, "127.0.0.1", zinx_server_port(s),
-                                      &o, &d), 0);
+    assert_int_equal(
+        zinx_server_dial(e, "127.0.0.1", zinx_server_port(s), &o, &d), 0);
     zinx_conn_t *c1 = NULL;
     assert_int_equal(zinx_dialer_wait(d, T_IO, &c1), 0);
     assert_int_equal(wait_ge(&cctx.w, &cctx.hellos, 1, T_IO), 1);
@@ -1611,12 +1610,15 @@ static void test_dialer_gives_up_after_outage(void **state)
     log_init(&log);
     zinx_server_t *s = echo_server(ZINX_FORMAT_TLV, 0, NULL);
     zinx_server_t *e = plain_client();
-    zinx_dial_opts_t o = {.reconnect = 1, .backoff_initial_ms = 10,
-                          .backoff_max_ms = 20, .max_attempts = 2,
-                          .on_event = record_event, .udata = &log};
+    zinx_dial_opts_t o = {.reconnect = 1,
+                          .backoff_initial_ms = 10,
+                          .backoff_max_ms = 20,
+                          .max_attempts = 2,
+                          .on_event = record_event,
+                          .udata = &log};
     zinx_dialer_t *d;
-    assert_int_equal(zinx_server_dial(e, "127.0.0.1", zinx_server_port(s),
-                                      &o, &d), 0);
+    assert_int_equal(
+        zinx_server_dial(e, "127.0.0.1", zinx_server_port(s), &o, &d), 0);
     assert_int_equal(zinx_dialer_wait(d, T_IO, NULL), 0);
     zinx_server_free(s);
     long g = wait_event(&log, 0, ZINX_DIAL_GAVE_UP, T_IO);
@@ -1653,8 +1655,10 @@ static void test_dialer_close_stops_retrying(void **state)
     zinx_server_t *e = plain_client();
     /* A long back-off: after a FAILED event no attempt is in flight for
        at least 100 ms, so the close below lands between attempts. */
-    zinx_dial_opts_t o = {.reconnect = 1, .backoff_initial_ms = 200,
-                          .backoff_max_ms = 400, .on_event = record_event,
+    zinx_dial_opts_t o = {.reconnect = 1,
+                          .backoff_initial_ms = 200,
+                          .backoff_max_ms = 400,
+                          .on_event = record_event,
                           .udata = &log};
     zinx_dialer_t *d;
     assert_int_equal(zinx_server_dial(e, "127.0.0.1", port, &o, &d), 0);
@@ -1680,12 +1684,14 @@ static void test_dialer_close_while_connected(void **state)
     log_init(&log);
     zinx_server_t *s = echo_server(ZINX_FORMAT_TLV, 0, &sctx);
     zinx_server_t *e = hello_client(ZINX_FORMAT_TLV, 1, 2, &cctx);
-    zinx_dial_opts_t o = {.reconnect = 1, .backoff_initial_ms = 10,
-                          .backoff_max_ms = 20, .on_event = record_event,
+    zinx_dial_opts_t o = {.reconnect = 1,
+                          .backoff_initial_ms = 10,
+                          .backoff_max_ms = 20,
+                          .on_event = record_event,
                           .udata = &log};
     zinx_dialer_t *d;
-    assert_int_equal(zinx_server_dial(e, "127.0.0.1", zinx_server_port(s),
-                                      &o, &d), 0);
+    assert_int_equal(
+        zinx_server_dial(e, "127.0.0.1", zinx_server_port(s), &o, &d), 0);
     assert_int_equal(zinx_dialer_wait(d, T_IO, NULL), 0);
     assert_int_equal(wait_ge(&cctx.w, &cctx.hellos, 1, T_IO), 1);
     size_t n = log_count(&log);
@@ -1728,20 +1734,22 @@ static void test_dialer_outlives_endpoint(void **state)
     log_init(&log);
     zinx_server_t *s = echo_server(ZINX_FORMAT_TLV, 0, &sctx);
     zinx_server_t *e = hello_client(ZINX_FORMAT_TLV, 2, 2, &cctx);
-    zinx_dial_opts_t o = {.reconnect = 1, .backoff_initial_ms = 10,
-                          .backoff_max_ms = 20, .on_event = record_event,
+    zinx_dial_opts_t o = {.reconnect = 1,
+                          .backoff_initial_ms = 10,
+                          .backoff_max_ms = 20,
+                          .on_event = record_event,
                           .udata = &log};
     /* Retries far apart: when the endpoint stops, the retrying dialer is
        certainly waiting out its back-off, not starting an attempt. */
     zinx_dial_opts_t slow = o;
     slow.backoff_initial_ms = slow.backoff_max_ms = 2000;
     zinx_dialer_t *up, *retrying, *idle;
-    assert_int_equal(zinx_server_dial(e, "127.0.0.1", zinx_server_port(s),
-                                      &o, &up), 0);
-    assert_int_equal(zinx_server_dial(e, "127.0.0.1", refused, &slow,
-                                      &retrying), 0);
-    assert_int_equal(zinx_server_dial(e, "127.0.0.1", zinx_server_port(s),
-                                      NULL, &idle), 0);
+    assert_int_equal(
+        zinx_server_dial(e, "127.0.0.1", zinx_server_port(s), &o, &up), 0);
+    assert_int_equal(
+        zinx_server_dial(e, "127.0.0.1", refused, &slow, &retrying), 0);
+    assert_int_equal(
+        zinx_server_dial(e, "127.0.0.1", zinx_server_port(s), NULL, &idle), 0);
     zinx_conn_t *c = NULL;
     assert_int_equal(zinx_dialer_wait(up, T_IO, &c), 0);
     assert_int_equal(zinx_dialer_wait(idle, T_IO, NULL), 0);
@@ -1758,8 +1766,7 @@ static void test_dialer_outlives_endpoint(void **state)
     for (int i = 0; i < 3; i++) {
         assert_null(zinx_dialer_conn(all[i]));
         zinx_conn_t *none = NULL;
-        assert_int_equal(zinx_dialer_wait(all[i], T_IO, &none),
-                         ZINX_ECLOSED);
+        assert_int_equal(zinx_dialer_wait(all[i], T_IO, &none), ZINX_ECLOSED);
         assert_null(none);
     }
     zinx_dialer_close(up);
@@ -1802,8 +1809,10 @@ static void test_dialer_wait_wakes_when_endpoint_stops(void **state)
     log_init(&log);
     /* A long back-off: the endpoint stops while the dialer waits it out
        (the waiter must be woken by the stop, not by an attempt). */
-    zinx_dial_opts_t o = {.reconnect = 1, .backoff_initial_ms = 2000,
-                          .backoff_max_ms = 2000, .on_event = record_event,
+    zinx_dial_opts_t o = {.reconnect = 1,
+                          .backoff_initial_ms = 2000,
+                          .backoff_max_ms = 2000,
+                          .on_event = record_event,
                           .udata = &log};
     waiting_t w = {0};
     assert_int_equal(zinx_server_dial(e, "127.0.0.1", port, &o, &w.d), 0);
@@ -1826,9 +1835,9 @@ typedef struct closer {
     uint32_t close_at; /* attempt whose FAILED event closes the dialer */
 } closer_t;
 
-static void close_on_event(zinx_dialer_t *d, zinx_dial_event_t ev,
-                           int status, uint32_t attempt,
-                           uint32_t next_delay_ms, void *udata)
+static void close_on_event(zinx_dialer_t *d, zinx_dial_event_t ev, int status,
+                           uint32_t attempt, uint32_t next_delay_ms,
+                           void *udata)
 {
     closer_t *x = udata;
     record_event(d, ev, status, attempt, next_delay_ms, &x->log);
@@ -1845,8 +1854,10 @@ static void test_dialer_close_from_its_callback(void **state)
     log_init(&x.log);
     x.close_at = 2;
     zinx_server_t *e = plain_client();
-    zinx_dial_opts_t o = {.reconnect = 1, .backoff_initial_ms = 20,
-                          .backoff_max_ms = 40, .on_event = close_on_event,
+    zinx_dial_opts_t o = {.reconnect = 1,
+                          .backoff_initial_ms = 20,
+                          .backoff_max_ms = 40,
+                          .on_event = close_on_event,
                           .udata = &x};
     zinx_dialer_t *d;
     assert_int_equal(zinx_server_dial(e, "127.0.0.1", port, &o, &d), 0);

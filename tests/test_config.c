@@ -1334,6 +1334,9 @@ static void test_transport_keys(void **state)
          "TCPPort and WsPort are both 7000"},
         {"{\"Mode\": \"\", \"Host\": \"unix:/tmp/z.sock\"}", "needs two ports"},
         {"{\"ProxyProtocol\": \"v1\"}", "ProxyProtocolFrom is empty"},
+        {"{\"ProxyProtocol\": \"v2\", \"ProxyProtocolFrom\": \"::/0\", "
+         "\"Host\": \"unix:/tmp/z.sock\"}",
+         "ProxyProtocol needs a network Host"},
         {"{\"ProxyProtocolFrom\": \"10.0.0.0/33\"}", "\"10.0.0.0/33\""},
         {"{\"ProxyProtocolFrom\": \"10.0.0.1,,::1\"}", "\"\" is not"},
         {"{\"ProxyProtocolFrom\": \"example.com\"}", "\"example.com\""},

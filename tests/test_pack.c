@@ -48,8 +48,7 @@ static const char *rc_name(long rc)
 }
 
 __attribute__((format(printf, 5, 6))) static void
-check_rc(long got, long want, const char *file, int line, const char *fmt,
-         ...)
+check_rc(long got, long want, const char *file, int line, const char *fmt, ...)
 {
     if (got == want)
         return;
@@ -214,17 +213,29 @@ static const struct {
     uint32_t len;
     uint8_t wire[ZINX_HEADER_LEN];
 } headers[] = {
-    {ZINX_FORMAT_TLV, 0xDEADBEEFu, 0x80000001u,
+    {ZINX_FORMAT_TLV,
+     0xDEADBEEFu,
+     0x80000001u,
      {0xde, 0xad, 0xbe, 0xef, 0x80, 0x00, 0x00, 0x01}},
-    {ZINX_FORMAT_LTV_LE, 0xDEADBEEFu, 0x80000001u,
+    {ZINX_FORMAT_LTV_LE,
+     0xDEADBEEFu,
+     0x80000001u,
      {0x01, 0x00, 0x00, 0x80, 0xef, 0xbe, 0xad, 0xde}},
-    {ZINX_FORMAT_TLV, 0x00000000u, 0xFFFFFFFFu,
+    {ZINX_FORMAT_TLV,
+     0x00000000u,
+     0xFFFFFFFFu,
      {0x00, 0x00, 0x00, 0x00, 0xff, 0xff, 0xff, 0xff}},
-    {ZINX_FORMAT_LTV_LE, 0xFFFFFFFFu, 0x00000000u,
+    {ZINX_FORMAT_LTV_LE,
+     0xFFFFFFFFu,
+     0x00000000u,
      {0x00, 0x00, 0x00, 0x00, 0xff, 0xff, 0xff, 0xff}},
-    {ZINX_FORMAT_TLV, 0x00010203u, 0x04050607u,
+    {ZINX_FORMAT_TLV,
+     0x00010203u,
+     0x04050607u,
      {0x00, 0x01, 0x02, 0x03, 0x04, 0x05, 0x06, 0x07}},
-    {ZINX_FORMAT_LTV_LE, 0x00010203u, 0x04050607u,
+    {ZINX_FORMAT_LTV_LE,
+     0x00010203u,
+     0x04050607u,
      {0x07, 0x06, 0x05, 0x04, 0x03, 0x02, 0x01, 0x00}},
 };
 
@@ -243,8 +254,8 @@ static void test_header_vectors(void **state)
         const uint8_t *in = guard_place(&g, headers[i].wire, ZINX_HEADER_LEN);
         uint32_t id = 0;
         uint32_t len = 0;
-        CHECK_RC(zinx_unpack_header(headers[i].format, in, ZINX_HEADER_LEN,
-                                    &id, &len),
+        CHECK_RC(zinx_unpack_header(headers[i].format, in, ZINX_HEADER_LEN, &id,
+                                    &len),
                  0, "header %zu", i);
         assert_int_equal(id, headers[i].id);
         assert_int_equal(len, headers[i].len);
@@ -268,8 +279,8 @@ static void test_pack_vectors(void **state)
         assert_true(v->wire_len + 4 <= sizeof(out));
         memset(out, SENTINEL, sizeof(out));
         /* cap is exactly the frame size: an exact fit must succeed. */
-        long n = zinx_pack(v->format, 4096, v->id, v->payload,
-                           v->payload_len, out, v->wire_len);
+        long n = zinx_pack(v->format, 4096, v->id, v->payload, v->payload_len,
+                           out, v->wire_len);
         CHECK_RC(n, (long)v->wire_len, "vector %zu", i);
         assert_memory_equal(out, v->wire, v->wire_len);
         for (size_t k = v->wire_len; k < sizeof(out); k++)
@@ -346,28 +357,25 @@ static void test_every_prefix_eagain(void **state)
 static void test_truncated_header_eagain(void **state)
 {
     (void)state;
-    static const uint32_t lens[] = {0, 5, 4096, 4097, 0x80000000u,
-                                    0xFFFFFFFFu};
+    static const uint32_t lens[] = {0, 5, 4096, 4097, 0x80000000u, 0xFFFFFFFFu};
     guard_t g;
     guard_init(&g, ZINX_HEADER_LEN);
     for (size_t f = 0; f < N_FORMATS; f++) {
         for (size_t i = 0; i < COUNT(lens); i++) {
             uint8_t hdr[ZINX_HEADER_LEN];
-            CHECK_RC(zinx_pack_header(formats[f], 0x01020304u, lens[i], hdr),
-                     0, "format %zu", f);
+            CHECK_RC(zinx_pack_header(formats[f], 0x01020304u, lens[i], hdr), 0,
+                     "format %zu", f);
             for (size_t k = 0; k < ZINX_HEADER_LEN; k++) {
                 const uint8_t *in = guard_place(&g, hdr, k);
                 zinx_msg_t m;
                 fill_msg(&m);
-                CHECK_RC(zinx_unpack(formats[f], 4096, in, k, &m),
-                         ZINX_EAGAIN, "format %zu len %u k %zu", f, lens[i],
-                         k);
+                CHECK_RC(zinx_unpack(formats[f], 4096, in, k, &m), ZINX_EAGAIN,
+                         "format %zu len %u k %zu", f, lens[i], k);
                 assert_msg_untouched(&m);
                 uint32_t id = 7;
                 uint32_t len = 7;
                 CHECK_RC(zinx_unpack_header(formats[f], in, k, &id, &len),
-                         ZINX_EAGAIN, "format %zu len %u k %zu", f, lens[i],
-                         k);
+                         ZINX_EAGAIN, "format %zu len %u k %zu", f, lens[i], k);
                 assert_int_equal(id, 7);
                 assert_int_equal(len, 7);
             }
@@ -524,8 +532,8 @@ static void stream_add(stream_t *s, zinx_packet_format_t format, uint32_t id,
     m->len = len;
     for (uint32_t i = 0; i < len; i++)
         m->data[i] = (uint8_t)(id + i * 31u);
-    long n = zinx_pack(format, MAX_PAYLOAD, id, m->data, len,
-                       s->bytes + s->len, sizeof(s->bytes) - s->len);
+    long n = zinx_pack(format, MAX_PAYLOAD, id, m->data, len, s->bytes + s->len,
+                       sizeof(s->bytes) - s->len);
     CHECK_RC(n, (long)(ZINX_HEADER_LEN + len), "pack id %u", id);
     s->len += (size_t)n;
     s->ends[s->n_msgs++] = s->len;
@@ -643,8 +651,8 @@ static void test_pack_errors(void **state)
             long want = cases[i].want != 0
                             ? cases[i].want
                             : (long)(ZINX_HEADER_LEN + cases[i].len);
-            long r = zinx_pack(fmt, 16, 5, data, cases[i].len, out,
-                               cases[i].cap);
+            long r =
+                zinx_pack(fmt, 16, 5, data, cases[i].len, out, cases[i].cap);
             CHECK_RC(r, want, "format %zu case %zu", f, i);
             if (r < 0)
                 assert_all_sentinel(out, sizeof(out));
@@ -653,10 +661,10 @@ static void test_pack_errors(void **state)
         }
 
         memset(out, SENTINEL, sizeof(out));
-        CHECK_RC(zinx_pack(fmt, 16, 5, NULL, 1, out, sizeof(out)),
-                 ZINX_EINVAL, "format %zu NULL data", f);
-        CHECK_RC(zinx_pack(fmt, 16, 5, data, 1, NULL, sizeof(out)),
-                 ZINX_EINVAL, "format %zu NULL out", f);
+        CHECK_RC(zinx_pack(fmt, 16, 5, NULL, 1, out, sizeof(out)), ZINX_EINVAL,
+                 "format %zu NULL data", f);
+        CHECK_RC(zinx_pack(fmt, 16, 5, data, 1, NULL, sizeof(out)), ZINX_EINVAL,
+                 "format %zu NULL out", f);
         assert_all_sentinel(out, sizeof(out));
         /* No payload: NULL data is fine. */
         CHECK_RC(zinx_pack(fmt, 16, 5, NULL, 0, out, sizeof(out)),
@@ -665,9 +673,9 @@ static void test_pack_errors(void **state)
     memset(out, SENTINEL, sizeof(out));
     CHECK_RC(zinx_pack(FORMAT_BAD, 16, 5, data, 1, out, sizeof(out)),
              ZINX_EINVAL, "bad format");
-    CHECK_RC(zinx_pack((zinx_packet_format_t)-1, 16, 5, data, 1, out,
-                       sizeof(out)),
-             ZINX_EINVAL, "format -1");
+    CHECK_RC(
+        zinx_pack((zinx_packet_format_t)-1, 16, 5, data, 1, out, sizeof(out)),
+        ZINX_EINVAL, "format -1");
     assert_all_sentinel(out, sizeof(out));
 }
 
@@ -680,15 +688,15 @@ static void test_bad_arguments(void **state)
     assert_all_sentinel(hdr, sizeof(hdr));
 
     uint8_t frame[ZINX_HEADER_LEN + 5];
-    CHECK_RC(zinx_pack(ZINX_FORMAT_TLV, 16, 1, "hello", 5, frame,
-                       sizeof(frame)),
-             sizeof(frame), "pack");
+    CHECK_RC(
+        zinx_pack(ZINX_FORMAT_TLV, 16, 1, "hello", 5, frame, sizeof(frame)),
+        sizeof(frame), "pack");
     uint32_t id = 0;
     uint32_t len = 0;
     zinx_msg_t m;
     fill_msg(&m);
-    CHECK_RC(zinx_unpack(FORMAT_BAD, 16, frame, sizeof(frame), &m),
-             ZINX_EINVAL, "bad format");
+    CHECK_RC(zinx_unpack(FORMAT_BAD, 16, frame, sizeof(frame), &m), ZINX_EINVAL,
+             "bad format");
     CHECK_RC(zinx_unpack(ZINX_FORMAT_TLV, 16, NULL, sizeof(frame), &m),
              ZINX_EINVAL, "NULL buf");
     assert_msg_untouched(&m);
@@ -720,10 +728,10 @@ static uint32_t next_random(uint32_t *s)
 static void test_round_trip(void **state)
 {
     (void)state;
-    static const uint32_t lens[] = {0, 1, 2, 7, 8, 9, 255, 256,
-                                    4095, 4096, 65535, 65536, 1u << 20};
-    static const uint32_t ids[] = {0, 1, 0x7FFFFFFFu, 0x80000000u,
-                                   0xFFFFFFFFu, 0x00FF00FFu};
+    static const uint32_t lens[] = {0,   1,    2,    7,     8,     9,       255,
+                                    256, 4095, 4096, 65535, 65536, 1u << 20};
+    static const uint32_t ids[] = {0,           1,           0x7FFFFFFFu,
+                                   0x80000000u, 0xFFFFFFFFu, 0x00FF00FFu};
     const uint32_t max = 1u << 20;
     const size_t cap = ZINX_HEADER_LEN + max;
     uint8_t *payload = malloc(max);
@@ -737,10 +745,11 @@ static void test_round_trip(void **state)
             uint32_t id = ids[i % COUNT(ids)];
             for (uint32_t k = 0; k < lens[i]; k++)
                 payload[k] = (uint8_t)next_random(&seed);
-            long n = zinx_pack(formats[f], max, id, payload, lens[i], out,
-                               cap);
-            CHECK_RC(n, (long)(ZINX_HEADER_LEN + lens[i]), "format %zu "
-                     "len %u", f, lens[i]);
+            long n = zinx_pack(formats[f], max, id, payload, lens[i], out, cap);
+            CHECK_RC(n, (long)(ZINX_HEADER_LEN + lens[i]),
+                     "format %zu "
+                     "len %u",
+                     f, lens[i]);
             const uint8_t *in = guard_place(&g, out, (size_t)n);
             zinx_msg_t m;
             CHECK_RC(zinx_unpack(formats[f], max, in, (size_t)n, &m), n,
@@ -752,8 +761,7 @@ static void test_round_trip(void **state)
 
             uint32_t hid = 0;
             uint32_t hlen = 0;
-            CHECK_RC(zinx_unpack_header(formats[f], in, (size_t)n, &hid,
-                                        &hlen),
+            CHECK_RC(zinx_unpack_header(formats[f], in, (size_t)n, &hid, &hlen),
                      0, "format %zu len %u", f, lens[i]);
             assert_int_equal(hid, id);
             assert_int_equal(hlen, lens[i]);
@@ -785,10 +793,24 @@ static void test_format_parse(void **state)
         {"Zinx_Pack_LTV_Little_Endian", ZINX_FORMAT_LTV_LE},
     };
     static const char *const bad[] = {
-        "", "t", "tl", "tlvx", "tlv ", " tlv", "tlv\n", "ltv", "ltv_be",
-        "ltv-le", "ltvle", "ltv_le_", "unknown", "zinx_pack_tlv",
-        "zinx_pack_tlv_little_endian", "zinx_pack_ltv_big_endian",
-        "zinx_pack_tlv_big_endian ", "t\xcc\x80lv",
+        "",
+        "t",
+        "tl",
+        "tlvx",
+        "tlv ",
+        " tlv",
+        "tlv\n",
+        "ltv",
+        "ltv_be",
+        "ltv-le",
+        "ltvle",
+        "ltv_le_",
+        "unknown",
+        "zinx_pack_tlv",
+        "zinx_pack_tlv_little_endian",
+        "zinx_pack_ltv_big_endian",
+        "zinx_pack_tlv_big_endian ",
+        "t\xcc\x80lv",
     };
     for (size_t i = 0; i < COUNT(good); i++) {
         /* Start from the other format so a no-op cannot pass. */
@@ -813,16 +835,15 @@ static void test_format_name(void **state)
 {
     (void)state;
     assert_string_equal(zinx_packet_format_name(ZINX_FORMAT_TLV), "tlv");
-    assert_string_equal(zinx_packet_format_name(ZINX_FORMAT_LTV_LE),
-                        "ltv_le");
+    assert_string_equal(zinx_packet_format_name(ZINX_FORMAT_LTV_LE), "ltv_le");
     assert_string_equal(zinx_packet_format_name(FORMAT_BAD), "unknown");
-    assert_string_equal(
-        zinx_packet_format_name((zinx_packet_format_t)-1), "unknown");
+    assert_string_equal(zinx_packet_format_name((zinx_packet_format_t)-1),
+                        "unknown");
     for (size_t i = 0; i < N_FORMATS; i++) {
         zinx_packet_format_t f = FORMAT_BAD;
-        CHECK_RC(zinx_packet_format_parse(zinx_packet_format_name(formats[i]),
-                                          &f),
-                 0, "format %zu", i);
+        CHECK_RC(
+            zinx_packet_format_parse(zinx_packet_format_name(formats[i]), &f),
+            0, "format %zu", i);
         assert_int_equal(f, formats[i]);
     }
 }

@@ -41,8 +41,8 @@ typedef void (*zinx_timer_fn)(zinx_timer_t *timer, zinx_conn_t *conn,
                               void *udata);
 
 /* Runs fn once, delay_ms from now, on an I/O thread. */
-int zinx_timer_after(zinx_server_t *server, uint64_t delay_ms,
-                     zinx_timer_fn fn, void *udata, zinx_timer_t **out);
+int zinx_timer_after(zinx_server_t *server, uint64_t delay_ms, zinx_timer_fn fn,
+                     void *udata, zinx_timer_t **out);
 /* Runs fn every interval_ms (> 0), the first time interval_ms from now;
    runs missed while the thread was busy are skipped, not bunched. */
 int zinx_timer_every(zinx_server_t *server, uint64_t interval_ms,

@@ -351,6 +351,13 @@ static int check_transports(const zinx_config_t *c, char *err, size_t err_len)
         zinx__config_msg(err, err_len, "ProxyProtocolFrom: %s", why);
         return ZINX_ECONFIG;
     }
+    if (c->proxy_protocol != ZINX_PROXY_OFF && zinx__addr_is_unix(c->host)) {
+        zinx__config_msg(err, err_len,
+                         "ProxyProtocol needs a network Host: a unix: "
+                         "socket's peers have no address ProxyProtocolFrom "
+                         "could match");
+        return ZINX_ECONFIG;
+    }
     if (c->proxy_protocol != ZINX_PROXY_OFF && nets.n == 0) {
         zinx__config_msg(err, err_len,
                          "ProxyProtocol is on and ProxyProtocolFrom is empty: "
