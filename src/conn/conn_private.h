@@ -348,6 +348,12 @@ bool conn_gather_end(zinx_conn_t *c);
 
 void conn_start_deadlines(zinx_conn_t *c);
 void conn_on_timer(zinx__timer_t *t, void *arg);
+/* Loop thread: the open connection's handler of its stream's
+   readiness (lifecycle.c). */
+void conn_on_stream_ready(void *owner, uint32_t events);
+/* Loop thread, adoption of a connection whose stack has handshakes
+   (handshake.c): state CONN_HANDSHAKE, stream started, deadline armed. */
+void conn_adopt_handshaking(zinx_conn_t *c);
 /* Loop thread, CONN_HANDSHAKE: the timer fired; cut the connection if
    its handshake deadline passed. */
 void conn_handshake_timer(zinx_conn_t *c, uint64_t now);
