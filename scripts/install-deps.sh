@@ -6,8 +6,10 @@
 # Profiles (several may be given; none means "test"):
 #   build    make, make demo, make bench, make install: gcc and its libc
 #            headers, make, cmake, pkg-config, cJSON, liburing (the
-#            io_uring backend), OpenSSL 3 (libssl-dev: TLS), and cmocka,
-#            which the default configure needs because it builds tests/
+#            io_uring backend), OpenSSL 3 (libssl-dev: TLS), protobuf-c
+#            (libprotobuf-c-dev, protobuf-c-compiler: the MMO demo's
+#            messages), and cmocka, which the default configure needs
+#            because it builds tests/
 #   test     make test, make deps: build, valgrind (a ctest test runs
 #            under it), haproxy (test_proxy_haproxy's peer), openssl and
 #            python3 (the TLS tests' peers), chromium, Node.js and npm
@@ -46,7 +48,7 @@ cmake_pkgs=(make cmake pkg-config libcjson-dev liburing-dev libssl-dev)
 profile_packages() {
     case $1 in
     build | demo | bench) printf '%s\n' "${cc_pkgs[@]}" "${cmake_pkgs[@]}" \
-        libcmocka-dev ;;
+        libcmocka-dev libprotobuf-c-dev protobuf-c-compiler ;;
     test)
         profile_packages build
         printf '%s\n' valgrind openssl python3
