@@ -9,7 +9,8 @@
  * The head is found as the layer finds it, then parsed from an exact
  * copy (a read past its end is an AddressSanitizer report). Checked: an
  * accepted request is a GET of the path with a 24-character key and a
- * refusal's status is one the layer can answer; header lookups find only
+ * refusal's status is one the layer can answer (or a static page's: a
+ * GET or HEAD of its path without an upgrade); header lookups find only
  * what the head holds.
  */
 #include <string.h>
@@ -37,6 +38,24 @@ static void request(char *head, size_t len)
     FUZZ_CHECK(why != NULL, "no reason for %d", st);
     FUZZ_CHECK(st == 400 || st == 404 || st == 405 || st == 426 || st == 431,
                "status %d", st);
+    /* A refused request may be a static page's: only a GET or HEAD of
+       its path without an Upgrade header. */
+    static uint8_t response[] = "HEADbody";
+    static zinx__ws_page_t page = {.path = (char *)"/",
+                                   .response = response,
+                                   .head_len = 4,
+                                   .body_len = 4};
+    size_t plen = 0;
+    const zinx__ws_page_t *p =
+        zinx__ws_page_match(&page, "/ws", &req, st, &plen);
+    if (p == NULL)
+        return;
+    FUZZ_CHECK(strcmp(req.path, "/") == 0, "page path %s", req.path);
+    FUZZ_CHECK(zinx__ws_http_header(&req, "Upgrade") == NULL, "an upgrade");
+    bool head_only = strcmp(req.method, "HEAD") == 0;
+    FUZZ_CHECK(head_only || strcmp(req.method, "GET") == 0, "method %s",
+               req.method);
+    FUZZ_CHECK(plen == (head_only ? 4u : 8u), "length %zu", plen);
 }
 
 static void response(char *head, size_t len)

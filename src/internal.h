@@ -189,6 +189,8 @@ struct zinx_server {
     /* WebSocket upgrades' check (zinx_server_set_ws_check), or NULL. */
     zinx_ws_check_fn ws_check;
     void *ws_check_udata;
+    /* Static pages on the WebSocket port (zinx_server_add_http_page). */
+    struct zinx__ws_page *ws_pages;
     zinx_connmgr_t *mgr;
     zinx__stats_t stats;
 

@@ -75,12 +75,24 @@ static void open_after_handshake(zinx_conn_t *c)
         conn_schedule(c);
 }
 
+/* A layer answered the peer itself (a page on the WebSocket port): the
+   connection ends unopened, neither a failure nor a connection of the
+   server's hooks. */
+static void handshake_served(zinx_conn_t *c)
+{
+    ZINX__LOG(c->server, ZINX_LOG_DEBUG, "conn %llu (%s): served a page",
+              (unsigned long long)c->id, c->stream->remote);
+    conn_finish(c, FINISH_ABORT);
+}
+
 static void handshake_step(zinx_conn_t *c)
 {
     int rc = zinx__stream_handshake(c->stream);
     if (rc == ZINX_EAGAIN)
         return;
-    if (rc != 0)
+    if (rc == ZINX__HS_SERVED)
+        handshake_served(c);
+    else if (rc != 0)
         handshake_failed(c, rc);
     else
         open_after_handshake(c);

@@ -11,6 +11,7 @@
 #include "internal.h"
 #include "server/config_internal.h"
 #include "server/listener.h"
+#include "ws/ws.h"
 
 zinx_server_t *zinx_server_new(const zinx_config_t *cfg)
 {
@@ -690,6 +691,7 @@ void zinx_server_free(zinx_server_t *s)
     }
     zinx__transports_free(s);
     free(s->tls_alpn);
+    zinx__ws_pages_free(s->ws_pages);
     zinx__router_table_free(&s->routes);
     zinx__chain_free(&s->fallback);
     zinx__mw_free(&s->use);

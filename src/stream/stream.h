@@ -65,7 +65,8 @@ typedef struct zinx__stream_ops {
     /* The owner wants ZINX__EV_READ and/or ZINX__EV_WRITE readiness. */
     int (*want)(zinx__stream_t *s, uint32_t events);
     /* Drives a handshake (TLS, a PROXY header): 0 when done, ZINX_EAGAIN
-       while it goes on, or a negative ZINX_E* code. NULL: none. */
+       while it goes on, ZINX__HS_SERVED, or a negative ZINX_E* code.
+       NULL: none. */
     int (*handshake)(zinx__stream_t *s);
     /* Bytes written but not acknowledged by the peer yet (the kernel's
        send queue), so that a lingering close knows when nothing can be
@@ -113,6 +114,11 @@ struct zinx__stream {
     char remote[ZINX__ADDR_TEXT_MAX];
     char local[ZINX__ADDR_TEXT_MAX];
 };
+
+/* A handshake's outcome that is neither an opening nor a failure: the
+   layer answered the peer itself (a page on the WebSocket port) and the
+   connection ends without opening. Positive, so no ZINX_E* code. */
+#define ZINX__HS_SERVED 1
 
 /* Reported only by layers, never by a descriptor: the peer showed it is
    alive without sending data (a WebSocket ping or pong), which the
@@ -209,7 +215,8 @@ zinx__stream_t *zinx__stack_build(const zinx__stack_spec_t *spec,
  * Drives the handshakes of the stack under and including s, bottom
  * first: 0 once every one is over, ZINX_EAGAIN while one waits for the
  * peer (the layer has asked its lower stream for the readiness it
- * needs), or the negative ZINX_E* code that failed it. Loop thread.
+ * needs), ZINX__HS_SERVED when a layer answered the peer itself, or the
+ * negative ZINX_E* code that failed it. Loop thread.
  */
 int zinx__stream_handshake(zinx__stream_t *s);
 /* Whether any stream of the stack under and including s has a handshake

@@ -23,6 +23,7 @@ int zinx__ws_conf_new(zinx_server_t *s, zinx__ws_conf_t **out)
     conf->max_msg = s->cfg.ws_max_message_size;
     conf->check = s->ws_check;
     conf->check_udata = s->ws_check_udata;
+    conf->pages = s->ws_pages;
     *out = conf;
     return 0;
 }

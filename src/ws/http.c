@@ -176,7 +176,9 @@ static int refuse(const char **why, const char *text, int status)
     return status;
 }
 
-/* "GET /path?query HTTP/1.1": the method, target and version. */
+/* "GET /path?query HTTP/1.1": the method, target and version. The
+   method is checked once the headers are parsed, so that a refusal of
+   another method still has the whole request (a page's HEAD). */
 static int parse_request_line(char *line, zinx__ws_http_t *out,
                               const char **why)
 {
@@ -196,8 +198,7 @@ static int parse_request_line(char *line, zinx__ws_http_t *out,
     for (const char *p = target; *p != '\0'; p++)
         if ((unsigned char)*p <= 0x20 || (unsigned char)*p >= 0x7f)
             return refuse(why, "malformed request target", 400);
-    if (strcmp(line, "GET") != 0)
-        return refuse(why, "the method is not GET", 405);
+    out->method = line;
     char *q = strchr(target, '?');
     out->query = "";
     if (q != NULL) {
@@ -224,6 +225,8 @@ int zinx__ws_parse_request(char *buf, size_t len, const char *path,
     if (rc != 0)
         return refuse(
             why, rc == 431 ? "too many header lines" : "malformed header", rc);
+    if (strcmp(out->method, "GET") != 0)
+        return refuse(why, "the method is not GET", 405);
     if (strcmp(out->path, path) != 0)
         return refuse(why, "not WsPath", 404);
     if (header_count(out, "Host") != 1)

@@ -19,6 +19,12 @@
  * tx drained. tx is bounded by one frame and the control frames, and
  * freed when empty on a server, so that an idle connection keeps no
  * buffer.
+ *
+ * A server's request for one of its static pages (page.c) is answered
+ * in the handshake: the page's shared response is written from where
+ * the socket left it (no copy), our direction shut, the peer's bytes
+ * read and dropped until it closes, and the handshake ends with
+ * ZINX__HS_SERVED: the connection never opens.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -38,7 +44,9 @@
 enum ws_state {
     WS_HS_READ,  /* a server reads the request, a client the response */
     WS_HS_WRITE, /* a server writes its 101, a client its request */
-    WS_OPEN
+    WS_OPEN,
+    WS_PAGE_WRITE, /* a server writes a page's response */
+    WS_PAGE_DRAIN  /* ... then waits for the peer to close */
 };
 
 typedef struct ws_layer {
@@ -61,6 +69,8 @@ typedef struct ws_layer {
     zinx__buf_t tx;
     char *path;                           /* the upgraded path */
     char accept[ZINX__WS_ACCEPT_LEN + 1]; /* a client's expected */
+    const zinx__ws_page_t *page;          /* the page being served */
+    size_t page_len, page_off;            /* its response: length, written */
 } ws_layer_t;
 
 static ws_layer_t *ws_of(zinx__stream_t *s)
@@ -533,14 +543,76 @@ static void keep_rest(ws_layer_t *w, size_t head)
     }
 }
 
+/* ---- a static page ------------------------------------------------------ */
+
+/* Reads and drops what the peer sends until it closes: then the page is
+   served (a reset too: it had every byte). ZINX_EAGAIN after asking
+   for READ. */
+static int page_drain(ws_layer_t *w)
+{
+    uint8_t sink[4096];
+    for (;;) {
+        ssize_t n = zinx__stream_read(lower_of(w), sink, sizeof(sink));
+        if (n > 0)
+            continue;
+        if (n != ZINX_EAGAIN)
+            return ZINX__HS_SERVED;
+        int rc = update_want(w, ZINX__EV_READ);
+        return rc != 0 ? rc : ZINX_EAGAIN;
+    }
+}
+
+/* Writes the rest of the page's response, then shuts our direction
+   (TCP's FIN, TLS's close_notify) and drains. */
+static int page_step(ws_layer_t *w)
+{
+    while (w->state == WS_PAGE_WRITE && w->page_off < w->page_len) {
+        struct iovec iov = {.iov_base = w->page->response + w->page_off,
+                            .iov_len = w->page_len - w->page_off};
+        ssize_t n = zinx__stream_writev(lower_of(w), &iov, 1);
+        if (n == ZINX_EAGAIN) {
+            int rc = update_want(w, ZINX__EV_WRITE);
+            return rc != 0 ? rc : ZINX_EAGAIN;
+        }
+        if (n <= 0)
+            return hs_fail(w, n < 0 ? (int)n : ZINX_EPIPE,
+                           "the peer left before the page was written");
+        w->page_off += (size_t)n;
+    }
+    if (w->state == WS_PAGE_WRITE) {
+        w->state = WS_PAGE_DRAIN;
+        int rc = lower_of(w)->ops->shutdown(lower_of(w));
+        if (rc != 0 && rc != ZINX_EAGAIN)
+            return ZINX__HS_SERVED; /* written; the peer is gone */
+    }
+    return page_drain(w);
+}
+
+static int page_start(ws_layer_t *w, const zinx__ws_page_t *page, size_t len)
+{
+    /* Whatever came after the request's head is never read. */
+    free(w->hs);
+    w->hs = NULL;
+    w->page = page;
+    w->page_len = len;
+    w->state = WS_PAGE_WRITE;
+    return page_step(w);
+}
+
+/* ---- the upgrade, continued -------------------------------------------- */
+
 static int server_accept(ws_layer_t *w, size_t head)
 {
     zinx__ws_http_t req;
     const char *key = NULL, *why = NULL;
     int st = zinx__ws_parse_request((char *)w->hs, head, w->conf->path, &req,
                                     &key, &why);
-    if (st != 0)
-        return refuse(w, st, why);
+    if (st != 0) {
+        size_t len = 0;
+        const zinx__ws_page_t *page =
+            zinx__ws_page_match(w->conf->pages, w->conf->path, &req, st, &len);
+        return page != NULL ? page_start(w, page, len) : refuse(w, st, why);
+    }
     if (w->conf->check != NULL) {
         st = w->conf->check(req.path, zinx__ws_http_header(&req, "Origin"),
                             &req, w->conf->check_udata);
@@ -615,6 +687,8 @@ static int ws_handshake(zinx__stream_t *s)
 {
     ws_layer_t *w = ws_of(s);
     int rc;
+    if (w->state == WS_PAGE_WRITE || w->state == WS_PAGE_DRAIN)
+        return page_step(w);
     if (!w->server && w->state == WS_HS_READ && w->accept[0] == '\0' &&
         (rc = client_request(w)) != 0)
         return rc;
@@ -636,7 +710,8 @@ static int ws_handshake(zinx__stream_t *s)
         return rc != 0 ? rc : update_want(w, 0);
     }
     rc = server_accept(w, (size_t)head);
-    return rc == ZINX_EAGAIN ? ws_handshake(s) : rc;
+    /* After the 101 is queued, go on writing it; a page waits. */
+    return rc == ZINX_EAGAIN && w->state == WS_HS_WRITE ? ws_handshake(s) : rc;
 }
 
 /* ---- the table ---------------------------------------------------------- */

@@ -10,6 +10,7 @@
  *          encoder
  * layer.c  the stream layer, server and client roles
  * api.c    the settings, the public calls of include/zinx/websocket.h
+ * page.c   static pages served on the port beside the upgrade
  */
 #ifndef ZINX_WS_WS_H
 #define ZINX_WS_WS_H
@@ -40,9 +41,10 @@ typedef struct zinx__ws_header {
 /* A parsed request or response: slices of the buffer it was parsed in
    (which the parser NUL-terminates in place). */
 struct zinx_ws_request {
-    const char *path;  /* request target without the query (a request) */
-    const char *query; /* after '?', or "" */
-    int status;        /* the status code (a response) */
+    const char *method; /* "GET", "HEAD"... (a request) */
+    const char *path;   /* request target without the query (a request) */
+    const char *query;  /* after '?', or "" */
+    int status;         /* the status code (a response) */
     int nheaders;
     zinx__ws_header_t headers[ZINX__WS_HTTP_HEADERS];
 };
@@ -164,6 +166,30 @@ size_t zinx__ws_put_header(uint8_t *hdr, uint8_t opcode, uint64_t len,
 uint8_t zinx__ws_mask_copy(uint8_t *dst, const uint8_t *src, size_t n,
                            const uint8_t mask[4], uint8_t pos);
 
+/* ---- static pages (page.c) ---------------------------------------------- */
+
+/* A page: its response, head and body in one block made once, shared
+   read-only by every connection that gets it. */
+typedef struct zinx__ws_page {
+    struct zinx__ws_page *next;
+    char *path;
+    uint8_t *response; /* the 200 head, then the body */
+    size_t head_len;
+    size_t body_len;
+} zinx__ws_page_t;
+
+/* The page a refused request asks for, or NULL: a GET or HEAD without
+   an Upgrade header of one of pages' paths (never upgrade_path). *len
+   is what to write of its response (the head alone for HEAD). req is
+   what zinx__ws_parse_request made of it, with status st. */
+const zinx__ws_page_t *zinx__ws_page_match(const zinx__ws_page_t *pages,
+                                           const char *upgrade_path,
+                                           const zinx__ws_http_t *req, int st,
+                                           size_t *len);
+
+/* Frees a server's list of pages. */
+void zinx__ws_pages_free(zinx__ws_page_t *pages);
+
 /* ---- the layer (layer.c) ------------------------------------------------- */
 
 /* The settings of a server's WebSocket layers, made at start and shared
@@ -174,6 +200,8 @@ typedef struct zinx__ws_conf {
     uint32_t max_msg;
     zinx_ws_check_fn check; /* the server's: may refuse an upgrade */
     void *check_udata;
+    /* The server's pages (its list, read-only while it runs), or NULL. */
+    const zinx__ws_page_t *pages;
     /* A client's: the Host header's text. */
     char host[300];
 } zinx__ws_conf_t;
