@@ -4,7 +4,6 @@
 #endif
 #include "players.h"
 
-#include <math.h>
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
@@ -13,7 +12,7 @@
 #include <zinx/websocket.h>
 
 #include "aoi.h"
-#include "msg.pb-c.h"
+#include "checks.h"
 #include "protocol.h"
 
 /* The player ID as a connection property, as Zinx's demo keeps it. */
@@ -80,44 +79,7 @@ static void on_stop(zinx_conn_t *conn, void *udata)
     mmo_engine_leave(e, s); /* the world thread frees s */
 }
 
-/* ---- checks ------------------------------------------------------------ */
-
-/* Proto3 strings must be UTF-8, and Go's protobuf (Zinx's robot) refuses
-   a message whose string is not: an invalid chat must not go out. */
-static bool valid_utf8(const unsigned char *s)
-{
-    while (*s) {
-        unsigned c = *s++;
-        int more;
-        unsigned min;
-        if (c < 0x80)
-            continue;
-        if (c >= 0xC2 && c <= 0xDF) {
-            more = 1;
-            min = 0x80;
-        } else if (c >= 0xE0 && c <= 0xEF) {
-            more = 2;
-            min = 0x800;
-            c &= 0x0F;
-        } else if (c >= 0xF0 && c <= 0xF4) {
-            more = 3;
-            min = 0x10000;
-            c &= 0x07;
-        } else {
-            return false;
-        }
-        if (more == 1)
-            c &= 0x1F;
-        for (int i = 0; i < more; i++, s++) {
-            if ((*s & 0xC0) != 0x80)
-                return false;
-            c = (c << 6) | (*s & 0x3F);
-        }
-        if (c < min || c > 0x10FFFF || (c >= 0xD800 && c <= 0xDFFF))
-            return false;
-    }
-    return true;
-}
+/* ---- chat rate ---------------------------------------------------------- */
 
 static uint64_t now_ms(void)
 {
@@ -151,24 +113,20 @@ static void on_talk(zinx_request_t *req, void *udata)
     mmo_session_t *s = zinx_conn_data(zinx_request_conn(req));
     if (s == NULL)
         return; /* a viewer: it sends nothing that counts */
-    if (zinx_request_data_len(req) > MMO_CHAT_MAX + 8) {
-        count(&c->refused_chat_size); /* not worth decoding */
-        return;
-    }
-    Pb__Talk *talk = pb__talk__unpack(NULL, zinx_request_data_len(req),
-                                      zinx_request_data(req));
-    if (talk == NULL) {
-        count(&c->refused_malformed);
-        return;
-    }
-    size_t len = strlen(talk->content);
-    if (len == 0 || len > MMO_CHAT_MAX)
+    char text[MMO_CHAT_MAX + 1];
+    switch (mmo_check_talk(zinx_request_data(req), zinx_request_data_len(req),
+                           text)) {
+    case MMO_OK:
+        if (!may_talk(s) || !mmo_engine_talk(e, s, text))
+            count(&c->refused_chat_rate);
+        break;
+    case MMO_BAD_CHAT_SIZE:
         count(&c->refused_chat_size);
-    else if (!valid_utf8((const unsigned char *)talk->content))
+        break;
+    default:
         count(&c->refused_malformed);
-    else if (!may_talk(s) || !mmo_engine_talk(e, s, talk->content))
-        count(&c->refused_chat_rate);
-    pb__talk__free_unpacked(talk, NULL);
+        break;
+    }
 }
 
 static void on_move(zinx_request_t *req, void *udata)
@@ -178,23 +136,22 @@ static void on_move(zinx_request_t *req, void *udata)
     mmo_session_t *s = zinx_conn_data(zinx_request_conn(req));
     if (s == NULL)
         return;
-    Pb__Position *p = pb__position__unpack(NULL, zinx_request_data_len(req),
-                                           zinx_request_data(req));
-    if (p == NULL) {
-        count(&c->refused_malformed);
-        return;
-    }
     mmo_aoi_t aoi;
     mmo_aoi_init_zinx(&aoi);
-    mmo_pos_t to = {.x = p->x, .y = p->y, .z = p->z, .v = p->v};
-    pb__position__free_unpacked(p, NULL);
-    if (!mmo_aoi_inside(&aoi, to.x, to.z) || !isfinite(to.y) ||
-        !isfinite(to.v)) {
+    mmo_move_t m;
+    switch (mmo_check_move(&aoi, zinx_request_data(req),
+                           zinx_request_data_len(req), &m)) {
+    case MMO_OK:
+        /* Only out of memory refuses it: the player's next move will do. */
+        (void)mmo_engine_move(e, s, &(mmo_pos_t){m.x, m.y, m.z, m.v});
+        break;
+    case MMO_BAD_POSITION:
         count(&c->refused_position);
-        return;
+        break;
+    default:
+        count(&c->refused_malformed);
+        break;
     }
-    /* Only out of memory refuses it: the player's next move will do. */
-    (void)mmo_engine_move(e, s, &to);
 }
 
 int mmo_players_install(zinx_server_t *server, mmo_engine_t *e)
