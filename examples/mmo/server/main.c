@@ -27,6 +27,7 @@
 #include <zinx.h>
 
 #include "engine.h"
+#include "map_page.h"
 #include "players.h"
 
 #define PROG "zinx-mmo"
@@ -110,9 +111,20 @@ static void set_up_signals(void)
     signal(SIGPIPE, SIG_IGN);
 }
 
+/* The live map's page at "/" on the WebSocket port, beside its feed. */
+static int add_map_page(zinx_server_t *server)
+{
+    size_t len = 0;
+    const unsigned char *page = mmo_map_page(&len);
+    return zinx_server_add_http_page(server, "/", "text/html; charset=utf-8",
+                                     page, len);
+}
+
 static int run(zinx_server_t *server, mmo_engine_t *e)
 {
     int rc = mmo_players_install(server, e);
+    if (rc == 0)
+        rc = add_map_page(server);
     if (rc == 0 && (rc = mmo_engine_start(e)) == 0)
         rc = zinx_server_start(server);
     if (rc < 0) {
