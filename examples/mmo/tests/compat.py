@@ -19,6 +19,7 @@ message and player by player:
 Players are placed with moves so that "near" and "far" are certain.
 """
 
+import struct
 import sys
 
 sys.dont_write_bytecode = True  # no __pycache__ in the source tree
@@ -92,6 +93,21 @@ def scenario(exe, workdir):
         same(kinds["both"], ["B", "D"], "A's neighbours")
         kinds = w.move(f, pos(395.25, 385.5), "(far, same cell)")
         same(kinds["both"], [], "F's neighbours")
+
+        # What any protobuf 3 peer may send: fields in another order, a
+        # field twice (the last counts), a field this version does not know
+        # (skipped); and TCP may cut a frame anywhere.
+        to = pos(184.5, 159.5, y=2.5, v=180.0)
+        w.move(a, to, "(fields V, Z, Y, X, X twice, unknown field 9)",
+               payload=b"".join([
+                   b"\x25" + struct.pack("<f", to[3]),
+                   b"\x1d" + struct.pack("<f", to[2]),
+                   b"\x0d" + struct.pack("<f", 100.0),
+                   b"\x15" + struct.pack("<f", to[1]),
+                   b"\x48\x96\x01",  # field 9, varint 150
+                   b"\x0d" + struct.pack("<f", to[0])]))
+        w.move(a, pos(183.5, 158.5), "(the frame sent a byte at a time)",
+               split=True)
 
         same(w.leave(d), ["A"], "D's neighbours as it leaves")
         same(w.leave(b), ["A", "C"], "B's neighbours as it leaves")

@@ -521,13 +521,22 @@ class World:
         self.arrivals.append((p.name, [describe(e) for e in seq]))
         return p, neighbours
 
-    def move(self, p, to, what=""):
+    def move(self, p, to, what="", payload=None, split=False):
         """p moves to `to`; checks who sees what (see the issue):
         players near both the old and new cell get 200 Tp 4; those near
         only the old one get 201 of p and p gets 201 of them; those near
-        only the new one get 200 Tp 2 of p and p gets 200 Tp 2 of them."""
-        to = pos(*to) if len(to) == 2 else tuple(f32(c) for c in to)
-        p.send(MSG_MOVE, encode_position(to))
+        only the new one get 200 Tp 2 of p and p gets 200 Tp 2 of them.
+        payload: the Position's bytes when not the usual encoding; split:
+        send the frame a byte at a time."""
+        to = tuple(f32(c) for c in to)
+        data = frame(MSG_MOVE, encode_position(to) if payload is None
+                     else payload)
+        if split:
+            for i in range(len(data)):
+                p.send_raw(data[i:i + 1])
+                time.sleep(0.002)
+        else:
+            p.send_raw(data)
         self.moves += 1
         required = {q: [] for q in self.players}
         optional = {p: [ev_moved(p.pid, to)]}  # Zinx sends it to p too
