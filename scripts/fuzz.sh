@@ -43,13 +43,18 @@ if ! command -v "$cc" >/dev/null 2>&1; then
     exit 2
 fi
 
+# The MMO demo's target lives with the demo (examples/mmo/, which needs
+# protobuf-c): configure the examples only when it is asked for.
+examples=OFF
+case " $targets " in *" fuzz_mmo_input "*) examples=ON ;; esac
+
 echo "== fuzz: configuring $build/ with $cc (ASan+UBSan, libFuzzer)"
 CC="$cc" cmake -S . -B "$build" \
     -DCMAKE_BUILD_TYPE=RelWithDebInfo \
     -DZINX_SANITIZE=address \
     -DZINX_BUILD_LIBFUZZER=ON \
     -DZINX_BUILD_TESTS=OFF \
-    -DZINX_BUILD_EXAMPLES=OFF \
+    -DZINX_BUILD_EXAMPLES="$examples" \
     -DZINX_BUILD_BENCH=OFF >/dev/null
 # shellcheck disable=SC2086 # one word per target
 env -u MAKELEVEL cmake --build "$build" -j"$(nproc 2>/dev/null || echo 2)" \

@@ -1,0 +1,91 @@
+/*
+ * The world thread: the one thread that owns the world (world.h), and the
+ * queue through which handlers and hooks on the library's workers hand it
+ * their players' arrivals, moves, chats and departures.
+ *
+ * Why one owner thread: every rule of the game reads several cells at
+ * once (a move across cells reads eighteen), so per-cell locks would be
+ * taken many at a time, in an order to get right, by ten workers; one
+ * thread that owns everything needs no lock on the world at all, and the
+ * workers only decode and check what players send, which is most of the
+ * per-message work. Zinx's demo instead locks one global world mutex from
+ * every handler and sleeps in a handler when a player changes cells.
+ *
+ * The queue stays bounded by construction, whatever players send: a move
+ * waiting in it is replaced by the player's next one (only the latest
+ * position matters), a player's chats are rate limited before they are
+ * queued and the chats waiting in all are capped (MMO_QUEUED_CHATS), and
+ * a player arrives and leaves once.
+ *
+ * The same thread feeds the live map's viewers every MMO_MAP_TICK_MS
+ * (protocol.h).
+ */
+#ifndef MMO_ENGINE_H
+#define MMO_ENGINE_H
+
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include <zinx.h>
+
+#include "world.h"
+
+/* Chats waiting for the world thread, over all players; more are refused
+   (counted with the rate-limited ones). */
+#define MMO_QUEUED_CHATS 4096
+
+/* Counters, written by any thread; read them with atomic loads. */
+typedef struct mmo_counters {
+    atomic_uint_fast64_t joined, left, moves, chats, broadcasts;
+    atomic_uint_fast64_t refused_malformed, refused_position;
+    atomic_uint_fast64_t refused_chat_size, refused_chat_rate;
+} mmo_counters_t;
+
+/*
+ * One player connection's state. Created by the connection's OnConnStart
+ * and handed to the world with mmo_engine_join(); after
+ * mmo_engine_leave() the world thread frees it, so its connection must
+ * not use it again (OnConnStop, which calls leave, is its last hook).
+ */
+typedef struct mmo_session {
+    int32_t pid;
+    uint64_t conn_id;
+    /* The chat token bucket: the connection's handler thread only. */
+    double chat_tokens;
+    uint64_t chat_ms;
+    /* Under the engine's queue lock: the latest move not yet applied. */
+    bool move_queued;
+    mmo_pos_t pending;
+} mmo_session_t;
+
+typedef struct mmo_engine mmo_engine_t;
+
+/* An engine sending through server, with messages up to max_payload
+   bytes. NULL when out of memory. */
+mmo_engine_t *mmo_engine_new(zinx_server_t *server, size_t max_payload);
+/* Starts the world thread. 0 or a negative errno value. */
+int mmo_engine_start(mmo_engine_t *e);
+/* Applies what is queued, then ends the world thread. Call after the
+   server stopped (every OnConnStop ran). */
+void mmo_engine_stop(mmo_engine_t *e);
+/* Frees the engine and the world, after mmo_engine_stop(). */
+void mmo_engine_free(mmo_engine_t *e);
+
+mmo_counters_t *mmo_engine_counters(mmo_engine_t *e);
+
+/* A new player ID: 1, 2, 3, ... Any thread. */
+int32_t mmo_engine_next_pid(mmo_engine_t *e);
+
+/* The queue's entrances, for handlers and hooks on any thread. They
+   never block on the world; each returns false only when the request
+   was refused (out of memory, or the chat backlog is full). */
+bool mmo_engine_join(mmo_engine_t *e, mmo_session_t *s);
+bool mmo_engine_leave(mmo_engine_t *e, mmo_session_t *s);
+bool mmo_engine_move(mmo_engine_t *e, mmo_session_t *s, const mmo_pos_t *to);
+/* text: NUL-terminated, valid UTF-8, at most MMO_CHAT_MAX bytes; copied. */
+bool mmo_engine_talk(mmo_engine_t *e, mmo_session_t *s, const char *text);
+bool mmo_engine_viewer_join(mmo_engine_t *e, uint64_t conn_id);
+bool mmo_engine_viewer_leave(mmo_engine_t *e, uint64_t conn_id);
+
+#endif /* MMO_ENGINE_H */
