@@ -158,8 +158,7 @@ def scenario(exe, workdir):
         if not server.alive():
             raise Failure("zinx-mmo died")
         counters = server.stop()
-        want = {"joined": w.joined, "left": w.left, "moves": w.moves,
-                "chats": w.chats}
+        want = w.counters()
         want.update(refused)
         h.check_counters(counters, want)
     except Failure:

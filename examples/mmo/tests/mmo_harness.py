@@ -346,6 +346,7 @@ class Player:
         self.sock.setblocking(False)
         self.buf = bytearray()
         self.inbox = []
+        self.frames = 0  # every frame received
         self.eof = False
         self.pid = None
         self.pos = None
@@ -381,6 +382,7 @@ class Player:
             payload = bytes(self.buf[8:8 + length])
             del self.buf[:8 + length]
             self.inbox.append(decode(msg_id, payload))
+            self.frames += 1
 
     def close(self):
         self.sock.close()
@@ -393,6 +395,7 @@ class World:
     def __init__(self, port):
         self.port = port
         self.players = []
+        self.everyone = []  # every player ever connected
         self.joined = 0
         self.left = 0
         self.moves = 0
@@ -472,6 +475,7 @@ class World:
         players of those cells get 200 Tp 2 of it, nobody else anything."""
         p = Player(self.port, name)
         self.players.append(p)
+        self.everyone.append(p)
         deadline = time.monotonic() + ARRIVE_TIMEOUT
         while len(p.inbox) < 2 and time.monotonic() < deadline and not p.eof:
             self.pump(0.05)
@@ -586,6 +590,13 @@ class World:
     def leave_all(self):
         while self.players:
             self.leave(self.players[0])
+
+    def counters(self):
+        """What the server's `mmo:` line must say after this test's
+        actions; broadcasts is every frame sent to a player."""
+        return {"joined": self.joined, "left": self.left,
+                "moves": self.moves, "chats": self.chats,
+                "broadcasts": sum(p.frames for p in self.everyone)}
 
 
 def run(main):
