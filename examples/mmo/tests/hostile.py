@@ -9,8 +9,10 @@ world, NaN and infinite floats, chats above 256 bytes, a chat flood (more
 than 5 at once; the bucket refills 2 a second), unknown message IDs and
 empty payloads. After each, a valid move of the offender must still reach
 its neighbour (the connection stays usable) and nothing else may reach
-anyone: none of it is broadcast. The server must stay up, exit 0 on
-SIGTERM and count every refusal in its `mmo:` line.
+anyone: none of it is broadcast. Only a frame header above MaxPacketSize
+closes the connection (as on every Zinx server), which the player's
+neighbours then see as a departure (201). The server must stay up, exit 0
+on SIGTERM and count every refusal in its `mmo:` line.
 """
 
 import math
@@ -150,6 +152,14 @@ def scenario(exe, workdir):
         time.sleep(max(0.0, flood_done + 1.0 / CHAT_REFILL_S * 2 + 0.1
                        - time.monotonic()))
         w.talk(r, "after the refill", "(the bucket refilled)")
+
+        # A frame header above MaxPacketSize (4096 by default) is the one
+        # input that closes the connection, as on every Zinx server: the
+        # player leaves as if it had hung up, and nobody else notices.
+        k, _ = w.arrive("K")
+        w.move(k, pos(195.5, 150.5))  # (3, 4): near O and N
+        k.send_raw(h.struct.pack("<II", 1 << 30, MSG_MOVE) + b"\x0d")
+        w.closed_by_server(k, "a header announcing 1 GiB")
 
         # A move after all that, and a newcomer: the server still serves.
         off.then_move("all of the above")

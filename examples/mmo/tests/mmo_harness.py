@@ -587,6 +587,25 @@ class World:
                     f"{neighbours}", {q: [ev_leave(p.pid)] for q in neighbours})
         return neighbours
 
+    def closed_by_server(self, p, what):
+        """The server must close p's connection (for what p just sent),
+        without a frame before it; then p has left like any player."""
+        deadline = time.monotonic() + ARRIVE_TIMEOUT
+        while not p.eof and time.monotonic() < deadline:
+            self.pump(0.05)
+        if not p.eof:
+            raise Failure(f"{p}: {what}: the connection is still open "
+                          f"after {ARRIVE_TIMEOUT} s")
+        if p.inbox:
+            raise Failure(f"{p}: {what}: got {[describe(e) for e in p.inbox]}"
+                          " before the close")
+        self.players.remove(p)
+        p.close()
+        self.left += 1
+        neighbours = [q for q in self.players if near(q.pos, p.pos)]
+        self.expect(f"{p} closed by the server ({what}): 201 to "
+                    f"{neighbours}", {q: [ev_leave(p.pid)] for q in neighbours})
+
     def leave_all(self):
         while self.players:
             self.leave(self.players[0])
