@@ -16,6 +16,7 @@ on SIGTERM and count every refusal in its `mmo:` line.
 """
 
 import math
+import struct
 import time
 
 import sys
@@ -158,7 +159,7 @@ def scenario(exe, workdir):
         # player leaves as if it had hung up, and nobody else notices.
         k, _ = w.arrive("K")
         w.move(k, pos(195.5, 150.5))  # (3, 4): near O and N
-        k.send_raw(h.struct.pack("<II", 1 << 30, MSG_MOVE) + b"\x0d")
+        k.send_raw(struct.pack("<II", 1 << 30, MSG_MOVE) + b"\x0d")
         w.closed_by_server(k, "a header announcing 1 GiB")
 
         # A move after all that, and a newcomer: the server still serves.
