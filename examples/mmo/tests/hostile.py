@@ -17,9 +17,8 @@ on SIGTERM and count every refusal in its `mmo:` line.
 
 import math
 import struct
-import time
-
 import sys
+import time
 
 sys.dont_write_bytecode = True  # no __pycache__ in the source tree
 
