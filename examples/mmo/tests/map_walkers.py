@@ -3,10 +3,12 @@
 is not built: zinx-mmo-bots' command line (the options the test uses),
 each player a TCP connection sending Move (3) frames, ltv_le, with a
 Position {float X=1; Y=2; Z=3; V=4} encoded by hand, taking a random
-step inside the world at --move-hz. What the server sends is read and
-dropped. Exits 0 after --duration seconds, 1 if the server went away.
+step inside the world at --move-hz, and a Talk (2) {string Content=1}
+now and then at --chat-hz. What the server sends is read and dropped.
+Exits 0 after --duration seconds, 1 if the server went away.
 
     map_walkers.py --host H --port P --players N --duration S --move-hz R
+                   [--chat-hz R]
 """
 import argparse
 import random
@@ -25,6 +27,12 @@ def move(x, z):
     return struct.pack("<II", len(fields), 3) + fields
 
 
+def talk(text):
+    data = text.encode()
+    fields = b"\x0a" + bytes([len(data)]) + data  # < 128 bytes
+    return struct.pack("<II", len(fields), 2) + fields
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--host", default="127.0.0.1")
@@ -32,16 +40,17 @@ def main():
     ap.add_argument("--players", type=int, default=100)
     ap.add_argument("--duration", type=float, default=10.0)
     ap.add_argument("--move-hz", type=float, default=1.0)
+    ap.add_argument("--chat-hz", type=float, default=0.0)
     a = ap.parse_args()
     sel = selectors.DefaultSelector()
     walkers = []
-    for _ in range(a.players):
+    for i in range(a.players):
         s = socket.create_connection((a.host, a.port))
         s.setblocking(False)
         sel.register(s, selectors.EVENT_READ)
         # Where the server places newcomers (Zinx's spawn area).
         walkers.append([s, random.uniform(160, 209), random.uniform(134, 183),
-                        b""])
+                        b"", "hello from walker %d" % i])
     end = time.monotonic() + a.duration
     next_step = time.monotonic()
     while time.monotonic() < end:
@@ -59,6 +68,8 @@ def main():
                 w[1] = min(MAX_X, max(MIN_X, w[1] + random.uniform(-5, 5)))
                 w[2] = min(MAX_Z, max(MIN_Z, w[2] + random.uniform(-5, 5)))
                 w[3] = move(w[1], w[2])
+                if random.random() < a.chat_hz / a.move_hz:
+                    w[3] += talk(w[4])
             try:
                 w[3] = w[3][w[0].send(w[3]):]
             except BlockingIOError:
