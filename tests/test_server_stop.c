@@ -462,6 +462,63 @@ static void test_start_stop_cycles(void **state)
     }
 }
 
+/* ---- sends from the program's threads racing the stop ---- */
+
+typedef struct racer {
+    zinx_server_t *srv;
+    atomic_bool done;
+    unsigned long calls;
+} racer_t;
+
+/* Notifies and broadcasts without pause, as a game's world thread does,
+   while the server stops under it and after it stopped. */
+static void *race_sends(void *arg)
+{
+    racer_t *r = arg;
+    uint64_t ids[16];
+    for (int i = 0; i < 16; i++)
+        ids[i] = (uint64_t)i + 1;
+    while (!atomic_load(&r->done)) {
+        (void)zinx_server_notify(r->srv, ids, 16, 2, "n", 1);
+        (void)zinx_server_broadcast(r->srv, 3, "b", 1);
+        r->calls++;
+    }
+    return NULL;
+}
+
+/* A send that took its connection just before the connection ended may
+   post to the connection's loop after the stop: the loops must outlive
+   the stop until zinx_server_free() (under ASan a freed loop shows). */
+static void test_sends_race_the_stop(void **state)
+{
+    (void)state;
+    int cycles = tf_scaled(12, 4);
+    for (int c = 0; c < cycles; c++) {
+        zinx_config_t cfg;
+        tf_config(&cfg);
+        tf_server_t *ts = tf_server_new(&cfg);
+        assert_non_null(ts);
+        TF_ASSERT_RC(tf_server_start(ts), 0);
+        int fds[12];
+        for (int i = 0; i < 12; i++) {
+            fds[i] = tc_connect(ts->port);
+            assert_true(fds[i] >= 0);
+        }
+        racer_t r = {.srv = ts->srv};
+        pthread_t t;
+        assert_int_equal(pthread_create(&t, NULL, race_sends, &r), 0);
+        tf_sleep_ms(5 + c % 4);
+        TF_ASSERT_RC(tf_stop_wait(ts->srv, tf_ms(T_IO)), 0);
+        tf_sleep_ms(2);
+        atomic_store(&r.done, true);
+        TF_ASSERT_RC(tf_join(t, tf_ms(T_IO), NULL), 0);
+        assert_true(r.calls > 0);
+        tf_server_free(ts);
+        for (int i = 0; i < 12; i++)
+            tc_close(fds[i]);
+    }
+}
+
 /* ---- zinx_server_serve ---- */
 
 typedef struct server_run {
@@ -594,6 +651,7 @@ int main(void)
         cmocka_unit_test(test_stop_drain_deadline),
         cmocka_unit_test(test_properties_freed),
         cmocka_unit_test(test_start_stop_cycles),
+        cmocka_unit_test(test_sends_race_the_stop),
         cmocka_unit_test(test_inline_echo_tlv),
         cmocka_unit_test(test_inline_echo_ltv_le),
         cmocka_unit_test(test_inline_hooks),

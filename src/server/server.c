@@ -280,7 +280,11 @@ static void destroy_threads(zinx_server_t *s, uint64_t linger_until_ms)
     zinx__pool_free(s->pool);
     s->pool = NULL;
     s->nworkers = 0;
-    free_loops(s);
+    /* The loops themselves stay until zinx_server_free(): a thread of the
+       program may be inside a send or a notify (Thread: any) that took
+       its connection just before the connection ended, and still post
+       to the connection's loop after the stop; a stopped loop drops the
+       post, a freed one would be a use after free. */
     /* Loop 0 closed the listeners at the stop; after a failed start it
        never got that far. */
     free_listeners(s);
@@ -459,6 +463,7 @@ int zinx_server_start(zinx_server_t *s)
     rc = create_threads(s);
     if (rc != 0) {
         destroy_threads(s, 0);
+        free_loops(s); /* nothing ran: nobody can hold them */
         zinx__log(s, ZINX_LOG_ERROR, "cannot start: %s", zinx_strerror(rc));
         return rc;
     }
@@ -689,6 +694,7 @@ void zinx_server_free(zinx_server_t *s)
     } else {
         free_listeners(s);
     }
+    free_loops(s);
     zinx__transports_free(s);
     free(s->tls_alpn);
     zinx__ws_pages_free(s->ws_pages);
