@@ -1,0 +1,542 @@
+/* The swarm: see swarm.h. */
+#include "swarm.h"
+
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <zinx.h>
+
+#include "bot.h"
+#include "protocol.h"
+
+/* The swarm's clock: bots are scheduled and dialed every TICK_MS. */
+#define TICK_MS 5u
+/* Bounds of the phases before the run, beyond the dialing itself. */
+#define JOIN_GRACE_MS 20000u
+#define SPREAD_MS 20000u
+/* The largest frame the bots take (the server splits 202 to fit its
+   MaxPacketSize; this leaves room for a server configured larger). */
+#define MAX_FRAME (64u * 1024u)
+/* After a signal, how long to wait for the I/O thread to wind up. */
+#define STOP_WAIT_MS 10000u
+
+#define S_NS 1000000000ull
+#define MS_NS 1000000ull
+
+typedef enum phase {
+    PHASE_CONNECT,
+    PHASE_SPREAD,
+    PHASE_RUN,
+    PHASE_DONE
+} phase_t;
+
+struct bots_swarm {
+    bots_options_t opt;
+    zinx_server_t *ep;
+    zinx_timer_t *tick;
+    bot_t *bots;
+    zinx_dialer_t **dialers; /* [0, dialed): the I/O thread's while it runs */
+    bots_stats_t stats;
+    bot_ctx_t ctx;
+    bots_result_t result;
+
+    /* The I/O thread's. */
+    phase_t phase;
+    uint32_t dialed;
+    uint64_t start_ns, phase_deadline_ns;
+    uint64_t run_start_ns, step_start_ns, step_ns, next_progress_ns;
+    uint64_t move_period_ns, chat_period_ns;
+    bots_counters_t at_run, at_step, at_progress;
+    bots_proc_sample_t server_at_step;
+    bool server_ok;
+    bool stopping; /* connections ending now are no errors */
+
+    /* Between the threads. */
+    atomic_bool stop_asked; /* by the caller's thread: a signal */
+    atomic_bool done;       /* by the I/O thread: all said */
+};
+
+static uint64_t now_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * S_NS + (uint64_t)ts.tv_nsec;
+}
+
+static double secs(uint64_t ns)
+{
+    return (double)ns / (double)S_NS;
+}
+
+/* A random time in [0, period), to spread the bots' beats. */
+static uint64_t phase_of(bots_swarm_t *s, uint64_t period)
+{
+    if (period == 0)
+        return 0;
+    s->ctx.rng ^= s->ctx.rng >> 12;
+    s->ctx.rng ^= s->ctx.rng << 25;
+    s->ctx.rng ^= s->ctx.rng >> 27;
+    return (s->ctx.rng * 2685821657736338717ull) % period;
+}
+
+/* ---- the bots' connections (I/O thread) ---------------------------------- */
+
+static int send_for_bot(void *udata, bot_t *b, uint32_t msg_id,
+                        const void *data, size_t len)
+{
+    (void)udata;
+    if (b->link == NULL)
+        return ZINX_ECLOSED;
+    return zinx_conn_send_msg(b->link, msg_id, data, (uint32_t)len);
+}
+
+/* A send refused for another reason than a connection already ending
+   (counted when it ends) is an error. */
+static void sent(bots_swarm_t *s, const bot_t *b, int rc, const char *what)
+{
+    if (rc != 0 && rc != ZINX_ECLOSED)
+        bots_error(&s->stats, BOTS_ERR_SEND, "bot %u (PID %d): %s: %s",
+                   b->index, b->pid, what, zinx_strerror(rc));
+}
+
+static void on_join(void *udata, bot_t *b, uint64_t now)
+{
+    bots_swarm_t *s = udata;
+    s->result.joined++;
+    if (s->opt.spawn == BOTS_SPAWN_SPREAD)
+        sent(s, b, bot_jump(&s->ctx, b, now), "its first move");
+}
+
+static void on_dial_event(zinx_dialer_t *d, zinx_dial_event_t ev, int status,
+                          uint32_t attempt, uint32_t next_delay_ms, void *udata)
+{
+    (void)attempt;
+    (void)next_delay_ms;
+    bot_t *b = udata;
+    bots_swarm_t *s = b->owner;
+    if (ev == ZINX_DIAL_CONNECTED) {
+        zinx_conn_t *c = zinx_dialer_conn(d);
+        if (c == NULL)
+            return; /* gone already: its stop hook said so */
+        b->link = c;
+        zinx_conn_set_data(c, b);
+        s->result.connected++;
+        bot_connected(b);
+    } else if (ev == ZINX_DIAL_FAILED && b->state == BOT_IDLE) {
+        if (!s->stopping)
+            bots_error(&s->stats, BOTS_ERR_CONNECT, "bot %u: %s", b->index,
+                       zinx_strerror(status));
+        bot_gone(&s->ctx, b);
+    }
+}
+
+static void on_conn_stop(zinx_conn_t *conn, void *udata)
+{
+    bots_swarm_t *s = udata;
+    bot_t *b = zinx_conn_data(conn);
+    if (b == NULL)
+        return;
+    zinx_conn_set_data(conn, NULL);
+    if (!s->stopping && b->state != BOT_GONE) {
+        int why = zinx_conn_close_reason(conn);
+        bots_error(&s->stats, BOTS_ERR_DISCONNECTED,
+                   "bot %u (PID %d): the connection ended (%s)", b->index,
+                   b->pid,
+                   why != 0 ? zinx_strerror(why) : "closed by the server");
+    }
+    bot_gone(&s->ctx, b);
+    if (b->link == conn) {
+        zinx_conn_unref(conn);
+        b->link = NULL;
+    }
+}
+
+static void on_message(zinx_request_t *req, void *udata)
+{
+    bots_swarm_t *s = udata;
+    bot_t *b = zinx_conn_data(zinx_request_conn(req));
+    if (b != NULL)
+        bot_on_message(&s->ctx, b, zinx_request_msg_id(req),
+                       zinx_request_data(req), zinx_request_data_len(req),
+                       now_ns());
+}
+
+/* ---- phases (I/O thread) ------------------------------------------------- */
+
+static void dial_due(bots_swarm_t *s, uint64_t now)
+{
+    uint64_t due = (now - s->start_ns) * s->opt.connect_rate / S_NS + 1;
+    while (s->dialed < s->opt.players && s->dialed < due) {
+        bot_t *b = &s->bots[s->dialed];
+        zinx_dial_opts_t o = {
+            .connect_timeout_ms = 10000, .on_event = on_dial_event, .udata = b};
+        int rc = zinx_server_dial(s->ep, s->opt.host, s->opt.port, &o,
+                                  &s->dialers[s->dialed]);
+        if (rc != 0) {
+            s->dialers[s->dialed] = NULL;
+            bots_error(&s->stats, BOTS_ERR_CONNECT, "bot %u: dial: %s",
+                       b->index, zinx_strerror(rc));
+            bot_gone(&s->ctx, b);
+        }
+        s->dialed++;
+    }
+}
+
+static void sample_server(bots_swarm_t *s, bots_proc_sample_t *out, bool *ok)
+{
+    *ok = s->opt.server_pid > 0 && bots_proc_sample(s->opt.server_pid, out);
+}
+
+static void begin_step(bots_swarm_t *s, uint64_t now)
+{
+    uint32_t i = s->result.nsteps;
+    double hz = s->opt.nsteps > 0 ? s->opt.steps[i] : s->opt.move_hz;
+    double len = s->opt.nsteps > 0 ? s->opt.step_s : s->opt.duration_s;
+    s->result.steps[i].move_hz = hz;
+    s->step_start_ns = now;
+    s->step_ns = (uint64_t)(len * (double)S_NS);
+    s->move_period_ns = hz > 0 ? (uint64_t)((double)S_NS / hz) : 0;
+    s->chat_period_ns =
+        s->opt.chat_hz > 0 ? (uint64_t)((double)S_NS / s->opt.chat_hz) : 0;
+    for (uint32_t k = 0; k < s->opt.players; k++) {
+        s->bots[k].next_move_ns = now + phase_of(s, s->move_period_ns);
+        s->bots[k].next_chat_ns = now + phase_of(s, s->chat_period_ns);
+    }
+    s->at_step = s->stats.c;
+    bench_hist_init(&s->stats.step_latency);
+    sample_server(s, &s->server_at_step, &s->server_ok);
+}
+
+static void end_step(bots_swarm_t *s, uint64_t now)
+{
+    bots_step_t *st = &s->result.steps[s->result.nsteps++];
+    st->seconds = secs(now - s->step_start_ns);
+    bots_counters_sub(&st->c, &s->stats.c, &s->at_step);
+    const bench_hist_t *h = &s->stats.step_latency;
+    st->p50_ns = bench_hist_quantile(h, 0.50);
+    st->p99_ns = bench_hist_quantile(h, 0.99);
+    st->max_ns = h->count ? h->max : 0;
+    bots_proc_sample_t end;
+    bool ok;
+    sample_server(s, &end, &ok);
+    st->server_sampled = ok && s->server_ok && st->seconds > 0;
+    if (st->server_sampled) {
+        st->server_cpu_pct =
+            100.0 * (end.cpu_s - s->server_at_step.cpu_s) / st->seconds;
+        st->server_rss = end.rss_bytes;
+    }
+    if (s->opt.nsteps > 0)
+        fprintf(stderr,
+                "zinx-mmo-bots: step %u: %.2f moves/s per bot: %.0f moves/s "
+                "confirmed, %.0f broadcasts/s, p99 %.1f ms, server %.0f %% "
+                "CPU\n",
+                s->result.nsteps, st->move_hz,
+                (double)st->c.moves_confirmed / st->seconds,
+                (double)st->c.broadcast[0] / st->seconds,
+                (double)st->p99_ns / 1e6, st->server_cpu_pct);
+}
+
+/* The run is over: what is measured stops here, connections ending from
+   now on are expected, and the caller's thread is told. */
+static void finish(bots_swarm_t *s, uint64_t now)
+{
+    if (s->phase == PHASE_DONE)
+        return;
+    if (s->phase == PHASE_RUN) {
+        if (now > s->step_start_ns && s->result.nsteps < BOTS_MAX_STEPS)
+            end_step(s, now);
+        bots_counters_sub(&s->result.run, &s->stats.c, &s->at_run);
+        s->result.run_s = secs(now - s->run_start_ns);
+    }
+    s->result.total = s->stats.c;
+    s->phase = PHASE_DONE;
+    s->stopping = true;
+    atomic_store(&s->done, true);
+}
+
+static void start_run(bots_swarm_t *s, uint64_t now)
+{
+    s->phase = PHASE_RUN;
+    s->result.run_started = true;
+    s->run_start_ns = now;
+    s->next_progress_ns = now + (uint64_t)(s->opt.progress_s * (double)S_NS);
+    s->ctx.measure_from_ns = now;
+    s->at_run = s->at_progress = s->stats.c;
+    bench_hist_init(&s->stats.run_latency);
+    begin_step(s, now);
+}
+
+/* Bots not in the world yet: all dialed, and each in or given up. */
+static bool all_settled(const bots_swarm_t *s)
+{
+    if (s->dialed < s->opt.players)
+        return false;
+    for (uint32_t i = 0; i < s->opt.players; i++) {
+        bot_state_t st = s->bots[i].state;
+        if (st != BOT_IN && st != BOT_GONE)
+            return false;
+    }
+    return true;
+}
+
+static void give_up_joining(bots_swarm_t *s)
+{
+    for (uint32_t i = 0; i < s->opt.players; i++) {
+        bot_t *b = &s->bots[i];
+        if (b->state == BOT_IN || b->state == BOT_GONE)
+            continue;
+        bots_error(&s->stats, BOTS_ERR_NOT_JOINED,
+                   "bot %u: not in the world after %.0f s (%s)", i,
+                   secs(s->phase_deadline_ns - s->start_ns),
+                   b->state == BOT_IDLE       ? "not connected"
+                   : b->state == BOT_WAIT_PID ? "no 1 SyncPID"
+                                              : "no own 200 Tp 2");
+        bot_gone(&s->ctx, b);
+    }
+}
+
+static bool all_spread(const bots_swarm_t *s)
+{
+    for (uint32_t i = 0; i < s->opt.players; i++) {
+        const bot_t *b = &s->bots[i];
+        if (b->state == BOT_IN && b->confirmed < b->sent)
+            return false;
+    }
+    return true;
+}
+
+static void connect_phase(bots_swarm_t *s, uint64_t now)
+{
+    dial_due(s, now);
+    bool late = now >= s->phase_deadline_ns;
+    if (!all_settled(s) && !late)
+        return;
+    if (late)
+        give_up_joining(s);
+    s->result.connect_s = secs(now - s->start_ns);
+    if (s->opt.spawn == BOTS_SPAWN_SPREAD) {
+        s->phase = PHASE_SPREAD;
+        s->phase_deadline_ns = now + SPREAD_MS * MS_NS;
+    } else {
+        start_run(s, now);
+    }
+}
+
+static void spread_phase(bots_swarm_t *s, uint64_t now)
+{
+    if (all_spread(s) || now >= s->phase_deadline_ns)
+        start_run(s, now);
+}
+
+/* One bot's beat: a move and a chat when due. A bot that falls behind
+   (its window full, or the thread late) skips beats rather than sending
+   them in a burst. */
+static void play(bots_swarm_t *s, bot_t *b, uint64_t now)
+{
+    if (s->move_period_ns != 0 && now >= b->next_move_ns) {
+        if (bot_may_move(b, now))
+            sent(s, b, bot_move(&s->ctx, b, now), "a move");
+        else
+            s->stats.c.moves_held++;
+        b->next_move_ns += s->move_period_ns;
+        if (b->next_move_ns <= now)
+            b->next_move_ns = now + s->move_period_ns;
+    }
+    if (s->chat_period_ns != 0 && now >= b->next_chat_ns) {
+        if (bot_may_chat(&s->ctx, b))
+            sent(s, b, bot_chat(&s->ctx, b, now), "a chat");
+        else
+            s->stats.c.chats_held++;
+        b->next_chat_ns += s->chat_period_ns;
+        if (b->next_chat_ns <= now)
+            b->next_chat_ns = now + s->chat_period_ns;
+    }
+    bot_check_chat(&s->ctx, b, now);
+}
+
+static void progress(bots_swarm_t *s, uint64_t now)
+{
+    if (s->opt.progress_s <= 0 || now < s->next_progress_ns)
+        return;
+    double len = s->opt.progress_s;
+    bots_counters_t d;
+    bots_counters_sub(&d, &s->stats.c, &s->at_progress);
+    s->at_progress = s->stats.c;
+    s->next_progress_ns = now + (uint64_t)(len * (double)S_NS);
+    fprintf(stderr,
+            "zinx-mmo-bots: %.0f s: %u in the world, %.0f moves/s, %.1f "
+            "chats/s, %.0f broadcasts/s received, p99 %.1f ms, %llu errors\n",
+            secs(now - s->run_start_ns), s->result.joined,
+            (double)d.moves_sent / len, (double)d.chats_sent / len,
+            (double)d.broadcast[0] / len,
+            (double)bench_hist_quantile(&s->stats.run_latency, 0.99) / 1e6,
+            (unsigned long long)s->stats.errors_total);
+}
+
+static void run_phase(bots_swarm_t *s, uint64_t now)
+{
+    for (uint32_t i = 0; i < s->opt.players; i++) {
+        if (s->bots[i].state == BOT_IN)
+            play(s, &s->bots[i], now);
+    }
+    progress(s, now);
+    if (s->step_ns == 0 || now - s->step_start_ns < s->step_ns)
+        return;
+    end_step(s, now);
+    const bots_step_t *st = &s->result.steps[s->result.nsteps - 1];
+    bool saturated =
+        s->opt.stop_p99_ms > 0 && (double)st->p99_ns > s->opt.stop_p99_ms * 1e6;
+    if (s->opt.nsteps == 0 || s->result.nsteps >= s->opt.nsteps || saturated) {
+        finish(s, now);
+        return;
+    }
+    begin_step(s, now);
+}
+
+static void on_tick(zinx_timer_t *t, zinx_conn_t *conn, void *udata)
+{
+    (void)t;
+    (void)conn;
+    bots_swarm_t *s = udata;
+    uint64_t now = now_ns();
+    if (atomic_load(&s->stop_asked) && s->phase != PHASE_DONE) {
+        s->result.interrupted = true;
+        finish(s, now);
+    }
+    switch (s->phase) {
+    case PHASE_CONNECT:
+        connect_phase(s, now);
+        break;
+    case PHASE_SPREAD:
+        spread_phase(s, now);
+        break;
+    case PHASE_RUN:
+        run_phase(s, now);
+        break;
+    case PHASE_DONE:
+        break;
+    }
+}
+
+/* ---- the caller's thread ------------------------------------------------- */
+
+bots_swarm_t *bots_swarm_new(const bots_options_t *o)
+{
+    bots_swarm_t *s = calloc(1, sizeof(*s));
+    if (s == NULL)
+        return NULL;
+    s->opt = *o;
+    s->result.players = o->players;
+    bots_stats_init(&s->stats);
+    s->bots = calloc(o->players, sizeof(*s->bots));
+    s->dialers = calloc(o->players, sizeof(*s->dialers));
+    uint64_t seed = o->seed ? o->seed : now_ns() ^ 0x9E3779B97F4A7C15ull;
+    if (s->bots == NULL || s->dialers == NULL ||
+        !bot_ctx_init(&s->ctx, o->players, &s->stats, send_for_bot, s, seed)) {
+        free(s->bots);
+        free(s->dialers);
+        free(s);
+        return NULL;
+    }
+    s->ctx.on_join = on_join;
+    s->ctx.chat_over_rate = o->chat_hz > MMO_CHAT_PER_S;
+    for (uint32_t i = 0; i < o->players; i++) {
+        bot_init(&s->bots[i], i);
+        s->bots[i].owner = s;
+    }
+    atomic_init(&s->stop_asked, false);
+    atomic_init(&s->done, false);
+    return s;
+}
+
+void bots_swarm_free(bots_swarm_t *s)
+{
+    if (s == NULL)
+        return;
+    bot_ctx_free(&s->ctx);
+    free(s->bots);
+    free(s->dialers);
+    free(s);
+}
+
+const bots_result_t *bots_swarm_result(const bots_swarm_t *s)
+{
+    return &s->result;
+}
+
+const bots_stats_t *bots_swarm_stats(const bots_swarm_t *s)
+{
+    return &s->stats;
+}
+
+/* The client endpoint: ltv_le, one I/O thread running the handlers. */
+static int make_endpoint(bots_swarm_t *s)
+{
+    zinx_config_t cfg;
+    zinx_config_default(&cfg);
+    snprintf(cfg.name, sizeof(cfg.name), "zinx-mmo-bots");
+    cfg.packet_format = ZINX_FORMAT_LTV_LE;
+    cfg.io_threads = 1;
+    cfg.worker_pool_size = 0;
+    cfg.max_packet_size = MAX_FRAME;
+    cfg.max_conn = (int)s->opt.players + 16;
+    cfg.log_isolation_level = 2; /* warnings and errors */
+    s->ep = zinx_client_new(&cfg);
+    if (s->ep == NULL)
+        return ZINX_ENOMEM;
+    zinx_router_t all = {.handle = on_message, .udata = s};
+    int rc = zinx_server_set_fallback_router(s->ep, &all);
+    if (rc == 0)
+        rc = zinx_server_on_conn_stop(s->ep, on_conn_stop, s);
+    if (rc == 0)
+        rc = zinx_server_start(s->ep);
+    return rc;
+}
+
+/* Waits for the I/O thread to be done, or for a signal: then asks it to
+   finish and waits a little more. */
+static void wait_done(bots_swarm_t *s, const sigset_t *sigs)
+{
+    uint64_t give_up = 0;
+    while (!atomic_load(&s->done)) {
+        struct timespec tmo = {0, 100 * 1000 * 1000};
+        int sig = sigtimedwait(sigs, NULL, &tmo);
+        if (sig > 0) {
+            if (give_up != 0)
+                return; /* a second signal: now */
+            atomic_store(&s->stop_asked, true);
+            give_up = now_ns() + STOP_WAIT_MS * MS_NS;
+        }
+        if (give_up != 0 && now_ns() > give_up)
+            return;
+    }
+}
+
+int bots_swarm_run(bots_swarm_t *s, const sigset_t *sigs)
+{
+    int rc = make_endpoint(s);
+    if (rc != 0) {
+        zinx_server_free(s->ep);
+        s->ep = NULL;
+        return rc;
+    }
+    s->start_ns = now_ns();
+    s->phase_deadline_ns =
+        s->start_ns + (uint64_t)s->opt.players * S_NS / s->opt.connect_rate +
+        JOIN_GRACE_MS * MS_NS;
+    rc = zinx_timer_every(s->ep, TICK_MS, on_tick, s, &s->tick);
+    if (rc == 0)
+        wait_done(s, sigs);
+    /* The tick no longer runs: the dialers are ours to close. Each close
+       ends its connection; `stopping` keeps those ends from counting. */
+    if (s->tick != NULL)
+        zinx_timer_cancel(s->tick);
+    for (uint32_t i = 0; i < s->dialed; i++)
+        zinx_dialer_close(s->dialers[i]);
+    zinx_server_free(s->ep);
+    s->ep = NULL;
+    return rc;
+}
