@@ -69,8 +69,11 @@ void bots_report_print(FILE *out, const bots_options_t *o,
             r->players, o->spawn == BOTS_SPAWN_SPREAD ? "spread" : "zinx",
             o->nsteps ? o->steps[0] : o->move_hz, o->chat_hz, r->run_s,
             r->interrupted ? " (interrupted)" : "");
-    fprintf(out, "  players:   %u connected, %u in the world (%.1f s)\n",
-            r->connected, r->joined, r->connect_s);
+    fprintf(out,
+            "  players:   %u connected, %u in the world (in place in %.1f "
+            "s, their arrivals' messages %s in %.1f s more)\n",
+            r->connected, r->joined, r->connect_s,
+            r->settled ? "drained" : "still coming", r->settle_s);
     fprintf(
         out,
         "  sent:      %llu moves (%llu confirmed, %llu replaced by the "
@@ -188,6 +191,8 @@ static cJSON *report_json(const bots_options_t *o, const bots_result_t *r,
     cJSON_AddNumberToObject(j, "connected", r->connected);
     cJSON_AddNumberToObject(j, "joined", r->joined);
     cJSON_AddNumberToObject(j, "connect_s", r->connect_s);
+    cJSON_AddNumberToObject(j, "settle_s", r->settle_s);
+    cJSON_AddBoolToObject(j, "settled", r->settled);
     cJSON_AddNumberToObject(j, "run_s", r->run_s);
     cJSON_AddBoolToObject(j, "interrupted", r->interrupted);
     cJSON_AddItemToObject(j, "total", counters_json(&r->total));

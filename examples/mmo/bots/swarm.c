@@ -15,8 +15,12 @@
 /* The swarm's clock: bots are scheduled and dialed every TICK_MS. */
 #define TICK_MS 5u
 /* Bounds of the phases before the run, beyond the dialing itself. */
-#define JOIN_GRACE_MS 20000u
-#define SPREAD_MS 20000u
+#define STALL_MS 20000u
+/* The quiet before the run: measured over windows of SETTLE_WINDOW_MS,
+   waited for at most SETTLE_MAX_MS. */
+#define SETTLE_WINDOW_MS 500u
+#define SETTLE_MAX_MS 120000u
+#define ARRIVING_MAX 64u
 /* The largest frame the bots take (the server splits 202 to fit its
    MaxPacketSize; this leaves room for a server configured larger). */
 #define MAX_FRAME (64u * 1024u)
@@ -28,7 +32,7 @@
 
 typedef enum phase {
     PHASE_CONNECT,
-    PHASE_SPREAD,
+    PHASE_SETTLE,
     PHASE_RUN,
     PHASE_DONE
 } phase_t;
@@ -46,7 +50,9 @@ struct bots_swarm {
     /* The I/O thread's. */
     phase_t phase;
     uint32_t dialed;
-    uint64_t start_ns, phase_deadline_ns;
+    uint64_t start_ns, progress_ns;
+    uint32_t placed, dialed_seen; /* at the last progress */
+    uint64_t settle_from_ns, window_ns, window_frames;
     uint64_t run_start_ns, step_start_ns, step_ns, next_progress_ns;
     uint64_t move_period_ns, chat_period_ns;
     bots_counters_t at_run, at_step, at_progress;
@@ -166,10 +172,11 @@ static void on_message(zinx_request_t *req, void *udata)
 
 /* ---- phases (I/O thread) ------------------------------------------------- */
 
-static void dial_due(bots_swarm_t *s, uint64_t now)
+/* Dials the bots due by now at --connect-rate, at most room of them. */
+static void dial_due(bots_swarm_t *s, uint64_t now, uint32_t room)
 {
     uint64_t due = (now - s->start_ns) * s->opt.connect_rate / S_NS + 1;
-    while (s->dialed < s->opt.players && s->dialed < due) {
+    for (; room > 0 && s->dialed < s->opt.players && s->dialed < due; room--) {
         bot_t *b = &s->bots[s->dialed];
         zinx_dial_opts_t o = {
             .connect_timeout_ms = 10000, .on_event = on_dial_event, .udata = b};
@@ -269,66 +276,89 @@ static void start_run(bots_swarm_t *s, uint64_t now)
     begin_step(s, now);
 }
 
-/* Bots not in the world yet: all dialed, and each in or given up. */
-static bool all_settled(const bots_swarm_t *s)
+/* Whether a bot has arrived for good: in the world and, with --spawn
+   spread, its move away from the spawn area confirmed; or given up. */
+static bool placed(const bots_swarm_t *s, const bot_t *b)
 {
-    if (s->dialed < s->opt.players)
-        return false;
-    for (uint32_t i = 0; i < s->opt.players; i++) {
-        bot_state_t st = s->bots[i].state;
-        if (st != BOT_IN && st != BOT_GONE)
-            return false;
-    }
-    return true;
+    if (b->state == BOT_GONE)
+        return true;
+    return b->state == BOT_IN &&
+           (s->opt.spawn != BOTS_SPAWN_SPREAD || b->confirmed == b->sent);
 }
 
-static void give_up_joining(bots_swarm_t *s)
+static uint32_t count_placed(const bots_swarm_t *s)
+{
+    uint32_t n = 0;
+    for (uint32_t i = 0; i < s->dialed; i++)
+        n += placed(s, &s->bots[i]);
+    return n;
+}
+
+static void give_up_joining(bots_swarm_t *s, uint64_t now)
 {
     for (uint32_t i = 0; i < s->opt.players; i++) {
         bot_t *b = &s->bots[i];
-        if (b->state == BOT_IN || b->state == BOT_GONE)
+        if (placed(s, b))
             continue;
         bots_error(&s->stats, BOTS_ERR_NOT_JOINED,
-                   "bot %u: not in the world after %.0f s (%s)", i,
-                   secs(s->phase_deadline_ns - s->start_ns),
+                   "bot %u: not in place after %.0f s, nothing new for %u s "
+                   "(%s)",
+                   i, secs(now - s->start_ns), STALL_MS / 1000,
                    b->state == BOT_IDLE       ? "not connected"
                    : b->state == BOT_WAIT_PID ? "no 1 SyncPID"
-                                              : "no own 200 Tp 2");
+                   : b->state == BOT_WAIT_SELF
+                       ? "no own 200 Tp 2"
+                       : "its move away from the spawn area not confirmed");
         bot_gone(&s->ctx, b);
     }
 }
 
-static bool all_spread(const bots_swarm_t *s)
-{
-    for (uint32_t i = 0; i < s->opt.players; i++) {
-        const bot_t *b = &s->bots[i];
-        if (b->state == BOT_IN && b->confirmed < b->sent)
-            return false;
-    }
-    return true;
-}
-
+/* Dials at --connect-rate; with --spawn spread, only while fewer than
+   ARRIVING_MAX bots are on their way in, so the spawn area never holds a
+   crowd: everyone there hears of every arrival, a cost that grows with
+   the square of the crowd. The phase ends when every bot is in place, or
+   when nothing has moved on for STALL_MS (each bot not in place is then
+   an error). */
 static void connect_phase(bots_swarm_t *s, uint64_t now)
 {
-    dial_due(s, now);
-    bool late = now >= s->phase_deadline_ns;
-    if (!all_settled(s) && !late)
-        return;
-    if (late)
-        give_up_joining(s);
-    s->result.connect_s = secs(now - s->start_ns);
-    if (s->opt.spawn == BOTS_SPAWN_SPREAD) {
-        s->phase = PHASE_SPREAD;
-        s->phase_deadline_ns = now + SPREAD_MS * MS_NS;
-    } else {
-        start_run(s, now);
+    uint32_t done = count_placed(s);
+    if (done != s->placed || s->dialed != s->dialed_seen) {
+        s->placed = done;
+        s->dialed_seen = s->dialed;
+        s->progress_ns = now;
     }
+    uint32_t room = s->opt.spawn == BOTS_SPAWN_SPREAD
+                        ? ARRIVING_MAX - (s->dialed - done)
+                        : s->opt.players;
+    dial_due(s, now, room);
+    bool stalled = now - s->progress_ns > STALL_MS * MS_NS;
+    if (s->placed < s->opt.players && !stalled)
+        return;
+    if (s->placed < s->opt.players)
+        give_up_joining(s, now);
+    s->result.connect_s = secs(now - s->start_ns);
+    s->phase = PHASE_SETTLE;
+    s->settle_from_ns = s->window_ns = now;
+    s->window_frames = s->stats.c.frames;
 }
 
-static void spread_phase(bots_swarm_t *s, uint64_t now)
+/* Arrivals leave a backlog of messages on their way (each arrival is
+   heard by everyone around it): the run starts once it has drained, when
+   the bots hear almost nothing for a while, so a run measures moves, not
+   the tail of the arrivals. */
+static void settle_phase(bots_swarm_t *s, uint64_t now)
 {
-    if (all_spread(s) || now >= s->phase_deadline_ns)
-        start_run(s, now);
+    if (now - s->window_ns < SETTLE_WINDOW_MS * MS_NS)
+        return;
+    uint64_t heard = s->stats.c.frames - s->window_frames;
+    s->window_ns = now;
+    s->window_frames = s->stats.c.frames;
+    bool quiet = heard <= s->opt.players / 20 + 10;
+    if (!quiet && now - s->settle_from_ns < SETTLE_MAX_MS * MS_NS)
+        return;
+    s->result.settled = quiet;
+    s->result.settle_s = secs(now - s->settle_from_ns);
+    start_run(s, now);
 }
 
 /* One bot's beat: a move and a chat when due. A bot that falls behind
@@ -410,8 +440,8 @@ static void on_tick(zinx_timer_t *t, zinx_conn_t *conn, void *udata)
     case PHASE_CONNECT:
         connect_phase(s, now);
         break;
-    case PHASE_SPREAD:
-        spread_phase(s, now);
+    case PHASE_SETTLE:
+        settle_phase(s, now);
         break;
     case PHASE_RUN:
         run_phase(s, now);
@@ -523,10 +553,7 @@ int bots_swarm_run(bots_swarm_t *s, const sigset_t *sigs)
         s->ep = NULL;
         return rc;
     }
-    s->start_ns = now_ns();
-    s->phase_deadline_ns =
-        s->start_ns + (uint64_t)s->opt.players * S_NS / s->opt.connect_rate +
-        JOIN_GRACE_MS * MS_NS;
+    s->start_ns = s->progress_ns = now_ns();
     rc = zinx_timer_every(s->ep, TICK_MS, on_tick, s, &s->tick);
     if (rc == 0)
         wait_done(s, sigs);

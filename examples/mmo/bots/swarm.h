@@ -3,11 +3,14 @@
  * thread, handlers on it), each a dialer and a connection, driven by one
  * periodic timer on the same thread.
  *
- * A run goes through phases, all on the I/O thread:
- *   connect  dial at --connect-rate until every bot is in the world (or
- *            could not be: an error each), bounded in time;
- *   spread   (--spawn spread) each bot went to a random place as soon as
- *            it was in; wait until the server confirmed every such move;
+ * A run goes through three phases, all on the I/O thread:
+ *   connect  dial at --connect-rate until every bot is in the world and,
+ *            with --spawn spread, has gone to a random place (its first
+ *            move, sent as soon as it is in, confirmed by the server); a
+ *            bot that does not get there while the others still make
+ *            progress is an error;
+ *   settle   wait (up to two minutes) until the bots hear almost
+ *            nothing: the messages the arrivals caused have drained;
  *   run      moves and chats at their rates, in one step (--duration) or
  *            a rising series (--steps), measured per step.
  * Because one thread owns every bot, the table of recent moves the bots
@@ -43,7 +46,9 @@ typedef struct bots_result {
     uint32_t players;      /* asked for */
     uint32_t connected;    /* connections made */
     uint32_t joined;       /* bots that got into the world */
-    double connect_s;      /* from the first dial until every bot was in */
+    double connect_s;      /* from the first dial until all were in place */
+    double settle_s;       /* then until the arrivals' messages drained */
+    bool settled;          /* they did (else the wait was cut short) */
     double run_s;          /* length of the run phase */
     bool run_started;      /* every bot in (or given up), the run began */
     bool interrupted;      /* a signal ended it */
