@@ -58,7 +58,8 @@ struct bots_swarm {
     bots_counters_t at_run, at_step, at_progress;
     bots_proc_sample_t server_at_step;
     bool server_ok;
-    bool stopping; /* connections ending now are no errors */
+    bool step_open; /* a step is being measured */
+    bool stopping;  /* connections ending now are no errors */
 
     /* Between the threads. */
     atomic_bool stop_asked; /* by the caller's thread: a signal */
@@ -213,6 +214,7 @@ static void begin_step(bots_swarm_t *s, uint64_t now)
         s->bots[k].next_chat_ns = now + phase_of(s, s->chat_period_ns);
     }
     s->at_step = s->stats.c;
+    s->step_open = true;
     bench_hist_init(&s->stats.step_latency);
     sample_server(s, &s->server_at_step, &s->server_ok);
 }
@@ -220,6 +222,7 @@ static void begin_step(bots_swarm_t *s, uint64_t now)
 static void end_step(bots_swarm_t *s, uint64_t now)
 {
     bots_step_t *st = &s->result.steps[s->result.nsteps++];
+    s->step_open = false;
     st->seconds = secs(now - s->step_start_ns);
     bots_counters_sub(&st->c, &s->stats.c, &s->at_step);
     const bench_hist_t *h = &s->stats.step_latency;
@@ -253,7 +256,7 @@ static void finish(bots_swarm_t *s, uint64_t now)
     if (s->phase == PHASE_DONE)
         return;
     if (s->phase == PHASE_RUN) {
-        if (now > s->step_start_ns && s->result.nsteps < BOTS_MAX_STEPS)
+        if (s->step_open && now > s->step_start_ns)
             end_step(s, now);
         bots_counters_sub(&s->result.run, &s->stats.c, &s->at_run);
         s->result.run_s = secs(now - s->run_start_ns);
