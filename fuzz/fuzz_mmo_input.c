@@ -81,7 +81,11 @@ static void fuzz_move(const uint8_t *data, size_t size)
     mmo_move_t again;
     FUZZ_CHECK(mmo_check_move(&aoi, buf, len, &again) == MMO_OK,
                "a re-encoded move refused");
-    FUZZ_CHECK(memcmp(&again, &m, sizeof(m)) == 0, "a move changed");
+    /* By value, not by bytes: proto3 leaves out a -0.0 as it does 0.0,
+       so the sign of a zero does not survive, and need not. */
+    FUZZ_CHECK(again.x == m.x && again.y == m.y && again.z == m.z &&
+                   again.v == m.v,
+               "a move changed");
 }
 
 static void fuzz_talk(const uint8_t *data, size_t size)

@@ -65,7 +65,9 @@ profile_packages() {
         profile_packages build
         echo valgrind
         ;;
-    fuzz) printf '%s\n' "${cmake_pkgs[@]}" clang libclang-rt-14-dev ;;
+    # protobuf-c for fuzz_mmo_input, the MMO demo's target.
+    fuzz) printf '%s\n' "${cmake_pkgs[@]}" clang libclang-rt-14-dev \
+        libprotobuf-c-dev protobuf-c-compiler ;;
     soak) printf '%s\n' "${cc_pkgs[@]}" "${cmake_pkgs[@]}" ;;
     format | format-check) echo clang-format ;;
     peers) printf '%s\n' libuv1-dev libevent-dev golang-go ;;
