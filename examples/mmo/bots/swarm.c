@@ -330,9 +330,10 @@ static void connect_phase(bots_swarm_t *s, uint64_t now)
         s->dialed_seen = s->dialed;
         s->progress_ns = now;
     }
-    uint32_t room = s->opt.spawn == BOTS_SPAWN_SPREAD
-                        ? ARRIVING_MAX - (s->dialed - done)
-                        : s->opt.players;
+    uint32_t arriving = s->dialed - done;
+    uint32_t room = s->opt.players;
+    if (s->opt.spawn == BOTS_SPAWN_SPREAD)
+        room = arriving < ARRIVING_MAX ? ARRIVING_MAX - arriving : 0;
     dial_due(s, now, room);
     bool stalled = now - s->progress_ns > STALL_MS * MS_NS;
     if (s->placed < s->opt.players && !stalled)
