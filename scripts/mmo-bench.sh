@@ -120,6 +120,8 @@ stop_server() {
     [ "$st" -eq 0 ] || failed="$failed $1(server exit $st)"
 }
 
+# Other work on the machine shows in the numbers: say how busy it was.
+load_before=$(cut -d' ' -f1-3 /proc/loadavg)
 failed=
 for s in "${SCENARIOS[@]}"; do
     read -r name players spawn steps <<<"$s"
@@ -148,13 +150,15 @@ if [ "$CHECK" != 0 ]; then
     stop_server check
 fi
 
+load_after=$(cut -d' ' -f1-3 /proc/loadavg)
+
 # The table, into the README between the markers.
-"$py" - "$out" "$readme" "$STEP_SECONDS" "$CHECK" \
-    "${SCENARIOS[@]}" <<'EOF'
+"$py" - "$out" "$readme" "$STEP_SECONDS" "$CHECK" "$load_before" \
+    "$load_after" "${SCENARIOS[@]}" <<'EOF'
 import json, os, platform, re, sys, time
 
-out, readme, step_s, check = sys.argv[1:5]
-scenarios = [s.split() for s in sys.argv[5:]]
+out, readme, step_s, check, load_before, load_after = sys.argv[1:7]
+scenarios = [s.split() for s in sys.argv[7:]]
 
 def cpu_model():
     try:
@@ -215,15 +219,17 @@ own Tp 4). *Broadcasts/s*: 200 BroadCast messages the bots received.
 *p50/p99*: from a move's send to its Tp 4 at a neighbour bot. *CPU*:
 the server's user + system time over the step (100 %% = one core);
 *RSS* at its end. The run of a scenario stops at the first step whose
-p99 passes 100 ms: the saturation point.
+p99 passes 100 ms: the saturation point. A server below 100 %% CPU at
+that point was not the only limit: the bots' core, or other work on the
+machine (load average %s before the bench, %s after), was.
 
 | players | where | moves/s per bot | moves/s handled | broadcasts/s | p50 ms | p99 ms | server CPU | server RSS |
 |--:|---|--:|--:|--:|--:|--:|--:|--:|
 %s
 %s<!-- mmo-bench:end -->""" % (
     time.strftime("%Y-%m-%d", time.gmtime()), cpu_model(),
-    os.cpu_count() or 0, platform.release(), step_s, "\n".join(rows),
-    check_text)
+    os.cpu_count() or 0, platform.release(), step_s, load_before,
+    load_after, "\n".join(rows), check_text)
 
 print()
 print(table)
