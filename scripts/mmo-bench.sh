@@ -38,10 +38,10 @@ BOTS_CPU=1
 
 # name players spawn "rates per bot, one step each"
 SCENARIOS=(
-    "1000-spread 1000 spread 1,2,4,8,16,32,64"
-    "5000-spread 5000 spread 0.1,0.2,0.4,0.8,1.6,3.2"
-    "10000-spread 10000 spread 0.025,0.05,0.1,0.2,0.4,0.8"
-    "1000-crowded 1000 zinx 0.05,0.1,0.2,0.4,0.8,1.6"
+    "1000-spread 1000 spread 0.25,0.5,1,2,4,8,16"
+    "5000-spread 5000 spread 0.03,0.06,0.125,0.25,0.5,1"
+    "10000-spread 10000 spread 0.01,0.02,0.04,0.08,0.16,0.32"
+    "1000-crowded 1000 zinx 0.01,0.02,0.04,0.08,0.16,0.32"
 )
 
 if [ -n "${MMO_BENCH_SCENARIOS:-}" ]; then
