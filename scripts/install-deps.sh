@@ -13,7 +13,8 @@
 #   test     make test, make deps: build, valgrind (a ctest test runs
 #            under it), haproxy (test_proxy_haproxy's peer), openssl and
 #            python3 (the TLS tests' peers), chromium, Node.js and npm
-#            (the WebSocket tests' peers). gcc
+#            (the WebSocket tests' peers), protobuf-compiler and
+#            python3-protobuf (the MMO demo's Python client). gcc
 #            brings its own sanitizer runtimes (libasan8, libubsan1,
 #            libtsan2, through libgcc-12-dev).
 #   instr    make bench-instr: build, and valgrind (callgrind counts the
@@ -60,6 +61,9 @@ profile_packages() {
         echo chromium
         command -v node >/dev/null 2>&1 || echo nodejs
         command -v npm >/dev/null 2>&1 || echo npm
+        # The MMO demo's compatibility client: protoc compiles its
+        # messages for Debian's /usr/bin/python3 at test time.
+        printf '%s\n' protobuf-compiler python3-protobuf
         ;;
     instr | bench-instr)
         profile_packages build
