@@ -14,7 +14,7 @@
 #                       of the map, until Ctrl-C (scripts/mmo.sh;
 #                       MMO_PLAYERS, MMO_MOVE_HZ, MMO_CHAT_HZ)
 #   make mmo-bench      the MMO server's saturation under the bot swarm
-#                       (about 10 minutes): a table into
+#                       (about 6 minutes): a table into
 #                       examples/mmo/README.md (scripts/mmo-bench.sh)
 #   make bench          run scripts/bench.sh against build/
 #   make bench-instr    callgrind's user-space instructions per echoed
