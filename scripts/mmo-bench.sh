@@ -4,7 +4,8 @@
 # (make mmo-bench; about 6 minutes).
 #
 # For each scenario (1,000 / 5,000 / 10,000 bots spread over the world,
-# and 1,000 crowded in Zinx's spawn area) it starts a fresh zinx-mmo
+# and 1,000 crowded in Zinx's spawn area, where their random steps stay:
+# --crowd) it starts a fresh zinx-mmo
 # pinned to CPU 0 (taskset) with the demo's configuration on free ports,
 # and runs zinx-mmo-bots pinned to CPU 1 with a rising move rate per bot,
 # one step of STEP_SECONDS each, until the p99 move → neighbour latency
@@ -41,7 +42,7 @@ SCENARIOS=(
     "1000-spread 1000 spread 0.5,1,2,4,8,16,32,64"
     "5000-spread 5000 spread 0.03,0.06,0.125,0.25,0.5,1"
     "10000-spread 10000 spread 0.01,0.02,0.04,0.08,0.16,0.32"
-    "1000-crowded 1000 zinx 0.04,0.16,0.64,1.28,2.56,5.12,10.24"
+    "1000-crowded 1000 zinx 0.04,0.16,0.64,1.28,2.56,5.12,10.24,20.48"
 )
 
 if [ -n "${MMO_BENCH_SCENARIOS:-}" ]; then
@@ -128,8 +129,11 @@ for s in "${SCENARIOS[@]}"; do
     echo "== $name: $players bots ($spawn), move rates per bot $steps"
     start_server "$name"
     st=0
+    # A crowd stays in the spawn area: its bots' random steps stay there.
+    crowd=()
+    [ "$spawn" = zinx ] && crowd=(--crowd)
     taskset -c "$BOTS_CPU" "$bots_bin" --port "$server_port" \
-        --players "$players" --spawn "$spawn" --chat-hz 0 \
+        --players "$players" --spawn "$spawn" "${crowd[@]}" --chat-hz 0 \
         --steps "$steps" --step-seconds "$STEP_SECONDS" --stop-p99-ms 100 \
         --server-pid "$server_pid" --report-json "$out/$name.json" \
         >"$out/$name.bots.out" || st=$?

@@ -38,6 +38,10 @@ bool bot_ctx_init(bot_ctx_t *ctx, uint32_t players, bots_stats_t *stats,
     if (ctx->chat_cap < BOT_MIN_CHATS)
         ctx->chat_cap = BOT_MIN_CHATS;
     ctx->rng = seed ? seed : 0x853c49e6748fea9bull;
+    ctx->box[0] = (float)ctx->aoi.min_x;
+    ctx->box[1] = (float)ctx->aoi.max_x;
+    ctx->box[2] = (float)ctx->aoi.min_z;
+    ctx->box[3] = (float)ctx->aoi.max_z;
     if (!bot_pidmap_init(&ctx->pids, players))
         return false;
     if (!pb_arena_init(&ctx->arena, ARENA_BYTES)) {
@@ -503,17 +507,27 @@ static float bounce(float v, float d, float lo, float hi)
     return r < lo ? lo : r > hi ? hi : r;
 }
 
+void bot_ctx_crowd(bot_ctx_t *ctx)
+{
+    ctx->box[0] = BOT_SPAWN_X;
+    ctx->box[1] = BOT_SPAWN_X + BOT_SPAWN_SIZE;
+    ctx->box[2] = BOT_SPAWN_Z;
+    ctx->box[3] = BOT_SPAWN_Z + BOT_SPAWN_SIZE;
+}
+
 int bot_move(bot_ctx_t *ctx, bot_t *b, uint64_t now_ns)
 {
-    const mmo_aoi_t *a = &ctx->aoi;
+    const float *box = ctx->box;
     float dx = (rand_unit(ctx) * 2.0f - 1.0f) * BOT_STEP;
     float dz = (rand_unit(ctx) * 2.0f - 1.0f) * BOT_STEP;
-    float x = bounce(b->x, dx, (float)a->min_x, (float)a->max_x);
-    float z = bounce(b->z, dz, (float)a->min_z, (float)a->max_z);
+    /* A bot outside the box (sent there before) steps inside it first. */
+    float x = bounce(b->x < box[0] || b->x > box[1] ? box[0] : b->x, dx, box[0],
+                     box[1]);
+    float z = bounce(b->z < box[2] || b->z > box[3] ? box[2] : b->z, dz, box[2],
+                     box[3]);
     /* A move to where it stands could not be told from the last one. */
     if (x == b->x && z == b->z)
-        x = bounce(x, x < (float)(a->min_x + a->max_x) / 2 ? 1.0f : -1.0f,
-                   (float)a->min_x, (float)a->max_x);
+        x = bounce(x, x < (box[0] + box[1]) / 2 ? 1.0f : -1.0f, box[0], box[1]);
     float v = rand_unit(ctx) < 0.5f ? V_SLOW : V_FAST;
     return send_move(ctx, b, x, z, v, now_ns);
 }

@@ -39,6 +39,10 @@
 /* A random step is at most this far along X and along Z (Zinx's robot
    steps up to 10). */
 #define BOT_STEP 10.0f
+/* Zinx's spawn area: X 160 + rand(50), Z 134 + rand(50). */
+#define BOT_SPAWN_X 160.0f
+#define BOT_SPAWN_Z 134.0f
+#define BOT_SPAWN_SIZE 49.0f
 /* A chat of ours not back within this long counts as lost. */
 #define BOT_CHAT_LOST_MS 30000u
 
@@ -106,6 +110,9 @@ typedef struct bot_ctx {
     /* The server refuses chats beyond its rate; above it a chat that does
        not come back is counted, not an error. */
     bool chat_over_rate;
+    /* Where random steps stay, bouncing off its edges: min X, max X,
+       min Z, max Z. The world, or Zinx's spawn area (bot_ctx_crowd). */
+    float box[4];
     uint64_t rng; /* xorshift64* state */
 } bot_ctx_t;
 
@@ -114,6 +121,10 @@ typedef struct bot_ctx {
 bool bot_ctx_init(bot_ctx_t *ctx, uint32_t players, bots_stats_t *stats,
                   bot_send_fn send, void *udata, uint64_t seed);
 void bot_ctx_free(bot_ctx_t *ctx);
+
+/* From now on random steps stay in Zinx's spawn area, so a crowd there
+   stays one. */
+void bot_ctx_crowd(bot_ctx_t *ctx);
 
 /* A fresh bot, number index. */
 void bot_init(bot_t *b, uint32_t index);
@@ -148,8 +159,9 @@ void bot_on_message(bot_ctx_t *ctx, bot_t *b, uint32_t msg_id,
 /* Whether the bot may send a move now (in the world, its window open). */
 bool bot_may_move(const bot_t *b, uint64_t now_ns);
 
-/* Sends a random step from its latest position, clamped to the world
-   (bouncing off its edges). Returns 0 or the send's error. */
+/* Sends a random step from its latest position, kept inside the world
+   (or the spawn area, bot_ctx_crowd) by bouncing off its edges. Returns
+   0 or the send's error. */
 int bot_move(bot_ctx_t *ctx, bot_t *b, uint64_t now_ns);
 
 /* Sends one move to a random place in the world (--spawn spread). */

@@ -18,6 +18,9 @@ static const char usage[] =
     "  --chat-hz R         chats a second per bot (0.1)\n"
     "  --spawn zinx|spread zinx: play where the server puts them; spread:\n"
     "                      each first goes to a random place (zinx)\n"
+    "  --crowd             random steps stay in Zinx's spawn area (X "
+    "160..209,\n"
+    "                      Z 134..183), so a crowd there stays one\n"
     "  --connect-rate N    connections a second (2000)\n"
     "  --report-json FILE  also write the report as JSON\n"
     "  --steps R1,R2,...   move rates per bot, one step each (instead of\n"
@@ -49,6 +52,7 @@ enum {
     OPT_PROGRESS,
     OPT_SEED,
     OPT_SELFTEST,
+    OPT_CROWD,
     OPT_HELP
 };
 
@@ -69,6 +73,7 @@ static const struct option longopts[] = {
     {"progress", required_argument, NULL, OPT_PROGRESS},
     {"seed", required_argument, NULL, OPT_SEED},
     {"selftest", required_argument, NULL, OPT_SELFTEST},
+    {"crowd", no_argument, NULL, OPT_CROWD},
     {"help", no_argument, NULL, OPT_HELP},
     {NULL, 0, NULL, 0},
 };
@@ -176,6 +181,10 @@ int bots_options_parse(bots_options_t *o, int argc, char **argv, FILE *out,
         if (opt == OPT_HELP) {
             fputs(usage, out);
             return 1;
+        }
+        if (opt == OPT_CROWD) {
+            o->crowd = true;
+            continue;
         }
         if (opt == '?' || opt == ':') {
             snprintf(err, errlen, "unknown option or missing value: %s\n%s",

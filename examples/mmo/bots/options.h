@@ -25,6 +25,7 @@ typedef struct bots_options {
     double move_hz;    /* moves a second, per bot */
     double chat_hz;    /* chats a second, per bot */
     bots_spawn_t spawn;
+    bool crowd;              /* random steps stay in Zinx's spawn area */
     uint32_t connect_rate;   /* new connections a second */
     const char *report_json; /* NULL: none */
     /* Steps of a rising move rate (per bot): each lasts step_s; with

@@ -476,6 +476,8 @@ bots_swarm_t *bots_swarm_new(const bots_options_t *o)
         return NULL;
     }
     s->ctx.on_join = on_join;
+    if (o->crowd)
+        bot_ctx_crowd(&s->ctx);
     s->ctx.chat_over_rate = o->chat_hz > MMO_CHAT_PER_S;
     for (uint32_t i = 0; i < o->players; i++) {
         bot_init(&s->bots[i], i);

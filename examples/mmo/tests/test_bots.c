@@ -468,6 +468,17 @@ static void moves_stay_inside(void **state)
         assert_true(mmo_aoi_inside(&h->ctx.aoi, b->x, b->z));
         h->nqueue = 0;
     }
+    /* --crowd: from anywhere, steps go into Zinx's spawn area and stay. */
+    bot_ctx_crowd(&h->ctx);
+    for (int i = 0; i < 20000; i++) {
+        b->confirmed = b->sent;
+        assert_int_equal(bot_move(&h->ctx, b, h->now), 0);
+        assert_true(b->x >= BOT_SPAWN_X &&
+                    b->x <= BOT_SPAWN_X + BOT_SPAWN_SIZE);
+        assert_true(b->z >= BOT_SPAWN_Z &&
+                    b->z <= BOT_SPAWN_Z + BOT_SPAWN_SIZE);
+        h->nqueue = 0;
+    }
     harness_free(h);
 }
 
