@@ -10,6 +10,12 @@
 #                       NAME@io_uring (ZINX_IO_BACKEND=io_uring)
 #   make test-plain | test-asan | test-tsan   one of those stages
 #   make demo           run scripts/demo.sh against build/
+#   make mmo            the MMO demo live: zinx-mmo, 300 bots and the URL
+#                       of the map, until Ctrl-C (scripts/mmo.sh;
+#                       MMO_PLAYERS, MMO_MOVE_HZ, MMO_CHAT_HZ)
+#   make mmo-bench      the MMO server's saturation under the bot swarm
+#                       (about 6 minutes): a table into
+#                       examples/mmo/README.md (scripts/mmo-bench.sh)
 #   make bench          run scripts/bench.sh against build/
 #   make bench-instr    callgrind's user-space instructions per echoed
 #                       frame of zinx-echo (w0, w10) and the bare epoll
@@ -72,7 +78,7 @@ endef
 .NOTPARALLEL:
 
 .PHONY: all build deps test test-plain test-asan test-tsan demo bench \
-        bench-instr \
+        bench-instr mmo mmo-bench \
         install clean format format-check fuzz soak $(DEPS_TARGETS)
 
 all: build
@@ -121,6 +127,12 @@ test-tsan: deps-test
 
 demo: build
 	bash scripts/demo.sh $(BUILD)
+
+mmo: build
+	bash scripts/mmo.sh $(BUILD)
+
+mmo-bench: build
+	bash scripts/mmo-bench.sh $(BUILD)
 
 # scripts/bench.sh installs (or names) the peers' packages itself; the
 # benchmark runs without the peers that are missing.

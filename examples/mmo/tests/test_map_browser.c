@@ -1,7 +1,7 @@
 /*
  * The live map in a real browser: zinx-mmo on free loopback ports, 50
- * players moving at 5 Hz each (zinx-mmo-bots, or tests/map_walkers.py
- * where the bots are not built), and headless Chromium on the page
+ * players moving at 5 Hz each (zinx-mmo-bots), and headless Chromium on
+ * the page
  * the server serves at "/" of its WebSocket port (tests/node/mmo_map.js
  * drives it over the DevTools protocol). Passes when the page shows the
  * 50 players live and its canvas changed between two looks 800 ms apart
