@@ -153,7 +153,10 @@ static int fill_iov(const zinx_conn_t *c, struct iovec *iov)
         iov[n++] = (struct iovec){.iov_base = r->seg->data + off,
                                   .iov_len = r->seg->len - off};
     }
-    if (i == q->count && left > 0)
+    /* The bytes after the last segment, if the vector has room left:
+       the last segment may have taken the two final entries, and then
+       they go in the next write. */
+    if (i == q->count && left > 0 && n < SHARED_IOV)
         iov[n++] = (struct iovec){.iov_base = (void *)p, .iov_len = left};
     return n;
 }
