@@ -62,6 +62,9 @@ stopping=0
 # stop_all [STATUS]: stops both and exits STATUS (0), or 1 if either did
 # not stop cleanly.
 stop_all() {
+    # Once: a second signal (Ctrl-C pressed twice, or make and this script
+    # both signalled) must not start the stop again half-way through.
+    trap '' INT TERM HUP
     stopping=1
     local rc=${1:-0} st
     echo
