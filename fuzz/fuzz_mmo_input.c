@@ -66,7 +66,7 @@ static void fuzz_move(const uint8_t *data, size_t size)
 {
     mmo_aoi_t aoi;
     mmo_aoi_init_zinx(&aoi);
-    mmo_move_t m;
+    mmo_pos_t m;
     if (mmo_check_move(&aoi, data, size, &m) != MMO_OK)
         return;
     FUZZ_CHECK(mmo_aoi_inside(&aoi, m.x, m.z), "accepted outside the world");
@@ -78,7 +78,7 @@ static void fuzz_move(const uint8_t *data, size_t size)
     p.v = m.v;
     uint8_t buf[64];
     size_t len = pb__position__pack(&p, buf);
-    mmo_move_t again;
+    mmo_pos_t again;
     FUZZ_CHECK(mmo_check_move(&aoi, buf, len, &again) == MMO_OK,
                "a re-encoded move refused");
     /* By value, not by bytes: proto3 leaves out a -0.0 as it does 0.0,

@@ -28,6 +28,12 @@ typedef struct mmo_aoi {
     int cell_w, cell_h;     /* (max - min) / count, truncated */
 } mmo_aoi_t;
 
+/* A position: X and Z on the grid, Y the height, V the heading, as
+   Zinx's Position message carries them. */
+typedef struct mmo_pos {
+    float x, y, z, v;
+} mmo_pos_t;
+
 /* Zinx's world. */
 #define MMO_AOI_MIN_X 85
 #define MMO_AOI_MAX_X 410

@@ -7,12 +7,12 @@
 #include "msg.pb-c.h"
 
 mmo_verdict_t mmo_check_move(const mmo_aoi_t *aoi, const void *data, size_t len,
-                             mmo_move_t *out)
+                             mmo_pos_t *out)
 {
     Pb__Position *p = pb__position__unpack(NULL, len, data);
     if (p == NULL)
         return MMO_MALFORMED;
-    mmo_move_t m = {.x = p->x, .y = p->y, .z = p->z, .v = p->v};
+    mmo_pos_t m = {.x = p->x, .y = p->y, .z = p->z, .v = p->v};
     pb__position__free_unpacked(p, NULL);
     if (!mmo_aoi_inside(aoi, m.x, m.z) || !isfinite(m.y) || !isfinite(m.v))
         return MMO_BAD_POSITION;

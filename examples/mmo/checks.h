@@ -21,15 +21,10 @@ typedef enum mmo_verdict {
     MMO_BAD_CHAT_SIZE /* empty, or above MMO_CHAT_MAX bytes */
 } mmo_verdict_t;
 
-/* A move, as floats: x, y, z and v. */
-typedef struct mmo_move {
-    float x, y, z, v;
-} mmo_move_t;
-
 /* Decodes a Position; MMO_OK with *out set when it lies inside *aoi's
    world with every coordinate finite. */
 mmo_verdict_t mmo_check_move(const mmo_aoi_t *aoi, const void *data, size_t len,
-                             mmo_move_t *out);
+                             mmo_pos_t *out);
 
 /* Decodes a Talk; MMO_OK with its Content copied into out (NUL-ended)
    when it is 1..MMO_CHAT_MAX bytes of valid UTF-8. */

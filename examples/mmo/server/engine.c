@@ -37,6 +37,7 @@ typedef struct cmdq {
 
 struct mmo_engine {
     zinx_server_t *server;
+    mmo_aoi_t aoi;
     mmo_world_t *world;
     mmo_feed_t *feed;
     mmo_counters_t counters;
@@ -70,13 +71,12 @@ mmo_engine_t *mmo_engine_new(zinx_server_t *server, size_t max_payload)
         return NULL;
     e->server = server;
     atomic_init(&e->next_pid, 1);
-    mmo_aoi_t aoi;
-    mmo_aoi_init_zinx(&aoi);
+    mmo_aoi_init_zinx(&e->aoi);
     struct timespec now;
     clock_gettime(CLOCK_REALTIME, &now);
     uint64_t seed = (uint64_t)now.tv_nsec ^ ((uint64_t)now.tv_sec << 20);
-    e->world = mmo_world_new(&aoi, max_payload, seed, send_to, e);
-    e->feed = mmo_feed_new(server, &aoi);
+    e->world = mmo_world_new(&e->aoi, max_payload, seed, send_to, e);
+    e->feed = mmo_feed_new(server, &e->aoi);
     pthread_condattr_t attr;
     pthread_condattr_init(&attr);
     pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
@@ -97,6 +97,11 @@ mmo_engine_t *mmo_engine_new(zinx_server_t *server, size_t max_payload)
 mmo_counters_t *mmo_engine_counters(mmo_engine_t *e)
 {
     return &e->counters;
+}
+
+const mmo_aoi_t *mmo_engine_aoi(const mmo_engine_t *e)
+{
+    return &e->aoi;
 }
 
 int32_t mmo_engine_next_pid(mmo_engine_t *e)

@@ -74,6 +74,9 @@ void mmo_engine_free(mmo_engine_t *e);
 
 mmo_counters_t *mmo_engine_counters(mmo_engine_t *e);
 
+/* The world's grid (read-only). Any thread. */
+const mmo_aoi_t *mmo_engine_aoi(const mmo_engine_t *e);
+
 /* A new player ID: 1, 2, 3, ... Any thread. */
 int32_t mmo_engine_next_pid(mmo_engine_t *e);
 

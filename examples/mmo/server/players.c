@@ -6,7 +6,6 @@
 
 #include <stdbool.h>
 #include <stdlib.h>
-#include <string.h>
 #include <time.h>
 
 #include <zinx/websocket.h>
@@ -136,14 +135,12 @@ static void on_move(zinx_request_t *req, void *udata)
     mmo_session_t *s = zinx_conn_data(zinx_request_conn(req));
     if (s == NULL)
         return;
-    mmo_aoi_t aoi;
-    mmo_aoi_init_zinx(&aoi);
-    mmo_move_t m;
-    switch (mmo_check_move(&aoi, zinx_request_data(req),
-                           zinx_request_data_len(req), &m)) {
+    mmo_pos_t to;
+    switch (mmo_check_move(mmo_engine_aoi(e), zinx_request_data(req),
+                           zinx_request_data_len(req), &to)) {
     case MMO_OK:
         /* Only out of memory refuses it: the player's next move will do. */
-        (void)mmo_engine_move(e, s, &(mmo_pos_t){m.x, m.y, m.z, m.v});
+        (void)mmo_engine_move(e, s, &to);
         break;
     case MMO_BAD_POSITION:
         count(&c->refused_position);

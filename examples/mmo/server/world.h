@@ -22,10 +22,6 @@
 typedef size_t (*mmo_send_fn)(void *udata, const uint64_t *ids, size_t n,
                               uint32_t msg_id, const void *data, size_t len);
 
-typedef struct mmo_pos {
-    float x, y, z, v;
-} mmo_pos_t;
-
 typedef struct mmo_world mmo_world_t;
 
 /* A new empty world on the grid *aoi (copied). Messages longer than

@@ -618,6 +618,30 @@ class World:
                 "broadcasts": sum(p.frames for p in self.everyone)}
 
 
+def play(exe, workdir, body):
+    """Starts zinx-mmo and a World on it, runs body(server, world), which
+    returns the refusal counts it expects, then checks the server is up,
+    stops it and compares its every counter. Returns the world. On a
+    failure the server's last output is logged; the server never
+    outlives the call."""
+    server = Server(exe, workdir)
+    try:
+        w = World(server.port)
+        refused = body(server, w)
+        if not server.alive():
+            raise Failure("zinx-mmo died")
+        counters = server.stop()
+        want = w.counters()
+        want.update(refused)
+        check_counters(counters, want)
+        return w
+    except Failure:
+        log(server.tail())
+        raise
+    finally:
+        server.kill()
+
+
 def run(main):
     """Runs main(server_exe, workdir): sets up the messages and a working
     folder, reports a Failure as the test's failure (exit 1)."""
