@@ -1350,6 +1350,82 @@ static void test_transport_keys(void **state)
     }
 }
 
+/* The scale-out keys of layout 6: defaults, a full file, and each rule
+   between them named in the refusal. */
+static void test_scale_out_keys(void **state)
+{
+    (void)state;
+    zinx_config_t cfg;
+    char err[ERR_LEN];
+    struct warn_log w = {0};
+    zinx_config_default(&cfg);
+    assert_int_equal(cfg.reuse_port, ZINX_REUSE_PORT_OFF);
+    assert_string_equal(cfg.metrics_addr, "");
+    assert_string_equal(cfg.cluster_name, "");
+    assert_string_equal(cfg.cluster_nats_url, "nats://127.0.0.1:4222");
+    assert_int_equal(cfg.cluster_node, 0);
+    assert_int_equal(cfg.cluster_heartbeat_ms, 1000);
+    assert_int_equal(cfg.cluster_dead_after, 3);
+    assert_int_equal(cfg.cluster_max_pending, 64u << 20);
+    const char *json =
+        "{\"ReusePort\": \"loops\", \"MetricsAddr\": \"[::1]:0\", "
+        "\"ClusterName\": \"game-eu_1\", \"ClusterNode\": 65535, "
+        "\"ClusterNatsUrl\": \"nats://a:4222,nats://b:4222\", "
+        "\"ClusterHeartbeatMs\": 50, \"ClusterDeadAfter\": 2, "
+        "\"ClusterMaxPending\": 1048576}";
+    assert_int_equal(load_text(&cfg, json, err, &w), 0);
+    assert_int_equal(w.count, 0);
+    assert_int_equal(cfg.reuse_port, ZINX_REUSE_PORT_LOOPS);
+    assert_string_equal(cfg.metrics_addr, "[::1]:0");
+    assert_string_equal(cfg.cluster_name, "game-eu_1");
+    assert_int_equal(cfg.cluster_node, 65535);
+    assert_string_equal(cfg.cluster_nats_url, "nats://a:4222,nats://b:4222");
+    assert_int_equal(cfg.cluster_heartbeat_ms, 50);
+    assert_int_equal(cfg.cluster_dead_after, 2);
+    assert_int_equal(cfg.cluster_max_pending, 1048576);
+    assert_int_equal(zinx_config_validate(&cfg, err, sizeof(err)), 0);
+
+    static const struct {
+        const char *json;
+        int load_rc; /* refused by the key itself, or only by validate */
+        const char *fragment;
+    } rules[] = {
+        {"{\"ReusePort\": \"yes\"}", ZINX_ECONFIG, "off, process or loops"},
+        {"{\"ClusterNode\": 65536}", ZINX_ECONFIG, "ClusterNode"},
+        {"{\"ClusterHeartbeatMs\": 49}", ZINX_ECONFIG, "ClusterHeartbeatMs"},
+        {"{\"ClusterDeadAfter\": 1}", ZINX_ECONFIG, "ClusterDeadAfter"},
+        {"{\"ClusterMaxPending\": 1000}", ZINX_ECONFIG, "ClusterMaxPending"},
+        {"{\"ReusePort\": \"process\", \"Host\": \"unix:/tmp/z.sock\"}", 0,
+         "ReusePort needs a network Host"},
+        {"{\"MetricsAddr\": \"9100\"}", 0, "is not HOST:PORT"},
+        {"{\"MetricsAddr\": \"127.0.0.1:65536\"}", 0, "is not HOST:PORT"},
+        {"{\"MetricsAddr\": \"127.0.0.1:\"}", 0, "is not HOST:PORT"},
+        {"{\"MetricsAddr\": \"::1:9100\"}", 0, "in brackets"},
+        {"{\"MetricsAddr\": \"unix:/tmp/m:1\"}", 0, "unix: is not served"},
+        {"{\"MetricsAddr\": \"1.2.3:9100\"}", 0, "not an IPv4 address"},
+        {"{\"ClusterNode\": 3}", 0, "ClusterNode (3) needs ClusterName"},
+        {"{\"ClusterName\": \"a\"}", 0, "ClusterNode is 0"},
+        {"{\"ClusterName\": \"a.b\", \"ClusterNode\": 1}", 0,
+         "may hold only letters"},
+        {"{\"ClusterName\": \"a\", \"ClusterNode\": 1, "
+         "\"ClusterNatsUrl\": \"\"}",
+         0, "ClusterNatsUrl"},
+    };
+    for (size_t i = 0; i < sizeof(rules) / sizeof(rules[0]); i++) {
+        zinx_config_default(&cfg);
+        int rc = load_text(&cfg, rules[i].json, err, &w);
+        assert_int_equal(rc, rules[i].load_rc);
+        if (rc == 0)
+            assert_int_equal(zinx_config_validate(&cfg, err, sizeof(err)),
+                             ZINX_ECONFIG);
+        assert_contains(err, rules[i].fragment);
+    }
+    zinx_config_default(&cfg);
+    assert_int_equal(load_text(&cfg, "{\"MetricsAddr\": \":9100\"}", err, &w),
+                     0);
+    assert_int_equal(zinx_config_validate(&cfg, err, sizeof(err)), 0);
+}
+
 static void test_load_file_warnings(void **state)
 {
     (void)state;
@@ -2095,6 +2171,7 @@ int main(void)
         cmocka_unit_test(test_load_file_every_key),
         cmocka_unit_test(test_load_file_zinx_style),
         cmocka_unit_test(test_transport_keys),
+        cmocka_unit_test(test_scale_out_keys),
         cmocka_unit_test(test_load_file_warnings),
         cmocka_unit_test(test_load_file_rejections),
         cmocka_unit_test(test_load_file_missing),

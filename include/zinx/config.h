@@ -41,7 +41,12 @@
  *      (CertFile), private_key_file (PrivateKeyFile), tls_client_ca_file
  *      (TlsClientCAFile), handshake_timeout_ms (HandshakeTimeoutMs),
  *      proxy_protocol (ProxyProtocol), proxy_protocol_from
- *      (ProxyProtocolFrom), and pad_5.
+ *      (ProxyProtocolFrom), and pad_5;
+ *   6: adds scale-out: reuse_port (ReusePort), metrics_addr
+ *      (MetricsAddr), cluster_name (ClusterName), cluster_nats_url
+ *      (ClusterNatsUrl), cluster_node (ClusterNode), cluster_heartbeat_ms
+ *      (ClusterHeartbeatMs), cluster_dead_after (ClusterDeadAfter),
+ *      cluster_max_pending (ClusterMaxPending).
  *
  * Every layout ends exactly at its last member, with no padding after
  * it: otherwise a field added later could fall into bytes an older
@@ -103,6 +108,28 @@
  * | HandshakeTimeoutMs | handshake_timeout_ms | 10000         |
  * | ProxyProtocol     | proxy_protocol      | "off"           |
  * | ProxyProtocolFrom | proxy_protocol_from | ""              |
+ * | ReusePort         | reuse_port          | "off"           |
+ * | MetricsAddr       | metrics_addr        | "" (off)        |
+ * | ClusterName       | cluster_name        | "" (no cluster) |
+ * | ClusterNatsUrl    | cluster_nats_url    | "nats://127.0.0.1:4222" |
+ * | ClusterNode       | cluster_node        | 0 (none)        |
+ * | ClusterHeartbeatMs | cluster_heartbeat_ms | 1000          |
+ * | ClusterDeadAfter  | cluster_dead_after  | 3               |
+ * | ClusterMaxPending | cluster_max_pending | 67108864        |
+ *
+ * Scale-out (docs/scale-out.md). ReusePort "process" binds the listener
+ * with SO_REUSEPORT, so that several processes share the port and the
+ * kernel spreads connections among them (and a new process can take
+ * over from an old one that drains); "loops" gives every I/O loop its
+ * own such listener. MetricsAddr "HOST:PORT" ("127.0.0.1:9100"; an IPv6
+ * host in brackets; port 0 picks a free one) serves the counters at
+ * /metrics in Prometheus's text format. ClusterName joins the NATS
+ * cluster of that name (letters, digits, '-' and '_', at most 63 bytes)
+ * at ClusterNatsUrl (one or more nats:// URLs, "," apart) as node
+ * ClusterNode (1..65535, unique in the cluster: connection IDs carry it
+ * in their top 16 bits); a node silent for ClusterDeadAfter heartbeats of
+ * ClusterHeartbeatMs counts as gone; ClusterMaxPending bytes of cluster
+ * traffic may wait unread before more is dropped and counted.
  *
  * Host is a host name ("localhost"), an IPv4 or IPv6 literal (an IPv6
  * one may carry a %zone), or "" for every interface; it is resolved when
@@ -244,6 +271,16 @@ typedef enum zinx_proxy_protocol {
     ZINX_PROXY_EITHER = 3 /* "either": v1 or v2, required */
 } zinx_proxy_protocol_t;
 
+/* The values of zinx_config_t.reuse_port (the ReusePort key). */
+typedef enum zinx_reuse_port {
+    ZINX_REUSE_PORT_OFF = 0,     /* "off": one listener, port exclusive */
+    ZINX_REUSE_PORT_PROCESS = 1, /* "process": one SO_REUSEPORT listener */
+    ZINX_REUSE_PORT_LOOPS = 2    /* "loops": one per I/O loop */
+} zinx_reuse_port_t;
+
+/* The cluster's name: it becomes part of NATS subjects. */
+#define ZINX_CONFIG_CLUSTER_NAME_MAX 64
+
 typedef struct zinx_config {
     /* Layout 1. struct_size: the size of this struct as the program was
        compiled, set by zinx_config_default(); see above. Always first. */
@@ -314,6 +351,16 @@ typedef struct zinx_config {
     uint32_t proxy_protocol;       /* a zinx_proxy_protocol_t */
     char proxy_protocol_from[ZINX_CONFIG_PATH_MAX]; /* CIDRs, "," apart */
     uint32_t pad_5; /* not a setting: ends layout 5 on its alignment */
+    /* Layout 6: scale-out (docs/scale-out.md). */
+    uint32_t reuse_port;                     /* a zinx_reuse_port_t */
+    uint32_t cluster_node;                   /* 0..65535; 0: no cluster */
+    char metrics_addr[ZINX_CONFIG_HOST_MAX]; /* "": off; "HOST:PORT" */
+    char cluster_name[ZINX_CONFIG_CLUSTER_NAME_MAX]; /* "": no cluster */
+    char cluster_nats_url[ZINX_CONFIG_PATH_MAX]; /* nats:// URLs, "," apart */
+    uint32_t cluster_heartbeat_ms;               /* 50..60000 */
+    uint32_t cluster_dead_after;                 /* 2..100 missed heartbeats */
+    uint32_t cluster_max_pending; /* 1 MiB..1 GiB unread cluster bytes */
+    uint32_t pad_6; /* not a setting: ends layout 6 on its alignment */
 } zinx_config_t;
 
 /*

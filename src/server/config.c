@@ -43,7 +43,11 @@ _Static_assert((offsetof(zinx_config_t, pad_4) + sizeof(uint32_t)) %
                        CONFIG_ALIGN ==
                    0,
                "layout 4 must end on the struct's alignment");
-_Static_assert(offsetof(zinx_config_t, pad_5) + sizeof(uint32_t) ==
+_Static_assert((offsetof(zinx_config_t, pad_5) + sizeof(uint32_t)) %
+                       CONFIG_ALIGN ==
+                   0,
+               "layout 5 must end on the struct's alignment");
+_Static_assert(offsetof(zinx_config_t, pad_6) + sizeof(uint32_t) ==
                    sizeof(zinx_config_t),
                "the last member must end the struct: follow it by a pad");
 
@@ -101,6 +105,12 @@ static void fill_defaults(zinx_config_t *cfg)
     cfg->ws_max_message_size = 1048576;
     cfg->handshake_timeout_ms = 10000;
     cfg->proxy_protocol = ZINX_PROXY_OFF;
+    cfg->reuse_port = ZINX_REUSE_PORT_OFF;
+    snprintf(cfg->cluster_nats_url, sizeof(cfg->cluster_nats_url), "%s",
+             "nats://127.0.0.1:4222");
+    cfg->cluster_heartbeat_ms = 1000;
+    cfg->cluster_dead_after = 3;
+    cfg->cluster_max_pending = 64u << 20;
 }
 
 void zinx_config_default_sized(zinx_config_t *cfg, size_t size)

@@ -118,6 +118,52 @@ static int check_host(const char *s, char *why, size_t why_len)
     return -1;
 }
 
+/* Digits only, 0..65535; returns the port or -1. */
+static int parse_port(const char *p)
+{
+    if (*p == '\0' || strlen(p) > 5)
+        return -1;
+    long v = 0;
+    for (; *p != '\0'; p++) {
+        if (*p < '0' || *p > '9')
+            return -1;
+        v = v * 10 + (*p - '0');
+    }
+    return v <= 65535 ? (int)v : -1;
+}
+
+int zinx__config_split_hostport(const char *s, char *host, size_t host_len,
+                                int *port, char *why, size_t why_len)
+{
+    char q[ZINX__CONFIG_QUOTE_LEN];
+    const char *colon = strrchr(s, ':');
+    const char *h = s;
+    size_t hn = colon != NULL ? (size_t)(colon - s) : 0;
+    if (hn >= 2 && s[0] == '[' && s[hn - 1] == ']') {
+        h = s + 1; /* "[::1]:9100": the brackets only delimit */
+        hn -= 2;
+    }
+    if (colon == NULL || hn >= host_len || parse_port(colon + 1) < 0) {
+        zinx__config_msg(why, why_len, "\"%s\" is not HOST:PORT",
+                         zinx__config_quote(s, q));
+        return -1;
+    }
+    memcpy(host, h, hn);
+    host[hn] = '\0';
+    if (strncmp(host, UNIX_PREFIX, UNIX_PREFIX_LEN) == 0 ||
+        (h == s && strchr(host, ':') != NULL)) {
+        zinx__config_msg(why, why_len,
+                         "\"%s\" is not HOST:PORT (an IPv6 host goes "
+                         "in brackets; unix: is not served)",
+                         zinx__config_quote(s, q));
+        return -1;
+    }
+    if (check_host(host, why, why_len) != 0)
+        return -1;
+    *port = parse_port(colon + 1);
+    return 0;
+}
+
 int zinx__config_check_text(const zinx__key_spec_t *k, const char *s, char *why,
                             size_t why_len)
 {
@@ -368,6 +414,74 @@ static int check_transports(const zinx_config_t *c, char *err, size_t err_len)
     return 0;
 }
 
+/* A NATS subject token: what a cluster name may hold. */
+static bool subject_safe(const char *s)
+{
+    for (; *s != '\0'; s++) {
+        char c = *s;
+        bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+                  (c >= '0' && c <= '9') || c == '-' || c == '_';
+        if (!ok)
+            return false;
+    }
+    return true;
+}
+
+static int check_cluster(const zinx_config_t *c, char *err, size_t err_len)
+{
+    char q[ZINX__CONFIG_QUOTE_LEN];
+    if (c->cluster_name[0] == '\0') {
+        if (c->cluster_node == 0)
+            return 0;
+        zinx__config_msg(err, err_len, "ClusterNode (%lu) needs ClusterName",
+                         (unsigned long)c->cluster_node);
+        return ZINX_ECONFIG;
+    }
+    if (!subject_safe(c->cluster_name)) {
+        zinx__config_msg(err, err_len,
+                         "ClusterName: \"%s\" may hold only letters, "
+                         "digits, '-' and '_'",
+                         zinx__config_quote(c->cluster_name, q));
+        return ZINX_ECONFIG;
+    }
+    if (c->cluster_node == 0) {
+        zinx__config_msg(err, err_len,
+                         "ClusterName is set and ClusterNode is 0: give "
+                         "each node its own number, 1..65535");
+        return ZINX_ECONFIG;
+    }
+    if (c->cluster_nats_url[0] == '\0' ||
+        has_control_char(c->cluster_nats_url) ||
+        strchr(c->cluster_nats_url, ' ') != NULL) {
+        zinx__config_msg(err, err_len,
+                         "ClusterNatsUrl: \"%s\" is not a list of NATS URLs",
+                         zinx__config_quote(c->cluster_nats_url, q));
+        return ZINX_ECONFIG;
+    }
+    return 0;
+}
+
+/* ReusePort shares a network port; MetricsAddr names one. */
+static int check_scale_out(const zinx_config_t *c, char *err, size_t err_len)
+{
+    if (c->reuse_port != ZINX_REUSE_PORT_OFF && zinx__addr_is_unix(c->host)) {
+        zinx__config_msg(err, err_len,
+                         "ReusePort needs a network Host: a unix: socket "
+                         "path has one listener");
+        return ZINX_ECONFIG;
+    }
+    if (c->metrics_addr[0] != '\0') {
+        char host[ZINX_CONFIG_HOST_MAX], why[ZINX__CONFIG_WHY_LEN];
+        int port;
+        if (zinx__config_split_hostport(c->metrics_addr, host, sizeof(host),
+                                        &port, why, sizeof(why)) != 0) {
+            zinx__config_msg(err, err_len, "MetricsAddr: %s", why);
+            return ZINX_ECONFIG;
+        }
+    }
+    return check_cluster(c, err, err_len);
+}
+
 int zinx_config_validate(const zinx_config_t *cfg, char *err, size_t err_len)
 {
     zinx__config_msg(err, err_len, "%s", "");
@@ -393,5 +507,7 @@ int zinx_config_validate(const zinx_config_t *cfg, char *err, size_t err_len)
         rc = check_output_limits(&full, err, err_len);
     if (rc == 0)
         rc = check_transports(&full, err, err_len);
+    if (rc == 0)
+        rc = check_scale_out(&full, err, err_len);
     return rc;
 }

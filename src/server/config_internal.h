@@ -169,6 +169,16 @@ const char *zinx__config_quote(const char *s, char out[ZINX__CONFIG_QUOTE_LEN]);
  * its kind (network host or "unix:" path).
  * Returns 0, or -1 with the problem in why.
  */
+/*
+ * Splits MetricsAddr-style text "HOST:PORT" ("[v6]:PORT" for an IPv6
+ * literal, ":PORT" for every interface) into host (at most host_len - 1
+ * bytes) and *port (0..65535; 0 asks for a free one). The host is
+ * checked as Host is, but "unix:" is refused. Returns 0, or -1 with why
+ * filled.
+ */
+int zinx__config_split_hostport(const char *s, char *host, size_t host_len,
+                                int *port, char *why, size_t why_len);
+
 int zinx__config_check_text(const zinx__key_spec_t *k, const char *s, char *why,
                             size_t why_len);
 

@@ -70,6 +70,13 @@ static const zinx__key_name_t proxy_list[] = {{"off", ZINX_PROXY_OFF},
 static const zinx__key_names_t proxy_names = {
     "PROXY protocol", "off, v1, v2 or either", NAMES(proxy_list)};
 
+static const zinx__key_name_t reuse_list[] = {
+    {"off", ZINX_REUSE_PORT_OFF},
+    {"process", ZINX_REUSE_PORT_PROCESS},
+    {"loops", ZINX_REUSE_PORT_LOOPS}};
+static const zinx__key_names_t reuse_names = {
+    "ReusePort", "off, process or loops", NAMES(reuse_list)};
+
 const zinx__key_spec_t zinx__config_keys[] = {
     {"Name", ZINX__KEY_STRING, TEXT_FIELD(name), NULL},
     {"Host", ZINX__KEY_HOST, TEXT_FIELD(host), NULL},
@@ -164,6 +171,19 @@ const zinx__key_spec_t zinx__config_keys[] = {
      0, 0, &proxy_names},
     {"ProxyProtocolFrom", ZINX__KEY_STRING, TEXT_FIELD(proxy_protocol_from),
      NULL},
+    {"ReusePort", ZINX__KEY_NAMED, CHECKED_OFFSET(reuse_port, uint32_t), 0, 0,
+     &reuse_names},
+    {"ClusterNode", ZINX__KEY_U32, CHECKED_OFFSET(cluster_node, uint32_t), 0,
+     65535, NULL},
+    {"MetricsAddr", ZINX__KEY_STRING, TEXT_FIELD(metrics_addr), NULL},
+    {"ClusterName", ZINX__KEY_STRING, TEXT_FIELD(cluster_name), NULL},
+    {"ClusterNatsUrl", ZINX__KEY_STRING, TEXT_FIELD(cluster_nats_url), NULL},
+    {"ClusterHeartbeatMs", ZINX__KEY_U32,
+     CHECKED_OFFSET(cluster_heartbeat_ms, uint32_t), 50, 60000, NULL},
+    {"ClusterDeadAfter", ZINX__KEY_U32,
+     CHECKED_OFFSET(cluster_dead_after, uint32_t), 2, 100, NULL},
+    {"ClusterMaxPending", ZINX__KEY_U32,
+     CHECKED_OFFSET(cluster_max_pending, uint32_t), 1048576, 1073741824, NULL},
 };
 
 const size_t zinx__config_key_count =
