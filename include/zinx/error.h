@@ -48,6 +48,7 @@ extern "C" {
     XX(EPIPE, -EPIPE, "broken pipe")                                   \
     XX(EMFILE, -EMFILE, "too many open files")                         \
     XX(ETIMEDOUT, -ETIMEDOUT, "timed out")                             \
+    XX(ENOTSUP, -ENOTSUP, "not supported by this build")               \
     XX(ECLOSED, -4001, "connection is closed or closing")              \
     XX(ECONFIG, -4002, "invalid configuration")                        \
     XX(ESTATE, -4003, "not allowed in the object's current state")
