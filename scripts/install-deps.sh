@@ -8,13 +8,16 @@
 #            headers, make, cmake, pkg-config, cJSON, liburing (the
 #            io_uring backend), OpenSSL 3 (libssl-dev: TLS), protobuf-c
 #            (libprotobuf-c-dev, protobuf-c-compiler: the MMO demo's
-#            messages), and cmocka, which the default configure needs
+#            messages), the NATS client's headers (libnats-dev: the
+#            cluster; the library itself is opened at run time only by
+#            a server that joins a cluster), and cmocka, which the default configure needs
 #            because it builds tests/
 #   test     make test, make deps: build, valgrind (a ctest test runs
 #            under it), haproxy (test_proxy_haproxy's peer), openssl and
 #            python3 (the TLS tests' peers), chromium, Node.js and npm
 #            (the WebSocket tests' peers), protobuf-compiler and
-#            python3-protobuf (the MMO demo's Python client). gcc
+#            python3-protobuf (the MMO demo's Python client),
+#            nats-server and prometheus (the scale-out tests' peers). gcc
 #            brings its own sanitizer runtimes (libasan8, libubsan1,
 #            libtsan2, through libgcc-12-dev).
 #   instr    make bench-instr: build, and valgrind (callgrind counts the
@@ -49,7 +52,7 @@ cmake_pkgs=(make cmake pkg-config libcjson-dev liburing-dev libssl-dev)
 profile_packages() {
     case $1 in
     build | demo | bench) printf '%s\n' "${cc_pkgs[@]}" "${cmake_pkgs[@]}" \
-        libcmocka-dev libprotobuf-c-dev protobuf-c-compiler ;;
+        libcmocka-dev libprotobuf-c-dev protobuf-c-compiler libnats-dev ;;
     test)
         profile_packages build
         printf '%s\n' valgrind openssl python3
@@ -64,6 +67,9 @@ profile_packages() {
         # The MMO demo's compatibility client: protoc compiles its
         # messages for Debian's /usr/bin/python3 at test time.
         printf '%s\n' protobuf-compiler python3-protobuf
+        # Scale-out's real peers: the NATS server the cluster tests join,
+        # and Prometheus, which scrapes /metrics in its test.
+        printf '%s\n' nats-server prometheus
         ;;
     instr | bench-instr)
         profile_packages build
