@@ -13,6 +13,8 @@
  *   server/  the server, listener, connection manager, router, config,
  *            public timers
  *   client/  dialers and the blocking client
+ *   metrics/ the counters of metrics, their rows, the text format and
+ *            the HTTP listener that serves them
  */
 #ifndef ZINX_INTERNAL_H
 #define ZINX_INTERNAL_H
@@ -168,6 +170,7 @@ bool zinx__connmgr_wait_empty(zinx_connmgr_t *mgr, uint64_t deadline_ms);
 
 /* ---- server.c --------------------------------------------------------- */
 
+#include "metrics/metrics.h"
 #include "server/stats.h"
 #include "server/transports.h"
 
@@ -193,6 +196,11 @@ struct zinx_server {
     struct zinx__ws_page *ws_pages;
     zinx_connmgr_t *mgr;
     zinx__stats_t stats;
+    /* Non-NULL with MetricsAddr set, from before the threads start: the
+       hot paths' one test (metrics/metrics.h). */
+    zinx__metrics_t *metrics;
+    uint32_t *mtrack; /* zinx_server_metrics_track_id()'s IDs */
+    size_t nmtrack, mtrack_cap;
 
     zinx__loop_t **loops;
     zinx__shard_t **shards; /* one per loop: its connections */

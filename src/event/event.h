@@ -100,10 +100,14 @@ void zinx__io_stop(zinx__loop_t *loop, zinx__io_t *io);
  *           let go of what may go; `force` once the quit deadline passed.
  *           Returns true when nothing is held any more, so the loop may
  *           leave;
- *   finish: after the loop left, on the loop thread, before it ends.
+ *   finish: after the loop left, on the loop thread, before it ends;
+ *   timed:  NULL, or called at the end of every iteration with the ns
+ *           it ran from its wake-up (the loop reads the clock in ns
+ *           twice per iteration only when it is set).
  */
 typedef struct zinx__loop_hooks {
     void (*tick)(void *arg);
+    void (*timed)(void *arg, uint64_t ns);
     bool (*settle)(void *arg, bool force);
     void (*finish)(void *arg);
     void *arg;

@@ -46,8 +46,10 @@ static void deliver(fanout_t *f, zinx_conn_t *c)
 }
 
 /* Drops the caller's reference (the connections hold theirs). */
-static int finish(fanout_t *f, int rc)
+static int finish(zinx_server_t *s, fanout_t *f, int rc)
 {
+    if (s->metrics != NULL && f->queued > 0)
+        zinx__metrics_sent(s, f->id, (uint64_t)f->queued);
     if (f->seg != NULL)
         zinx__seg_unref(f->seg);
     if (rc < 0)
@@ -71,7 +73,7 @@ int zinx_server_notify(zinx_server_t *s, const uint64_t *ids, size_t n,
         deliver(&f, c);
         zinx_conn_unref(c);
     }
-    return finish(&f, 0);
+    return finish(s, &f, 0);
 }
 
 static int visit(zinx_conn_t *c, void *udata)
@@ -87,5 +89,5 @@ int zinx_server_broadcast(zinx_server_t *s, uint32_t msg_id, const void *data,
     if (rc != 0)
         return rc;
     fanout_t f = {.id = msg_id, .len = len, .data = data};
-    return finish(&f, zinx_connmgr_foreach(s->mgr, visit, &f));
+    return finish(s, &f, zinx_connmgr_foreach(s->mgr, visit, &f));
 }
