@@ -79,7 +79,8 @@ typedef int (*zinx_metric_fn)(const zinx_metric_t *metric, void *udata);
  * Each value is read atomically; the set is not a snapshot. Returns 0,
  * fn's non-zero return, or ZINX_EINVAL (server or fn NULL). fn runs on
  * the calling thread and must not call zinx_server_free(). Thread: any,
- * before, during or after serving.
+ * before, during or after serving, but not while another thread is in
+ * zinx_server_start() or zinx_server_free() of this server.
  */
 int zinx_server_metrics_visit(const zinx_server_t *server, zinx_metric_fn fn,
                               void *udata);
@@ -92,7 +93,7 @@ int zinx_server_metrics_visit(const zinx_server_t *server, zinx_metric_fn fn,
  * be NULL when cap is 0, to ask for the length). Returns ZINX_EINVAL
  * for server NULL or buf NULL with cap > 0. As the counters move, a
  * second call may need a little more than the first said.
- * Thread: any.
+ * Thread: as zinx_server_metrics_visit().
  */
 long zinx_server_metrics_text(const zinx_server_t *server, char *buf,
                               size_t cap);
@@ -100,7 +101,7 @@ long zinx_server_metrics_text(const zinx_server_t *server, char *buf,
 /*
  * The port the metrics listener is bound to (the real one when
  * MetricsAddr's port was 0), or 0 when MetricsAddr is "" or the server
- * is not running. Thread: any.
+ * is not running. Thread: as zinx_server_metrics_visit().
  */
 int zinx_server_metrics_port(const zinx_server_t *server);
 

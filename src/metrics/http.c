@@ -275,64 +275,35 @@ static void answer_error(mconn_t *c, const char *status, const char *extra)
                n > 0 ? (size_t)n : 0, false);
 }
 
-/* The request line "METHOD SP /target SP HTTP/1.x", strictly: returns
-   false for anything else. */
-static bool parse_line(const char *req, size_t len, char *method, size_t mcap,
-                       const char **target, size_t *tlen)
+/* Answers a complete head (or a too large one). */
+static void answer(zinx__mhttp_t *h, mconn_t *c, zinx__mreq_t what)
 {
-    const char *end = memchr(req, '\r', len);
-    if (end == NULL || end + 1 >= req + len || end[1] != '\n')
-        return false;
-    const char *sp1 = memchr(req, ' ', (size_t)(end - req));
-    if (sp1 == NULL || sp1 == req || (size_t)(sp1 - req) >= mcap)
-        return false;
-    for (const char *p = req; p < sp1; p++)
-        if (*p < 'A' || *p > 'Z')
-            return false;
-    const char *t = sp1 + 1;
-    const char *sp2 = memchr(t, ' ', (size_t)(end - t));
-    if (sp2 == NULL || sp2 == t || *t != '/')
-        return false;
-    for (const char *p = t; p < sp2; p++)
-        if ((unsigned char)*p <= ' ' || (unsigned char)*p >= 0x7f)
-            return false;
-    size_t vlen = (size_t)(end - sp2 - 1);
-    if (vlen != 8 || (memcmp(sp2 + 1, "HTTP/1.1", 8) != 0 &&
-                      memcmp(sp2 + 1, "HTTP/1.0", 8) != 0))
-        return false;
-    memcpy(method, req, (size_t)(sp1 - req));
-    method[sp1 - req] = '\0';
-    *target = t;
-    *tlen = (size_t)(sp2 - t);
-    return true;
-}
-
-static void answer(zinx__mhttp_t *h, mconn_t *c)
-{
-    char method[16];
-    const char *target;
-    size_t tlen;
-    if (!parse_line(c->req, c->rlen, method, sizeof(method), &target, &tlen)) {
+    switch (what) {
+    case ZINX__MREQ_TOO_LARGE:
+        answer_error(c, "431 Request Header Fields Too Large", "");
+        atomic_fetch_add(&h->m->dropped, 1);
+        break;
+    case ZINX__MREQ_BAD:
         answer_error(c, "400 Bad Request", "");
-    } else if (strcmp(method, "GET") != 0 && strcmp(method, "HEAD") != 0) {
+        break;
+    case ZINX__MREQ_METHOD:
         answer_error(c, "405 Method Not Allowed", "Allow: GET, HEAD\r\n");
-    } else {
-        const char *q = memchr(target, '?', tlen);
-        size_t plen = q != NULL ? (size_t)(q - target) : tlen;
-        if (plen != 8 || memcmp(target, "/metrics", 8) != 0) {
-            answer_error(c, "404 Not Found", "");
-        } else {
-            size_t len;
-            char *text = render_text(h, &len);
-            if (text != NULL) {
-                set_answer(c, "200 OK", "",
-                           "text/plain; version=0.0.4; charset=utf-8", text,
-                           len, strcmp(method, "HEAD") == 0);
-                free(text);
-                if (c->resp != NULL)
-                    atomic_fetch_add(&h->m->scrapes, 1);
-            }
+        break;
+    case ZINX__MREQ_NOT_FOUND:
+        answer_error(c, "404 Not Found", "");
+        break;
+    default: {
+        size_t len;
+        char *text = render_text(h, &len);
+        if (text != NULL) {
+            set_answer(c, "200 OK", "",
+                       "text/plain; version=0.0.4; charset=utf-8", text, len,
+                       what == ZINX__MREQ_HEAD);
+            free(text);
+            if (c->resp != NULL)
+                atomic_fetch_add(&h->m->scrapes, 1);
         }
+    }
     }
     if (c->resp == NULL) { /* out of memory */
         conn_drop(h, c);
@@ -344,15 +315,6 @@ static void answer(zinx__mhttp_t *h, mconn_t *c)
 /* ---- I/O -------------------------------------------------------------------
  */
 
-/* A complete head: the blank line that ends it. */
-static bool head_done(const mconn_t *c)
-{
-    for (size_t i = 3; i < c->rlen; i++)
-        if (memcmp(c->req + i - 3, "\r\n\r\n", 4) == 0)
-            return true;
-    return false;
-}
-
 static void on_readable(zinx__mhttp_t *h, mconn_t *c)
 {
     ssize_t n = recv(c->fd, c->req + c->rlen, MH_REQ_MAX - c->rlen, 0);
@@ -363,16 +325,9 @@ static void on_readable(zinx__mhttp_t *h, mconn_t *c)
         return;
     }
     c->rlen += (size_t)n;
-    if (head_done(c)) {
-        answer(h, c);
-    } else if (c->rlen == MH_REQ_MAX) {
-        answer_error(c, "431 Request Header Fields Too Large", "");
-        atomic_fetch_add(&h->m->dropped, 1);
-        if (c->resp == NULL)
-            conn_close(c);
-        else
-            c->st = MC_WRITING;
-    }
+    zinx__mreq_t what = zinx__mreq_classify(c->req, c->rlen, MH_REQ_MAX);
+    if (what != ZINX__MREQ_INCOMPLETE)
+        answer(h, c, what);
 }
 
 static void on_writable(zinx__mhttp_t *h, mconn_t *c, uint64_t now)

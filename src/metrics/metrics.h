@@ -100,6 +100,22 @@ void zinx__metrics_iteration(zinx_server_t *s, uint32_t index, uint64_t ns);
 /* The histogram bounds, in seconds. */
 extern const double zinx__metrics_bounds[ZINX__M_BUCKETS];
 
+/* ---- request.c: what a request head asks for ---------------------------- */
+
+typedef enum zinx__mreq {
+    ZINX__MREQ_INCOMPLETE, /* no blank line yet: read on */
+    ZINX__MREQ_TOO_LARGE,  /* none within max bytes: 431 */
+    ZINX__MREQ_BAD,        /* not METHOD SP /target SP HTTP/1.x: 400 */
+    ZINX__MREQ_METHOD,     /* neither GET nor HEAD: 405 */
+    ZINX__MREQ_NOT_FOUND,  /* not /metrics: 404 */
+    ZINX__MREQ_GET,        /* GET /metrics */
+    ZINX__MREQ_HEAD        /* HEAD /metrics */
+} zinx__mreq_t;
+
+/* Classifies the bytes req[0..len) received so far (len <= max, the
+   most a head may take). Thread: any. */
+zinx__mreq_t zinx__mreq_classify(const char *req, size_t len, size_t max);
+
 /* ---- http.c: the listener and its thread --------------------------------- */
 
 /* Binds host:port (nonblocking, listening). NULL with *err set. */
