@@ -29,6 +29,8 @@
 /* After the answer, how long the peer gets to close its side: closing
    with its bytes unread could reset the connection under the answer. */
 #define MH_LINGER_MS 1000
+/* How long the listener rests after accept() failed (EMFILE, ENOBUFS). */
+#define MH_ACCEPT_PAUSE_MS 100
 
 enum mstate { MC_FREE, MC_READING, MC_WRITING, MC_DRAINING };
 
@@ -49,6 +51,9 @@ struct zinx__mhttp {
     pthread_t thread;
     bool started;
     size_t text_hint; /* the last text's size: the next buffer's */
+    /* accept() failed for lack of descriptors or memory: the listener
+       stays readable, so it is left out of poll() until then. */
+    uint64_t accept_pause_until_ms;
     mconn_t conns[MH_CONNS];
 };
 
@@ -202,8 +207,11 @@ static void accept_all(zinx__mhttp_t *h, uint64_t now)
 {
     for (int i = 0; i < MH_CONNS; i++) {
         int fd = accept4(h->lfd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
-        if (fd < 0)
-            return; /* EAGAIN, or EMFILE and the like: poll says again */
+        if (fd < 0) {
+            if (errno != EAGAIN && errno != EINTR && errno != ECONNABORTED)
+                h->accept_pause_until_ms = now + MH_ACCEPT_PAUSE_MS;
+            return;
+        }
         mconn_t *c = free_slot(h);
         if (c == NULL) { /* every slot is sending an answer */
             atomic_fetch_add(&h->m->dropped, 1);
@@ -397,8 +405,10 @@ static nfds_t fill(const zinx__mhttp_t *h, struct pollfd *fds, int *idx,
 {
     nfds_t n = 0;
     fds[n++] = (struct pollfd){.fd = h->wake_fd, .events = POLLIN};
-    fds[n++] = (struct pollfd){.fd = h->lfd, .events = POLLIN};
-    *timeout = -1;
+    bool paused = h->accept_pause_until_ms > now;
+    /* A negative descriptor is skipped by poll(). */
+    fds[n++] = (struct pollfd){.fd = paused ? -1 : h->lfd, .events = POLLIN};
+    *timeout = paused ? (int)(h->accept_pause_until_ms - now) : -1;
     for (int i = 0; i < MH_CONNS; i++) {
         const mconn_t *c = &h->conns[i];
         if (c->st == MC_FREE)

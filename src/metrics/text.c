@@ -69,8 +69,8 @@ static void put_value(out_t *o, double v)
         puts_(o, v > 0 ? "+Inf" : "-Inf");
     else if (isnan(v))
         puts_(o, "NaN");
-    else if (v == floor(v) && fabs(v) < 9007199254740992.0)
-        putf(o, "%.0f", v);
+    else if (v >= 0 && v < 9007199254740992.0 && (double)(uint64_t)v == v)
+        putf(o, "%llu", (unsigned long long)v); /* no libm for floor() */
     else
         putf(o, "%.17g", v);
 }
