@@ -147,6 +147,8 @@ void zinx__loop_join(zinx__loop_t *loop);
 /* After join (or without start). Posts still pending are dropped. */
 void zinx__loop_free(zinx__loop_t *loop);
 bool zinx__loop_is_self(const zinx__loop_t *loop);
+/* The loop the calling thread runs, or NULL. Thread: any. */
+const zinx__loop_t *zinx__loop_current(void);
 /* Loop thread: CLOCK_MONOTONIC in ms as read after this iteration's wait
    (and again before its timers run). One read serves every event of the
    iteration: a busy loop would otherwise read the clock per message. */

@@ -320,9 +320,20 @@ static bool wait_and_dispatch(zinx__loop_t *loop, int timeout)
     return true;
 }
 
+/* The loop this thread runs, NULL on other threads: read only by the
+   thread that wrote it, so asking needs no synchronisation with loops
+   starting elsewhere (as work/worker.c's self_worker). */
+static _Thread_local const zinx__loop_t *self_loop;
+
+const zinx__loop_t *zinx__loop_current(void)
+{
+    return self_loop;
+}
+
 static void *loop_main(void *arg)
 {
     zinx__loop_t *loop = arg;
+    self_loop = loop;
     int timeout = -1;
     for (;;) {
         if (!wait_and_dispatch(loop, timeout))

@@ -48,8 +48,11 @@ static void observe(zinx__mblock_t *b, zinx__mhist_t *h, uint64_t ns)
 static zinx__mblock_t *find_block(zinx_server_t *s)
 {
     zinx__metrics_t *m = s->metrics;
-    for (uint32_t i = 0; i < m->nloops && i < s->nloops; i++) {
-        if (s->loops[i] != NULL && zinx__loop_is_self(s->loops[i]))
+    /* Each thread asks only about itself: comparing thread IDs with
+       loops that start meanwhile would race with their start. */
+    const zinx__loop_t *l = zinx__loop_current();
+    for (uint32_t i = 0; l != NULL && i < m->nloops && i < s->nloops; i++) {
+        if (s->loops[i] == l)
             return &m->blocks[i];
     }
     const zinx__worker_t *w = zinx__worker_current();

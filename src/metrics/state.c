@@ -105,8 +105,9 @@ int zinx__metrics_serve(zinx_server_t *s)
     if (rc == 0)
         atomic_store(&s->metrics->port, zinx__mhttp_port(s->metrics->http));
     if (rc == 0)
-        ZINX__LOG(s, ZINX_LOG_INFO, "metrics on http://%s/metrics (port %d)",
-                  s->cfg.metrics_addr, zinx__mhttp_port(s->metrics->http));
+        ZINX__LOG(s, ZINX_LOG_INFO,
+                  "metrics served at /metrics on port %d (MetricsAddr %s)",
+                  zinx__mhttp_port(s->metrics->http), s->cfg.metrics_addr);
     return rc;
 }
 
