@@ -113,10 +113,7 @@ static __attribute__((noinline)) int dispatch_inline(zinx_conn_t *c,
             break;
         }
         atomic_fetch_add_explicit(&s->stats.msgs_in, 1, memory_order_relaxed);
-        if (s->metrics != NULL)
-            zinx__metrics_route(s, c, &m);
-        else
-            zinx__route_message(s, c, &m);
+        zinx__route_message(s, c, &m);
         off += used;
     }
     *consumed = off;

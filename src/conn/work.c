@@ -143,10 +143,7 @@ static bool run_batch(zinx__worker_t *w, zinx__job_t *job)
         zinx_msg_t m = {.id = hdr[0],
                         .len = hdr[1],
                         .data = b->data + b->off + RECORD_HEADER};
-        if (c->server->metrics != NULL)
-            zinx__metrics_route(c->server, c, &m);
-        else
-            zinx__route_message(c->server, c, &m);
+        zinx__route_message(c->server, c, &m);
         b->off += (uint32_t)RECORD_HEADER + hdr[1];
         job->weight--;
     }

@@ -94,7 +94,7 @@ void zinx__metrics_route(zinx_server_t *s, zinx_conn_t *c,
     zinx__mblock_t *b = my_block(s);
     add(b, &b->in_by_id[slot_of(s->metrics, msg->id)], 1);
     uint64_t t0 = zinx__now_ns();
-    zinx__route_message(s, c, msg);
+    zinx__route_unmetered(s, c, msg);
     observe(b, &b->handler, zinx__now_ns() - t0);
 }
 

@@ -226,6 +226,7 @@ static int create_threads(zinx_server_t *s)
        on. */
     int rc =
         zinx__metrics_prepare(s, loop_count(&s->cfg), s->cfg.worker_pool_size);
+    s->route_extra = s->nicpt != 0 || s->metrics != NULL;
     if (rc == 0)
         rc = create_loops(s);
     if (rc != 0)
