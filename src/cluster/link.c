@@ -45,8 +45,9 @@ static void on_error(natsConnection *nc, natsSubscription *sub, natsStatus err,
         log_slow(cl);
         return;
     }
-    ZINX__LOG(cl->server, ZINX_LOG_WARN, "cluster %s: NATS: %s",
-              cl->server->cfg.cluster_name, cl->nats->natsStatus_GetText(err));
+    ZINX__LOG(cl->server, ZINX_LOG_WARN, "cluster %s: node %u: NATS: %s",
+              cl->server->cfg.cluster_name, cl->node,
+              cl->nats->natsStatus_GetText(err));
 }
 
 static void on_disconnected(natsConnection *nc, void *closure)
@@ -54,8 +55,10 @@ static void on_disconnected(natsConnection *nc, void *closure)
     zinx__cluster_t *cl = closure;
     (void)nc;
     atomic_store(&cl->connected, 0);
-    ZINX__LOG(cl->server, ZINX_LOG_WARN, "cluster %s: lost NATS, reconnecting",
-              cl->server->cfg.cluster_name);
+    if (atomic_load(&cl->joined)) /* not our own close */
+        ZINX__LOG(cl->server, ZINX_LOG_WARN,
+                  "cluster %s: node %u lost NATS, reconnecting",
+                  cl->server->cfg.cluster_name, cl->node);
 }
 
 static void on_reconnected(natsConnection *nc, void *closure)
@@ -66,8 +69,8 @@ static void on_reconnected(natsConnection *nc, void *closure)
     atomic_store(&cl->connected, 1);
     /* Events published while away may be lost: everyone resends. */
     atomic_store(&cl->resync, 1);
-    ZINX__LOG(cl->server, ZINX_LOG_INFO, "cluster %s: NATS reconnected",
-              cl->server->cfg.cluster_name);
+    ZINX__LOG(cl->server, ZINX_LOG_INFO, "cluster %s: node %u reconnected",
+              cl->server->cfg.cluster_name, cl->node);
 }
 
 /* The last callback of a connection: after it none comes. */
@@ -118,6 +121,10 @@ static natsStatus set_options(zinx__cluster_t *cl, natsOptions *o)
         st = n->natsOptions_SetDisconnectedCB(o, on_disconnected, cl);
     if (st == NATS_OK)
         st = n->natsOptions_SetReconnectedCB(o, on_reconnected, cl);
+    /* Our own messages on the cluster's subject are of no use to us, and
+       a flood we publish would come back to be read. */
+    if (st == NATS_OK)
+        st = n->natsOptions_SetNoEcho(o, true);
     return st;
 }
 

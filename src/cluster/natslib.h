@@ -29,6 +29,7 @@
     XX(natsOptions_SetClosedCB)                 \
     XX(natsOptions_SetDisconnectedCB)           \
     XX(natsOptions_SetReconnectedCB)            \
+    XX(natsOptions_SetNoEcho)                   \
     XX(natsConnection_Connect)                  \
     XX(natsConnection_Close)                    \
     XX(natsConnection_Destroy)                  \
