@@ -125,6 +125,12 @@ static natsStatus set_options(zinx__cluster_t *cl, natsOptions *o)
        a flood we publish would come back to be read. */
     if (st == NATS_OK)
         st = n->natsOptions_SetNoEcho(o, true);
+    /* Each publish goes out at once rather than when libnats's flusher
+       thread next runs (a millisecond later, measured): a notify is one
+       message to one node, a broadcast one per node; batching would
+       cost their latency and save little. */
+    if (st == NATS_OK)
+        st = n->natsOptions_SetSendAsap(o, true);
     return st;
 }
 

@@ -30,6 +30,7 @@
     XX(natsOptions_SetDisconnectedCB)           \
     XX(natsOptions_SetReconnectedCB)            \
     XX(natsOptions_SetNoEcho)                   \
+    XX(natsOptions_SetSendAsap)                 \
     XX(natsConnection_Connect)                  \
     XX(natsConnection_Close)                    \
     XX(natsConnection_Destroy)                  \
