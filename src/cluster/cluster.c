@@ -183,7 +183,7 @@ static int identify(zinx__cluster_t *cl)
     snprintf(cl->subj_all, sizeof(cl->subj_all), "zinx.%s.all",
              cfg->cluster_name);
     zinx__link_node_subject(cl, cl->node, cl->subj_node);
-    cl->qbytes_max = cfg->cluster_max_pending / 2;
+    cl->qbytes_max = cfg->cluster_max_pending / 4; /* see link.c */
     return 0;
 }
 

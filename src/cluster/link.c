@@ -192,15 +192,14 @@ static void on_msg(natsConnection *nc, natsSubscription *sub, natsMsg *msg,
     pthread_mutex_unlock(&cl->qlock);
 }
 
-static int subscribe(zinx__cluster_t *cl, const char *subj,
+static int subscribe(zinx__cluster_t *cl, const char *subj, uint32_t limit,
                      natsSubscription **out)
 {
     const zinx__nats_t *n = cl->nats;
     natsStatus st = n->natsConnection_Subscribe(out, cl->nc, subj, on_msg, cl);
     /* No message limit: bytes are what memory is made of. */
     if (st == NATS_OK)
-        st = n->natsSubscription_SetPendingLimits(
-            *out, -1, (int)cl->server->cfg.cluster_max_pending);
+        st = n->natsSubscription_SetPendingLimits(*out, -1, (int)limit);
     if (st != NATS_OK) {
         zinx__log(cl->server, ZINX_LOG_ERROR,
                   "cluster %s: cannot subscribe to %s: %s",
@@ -213,9 +212,13 @@ static int subscribe(zinx__cluster_t *cl, const char *subj,
 
 int zinx__link_subscribe(zinx__cluster_t *cl)
 {
-    int rc = subscribe(cl, cl->subj_node, &cl->sub_node);
+    /* ClusterMaxPending shared: half for what is addressed to this node
+       (notify, broadcast), a quarter for the cluster's subject, a quarter
+       for the inbox (zinx__cluster_join). */
+    uint32_t max = cl->server->cfg.cluster_max_pending;
+    int rc = subscribe(cl, cl->subj_node, max / 2, &cl->sub_node);
     if (rc == 0)
-        rc = subscribe(cl, cl->subj_all, &cl->sub_all);
+        rc = subscribe(cl, cl->subj_all, max / 4, &cl->sub_all);
     /* Subscriptions reach the server before anyone is told we exist. */
     if (rc == 0 &&
         cl->nats->natsConnection_FlushTimeout(cl->nc, 2000) != NATS_OK)
