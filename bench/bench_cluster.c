@@ -336,6 +336,8 @@ static pid_t spawn_group_two(int port_a, int port_b, int conns, int *cmd,
     pid_t pid = fork();
     if (pid == 0) {
         prctl(PR_SET_PDEATHSIG, SIGKILL);
+        close(c[1]); /* the parent's ends: EOF on c[0] ends the loop */
+        close(r[0]);
         group_t two = {.fds = calloc((size_t)conns, sizeof(int)),
                        .ep = epoll_create1(0)};
         group_add(&two, port_a, conns / 2);
