@@ -13,6 +13,15 @@
 #   make mmo            the MMO demo live: zinx-mmo, 300 bots and the URL
 #                       of the map, until Ctrl-C (scripts/mmo.sh;
 #                       MMO_PLAYERS, MMO_MOVE_HZ, MMO_CHAT_HZ)
+#   make cluster-demo   the MMO demo on two nodes behind HAProxy: nats-server,
+#                       two zinx-mmo nodes, HAProxy and 200 bots on
+#                       127.0.0.1, what to connect to, until Ctrl-C
+#                       (scripts/cluster-demo.sh; CLUSTER_PORT,
+#                       CLUSTER_PLAYERS, ...)
+#   make cluster-test   the cluster's long tests (ctest label
+#                       cluster-long: over a minute each, so not in make
+#                       test) in the plain build; .ci/run runs it after
+#                       make test
 #   make mmo-bench      the MMO server's saturation under the bot swarm
 #                       (about 6 minutes): a table into
 #                       examples/mmo/README.md (scripts/mmo-bench.sh)
@@ -78,7 +87,7 @@ endef
 .NOTPARALLEL:
 
 .PHONY: all build deps test test-plain test-asan test-tsan demo bench \
-        bench-instr mmo mmo-bench \
+        bench-instr mmo mmo-bench cluster-demo cluster-test \
         install clean format format-check fuzz soak $(DEPS_TARGETS)
 
 all: build
@@ -133,6 +142,19 @@ mmo: build
 
 mmo-bench: build
 	bash scripts/mmo-bench.sh $(BUILD)
+
+cluster-demo: deps-cluster build
+	bash scripts/cluster-demo.sh $(BUILD)
+
+# The plain build only: these tests measure time across processes and
+# nodes (heartbeats, dead-node detection, floods through NATS), which the
+# sanitizers slow several-fold, and each already exceeds a minute; their
+# code paths run under ASan+UBSan and TSan in make test's short cluster
+# tests.
+cluster-test: deps-test
+	$(call stage,cluster tests: label cluster-long ($(BUILD)/))
+	$(call cmake_build,$(BUILD),$(BUILD_TYPE),-DZINX_SANITIZE=)
+	cd $(BUILD) && $(CTEST) $(CTEST_FLAGS) -L cluster-long
 
 # scripts/bench.sh installs (or names) the peers' packages itself; the
 # benchmark runs without the peers that are missing.
