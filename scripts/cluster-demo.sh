@@ -361,6 +361,12 @@ if [ "$selftest" -eq 1 ]; then
         echo "cluster-demo: selftest: the bots exited with status $st" >&2
         rc=1
     fi
+    # The bots' own view: chats of players on the other node reached them.
+    if ! grep -Eq '^  nodes: +[1-9][0-9]* chats heard from another node' \
+        "$workdir/bots.out"; then
+        echo "cluster-demo: selftest: no bot heard another node's chat" >&2
+        rc=1
+    fi
     stop_all "$rc"
 fi
 
