@@ -77,12 +77,18 @@ fd_limit=$(ulimit -Hn)
 maxconn=$(((fd_limit - 200) / 2))
 [ "$maxconn" -le 20000 ] || maxconn=20000
 
-# A loopback port nothing listens on now (random, tried until one is).
+# A port no socket uses now: random below the kernel's range of
+# ephemeral ports (which outgoing connections take, so a port there may
+# be busy without anyone listening), and in no line of /proc/net/tcp*.
 free_port() {
-    local p i
+    local low p hex i
+    read -r low _ </proc/sys/net/ipv4/ip_local_port_range
+    [ "$low" -gt 11000 ] || low=61000
     for i in $(seq 1 200); do
-        p=$((20000 + RANDOM % 40000))
-        if ! (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then
+        p=$((10000 + RANDOM % (low - 10000)))
+        printf -v hex ':%04X ' "$p"
+        if ! cat /proc/net/tcp /proc/net/tcp6 2>/dev/null |
+            awk '{print $2}' | grep -q "${hex% }\$"; then
             echo "$p"
             return 0
         fi
@@ -132,6 +138,7 @@ else
     chat_hz=${CLUSTER_CHAT_HZ:-0.1}
 fi
 nats_port=$(free_port)
+ready_port=$(free_port) # HAProxy's own: waiting for it makes no player
 
 workdir=$(mktemp -d "${TMPDIR:-/tmp}/zinx-cluster-demo.XXXXXX")
 nats_pid=
@@ -203,7 +210,10 @@ trap stop_all INT TERM HUP
 echo "== starting nats-server on 127.0.0.1:$nats_port"
 setsid "$nats_bin" -a 127.0.0.1 -p "$nats_port" >"$workdir/nats.out" 2>&1 &
 nats_pid=$!
-wait_port "$nats_port" "$nats_pid" nats-server || stop_all 1
+wait_port "$nats_port" "$nats_pid" nats-server || {
+    cat "$workdir/nats.out" >&2
+    stop_all 1
+}
 
 # ---- the nodes -----------------------------------------------------------
 node_ports=()
@@ -278,11 +288,15 @@ frontend map2
     default_backend map2
 backend map2
     server node2 127.0.0.1:${map_ports[1]} send-proxy-v2
+frontend ready
+    mode http
+    bind 127.0.0.1:$ready_port
+    monitor-uri /ready
 EOF
 echo "== starting HAProxy"
 setsid "$haproxy_bin" -db -f "$workdir/haproxy.cfg" >"$workdir/haproxy.out" 2>&1 &
 haproxy_pid=$!
-wait_port "$map_port_1" "$haproxy_pid" HAProxy || {
+wait_port "$ready_port" "$haproxy_pid" HAProxy || {
     cat "$workdir/haproxy.out" >&2
     stop_all 1
 }
