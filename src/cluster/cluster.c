@@ -183,7 +183,7 @@ static int identify(zinx__cluster_t *cl)
     snprintf(cl->subj_all, sizeof(cl->subj_all), "zinx.%s.all",
              cfg->cluster_name);
     zinx__link_node_subject(cl, cl->node, cl->subj_node);
-    cl->qbytes_max = cfg->cluster_max_pending / 2;
+    cl->qbytes_max = cfg->cluster_max_pending / 4; /* see link.c */
     return 0;
 }
 
@@ -228,6 +228,11 @@ int zinx__cluster_join(zinx_server_t *s)
     int rc = load(cl);
     if (rc == 0)
         rc = identify(cl);
+    /* Set before the cluster thread starts, read-only after: until the
+       join completes, notify and broadcast stay local (not joined). */
+    s->id_base = (uint64_t)cl->node << ZINX_CLUSTER_NODE_SHIFT;
+    s->clustered = true;
+    cl->next_beat_ms = 0;
     if (rc == 0)
         rc = connect_and_claim(cl);
     if (rc != 0) {
@@ -238,12 +243,11 @@ int zinx__cluster_join(zinx_server_t *s)
         cl->thread_started = false;
         if (cl->nats != NULL)
             zinx__link_close(cl);
+        s->clustered = false; /* no thread runs that reads them */
+        s->id_base = 0;
         return rc;
     }
-    s->id_base = (uint64_t)cl->node << ZINX_CLUSTER_NODE_SHIFT;
-    s->clustered = true;
     zinx__members_announce(cl, ZINX__WIRE_HELLO);
-    cl->next_beat_ms = 0;
     ZINX__LOG(s, ZINX_LOG_INFO, "cluster %s: joined as node %u via %s",
               s->cfg.cluster_name, cl->node, s->cfg.cluster_nats_url);
     return 0;

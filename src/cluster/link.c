@@ -45,8 +45,9 @@ static void on_error(natsConnection *nc, natsSubscription *sub, natsStatus err,
         log_slow(cl);
         return;
     }
-    ZINX__LOG(cl->server, ZINX_LOG_WARN, "cluster %s: NATS: %s",
-              cl->server->cfg.cluster_name, cl->nats->natsStatus_GetText(err));
+    ZINX__LOG(cl->server, ZINX_LOG_WARN, "cluster %s: node %u: NATS: %s",
+              cl->server->cfg.cluster_name, cl->node,
+              cl->nats->natsStatus_GetText(err));
 }
 
 static void on_disconnected(natsConnection *nc, void *closure)
@@ -54,8 +55,10 @@ static void on_disconnected(natsConnection *nc, void *closure)
     zinx__cluster_t *cl = closure;
     (void)nc;
     atomic_store(&cl->connected, 0);
-    ZINX__LOG(cl->server, ZINX_LOG_WARN, "cluster %s: lost NATS, reconnecting",
-              cl->server->cfg.cluster_name);
+    if (atomic_load(&cl->joined)) /* not our own close */
+        ZINX__LOG(cl->server, ZINX_LOG_WARN,
+                  "cluster %s: node %u lost NATS, reconnecting",
+                  cl->server->cfg.cluster_name, cl->node);
 }
 
 static void on_reconnected(natsConnection *nc, void *closure)
@@ -66,8 +69,8 @@ static void on_reconnected(natsConnection *nc, void *closure)
     atomic_store(&cl->connected, 1);
     /* Events published while away may be lost: everyone resends. */
     atomic_store(&cl->resync, 1);
-    ZINX__LOG(cl->server, ZINX_LOG_INFO, "cluster %s: NATS reconnected",
-              cl->server->cfg.cluster_name);
+    ZINX__LOG(cl->server, ZINX_LOG_INFO, "cluster %s: node %u reconnected",
+              cl->server->cfg.cluster_name, cl->node);
 }
 
 /* The last callback of a connection: after it none comes. */
@@ -118,6 +121,16 @@ static natsStatus set_options(zinx__cluster_t *cl, natsOptions *o)
         st = n->natsOptions_SetDisconnectedCB(o, on_disconnected, cl);
     if (st == NATS_OK)
         st = n->natsOptions_SetReconnectedCB(o, on_reconnected, cl);
+    /* Our own messages on the cluster's subject are of no use to us, and
+       a flood we publish would come back to be read. */
+    if (st == NATS_OK)
+        st = n->natsOptions_SetNoEcho(o, true);
+    /* Each publish goes out at once rather than when libnats's flusher
+       thread next runs (a millisecond later, measured): a notify is one
+       message to one node, a broadcast one per node; batching would
+       cost their latency and save little. */
+    if (st == NATS_OK)
+        st = n->natsOptions_SetSendAsap(o, true);
     return st;
 }
 
@@ -179,15 +192,14 @@ static void on_msg(natsConnection *nc, natsSubscription *sub, natsMsg *msg,
     pthread_mutex_unlock(&cl->qlock);
 }
 
-static int subscribe(zinx__cluster_t *cl, const char *subj,
+static int subscribe(zinx__cluster_t *cl, const char *subj, uint32_t limit,
                      natsSubscription **out)
 {
     const zinx__nats_t *n = cl->nats;
     natsStatus st = n->natsConnection_Subscribe(out, cl->nc, subj, on_msg, cl);
     /* No message limit: bytes are what memory is made of. */
     if (st == NATS_OK)
-        st = n->natsSubscription_SetPendingLimits(
-            *out, -1, (int)cl->server->cfg.cluster_max_pending);
+        st = n->natsSubscription_SetPendingLimits(*out, -1, (int)limit);
     if (st != NATS_OK) {
         zinx__log(cl->server, ZINX_LOG_ERROR,
                   "cluster %s: cannot subscribe to %s: %s",
@@ -200,9 +212,13 @@ static int subscribe(zinx__cluster_t *cl, const char *subj,
 
 int zinx__link_subscribe(zinx__cluster_t *cl)
 {
-    int rc = subscribe(cl, cl->subj_node, &cl->sub_node);
+    /* ClusterMaxPending shared: half for what is addressed to this node
+       (notify, broadcast), a quarter for the cluster's subject, a quarter
+       for the inbox (zinx__cluster_join). */
+    uint32_t max = cl->server->cfg.cluster_max_pending;
+    int rc = subscribe(cl, cl->subj_node, max / 2, &cl->sub_node);
     if (rc == 0)
-        rc = subscribe(cl, cl->subj_all, &cl->sub_all);
+        rc = subscribe(cl, cl->subj_all, max / 4, &cl->sub_all);
     /* Subscriptions reach the server before anyone is told we exist. */
     if (rc == 0 &&
         cl->nats->natsConnection_FlushTimeout(cl->nc, 2000) != NATS_OK)

@@ -29,6 +29,8 @@
     XX(natsOptions_SetClosedCB)                 \
     XX(natsOptions_SetDisconnectedCB)           \
     XX(natsOptions_SetReconnectedCB)            \
+    XX(natsOptions_SetNoEcho)                   \
+    XX(natsOptions_SetSendAsap)                 \
     XX(natsConnection_Connect)                  \
     XX(natsConnection_Close)                    \
     XX(natsConnection_Destroy)                  \
