@@ -14,9 +14,11 @@
 # prints its counts), NATS.
 #
 # --selftest (what the ctest mmo_cluster_demo runs): every port free and
-# picked at start, 40 bots for 5 s chatting often; then checks that the
-# bots saw no error, that both maps are served through HAProxy, and that
-# each node had players and received the other's chats, and stops.
+# picked at start, CLUSTER_SELFTEST_PLAYERS bots (40) for
+# CLUSTER_SELFTEST_SECONDS (5) chatting often; then checks that the bots
+# saw no error and heard the other node's players, that both maps are
+# served through HAProxy, and that each node had players and received
+# the other's chats, and stops. (mmo_cluster_demo_long: 600 bots, 90 s.)
 #
 # Environment: CLUSTER_PORT, CLUSTER_MAP_PORT_1, CLUSTER_MAP_PORT_2,
 # CLUSTER_PLAYERS, CLUSTER_MOVE_HZ (1), CLUSTER_CHAT_HZ (0.1).
@@ -126,7 +128,8 @@ if [ "$selftest" -eq 1 ]; then
     port=$(free_port)
     map_port_1=$(free_port)
     map_port_2=$(free_port)
-    players=40
+    players=${CLUSTER_SELFTEST_PLAYERS:-40}
+    seconds=${CLUSTER_SELFTEST_SECONDS:-5}
     move_hz=2
     chat_hz=0.5
 else
@@ -307,7 +310,7 @@ bots_cmd=("$bots_bin" --host 127.0.0.1 --port "$port" --players "$players"
 if [ "$players" -gt 0 ]; then
     echo "== starting $players bots through HAProxy"
     if [ "$selftest" -eq 1 ]; then
-        setsid "${bots_cmd[@]}" --duration 5 >"$workdir/bots.out" 2>&1 &
+        setsid "${bots_cmd[@]}" --duration "$seconds" >"$workdir/bots.out" 2>&1 &
     else
         setsid "${bots_cmd[@]}" --duration 0 --progress 10 &
     fi
