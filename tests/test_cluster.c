@@ -626,6 +626,11 @@ static void test_node_death(void **state)
     tn_stop(&nats);
 }
 
+static int pred_disconnected(void *arg)
+{
+    return !stats_of(arg).connected;
+}
+
 static int pred_reconnected(void *arg)
 {
     zinx_cluster_stats_t st = stats_of(arg);
@@ -647,6 +652,9 @@ static void test_nats_restart(void **state)
     expect_frame(fb, MSG_NOTE, "1", 1);
 
     tn_kill(&nats);
+    /* While NATS is away a publish says so. */
+    assert_true(tf_wait_until(pred_disconnected, &a, tf_ms(5000)));
+    assert_int_equal(zinx_cluster_publish(a.s, "chat", "x", 1), ZINX_ECLOSED);
     tn_start(&nats); /* the same port */
     assert_true(tf_wait_until(pred_reconnected, &a, tf_ms(10000)));
     assert_true(tf_wait_until(pred_reconnected, &b, tf_ms(10000)));
