@@ -119,7 +119,7 @@ int32_t mmo_engine_next_pid(mmo_engine_t *e)
     if (e->node == 0)
         return n;
     /* The node's range, from + 1 again after its last ID. */
-    int32_t seq = (int32_t)((uint32_t)(n - 1) % (MMO_PID_NODE_STRIDE - 1)) + 1;
+    int32_t seq = (int32_t)(((uint32_t)n - 1u) % (MMO_PID_NODE_STRIDE - 1)) + 1;
     return (int32_t)e->node * MMO_PID_NODE_STRIDE + seq;
 }
 
