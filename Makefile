@@ -7,12 +7,24 @@
 #   make test           build and run the tests plain, with ASan+UBSan
 #                       (build-asan/) and with TSan (build-tsan/); each
 #                       ctest run has every test twice, on epoll and as
-#                       NAME@io_uring (ZINX_IO_BACKEND=io_uring)
+#                       NAME@io_uring (ZINX_IO_BACKEND=io_uring); not
+#                       the tests labelled cluster-long (make
+#                       cluster-test)
 #   make test-plain | test-asan | test-tsan   one of those stages
 #   make demo           run scripts/demo.sh against build/
 #   make mmo            the MMO demo live: zinx-mmo, 300 bots and the URL
 #                       of the map, until Ctrl-C (scripts/mmo.sh;
 #                       MMO_PLAYERS, MMO_MOVE_HZ, MMO_CHAT_HZ)
+#   make cluster-demo   the MMO demo on two nodes behind HAProxy: nats-server,
+#                       two zinx-mmo nodes, HAProxy and 200 bots on
+#                       127.0.0.1, what to connect to, until Ctrl-C
+#                       (scripts/cluster-demo.sh; CLUSTER_PORT,
+#                       CLUSTER_PLAYERS, ...)
+#   make cluster-test   the tests of over a minute (ctest label
+#                       cluster-long, which make test leaves out: the
+#                       MMO demo under 600 bots, the cluster's long
+#                       ones) in the plain build; .ci/run runs it after
+#                       make test
 #   make mmo-bench      the MMO server's saturation under the bot swarm
 #                       (about 6 minutes): a table into
 #                       examples/mmo/README.md (scripts/mmo-bench.sh)
@@ -59,6 +71,9 @@ DEPS_PROFILES := build test instr fuzz soak format peers all
 DEPS_TARGETS := $(addprefix deps-,$(DEPS_PROFILES))
 
 CTEST_FLAGS = --output-on-failure --no-tests=error -j$(CTEST_JOBS)
+# make test leaves out the tests of over a minute (ctest label
+# cluster-long): make cluster-test runs them.
+CTEST_SHORT = -LE cluster-long
 
 # $(call cmake_build,dir,build type,extra cmake args)
 # MAKELEVEL is dropped so the generated makefiles do not print
@@ -78,7 +93,7 @@ endef
 .NOTPARALLEL:
 
 .PHONY: all build deps test test-plain test-asan test-tsan demo bench \
-        bench-instr mmo mmo-bench \
+        bench-instr mmo mmo-bench cluster-demo cluster-test \
         install clean format format-check fuzz soak $(DEPS_TARGETS)
 
 all: build
@@ -113,17 +128,17 @@ test: deps-test
 test-plain: deps-test
 	$(call stage,tests: plain $(BUILD_TYPE) ($(BUILD)/))
 	$(call cmake_build,$(BUILD),$(BUILD_TYPE),-DZINX_SANITIZE=)
-	cd $(BUILD) && $(CTEST) $(CTEST_FLAGS)
+	cd $(BUILD) && $(CTEST) $(CTEST_FLAGS) $(CTEST_SHORT)
 
 test-asan: deps-test
 	$(call stage,tests: ASan+UBSan ($(BUILD_ASAN)/))
 	$(call cmake_build,$(BUILD_ASAN),$(SAN_BUILD_TYPE),-DZINX_SANITIZE=address)
-	cd $(BUILD_ASAN) && $(CTEST) $(CTEST_FLAGS)
+	cd $(BUILD_ASAN) && $(CTEST) $(CTEST_FLAGS) $(CTEST_SHORT)
 
 test-tsan: deps-test
 	$(call stage,tests: TSan ($(BUILD_TSAN)/))
 	$(call cmake_build,$(BUILD_TSAN),$(SAN_BUILD_TYPE),-DZINX_SANITIZE=thread)
-	cd $(BUILD_TSAN) && $(CTEST) $(CTEST_FLAGS)
+	cd $(BUILD_TSAN) && $(CTEST) $(CTEST_FLAGS) $(CTEST_SHORT)
 
 demo: build
 	bash scripts/demo.sh $(BUILD)
@@ -133,6 +148,22 @@ mmo: build
 
 mmo-bench: build
 	bash scripts/mmo-bench.sh $(BUILD)
+
+cluster-demo: deps-cluster build
+	bash scripts/cluster-demo.sh $(BUILD)
+
+# The plain build only: these are load and timing tests across processes
+# and nodes (hundreds of bots, floods through NATS), which the sanitizers
+# slow several-fold past their time bounds; the same code paths run under
+# ASan+UBSan and TSan in make test's short cluster and MMO tests.
+cluster-test: deps-test
+	$(call stage,cluster tests: label cluster-long ($(BUILD)/))
+	$(call cmake_build,$(BUILD),$(BUILD_TYPE),-DZINX_SANITIZE=)
+	@cd $(BUILD) && if $(CTEST) -N -L cluster-long | grep -q 'Test *#'; then \
+	    $(CTEST) $(CTEST_FLAGS) -L cluster-long; \
+	else \
+	    echo "make cluster-test: no test is labelled cluster-long"; \
+	fi
 
 # scripts/bench.sh installs (or names) the peers' packages itself; the
 # benchmark runs without the peers that are missing.

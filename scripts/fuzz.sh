@@ -46,7 +46,7 @@ fi
 # The MMO demo's target lives with the demo (examples/mmo/, which needs
 # protobuf-c): configure the examples only when it is asked for.
 examples=OFF
-case " $targets " in *" fuzz_mmo_input "* | *" fuzz_mmo_bots "*) examples=ON ;; esac
+case " $targets " in *" fuzz_mmo_input "* | *" fuzz_mmo_bots "* | *" fuzz_mmo_relay "*) examples=ON ;; esac
 
 echo "== fuzz: configuring $build/ with $cc (ASan+UBSan, libFuzzer)"
 CC="$cc" cmake -S . -B "$build" \

@@ -27,6 +27,8 @@
 #            cJSON; no cmocka (scripts/fuzz.sh builds no tests)
 #   soak     make soak: build without cmocka (scripts/soak.sh builds no
 #            tests)
+#   cluster  make cluster-demo: build, and the demo's peers nats-server
+#            and haproxy
 #   format   make format, make format-check: clang-format
 #   peers    the benchmark's optional peers (libuv, libevent, Go);
 #            scripts/bench.sh asks for them and skips what is missing
@@ -41,7 +43,7 @@ set -euo pipefail
 
 usage() {
     echo "usage: $0 [--check]" \
-        "[build|test|instr|fuzz|soak|format|peers|all]..." >&2
+        "[build|test|instr|fuzz|soak|cluster|format|peers|all]..." >&2
     exit 2
 }
 
@@ -70,6 +72,10 @@ profile_packages() {
         # Scale-out's real peers: the NATS server the cluster tests join,
         # and Prometheus, which scrapes /metrics in its test.
         printf '%s\n' nats-server prometheus
+        ;;
+    cluster | cluster-demo)
+        profile_packages build
+        printf '%s\n' nats-server haproxy
         ;;
     instr | bench-instr)
         profile_packages build

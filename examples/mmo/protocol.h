@@ -5,6 +5,8 @@
 #ifndef MMO_PROTOCOL_H
 #define MMO_PROTOCOL_H
 
+#include <stdint.h>
+
 /* ---- Zinx's mmo_game: player connections (TCPPort) ------------------- */
 
 #define MMO_MSG_SYNC_PID 1       /* S→C SyncPID: your player ID */
@@ -26,6 +28,31 @@
 #define MMO_CHAT_MAX 256
 #define MMO_CHAT_BURST 5
 #define MMO_CHAT_PER_S 2
+
+/* ---- Several nodes: the demo in a cluster (README, "On two nodes") ------
+ *
+ * Each node runs its own world; world chat reaches every node. A player
+ * ID must then name one player in the whole cluster, so a node's IDs are
+ * its own decimal range: node N hands out N * MMO_PID_NODE_STRIDE + 1,
+ * + 2, ... (node 2's first player is 2000001, readable on the map), up
+ * to MMO_PID_NODE_STRIDE - 1 of them before it starts again at + 1. The
+ * IDs stay positive int32 values, as Zinx's protocol has them, which
+ * bounds the node numbers to MMO_NODE_MAX. Without a cluster IDs are 1,
+ * 2, 3, ... as on Zinx's server.
+ *
+ * A chat goes to the other nodes on the cluster topic MMO_CHAT_TOPIC as
+ * the talker's ID (i32 little-endian) followed by the Talk message it
+ * sent (protobuf, as on the wire): the receiving node checks it as it
+ * checks a player's Talk (mmo_check_relay_chat) before its world thread
+ * sends it to its own players.
+ */
+#define MMO_PID_NODE_STRIDE 1000000
+#define MMO_NODE_MAX 2146 /* 2146 * 10^6 + 999999 < 2^31 */
+#define MMO_CHAT_TOPIC "mmo-chat"
+
+/* The node whose range holds pid (0: an ID of a server without a
+   cluster, or below MMO_PID_NODE_STRIDE). */
+#define MMO_PID_NODE(pid) ((uint32_t)((pid) / MMO_PID_NODE_STRIDE))
 
 /* ---- The live map: viewer connections (WebSocket on WsPort) ------------
  *

@@ -203,8 +203,12 @@ static void on_chat(bot_ctx_t *ctx, bot_t *b, const Pb__BroadCast *m)
                    b->index, m->pid, MMO_CHAT_MAX, len);
         return;
     }
-    if (m->pid != b->pid)
+    if (m->pid != b->pid) {
+        /* In a cluster an ID names its node: chat crossed nodes. */
+        if (MMO_PID_NODE(m->pid) != MMO_PID_NODE(b->pid))
+            ctx->stats->c.chats_other_nodes++;
         return;
+    }
     if (!b->chat_pending || strcmp(text, b->chat) != 0) {
         bots_error(ctx->stats, BOTS_ERR_CHAT,
                    "bot %u (PID %d): heard itself say \"%.60s\"%s", b->index,

@@ -95,6 +95,10 @@ void bots_report_print(FILE *out, const bots_options_t *o,
             (unsigned long long)t->broadcast[4], (unsigned long long)t->leaves,
             (unsigned long long)t->sync_players,
             (unsigned long long)t->sync_entries);
+    if (t->chats_other_nodes > 0)
+        fprintf(out,
+                "  nodes:     %llu chats heard from another node's players\n",
+                (unsigned long long)t->chats_other_nodes);
     fprintf(out,
             "  run rates: %.0f moves/s sent, %.0f confirmed, %.1f chats/s, "
             "%.0f broadcasts/s received\n",
@@ -126,6 +130,8 @@ static cJSON *counters_json(const bots_counters_t *c)
     cJSON_AddNumberToObject(j, "chats_back", (double)c->chats_back);
     cJSON_AddNumberToObject(j, "chats_held", (double)c->chats_held);
     cJSON_AddNumberToObject(j, "chats_refused", (double)c->chats_refused);
+    cJSON_AddNumberToObject(j, "chats_other_nodes",
+                            (double)c->chats_other_nodes);
     cJSON_AddNumberToObject(j, "messages", (double)c->frames);
     cJSON_AddNumberToObject(j, "bytes", (double)c->bytes);
     cJSON_AddNumberToObject(j, "broadcasts", (double)c->broadcast[0]);

@@ -52,13 +52,15 @@ typedef struct bots_counters {
     uint64_t chats_back;      /* our own chats heard back */
     uint64_t chats_held;      /* due but not sent: one of ours in flight */
     uint64_t chats_refused;   /* over the server's rate: never came back */
-    uint64_t frames;          /* messages received, of any ID */
-    uint64_t bytes;           /* their payload bytes */
-    uint64_t broadcast[5];    /* 200 by Tp (1..4; [0] all of them) */
-    uint64_t leaves;          /* 201 */
-    uint64_t sync_players;    /* 202 */
-    uint64_t sync_entries;    /* players listed in them */
-    uint64_t latency_samples; /* Tp 4 of another bot matched to its move */
+    uint64_t chats_other_nodes; /* chats heard from another node's players
+                                   (a cluster: protocol.h's ID ranges) */
+    uint64_t frames;            /* messages received, of any ID */
+    uint64_t bytes;             /* their payload bytes */
+    uint64_t broadcast[5];      /* 200 by Tp (1..4; [0] all of them) */
+    uint64_t leaves;            /* 201 */
+    uint64_t sync_players;      /* 202 */
+    uint64_t sync_entries;      /* players listed in them */
+    uint64_t latency_samples;   /* Tp 4 of another bot matched to its move */
     uint64_t latency_unmatched; /* Tp 4 of another bot, move not found */
 } bots_counters_t;
 

@@ -10,6 +10,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "cluster_chat.h"
 #include "feed.h"
 #include "protocol.h"
 
@@ -18,6 +19,7 @@ typedef enum cmd_kind {
     CMD_LEAVE,
     CMD_MOVE,
     CMD_TALK,
+    CMD_REMOTE_TALK,
     CMD_VIEWER_JOIN,
     CMD_VIEWER_LEAVE
 } cmd_kind_t;
@@ -26,7 +28,8 @@ typedef struct cmd {
     cmd_kind_t kind;
     mmo_session_t *s; /* player commands */
     uint64_t conn_id; /* viewer commands */
-    char *text;       /* CMD_TALK, owned */
+    int32_t pid;      /* CMD_REMOTE_TALK: the talker, of another node */
+    char *text;       /* CMD_TALK and CMD_REMOTE_TALK, owned */
     mmo_pos_t pos;    /* CMD_MOVE, filled when taken from the queue */
 } cmd_t;
 
@@ -42,6 +45,7 @@ struct mmo_engine {
     mmo_feed_t *feed;
     mmo_counters_t counters;
     atomic_int next_pid;
+    uint32_t node; /* 0: no cluster */
 
     pthread_mutex_t lock;
     pthread_cond_t wake; /* on CLOCK_MONOTONIC */
@@ -104,9 +108,19 @@ const mmo_aoi_t *mmo_engine_aoi(const mmo_engine_t *e)
     return &e->aoi;
 }
 
+void mmo_engine_set_node(mmo_engine_t *e, uint32_t node)
+{
+    e->node = node;
+}
+
 int32_t mmo_engine_next_pid(mmo_engine_t *e)
 {
-    return atomic_fetch_add(&e->next_pid, 1);
+    int32_t n = atomic_fetch_add(&e->next_pid, 1);
+    if (e->node == 0)
+        return n;
+    /* The node's range, from + 1 again after its last ID. */
+    int32_t seq = (int32_t)(((uint32_t)n - 1u) % (MMO_PID_NODE_STRIDE - 1)) + 1;
+    return (int32_t)e->node * MMO_PID_NODE_STRIDE + seq;
 }
 
 /* ---- the queue -------------------------------------------------------- */
@@ -163,20 +177,31 @@ bool mmo_engine_move(mmo_engine_t *e, mmo_session_t *s, const mmo_pos_t *to)
     return ok;
 }
 
-bool mmo_engine_talk(mmo_engine_t *e, mmo_session_t *s, const char *text)
+/* A chat, local or of another node, within the backlog's cap. */
+static bool push_chat(mmo_engine_t *e, cmd_t *c, const char *text)
 {
-    char *copy = strdup(text);
-    if (copy == NULL)
+    c->text = strdup(text);
+    if (c->text == NULL)
         return false;
     bool ok = false;
     pthread_mutex_lock(&e->lock);
     if (e->queued_chats < MMO_QUEUED_CHATS)
-        ok = push_locked(e, &(cmd_t){.kind = CMD_TALK, .s = s, .text = copy});
+        ok = push_locked(e, c);
     e->queued_chats += ok;
     pthread_mutex_unlock(&e->lock);
     if (!ok)
-        free(copy);
+        free(c->text);
     return ok;
+}
+
+bool mmo_engine_talk(mmo_engine_t *e, mmo_session_t *s, const char *text)
+{
+    return push_chat(e, &(cmd_t){.kind = CMD_TALK, .s = s}, text);
+}
+
+bool mmo_engine_remote_talk(mmo_engine_t *e, int32_t pid, const char *text)
+{
+    return push_chat(e, &(cmd_t){.kind = CMD_REMOTE_TALK, .pid = pid}, text);
 }
 
 bool mmo_engine_viewer_join(mmo_engine_t *e, uint64_t conn_id)
@@ -192,6 +217,17 @@ bool mmo_engine_viewer_leave(mmo_engine_t *e, uint64_t conn_id)
 }
 
 /* ---- the world thread ------------------------------------------------- */
+
+/* In a cluster, a chat this world accepted goes to the other nodes too. */
+static void relay_chat(mmo_engine_t *e, int32_t pid, const char *text)
+{
+    if (e->node == 0)
+        return;
+    if (mmo_cluster_chat_publish(e->server, pid, text) == 0)
+        atomic_fetch_add(&e->counters.chats_out, 1);
+    else
+        atomic_fetch_add(&e->counters.chats_out_failed, 1);
+}
 
 static void apply(mmo_engine_t *e, cmd_t *c)
 {
@@ -213,6 +249,16 @@ static void apply(mmo_engine_t *e, cmd_t *c)
         if (mmo_world_talk(e->world, c->s->pid, c->text) == 0) {
             atomic_fetch_add(&e->counters.chats, 1);
             mmo_feed_chat(e->feed, c->s->pid, c->text);
+            relay_chat(e, c->s->pid, c->text);
+        }
+        free(c->text);
+        break;
+    case CMD_REMOTE_TALK:
+        if (mmo_world_relay_talk(e->world, c->pid, c->text) == 0) {
+            atomic_fetch_add(&e->counters.chats_in, 1);
+            mmo_feed_chat(e->feed, c->pid, c->text);
+        } else {
+            atomic_fetch_add(&e->counters.refused_chats_in, 1);
         }
         free(c->text);
         break;
@@ -236,7 +282,7 @@ static cmdq_t take_locked(mmo_engine_t *e)
         if (c->kind == CMD_MOVE) {
             c->pos = c->s->pending;
             c->s->move_queued = false;
-        } else if (c->kind == CMD_TALK) {
+        } else if (c->kind == CMD_TALK || c->kind == CMD_REMOTE_TALK) {
             e->queued_chats--;
         }
     }

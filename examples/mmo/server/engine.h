@@ -40,6 +40,12 @@ typedef struct mmo_counters {
     atomic_uint_fast64_t joined, left, moves, chats, broadcasts;
     atomic_uint_fast64_t refused_malformed, refused_position;
     atomic_uint_fast64_t refused_chat_size, refused_chat_rate;
+    /* In a cluster (mmo_engine_set_node): this node's chats handed to the
+       cluster and those it refused (NATS unreachable), chats of other
+       nodes sent to this world's players, and those refused (a bad
+       message, or the chat backlog full). */
+    atomic_uint_fast64_t chats_out, chats_out_failed;
+    atomic_uint_fast64_t chats_in, refused_chats_in;
 } mmo_counters_t;
 
 /*
@@ -77,7 +83,16 @@ mmo_counters_t *mmo_engine_counters(mmo_engine_t *e);
 /* The world's grid (read-only). Any thread. */
 const mmo_aoi_t *mmo_engine_aoi(const mmo_engine_t *e);
 
-/* A new player ID: 1, 2, 3, ... Any thread. */
+/*
+ * Makes this engine node `node` (1..MMO_NODE_MAX) of a cluster: player
+ * IDs come from the node's range (protocol.h) and every chat of its
+ * players is also published to the other nodes (cluster_chat.h). Before
+ * mmo_engine_start(); without it the engine is a single server's.
+ */
+void mmo_engine_set_node(mmo_engine_t *e, uint32_t node);
+
+/* A new player ID: 1, 2, 3, ..., or in a cluster node * 10^6 + 1, + 2,
+   ... (protocol.h). Any thread. */
 int32_t mmo_engine_next_pid(mmo_engine_t *e);
 
 /* The queue's entrances, for handlers and hooks on any thread. They
@@ -88,6 +103,9 @@ bool mmo_engine_leave(mmo_engine_t *e, mmo_session_t *s);
 bool mmo_engine_move(mmo_engine_t *e, mmo_session_t *s, const mmo_pos_t *to);
 /* text: NUL-terminated, valid UTF-8, at most MMO_CHAT_MAX bytes; copied. */
 bool mmo_engine_talk(mmo_engine_t *e, mmo_session_t *s, const char *text);
+/* A chat of another node's player pid, checked (chat_relay.h), for this
+   world's players. Shares the chat backlog's cap with local chats. */
+bool mmo_engine_remote_talk(mmo_engine_t *e, int32_t pid, const char *text);
 bool mmo_engine_viewer_join(mmo_engine_t *e, uint64_t conn_id);
 bool mmo_engine_viewer_leave(mmo_engine_t *e, uint64_t conn_id);
 

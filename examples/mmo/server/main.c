@@ -13,6 +13,13 @@
  * stdout. SIGTERM or SIGINT stops it gracefully; it then prints one line
  * of counts ("mmo: joined=N left=N ...") and exits 0.
  *
+ * With ClusterName and ClusterNode (1..MMO_NODE_MAX) it is one node of a
+ * cluster: its own world, player IDs from its node's range, world chat
+ * shared with every node (README, "On two nodes"). It then also prints
+ * "node N of cluster NAME" when ready, "cluster: node M up" (or "down")
+ * as other nodes come and go, and its exit line carries the cluster's
+ * chat counts too.
+ *
  * Exit status: 0 after a clean stop, 2 for a configuration error, 1 for
  * anything else.
  */
@@ -21,14 +28,18 @@
 #endif
 
 #include <signal.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
 
 #include <zinx.h>
+#include <zinx/cluster.h>
 
+#include "cluster_chat.h"
 #include "engine.h"
 #include "map_page.h"
 #include "players.h"
+#include "protocol.h"
 
 #define PROG "zinx-mmo"
 
@@ -55,6 +66,14 @@ static int load_config(zinx_config_t *cfg)
         fprintf(stderr, PROG ": configuration error: %s\n", err);
         return -1;
     }
+    /* Player IDs carry the node (protocol.h) and must stay int32. */
+    if (cfg->cluster_name[0] != '\0' && cfg->cluster_node > MMO_NODE_MAX) {
+        fprintf(stderr,
+                PROG ": configuration error: ClusterNode %u: the MMO demo "
+                     "takes nodes 1..%d (its player IDs are node * %d + n)\n",
+                (unsigned)cfg->cluster_node, MMO_NODE_MAX, MMO_PID_NODE_STRIDE);
+        return -1;
+    }
     return 0;
 }
 
@@ -78,15 +97,19 @@ static void print_ready(const zinx_server_t *server)
         print_addr("listening on", "", host, zinx_server_port(server), "");
     if (zinx_server_ws_port(server) > 0)
         print_addr("map on", "http://", host, zinx_server_ws_port(server), "/");
+    const zinx_config_t *cfg = zinx_server_config(server);
+    if (cfg->cluster_name[0] != '\0')
+        printf("node %u of cluster %s\n", (unsigned)cfg->cluster_node,
+               cfg->cluster_name);
     fflush(stdout);
 }
 
-static void print_counts(mmo_engine_t *e)
+static void print_counts(mmo_engine_t *e, bool cluster)
 {
     mmo_counters_t *c = mmo_engine_counters(e);
     printf("mmo: joined=%llu left=%llu moves=%llu chats=%llu broadcasts=%llu "
            "refused_malformed=%llu refused_position=%llu "
-           "refused_chat_size=%llu refused_chat_rate=%llu\n",
+           "refused_chat_size=%llu refused_chat_rate=%llu",
            (unsigned long long)atomic_load(&c->joined),
            (unsigned long long)atomic_load(&c->left),
            (unsigned long long)atomic_load(&c->moves),
@@ -96,6 +119,14 @@ static void print_counts(mmo_engine_t *e)
            (unsigned long long)atomic_load(&c->refused_position),
            (unsigned long long)atomic_load(&c->refused_chat_size),
            (unsigned long long)atomic_load(&c->refused_chat_rate));
+    if (cluster)
+        printf(" chats_out=%llu chats_out_failed=%llu chats_in=%llu "
+               "refused_chats_in=%llu",
+               (unsigned long long)atomic_load(&c->chats_out),
+               (unsigned long long)atomic_load(&c->chats_out_failed),
+               (unsigned long long)atomic_load(&c->chats_in),
+               (unsigned long long)atomic_load(&c->refused_chats_in));
+    printf("\n");
     fflush(stdout);
 }
 
@@ -120,9 +151,33 @@ static int add_map_page(zinx_server_t *server)
                                      page, len);
 }
 
+/* On the cluster's thread: tells the operator (and the tests, which wait
+   for it before they talk) which nodes share the chat now. */
+static void on_node(zinx_server_t *server, uint32_t node, int up, void *udata)
+{
+    (void)server;
+    (void)udata;
+    printf("cluster: node %u %s\n", (unsigned)node, up ? "up" : "down");
+    fflush(stdout);
+}
+
+/* In a cluster: IDs of the node's range, and chat shared by every node. */
+static int join_cluster(zinx_server_t *server, mmo_engine_t *e)
+{
+    const zinx_config_t *cfg = zinx_server_config(server);
+    if (cfg->cluster_name[0] == '\0')
+        return 0;
+    mmo_engine_set_node(e, cfg->cluster_node);
+    int rc = zinx_cluster_on_node(server, on_node, NULL);
+    return rc == 0 ? mmo_cluster_chat_install(server, e) : rc;
+}
+
 static int run(zinx_server_t *server, mmo_engine_t *e)
 {
+    bool cluster = zinx_server_config(server)->cluster_name[0] != '\0';
     int rc = mmo_players_install(server, e);
+    if (rc == 0)
+        rc = join_cluster(server, e);
     if (rc == 0)
         rc = add_map_page(server);
     if (rc == 0 && (rc = mmo_engine_start(e)) == 0)
@@ -135,7 +190,7 @@ static int run(zinx_server_t *server, mmo_engine_t *e)
     rc = zinx_server_serve(server);
     /* Every OnConnStop ran: the world gets the last departures. */
     mmo_engine_stop(e);
-    print_counts(e);
+    print_counts(e, cluster);
     if (rc < 0) {
         fprintf(stderr, PROG ": %s\n", zinx_strerror(rc));
         return 1;

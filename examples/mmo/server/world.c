@@ -435,23 +435,38 @@ int mmo_world_move(mmo_world_t *w, int32_t pid, const mmo_pos_t *to)
     return 0;
 }
 
-int mmo_world_talk(mmo_world_t *w, int32_t pid, const char *text)
+/* 200 Tp 1 from pid with text to every player of this world. */
+static void say_to_all(mmo_world_t *w, int32_t pid, const char *text)
 {
-    if (find(w, pid) == NULL)
-        return -1;
     Pb__BroadCast m = PB__BROAD_CAST__INIT;
     m.pid = pid;
     m.tp = MMO_TP_CHAT;
     m.data_case = PB__BROAD_CAST__DATA_CONTENT;
     m.content = (char *)text;
     if (pb__broad_cast__get_packed_size(&m) > w->max_payload)
-        return 0; /* the caller bounds chats far below; never truncate */
+        return; /* the caller bounds chats far below; never truncate */
     size_t len = pb__broad_cast__pack(&m, w->buf);
     if (!ids_reserve(w, w->all.n))
-        return 0;
+        return;
     for (uint32_t i = 0; i < w->all.n; i++)
         w->ids[i] = w->all.p[i]->conn_id;
     emit(w, w->ids, w->all.n, MMO_MSG_BROADCAST, w->buf, len);
+}
+
+int mmo_world_talk(mmo_world_t *w, int32_t pid, const char *text)
+{
+    if (find(w, pid) == NULL)
+        return -1;
+    say_to_all(w, pid, text);
+    return 0;
+}
+
+int mmo_world_relay_talk(mmo_world_t *w, int32_t pid, const char *text)
+{
+    /* Another node's player is never one of this world's. */
+    if (find(w, pid) != NULL)
+        return -1;
+    say_to_all(w, pid, text);
     return 0;
 }
 

@@ -59,6 +59,11 @@ int mmo_world_move(mmo_world_t *w, int32_t pid, const mmo_pos_t *to);
    player. Returns 0, or -1 for an unknown PID. */
 int mmo_world_talk(mmo_world_t *w, int32_t pid, const char *text);
 
+/* World chat of another node's player (a cluster: each node runs its
+   own world, chat reaches them all): 200 Tp 1 with text to every player
+   of this world. Returns 0, or -1 when pid is one of this world's. */
+int mmo_world_relay_talk(mmo_world_t *w, int32_t pid, const char *text);
+
 /* Players in the world. */
 size_t mmo_world_players(const mmo_world_t *w);
 

@@ -20,6 +20,7 @@ and which it may get; the step waits for the required ones (a timeout means
 fail the next step.
 """
 
+import json
 import os
 import select
 import shutil
@@ -224,20 +225,31 @@ def describe(ev):
 # --------------------------------------------------------------- server ----
 
 
-class Server:
-    """zinx-mmo started on free ports with a zinx.json of our own."""
+def with_parent(argv):
+    """argv run so that it is killed when the test dies, however it dies
+    (a ctest timeout too): util-linux's setpriv sets the parent-death
+    signal and execs it, so no peer outlives the test."""
+    setpriv = shutil.which("setpriv")
+    return [setpriv, "--pdeathsig", "KILL", "--"] + argv if setpriv else argv
 
-    def __init__(self, exe, workdir):
+
+class Server:
+    """zinx-mmo started on free ports with a zinx.json of our own; extra:
+    more keys of that zinx.json (a cluster node's)."""
+
+    def __init__(self, exe, workdir, extra=None):
         self.workdir = workdir
         conf = os.path.join(workdir, "zinx.json")
+        keys = {"Name": "mmo-compat", "Host": "127.0.0.1", "TCPPort": 0,
+                "WsPort": 0, "Mode": "", "WsPath": "/ws",
+                "PacketFormat": "ltv_le"}
+        keys.update(extra or {})
         with open(conf, "w") as f:
-            f.write('{"Name": "mmo-compat", "Host": "127.0.0.1", '
-                    '"TCPPort": 0, "WsPort": 0, "Mode": "", '
-                    '"WsPath": "/ws", "PacketFormat": "ltv_le"}\n')
+            f.write(json.dumps(keys) + "\n")
         env = dict(os.environ, ZINX_CONFIG_FILE_PATH=conf)
         self.stderr_path = os.path.join(workdir, "server.stderr")
         self.stderr = open(self.stderr_path, "wb")
-        self.proc = subprocess.Popen([exe], cwd=workdir, env=env,
+        self.proc = subprocess.Popen(with_parent([exe]), cwd=workdir, env=env,
                                      stdin=subprocess.DEVNULL,
                                      stdout=subprocess.PIPE,
                                      stderr=self.stderr)
@@ -274,6 +286,20 @@ class Server:
                 left = deadline - time.monotonic()
                 if left <= 0:
                     raise Failure("no 'listening on HOST:PORT' within 30 s")
+                self.cond.wait(left)
+
+    def wait_line(self, line, timeout=30):
+        """Waits until the server printed this exact line."""
+        deadline = time.monotonic() + timeout
+        with self.cond:
+            while line not in self.lines:
+                if None in self.lines:
+                    raise Failure(f"zinx-mmo exited before printing {line!r}"
+                                  f": {self.tail()}")
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    raise Failure(f"zinx-mmo did not print {line!r} within "
+                                  f"{timeout} s: {self.tail()}")
                 self.cond.wait(left)
 
     def alive(self):

@@ -267,6 +267,31 @@ static void chat_reaches_everyone(void **state)
     assert_int_equal(mmo_world_talk(f->w, 7, "x"), -1);
 }
 
+/* A chat of another node's player (a cluster): every player of this
+   world hears it, as from that player; a PID of this world is refused,
+   so a node cannot be made to speak for its own players. */
+static void relayed_chat_reaches_everyone(void **state)
+{
+    fixture_t *f = *state;
+    assert_int_equal(mmo_world_join(f->w, 1000001, 101), 0);
+    assert_int_equal(mmo_world_join(f->w, 1000002, 102), 0);
+    assert_int_equal(
+        mmo_world_move(f->w, 1000002, &(mmo_pos_t){.x = 400, .z = 390}), 0);
+    f->rec.n = 0;
+    assert_int_equal(mmo_world_relay_talk(f->w, 2000005, "from node 2"), 0);
+    assert_int_equal(f->rec.n, 1);
+    Pb__BroadCast *b =
+        pb__broad_cast__unpack(NULL, f->rec.msgs[0].len, f->rec.msgs[0].data);
+    assert_non_null(b);
+    assert_int_equal(b->tp, MMO_TP_CHAT);
+    assert_int_equal(b->pid, 2000005);
+    assert_string_equal(b->content, "from node 2");
+    pb__broad_cast__free_unpacked(b, NULL);
+    assert_to(&f->rec.msgs[0], (uint64_t[]){101, 102}, 2);
+    assert_int_equal(mmo_world_relay_talk(f->w, 1000002, "x"), -1);
+    assert_int_equal(f->rec.n, 1);
+}
+
 static void leave_tells_the_neighbours(void **state)
 {
     fixture_t *f = *state;
@@ -373,6 +398,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(a_step_into_the_next_column, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(chat_reaches_everyone, setup, teardown),
+        cmocka_unit_test_setup_teardown(relayed_chat_reaches_everyone, setup,
+                                        teardown),
         cmocka_unit_test_setup_teardown(leave_tells_the_neighbours, setup,
                                         teardown),
         cmocka_unit_test(sync_players_is_split_to_fit),
