@@ -35,5 +35,6 @@
 #include "zinx/codec.h"
 #include "zinx/tls.h"
 #include "zinx/websocket.h"
+#include "zinx/metrics.h"
 
 #endif /* ZINX_H */

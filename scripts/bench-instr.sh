@@ -205,6 +205,10 @@ write_config w10 10
 proxy_keys='"ProxyProtocol": "v1", "ProxyProtocolFrom": "127.0.0.1",'
 write_config w0pp 0 "$proxy_keys"
 write_config w10pp 10 "$proxy_keys"
+# MetricsAddr on (a free port): what counting per message costs.
+metrics_keys='"MetricsAddr": "127.0.0.1:0",'
+write_config w0m 0 "$metrics_keys"
+write_config w10m 10 "$metrics_keys"
 
 # Valgrind runs one thread at a time. Its fair scheduler
 # (--fair-sched=yes) was tried for w10 and changed nothing: the spread
@@ -219,7 +223,7 @@ start_server() {
     # The environment is set outside valgrind: valgrind does not follow
     # an exec (env's) unless told to.
     case $s in
-    w0 | w10 | w0pp | w10pp) cmd=("$dir/bin/zinx-echo") ;;
+    w0 | w10 | w0pp | w10pp | w0m | w10m) cmd=("$dir/bin/zinx-echo") ;;
     bare) cmd=("$dir/bin/peer-epoll" 0) ;;
     esac
     : >"$out.stdout"
@@ -298,17 +302,21 @@ all_rows=(
     "bare-100x1024x1 bare 100 1024 1 10000 60000"
     "bare-100x64x16 bare 100 64 16 20000 200000"
 )
-# Measured only when ROWS names them: ProxyProtocol on.
+# Measured only when ROWS names them: ProxyProtocol on, MetricsAddr on.
 demand_rows=(
     "w0pp-100x64x1 w0pp 100 64 1 10000 60000"
     "w0pp-100x1024x1 w0pp 100 1024 1 10000 60000"
     "w0pp-100x64x16 w0pp 100 64 16 20000 200000"
     "w10pp-100x64x1 w10pp 100 64 1 10000 60000"
+    "w0m-100x64x1 w0m 100 64 1 10000 60000"
+    "w0m-100x64x16 w0m 100 64 16 20000 200000"
+    "w10m-100x64x1 w10m 100 64 1 10000 60000"
 )
 rows=()
 for r in "${all_rows[@]}" "${demand_rows[@]}"; do
     name=${r%% *}
-    if [[ $name == *pp-* ]] && [[ " ${ROWS:-} " != *" $name "* ]]; then
+    if [[ $name == *pp-* || $name == *m-* ]] &&
+        [[ " ${ROWS:-} " != *" $name "* ]]; then
         continue
     fi
     if [ -z "${ROWS:-}" ] || [[ " $ROWS " == *" $name "* ]]; then

@@ -13,6 +13,8 @@
  *   server/  the server, listener, connection manager, router, config,
  *            public timers
  *   client/  dialers and the blocking client
+ *   metrics/ the counters of metrics, their rows, the text format and
+ *            the HTTP listener that serves them
  */
 #ifndef ZINX_INTERNAL_H
 #define ZINX_INTERNAL_H
@@ -93,9 +95,12 @@ struct zinx_request {
 };
 
 /* Runs the interceptors (if any), then the route of msg (or the
-   fallback) for conn. Thread: conn's. */
+   fallback) for conn, measured when metrics are on. Thread: conn's. */
 void zinx__route_message(zinx_server_t *server, zinx_conn_t *conn,
                          const zinx_msg_t *msg);
+/* The same, never measured (metrics' own wrapper calls it). */
+void zinx__route_unmetered(zinx_server_t *server, zinx_conn_t *conn,
+                           const zinx_msg_t *msg);
 /* *m as user code sees it (requests, interceptor chains): data is never
    NULL, even for an empty payload. Thread: any. */
 zinx_msg_t zinx__msg_view(const zinx_msg_t *m);
@@ -168,6 +173,7 @@ bool zinx__connmgr_wait_empty(zinx_connmgr_t *mgr, uint64_t deadline_ms);
 
 /* ---- server.c --------------------------------------------------------- */
 
+#include "metrics/metrics.h"
 #include "server/stats.h"
 #include "server/transports.h"
 
@@ -193,6 +199,14 @@ struct zinx_server {
     struct zinx__ws_page *ws_pages;
     zinx_connmgr_t *mgr;
     zinx__stats_t stats;
+    /* Non-NULL with MetricsAddr set, from before the threads start: the
+       hot paths' one test (metrics/metrics.h). */
+    zinx__metrics_t *metrics;
+    /* Set at start: interceptors or metrics, so that routing a message
+       tests one flag for both (router.c). */
+    bool route_extra;
+    uint32_t *mtrack; /* zinx_server_metrics_track_id()'s IDs */
+    size_t nmtrack, mtrack_cap;
 
     zinx__loop_t **loops;
     zinx__shard_t **shards; /* one per loop: its connections */

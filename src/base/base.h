@@ -21,6 +21,8 @@
 
 /* CLOCK_MONOTONIC in milliseconds. Thread: any. */
 uint64_t zinx__now_ms(void);
+/* CLOCK_MONOTONIC in nanoseconds. Thread: any. */
+uint64_t zinx__now_ns(void);
 
 /* ---- buf.c ------------------------------------------------------------ */
 

@@ -205,6 +205,26 @@ struct zinx_conn {
 };
 
 /* Bytes gathered for c and not written yet (they count as unsent). */
+/* The connection's reads and writes, counted in bytes when metrics are
+   on (the one test of metrics/metrics.h). Loop thread. */
+static inline ssize_t conn_read(zinx_conn_t *c, void *buf, size_t n)
+{
+    ssize_t r = zinx__stream_read(c->io, buf, n);
+    if (c->server->metrics != NULL && r > 0)
+        zinx__metrics_bytes_in(c->server, zinx__loop_index(c->loop), (size_t)r);
+    return r;
+}
+
+static inline ssize_t conn_writev(zinx_conn_t *c, const struct iovec *iov,
+                                  int n)
+{
+    ssize_t w = zinx__stream_writev(c->io, iov, n);
+    if (c->server->metrics != NULL && w > 0)
+        zinx__metrics_bytes_out(c->server, zinx__loop_index(c->loop),
+                                (size_t)w);
+    return w;
+}
+
 static inline size_t conn_gathered(const zinx_conn_t *c)
 {
     return c->gather->conn == c ? c->gather->bytes : 0;

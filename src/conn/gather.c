@@ -141,7 +141,7 @@ bool conn_gather_end(zinx_conn_t *c)
         reset(g);
         return true;
     }
-    ssize_t n = zinx__stream_writev(c->io, g->iov, g->n);
+    ssize_t n = conn_writev(c, g->iov, g->n);
     int rc = 0;
     if (n == ZINX_EAGAIN)
         n = 0;

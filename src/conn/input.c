@@ -360,7 +360,7 @@ static int read_into_in(zinx_conn_t *c, size_t need, size_t rbuf_cap)
         conn_fail(c, ZINX_ENOMEM);
         return READ_ENDED;
     }
-    ssize_t n = zinx__stream_read(c->io, c->in.data + c->in.len, want);
+    ssize_t n = conn_read(c, c->in.data + c->in.len, want);
     if (n <= 0)
         return read_failed(c, n);
     c->last_rx_ms = zinx__loop_now(c->loop);
@@ -381,7 +381,7 @@ static int read_into_rbuf(zinx_conn_t *c, uint8_t *rbuf, size_t cap)
     size_t have = zinx__buf_size(&c->in);
     if (have > 0)
         memcpy(rbuf, zinx__buf_head(&c->in), have);
-    ssize_t n = zinx__stream_read(c->io, rbuf + have, cap - have);
+    ssize_t n = conn_read(c, rbuf + have, cap - have);
     if (n <= 0)
         return read_failed(c, n);
     uint64_t now = zinx__loop_now(c->loop);
@@ -412,7 +412,7 @@ static int read_into_rbuf(zinx_conn_t *c, uint8_t *rbuf, size_t cap)
 static COLD int read_skip(zinx_conn_t *c, uint8_t *rbuf, size_t cap)
 {
     size_t want = c->skip < cap ? c->skip : cap;
-    ssize_t n = zinx__stream_read(c->io, rbuf, want);
+    ssize_t n = conn_read(c, rbuf, want);
     if (n <= 0)
         return read_failed(c, n);
     c->last_rx_ms = zinx__loop_now(c->loop);

@@ -35,7 +35,7 @@ static int write_out(zinx_conn_t *c)
     while (zinx__buf_size(&c->out) > 0) {
         struct iovec iov = {.iov_base = (void *)zinx__buf_head(&c->out),
                             .iov_len = zinx__buf_size(&c->out)};
-        ssize_t n = zinx__stream_writev(c->io, &iov, 1);
+        ssize_t n = conn_writev(c, &iov, 1);
         if (n == ZINX_EAGAIN)
             return 0;
         if (n <= 0)
@@ -339,10 +339,15 @@ int zinx_conn_send_msg(zinx_conn_t *c, uint32_t id, const void *data,
     int rc = here             ? send_here(c, id, data, len, frame)
              : staged_here(c) ? stage(c, id, data, len, frame)
                               : send_from_afar(c, id, data, len, frame);
-    if (rc == 0)
-        atomic_fetch_add_explicit(&c->server->stats.msgs_out, 1,
-                                  memory_order_relaxed);
-    else if (rc == ZINX_ENOMEM)
+    if (rc == 0) {
+        /* Read once: the atomic below makes the compiler load it again. */
+        zinx_server_t *s = c->server;
+        atomic_fetch_add_explicit(&s->stats.msgs_out, 1, memory_order_relaxed);
+        if (s->metrics != NULL)
+            zinx__metrics_sent(s, id, 1);
+        return 0;
+    }
+    if (rc == ZINX_ENOMEM)
         reply_lost(c);
     return rc;
 }

@@ -323,6 +323,13 @@ static void tick(void *arg)
     release_graveyard(sh);
 }
 
+/* Metrics on: how long the iteration ran. */
+static void timed(void *arg, uint64_t ns)
+{
+    zinx__shard_t *sh = arg;
+    zinx__metrics_iteration(sh->server, zinx__loop_index(sh->loop), ns);
+}
+
 static void finish(void *arg)
 {
     zinx__shard_t *sh = arg;
@@ -362,6 +369,8 @@ zinx__shard_t *zinx__shard_new(zinx_server_t *server, zinx__loop_t *loop)
     zinx__timer_init(&sh->sweep_timer, sweep, sh);
     zinx__loop_hooks_t hooks = {
         .tick = tick, .settle = settle, .finish = finish, .arg = sh};
+    if (server->metrics != NULL)
+        hooks.timed = timed;
     zinx__loop_set_hooks(loop, &hooks);
     return sh;
 }

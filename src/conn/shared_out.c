@@ -197,7 +197,7 @@ int conn_write_shared(zinx_conn_t *c)
 {
     struct iovec iov[SHARED_IOV];
     while (conn_out_size(c) > 0) {
-        ssize_t n = zinx__stream_writev(c->io, iov, fill_iov(c, iov));
+        ssize_t n = conn_writev(c, iov, fill_iov(c, iov));
         if (n == ZINX_EAGAIN)
             return 0;
         if (n <= 0)

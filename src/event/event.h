@@ -100,10 +100,14 @@ void zinx__io_stop(zinx__loop_t *loop, zinx__io_t *io);
  *           let go of what may go; `force` once the quit deadline passed.
  *           Returns true when nothing is held any more, so the loop may
  *           leave;
- *   finish: after the loop left, on the loop thread, before it ends.
+ *   finish: after the loop left, on the loop thread, before it ends;
+ *   timed:  NULL, or called at the end of every iteration with the ns
+ *           it ran from its wake-up (the loop reads the clock in ns
+ *           twice per iteration only when it is set).
  */
 typedef struct zinx__loop_hooks {
     void (*tick)(void *arg);
+    void (*timed)(void *arg, uint64_t ns);
     bool (*settle)(void *arg, bool force);
     void (*finish)(void *arg);
     void *arg;
@@ -143,6 +147,8 @@ void zinx__loop_join(zinx__loop_t *loop);
 /* After join (or without start). Posts still pending are dropped. */
 void zinx__loop_free(zinx__loop_t *loop);
 bool zinx__loop_is_self(const zinx__loop_t *loop);
+/* The loop the calling thread runs, or NULL. Thread: any. */
+const zinx__loop_t *zinx__loop_current(void);
 /* Loop thread: CLOCK_MONOTONIC in ms as read after this iteration's wait
    (and again before its timers run). One read serves every event of the
    iteration: a busy loop would otherwise read the clock per message. */

@@ -35,7 +35,8 @@ struct zinx__loop {
     _Atomic uint64_t quit_req_deadline_ms;
 
     /* Loop thread only. */
-    uint64_t now_ms; /* read once per iteration, after the wait */
+    uint64_t now_ms;  /* read once per iteration, after the wait */
+    uint64_t woke_ns; /* with hooks.timed: when the wait returned */
     bool quitting;
     uint64_t quit_deadline_ms;
     zinx__closure_t *deferred_head, *deferred_tail;
@@ -301,6 +302,8 @@ static bool wait_and_dispatch(zinx__loop_t *loop, int timeout)
                               loop->be->name, zinx_strerror(n));
         return false;
     }
+    if (loop->hooks.timed != NULL)
+        loop->woke_ns = zinx__now_ns();
     loop->now_ms = zinx__now_ms();
     bool woken = false;
     for (int i = 0; i < n; i++) {
@@ -317,9 +320,20 @@ static bool wait_and_dispatch(zinx__loop_t *loop, int timeout)
     return true;
 }
 
+/* The loop this thread runs, NULL on other threads: read only by the
+   thread that wrote it, so asking needs no synchronisation with loops
+   starting elsewhere (as work/worker.c's self_worker). */
+static _Thread_local const zinx__loop_t *self_loop;
+
+const zinx__loop_t *zinx__loop_current(void)
+{
+    return self_loop;
+}
+
 static void *loop_main(void *arg)
 {
     zinx__loop_t *loop = arg;
+    self_loop = loop;
     int timeout = -1;
     for (;;) {
         if (!wait_and_dispatch(loop, timeout))
@@ -330,6 +344,8 @@ static void *loop_main(void *arg)
         run_deferred(loop); /* timers may have deferred work */
         if (loop->hooks.tick != NULL)
             loop->hooks.tick(loop->hooks.arg);
+        if (loop->hooks.timed != NULL)
+            loop->hooks.timed(loop->hooks.arg, zinx__now_ns() - loop->woke_ns);
         /* The tick may have armed a timer or deferred work. */
         timeout = loop->deferred_head != NULL ? 0 : next_timeout(loop);
         if (loop->quitting && quit_done(loop, &timeout))

@@ -46,8 +46,10 @@ static void deliver(fanout_t *f, zinx_conn_t *c)
 }
 
 /* Drops the caller's reference (the connections hold theirs). */
-static int finish(fanout_t *f, int rc)
+static int finish(zinx_server_t *s, fanout_t *f, int rc)
 {
+    if (s->metrics != NULL && f->queued > 0)
+        zinx__metrics_sent(s, f->id, (uint64_t)f->queued);
     if (f->seg != NULL)
         zinx__seg_unref(f->seg);
     if (rc < 0)
@@ -66,7 +68,7 @@ int zinx__server_notify_local(zinx_server_t *s, const uint64_t *ids, size_t n,
         deliver(&f, c);
         zinx_conn_unref(c);
     }
-    return finish(&f, 0);
+    return finish(s, &f, 0);
 }
 
 /* With a cluster, one predictable branch more; without, the same path as
@@ -94,7 +96,7 @@ int zinx__server_broadcast_local(zinx_server_t *s, uint32_t msg_id,
                                  const void *data, uint32_t len)
 {
     fanout_t f = {.id = msg_id, .len = len, .data = data};
-    return finish(&f, zinx_connmgr_foreach(s->mgr, visit, &f));
+    return finish(s, &f, zinx_connmgr_foreach(s->mgr, visit, &f));
 }
 
 int zinx_server_broadcast(zinx_server_t *s, uint32_t msg_id, const void *data,

@@ -124,14 +124,25 @@ void zinx__route_direct(zinx_server_t *server, zinx_conn_t *conn,
     run_chain(&req);
 }
 
-void zinx__route_message(zinx_server_t *server, zinx_conn_t *conn,
-                         const zinx_msg_t *msg)
+void zinx__route_unmetered(zinx_server_t *server, zinx_conn_t *conn,
+                           const zinx_msg_t *msg)
 {
-    /* The one branch an interceptor-free server pays. */
     if (server->nicpt != 0)
         zinx__intercept(server, conn, msg);
     else
         zinx__route_direct(server, conn, msg);
+}
+
+void zinx__route_message(zinx_server_t *server, zinx_conn_t *conn,
+                         const zinx_msg_t *msg)
+{
+    /* The one branch a server without interceptors or metrics pays. */
+    if (!server->route_extra)
+        zinx__route_direct(server, conn, msg);
+    else if (server->metrics != NULL)
+        zinx__metrics_route(server, conn, msg);
+    else
+        zinx__intercept(server, conn, msg);
 }
 
 zinx_conn_t *zinx_request_conn(const zinx_request_t *req)

@@ -223,7 +223,13 @@ static void free_listeners(zinx_server_t *s)
 
 static int create_threads(zinx_server_t *s)
 {
-    int rc = create_loops(s);
+    /* Before the loops: their shards time iterations when metrics are
+       on. */
+    int rc =
+        zinx__metrics_prepare(s, loop_count(&s->cfg), s->cfg.worker_pool_size);
+    s->route_extra = s->nicpt != 0 || s->metrics != NULL;
+    if (rc == 0)
+        rc = create_loops(s);
     if (rc != 0)
         return rc;
     s->nworkers = s->cfg.worker_pool_size;
@@ -245,6 +251,8 @@ static int create_threads(zinx_server_t *s)
         snprintf(name, sizeof(name), "zinx-io-%u", i);
         rc = zinx__loop_start(s->loops[i], name);
     }
+    if (rc == 0)
+        rc = zinx__metrics_serve(s);
     return rc;
 }
 
@@ -264,6 +272,7 @@ static void free_loops(zinx_server_t *s)
 /* Joins whatever runs and frees the threads' resources. */
 static void destroy_threads(zinx_server_t *s, uint64_t linger_until_ms)
 {
+    zinx__metrics_stop(s); /* its thread reads the pool */
     if (s->pool != NULL)
         zinx__pool_stop(s->pool);
     /* Every loop is told first, so they finish lingering side by side. */
@@ -472,6 +481,7 @@ int zinx_server_start(zinx_server_t *s)
         zinx__cluster_leave(s);
         destroy_threads(s, 0);
         free_loops(s); /* nothing ran: nobody can hold them */
+        zinx__metrics_free(s);
         zinx__log(s, ZINX_LOG_ERROR, "cannot start: %s", zinx_strerror(rc));
         return rc;
     }
@@ -707,6 +717,8 @@ void zinx_server_free(zinx_server_t *s)
     }
     zinx__cluster_free(s);
     free_loops(s);
+    zinx__metrics_free(s);
+    free(s->mtrack);
     zinx__transports_free(s);
     free(s->tls_alpn);
     zinx__ws_pages_free(s->ws_pages);

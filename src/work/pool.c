@@ -191,3 +191,15 @@ void zinx__pool_release(zinx__pool_t *p, zinx__worker_t *w)
         p->idle[p->nidle++] = id;
     pthread_mutex_unlock(&p->lock);
 }
+
+uint32_t zinx__pool_depths(zinx__pool_t *p, uint32_t *out, uint32_t max)
+{
+    pthread_mutex_lock(&p->lock);
+    uint32_t n = p->size < max ? p->size : max;
+    if (n > p->nworkers)
+        n = (uint32_t)p->nworkers;
+    for (uint32_t i = 0; i < n; i++)
+        out[i] = zinx__worker_queued(p->workers[i]);
+    pthread_mutex_unlock(&p->lock);
+    return n;
+}

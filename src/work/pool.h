@@ -38,6 +38,9 @@ void zinx__pool_free(zinx__pool_t *p);
 uint32_t zinx__pool_size(const zinx__pool_t *p);
 /* Whether the calling thread is one of this pool's workers. */
 bool zinx__pool_is_own_thread(const zinx__pool_t *p);
+/* The queue depths (zinx__worker_queued) of the pool's first workers,
+   the fixed ones, into out[0..max); returns how many. Thread: any. */
+uint32_t zinx__pool_depths(zinx__pool_t *p, uint32_t *out, uint32_t max);
 
 /*
  * Any thread: the worker for a new connection with ID conn_id, in *w

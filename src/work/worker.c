@@ -62,6 +62,11 @@ uint32_t zinx__worker_id(const zinx__worker_t *w)
     return w->id;
 }
 
+uint32_t zinx__worker_queued(const zinx__worker_t *w)
+{
+    return atomic_load_explicit(&w->queued, memory_order_relaxed);
+}
+
 zinx__buf_t *zinx__worker_scratch(zinx__worker_t *w)
 {
     return &w->scratch;

@@ -76,6 +76,9 @@ zinx__worker_t *zinx__worker_new(uint32_t id, uint32_t capacity);
 uint32_t zinx__worker_id(const zinx__worker_t *w);
 /* Worker thread only: a byte buffer kept across jobs, which a job may use
    as scratch (and leaves empty). Freed with the worker. */
+/* Messages reserved or queued on w and not yet taken: its queue depth,
+   as any thread may read it (relaxed). */
+uint32_t zinx__worker_queued(const zinx__worker_t *w);
 zinx__buf_t *zinx__worker_scratch(zinx__worker_t *w);
 /* Starts the thread and waits until it runs (named, as the other
    framework threads). Returns 0 or a negated errno. */
