@@ -11,6 +11,7 @@
 #include <stdlib.h>
 
 #include "internal.h"
+#include "zinx/cluster.h"
 
 typedef struct visit {
     zinx_metric_fn fn;
@@ -235,14 +236,63 @@ static int http_rows(const zinx_server_t *s, const visit_t *v)
     return rc;
 }
 
+/* ---- the cluster ------------------------------------------------------------
+ */
+
+static const struct stat_row cluster_rows_names[] = {
+#define ZINX__METRICS_CROW(name, text) {"zinx_cluster_" #name "_total", text},
+    ZINX_CLUSTER_STATS_MAP(ZINX__METRICS_CROW)
+#undef ZINX__METRICS_CROW
+};
+
+/* Only for a server in a cluster: a node without one has no such rows
+   (rather than rows of zeros that would read as a silent cluster). */
+static int cluster_rows(const zinx_server_t *s, const visit_t *v)
+{
+    zinx_cluster_stats_t st = {.struct_size = sizeof(st)};
+    if (zinx_cluster_stats(s, &st) != 0 || st.node == 0)
+        return 0;
+    const uint64_t vals[] = {
+#define ZINX__METRICS_CVAL(name, text) st.name,
+        ZINX_CLUSTER_STATS_MAP(ZINX__METRICS_CVAL)
+#undef ZINX__METRICS_CVAL
+    };
+    int rc = 0;
+    for (size_t i = 0; rc == 0 && i < sizeof(vals) / sizeof(vals[0]); i++)
+        rc = emit(v, cluster_rows_names[i].name, cluster_rows_names[i].help,
+                  ZINX_METRIC_COUNTER, NULL, 0, (double)vals[i]);
+    const struct {
+        const char *name, *help;
+        double value;
+    } gauges[] = {
+        {"zinx_cluster_node", "this node's number", st.node},
+        {"zinx_cluster_nodes_alive", "other nodes heard from and not gone",
+         (double)st.nodes_alive},
+        {"zinx_cluster_remote_connections",
+         "connections of other nodes this node knows of",
+         (double)st.remote_conns},
+        {"zinx_cluster_pending_bytes",
+         "cluster bytes received and not yet handled",
+         (double)st.pending_bytes},
+        {"zinx_cluster_connected", "1 while connected to NATS", st.connected},
+        {"zinx_cluster_member", "1 while a member (0 after a clash)",
+         st.member},
+    };
+    for (size_t i = 0; rc == 0 && i < sizeof(gauges) / sizeof(gauges[0]); i++)
+        rc = emit(v, gauges[i].name, gauges[i].help, ZINX_METRIC_GAUGE, NULL, 0,
+                  gauges[i].value);
+    return rc;
+}
+
 /* Sources counted only with metrics on are skipped without. A source of
    rows from elsewhere (the cluster's traffic) is one line here. */
 static const struct source {
     source_fn fn;
     bool needs_metrics;
 } sources[] = {
-    {stats_rows, false},  {worker_rows, false}, {traffic_rows, true},
-    {message_rows, true}, {time_rows, true},    {http_rows, true},
+    {stats_rows, false},   {worker_rows, false}, {traffic_rows, true},
+    {message_rows, true},  {time_rows, true},    {http_rows, true},
+    {cluster_rows, false},
 };
 
 int zinx_server_metrics_visit(const zinx_server_t *s, zinx_metric_fn fn,
