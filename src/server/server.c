@@ -235,7 +235,7 @@ static int create_threads(zinx_server_t *s)
         return ZINX_ENOMEM;
     for (int i = 0; i < ZINX__LISTENERS; i++)
         if (s->listeners[i] != NULL &&
-            (rc = zinx__listener_start(s->listeners[i], s->loops[0])) != 0)
+            (rc = zinx__listener_start(s->listeners[i])) != 0)
             return rc;
     if (rc == 0)
         rc = zinx__pool_start(s->pool);
@@ -322,11 +322,12 @@ zinx_conn_t *zinx__server_open_conn(zinx_server_t *s, zinx__shard_t *shard,
     return c;
 }
 
-int zinx__server_accept_conn(zinx_server_t *s, zinx__loop_t *here, int fd,
+int zinx__server_accept_conn(zinx_server_t *s, zinx__loop_t *here,
+                             zinx__shard_t *shard, int fd,
                              const zinx__stack_spec_t *stack)
 {
     int err;
-    zinx_conn_t *c = zinx__server_open_conn(s, NULL, fd, stack, &err);
+    zinx_conn_t *c = zinx__server_open_conn(s, shard, fd, stack, &err);
     if (c == NULL)
         return err;
     atomic_fetch_add_explicit(&s->stats.accepted, 1, memory_order_relaxed);
