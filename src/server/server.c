@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "base/array.h"
@@ -12,6 +13,10 @@
 #include "server/config_internal.h"
 #include "server/listener.h"
 #include "ws/ws.h"
+
+/* ReusePort: how long a stopping server goes on serving its connections
+   after its listeners closed (see handover_grace). */
+#define HANDOVER_GRACE_MS 100u
 
 zinx_server_t *zinx_server_new(const zinx_config_t *cfg)
 {
@@ -549,6 +554,30 @@ static void close_listener(zinx_server_t *s)
             zinx__listener_stop(s->listeners[i]);
 }
 
+/*
+ * ReusePort: a connection accepted just before the listeners closed has
+ * its request on the way or in the socket, unread; a graceful close now
+ * would stop reading and answer it with an orderly end. The connections
+ * are served on for a moment first, so the requests of a hand-over's last
+ * accepted connections are answered; new connections already go to the
+ * port's other listeners. Within the stop's deadline.
+ */
+static void handover_grace(zinx_server_t *s, uint64_t deadline)
+{
+    if (s->cfg.reuse_port == ZINX_REUSE_PORT_OFF)
+        return;
+    uint64_t now = zinx__now_ms();
+    uint64_t until = now + HANDOVER_GRACE_MS;
+    if (until > deadline)
+        until = deadline;
+    if (until <= now)
+        return;
+    uint64_t ms = until - now;
+    struct timespec ts = {(time_t)(ms / 1000u), (long)(ms % 1000u) * 1000000L};
+    while (nanosleep(&ts, &ts) != 0) {
+    } /* EINTR: the rest */
+}
+
 /* Closes every connection gracefully and waits for their OnConnStop,
    until `deadline` (monotonic ms); then closes what is left at once. */
 static void drain_connections(zinx_server_t *s, uint64_t deadline)
@@ -652,6 +681,7 @@ void zinx__server_shutdown(zinx_server_t *s)
        what was written acknowledged by the peers (lingering sockets). */
     uint64_t deadline = zinx__now_ms() + s->cfg.drain_timeout_ms;
     close_listener(s);
+    handover_grace(s, deadline);
     stop_dialers(s);
     drain_connections(s, deadline);
     destroy_threads(s, deadline);
