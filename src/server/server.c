@@ -495,10 +495,13 @@ static void describe(const zinx_server_t *s, int which, char *out, size_t len)
     const zinx_config_t *cfg = &s->cfg;
     const char *tls = cfg->cert_file[0] != '\0' ? " over TLS" : "";
     const char *pp = cfg->proxy_protocol < 4 ? proxy[cfg->proxy_protocol] : "";
+    static const char *const reuse[] = {"", ", ReusePort process",
+                                        ", ReusePort loops"};
+    const char *rp = cfg->reuse_port < 3 ? reuse[cfg->reuse_port] : "";
     if (which == ZINX__LISTEN_WS)
-        snprintf(out, len, "WebSocket on %s%s%s", cfg->ws_path, tls, pp);
+        snprintf(out, len, "WebSocket on %s%s%s%s", cfg->ws_path, tls, pp, rp);
     else
-        snprintf(out, len, "TCP%s%s", tls, pp);
+        snprintf(out, len, "TCP%s%s%s", tls, pp, rp);
 }
 
 static void log_listener(zinx_server_t *s, int which, int port)
