@@ -490,8 +490,10 @@ static void accept_cqe(zinx__uring_op_t *op, unsigned tag, int32_t res,
         a->accept_armed = false;
         a->accept_cancel = false;
     }
-    if (res >= 0 && a->fd < 0)
-        close(res); /* accepted while the listener closed */
+    /* Accepted while the listener closed: with ReusePort the stop's grace
+       and drain serve it, as what the kernel had queued. */
+    if (res >= 0 && a->fd < 0 && a->owner->reuse_port == ZINX_REUSE_PORT_OFF)
+        close(res);
     else if (res >= 0)
         take_connection(a, res);
     else if (a->fd >= 0 && res != -ECANCELED)
