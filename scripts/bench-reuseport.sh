@@ -75,6 +75,10 @@ config() {
 start() {
     local setup=$1 cfg
     cfg=$(config "$setup" 0)
+    # Emptied here: the background start truncates it only later, and
+    # the last run's "listening on" line must not be read.
+    : >"$tmp/out1"
+    : >"$tmp/out2"
     ZINX_CONFIG_FILE_PATH=$cfg "${srv_cpu[@]}" "$ECHO" >"$tmp/out1" 2>&1 &
     pids=($!)
     wait_listening "$tmp/out1" "${pids[0]}" 0.05 || {
@@ -101,23 +105,20 @@ stop() {
     pids=()
 }
 
-# run SETUP LOAD: one measurement; prints the figure.
+# run SETUP LOAD: one measurement; prints the figure (nothing when the
+# run failed: the servers' output goes to stderr then).
 run() {
-    local setup=$1 load=$2 out
+    local setup=$1 load=$2 out key=frames_per_s
     start "$setup"
+    local args=(--port "$port" --connections 100 --payload 64 --depth 16)
     if [ "$load" = connrate ]; then
-        out=$("${cli_cpu[@]}" "$BENCH" --mode connrate --port "$port" \
-            --connections 50 --duration "$DURATION" --warmup "$WARMUP" \
-            --json)
-        stop
-        echo "$out" | sed -n 's/.*"connections_per_s":\([0-9.]*\).*/\1/p'
-    else
-        out=$("${cli_cpu[@]}" "$BENCH" --port "$port" --connections 100 \
-            --payload 64 --depth 16 --duration "$DURATION" \
-            --warmup "$WARMUP" --json)
-        stop
-        echo "$out" | sed -n 's/.*"frames_per_s":\([0-9.]*\).*/\1/p'
+        key=connections_per_s
+        args=(--mode connrate --port "$port" --connections 50)
     fi
+    out=$("${cli_cpu[@]}" "$BENCH" "${args[@]}" --duration "$DURATION" \
+        --warmup "$WARMUP" --json) || cat "$tmp"/out* >&2
+    stop
+    echo "$out" | sed -n "s/.*\"$key\":\\([0-9.]*\\).*/\\1/p"
 }
 
 median() {
