@@ -297,8 +297,7 @@ static int bind_host(zinx__listener_t *l)
     return rc;
 }
 
-/* ---- accept (the acceptor's loop)
- * ----------------------------------------------------- */
+/* ---- accept (on the acceptor's loop) ------------------------------------- */
 
 static int open_reserve_fd(void)
 {
@@ -419,7 +418,7 @@ static void on_accept(zinx__io_t *io, uint32_t events)
         back_to_multishot(a);
 }
 
-/* ---- accept on io_uring ----------------------------------------- */
+/* ---- accept on io_uring -------------------------------------------------- */
 
 /* Before the iteration's submission: arm the multishot accept while
    listening, cancel it once closed. */
@@ -502,7 +501,7 @@ static void accept_cqe(zinx__uring_op_t *op, unsigned tag, int32_t res,
         zinx__uring_flush_later(a->u, op);
 }
 
-/* ---- the stop ----------------------------------------------------------- */
+/* ---- the stop ------------------------------------------------------------ */
 
 /*
  * Whether this network namespace moves the connections queued on a
