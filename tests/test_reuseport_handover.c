@@ -97,6 +97,11 @@ static int private_net(const char *migrate, char *why, size_t len)
         step = "net.ipv4.tcp_migrate_req (Linux >= 5.14)";
         rc = write_file("/proc/sys/net/ipv4/tcp_migrate_req", migrate);
     }
+    /* Room for the clients' ports: each closed connection keeps one in
+       TIME_WAIT, and the loop must not slow down for want of them. */
+    if (rc == 0 && (step = "net.ipv4.ip_local_port_range", 1))
+        rc =
+            write_file("/proc/sys/net/ipv4/ip_local_port_range", "10000 65000");
     if (rc != 0)
         snprintf(why, len, "%s: %s", step, strerror(-rc));
     return rc;
@@ -217,13 +222,19 @@ static void count_other(tally_t *t, int rc)
     atomic_fetch_add(&t->other, 1);
 }
 
-/* One echo on fd, then its close. Counts what happened. */
-static void one_exchange(tally_t *t, int fd, uint32_t n)
+/* The request of exchange n ("hand-over N"); returns its length. */
+static int request(uint32_t n, char *out, size_t cap)
+{
+    return snprintf(out, cap, "hand-over %u", n);
+}
+
+/* The echo of exchange n on fd (its request sent, rc that send's
+   result), then the close. Counts what happened. */
+static void finish_exchange(tally_t *t, int fd, uint32_t n, int rc)
 {
     char out[32], in[64];
-    int len = snprintf(out, sizeof(out), "hand-over %u", n);
+    int len = request(n, out, sizeof(out));
     uint32_t id = 0, got = 0;
-    int rc = tc_send_frame(fd, FMT, TC_ECHO_ID, out, (uint32_t)len, 5000);
     if (rc == 0)
         rc = tc_recv_frame(fd, FMT, &id, in, sizeof(in), &got, 5000);
     tc_close(fd);
@@ -242,23 +253,32 @@ static void one_exchange(tally_t *t, int fd, uint32_t n)
 
 /* BURST connections at once (connect() returns before the server
    accepts, so they wait in a listener's queue together: what a closing
-   listener would reset), then one echo on each. */
+   listener would reset), a request on each as soon as it is connected,
+   then the echoes. */
 static void *client_loop(void *arg)
 {
     tally_t *t = arg;
     uint32_t n = 0;
     while (!atomic_load(&t->stop)) {
-        int fds[BURST];
+        int fds[BURST], sent[BURST];
         for (int i = 0; i < BURST; i++) {
+            char out[32];
             fds[i] = tc_connect(PORT);
-            if (fds[i] < 0)
-                atomic_fetch_add(
-                    fds[i] == -ECONNREFUSED ? &t->refused : &t->other, 1);
+            if (fds[i] == -ECONNREFUSED)
+                atomic_fetch_add(&t->refused, 1);
+            else if (fds[i] < 0)
+                count_other(t, fds[i]);
+            else
+                sent[i] = tc_send_frame(
+                    fds[i], FMT, TC_ECHO_ID, out,
+                    (uint32_t)request(n + (uint32_t)i, out, sizeof(out)), 5000);
         }
         for (int i = 0; i < BURST; i++) {
             if (fds[i] >= 0)
-                one_exchange(t, fds[i], n++);
+                finish_exchange(t, fds[i], n + (uint32_t)i, sent[i]);
         }
+        n += BURST;
+        tf_sleep_us(500); /* a loop, not a flood: the ports last */
     }
     return NULL;
 }
