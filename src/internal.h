@@ -231,7 +231,42 @@ struct zinx_server {
     zinx_length_field_t lf;     /* FrameDecoder "length_field": the keys */
     zinx__codec_t general;      /* the general codec, when one is used */
     const zinx__codec_t *codec; /* every connection's, set at start */
+    /* The cluster (src/cluster/): made by a set-up call or at start;
+       clustered and id_base are set once at start, before any thread
+       that reads them runs. */
+    struct zinx__cluster *cluster;
+    bool clustered;   /* joined a cluster at start */
+    uint64_t id_base; /* node << ZINX_CLUSTER_NODE_SHIFT, or 0 */
 };
+
+/* ---- cluster (src/cluster/) ------------------------------------------- */
+
+/* At start, before the loops: joins ClusterName's cluster (0 without
+   one). Returns 0, ZINX_EEXIST (our number is held), ZINX_ENOTSUP (no
+   libnats), ZINX_ECLOSED (no NATS), logged. Thread: the starting one. */
+int zinx__cluster_join(zinx_server_t *server);
+/* At stop, before the loops and pool go: goodbye, unsubscribe, drain,
+   and the cluster thread ends. Idempotent. Thread: the stopping one. */
+void zinx__cluster_leave(zinx_server_t *server);
+void zinx__cluster_free(zinx_server_t *server);
+bool zinx__cluster_is_own_thread(const zinx_server_t *server);
+/* A connection of ours started or stopped (OnConnStart/OnConnStop's
+   moments). Thread: the connection's loop or worker. */
+void zinx__cluster_conn_event(zinx_server_t *server, uint64_t id, int up);
+/* zinx_server_notify/broadcast with a cluster, after their argument
+   checks. Thread: any. */
+int zinx__cluster_notify(zinx_server_t *server, const uint64_t *ids, size_t n,
+                         uint32_t msg_id, const void *data, uint32_t len);
+int zinx__cluster_broadcast(zinx_server_t *server, uint32_t msg_id,
+                            const void *data, uint32_t len);
+/* A topic of zinx_cluster_subscribe/publish: 1..64 of [A-Za-z0-9_-]. */
+bool zinx__cluster_topic_ok(const char *topic);
+/* notify.c: to this node's connections only. Thread: any. */
+int zinx__server_notify_local(zinx_server_t *server, const uint64_t *ids,
+                              size_t n, uint32_t msg_id, const void *data,
+                              uint32_t len);
+int zinx__server_broadcast_local(zinx_server_t *server, uint32_t msg_id,
+                                 const void *data, uint32_t len);
 
 enum zinx__server_state {
     ZINX__SERVER_NEW,

@@ -343,6 +343,7 @@ static const char *kind_name(zinx__log_kind_t kind)
         [ZINX__LOGK_DEAD_PEER] = "dead-peer",
         [ZINX__LOGK_UNKNOWN_MSGS] = "unknown-messages",
         [ZINX__LOGK_REFUSED] = "refused-connection",
+        [ZINX__LOGK_CLUSTER_SLOW] = "cluster-slow-consumer",
     };
     return (unsigned)kind < ZINX__LOGK_COUNT ? names[kind] : "unknown";
 }

@@ -33,6 +33,7 @@ typedef enum zinx__log_kind {
     ZINX__LOGK_REFUSED,      /* a new connection refused at accept */
     ZINX__LOGK_BAD_FRAME,    /* a frame its codec refused */
     ZINX__LOGK_HANDSHAKE,    /* a PROXY, TLS or WebSocket handshake failed */
+    ZINX__LOGK_CLUSTER_SLOW, /* NATS dropped cluster messages for us */
     ZINX__LOGK_COUNT
 } zinx__log_kind_t;
 

@@ -558,6 +558,9 @@ void conn_run_start(zinx_conn_t *c)
     zinx_server_t *s = c->server;
     if (s->on_start != NULL)
         s->on_start(c, s->on_start_udata);
+    /* After the hook, as the remote hooks run after the node's own. */
+    if (__builtin_expect(s->clustered, 0))
+        zinx__cluster_conn_event(s, c->id, 1);
 }
 
 void conn_run_stop(zinx_conn_t *c)
@@ -567,6 +570,8 @@ void conn_run_stop(zinx_conn_t *c)
        OnConnStart, so it gets no OnConnStop either. */
     if (s->on_stop != NULL && c->started)
         s->on_stop(c, s->on_stop_udata);
+    if (__builtin_expect(s->clustered, 0) && c->started)
+        zinx__cluster_conn_event(s, c->id, 0);
     /* Before the properties go: a callback may still read them. */
     conn_run_close_callbacks(c);
     pthread_mutex_lock(&c->lock);

@@ -146,7 +146,8 @@ bool zinx__server_is_framework_thread(const zinx_server_t *s)
         if (s->loops[i] != NULL && zinx__loop_is_self(s->loops[i]))
             return true;
     }
-    return s->pool != NULL && zinx__pool_is_own_thread(s->pool);
+    return (s->pool != NULL && zinx__pool_is_own_thread(s->pool)) ||
+           zinx__cluster_is_own_thread(s);
 }
 
 static uint32_t loop_count(const zinx_config_t *cfg)
@@ -301,7 +302,9 @@ zinx_conn_t *zinx__server_open_conn(zinx_server_t *s, zinx__shard_t *shard,
                                     int fd, const zinx__stack_spec_t *stack,
                                     int *err)
 {
-    uint64_t id = atomic_fetch_add(&s->next_id, 1) + 1;
+    /* The node's number in the top bits makes IDs cluster-unique (0
+       without a cluster: the IDs are as before). */
+    uint64_t id = (atomic_fetch_add(&s->next_id, 1) + 1) | s->id_base;
     if (shard == NULL)
         shard = s->shards[id % s->nloops];
     zinx__worker_t *w;
@@ -456,6 +459,9 @@ int zinx_server_start(zinx_server_t *s)
         rc = zinx__server_setup_codec(s);
     if (rc == 0)
         rc = route_heartbeats(s);
+    /* Before any connection: their IDs carry the node's number. */
+    if (rc == 0)
+        rc = zinx__cluster_join(s);
     if (rc != 0)
         return rc;
     if (rc == 0)
@@ -463,11 +469,13 @@ int zinx_server_start(zinx_server_t *s)
     if (rc == 0 && s->listening)
         rc = zinx__transports_listen(s);
     if (rc != 0) {
+        zinx__cluster_leave(s);
         free_listeners(s);
         return rc;
     }
     rc = create_threads(s);
     if (rc != 0) {
+        zinx__cluster_leave(s);
         destroy_threads(s, 0);
         free_loops(s); /* nothing ran: nobody can hold them */
         zinx__log(s, ZINX_LOG_ERROR, "cannot start: %s", zinx_strerror(rc));
@@ -683,6 +691,9 @@ void zinx__server_shutdown(zinx_server_t *s)
     /* One deadline for the whole drain: replies flushed, hooks run, and
        what was written acknowledged by the peers (lingering sockets). */
     uint64_t deadline = zinx__now_ms() + s->cfg.drain_timeout_ms;
+    /* First: the cluster thread delivers into connections and runs
+       hooks; it ends before any of what it uses does. */
+    zinx__cluster_leave(s);
     close_listener(s);
     handover_grace(s, deadline);
     stop_dialers(s);
@@ -728,6 +739,7 @@ void zinx_server_free(zinx_server_t *s)
     } else {
         free_listeners(s);
     }
+    zinx__cluster_free(s);
     free_loops(s);
     zinx__transports_free(s);
     free(s->tls_alpn);
