@@ -311,10 +311,12 @@ zinx_conn_t *zinx__server_open_conn(zinx_server_t *server, zinx__shard_t *shard,
                                     int fd,
                                     const struct zinx__stack_spec *stack,
                                     int *err);
-/* Loop `here`: an accepted socket becomes a connection, adopted now when
-   its shard is here, else posted to its own loop. Returns 0 or the
-   error of zinx__server_open_conn() (fd closed). */
-int zinx__server_accept_conn(zinx_server_t *server, zinx__loop_t *here, int fd,
+/* Loop `here`: an accepted socket becomes a connection of `shard` (NULL:
+   the shard its ID picks), adopted now when that shard is here, else
+   posted to its own loop. Returns 0 or the error of
+   zinx__server_open_conn() (fd closed). */
+int zinx__server_accept_conn(zinx_server_t *server, zinx__loop_t *here,
+                             zinx__shard_t *shard, int fd,
                              const struct zinx__stack_spec *stack);
 
 /* Before start: picks the codec of every connection (zinx_server_set_codec,

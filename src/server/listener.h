@@ -22,10 +22,17 @@ typedef struct zinx__listen_spec {
    one starting the server. */
 int zinx__listener_open(zinx_server_t *server, const zinx__listen_spec_t *spec,
                         zinx__listener_t **out);
-/* Before loop starts: accept on it. Returns 0 or a negated errno. */
-int zinx__listener_start(zinx__listener_t *l, zinx__loop_t *loop);
-/* Any thread but the loop's: close the listening socket on its loop and
-   wait until that is done. */
+/* After the server's loops are made, before they start: accept on loop 0,
+   or with ReusePort "loops" bind one more socket per further loop (on the
+   port the first got) and accept on every loop, each keeping its
+   connections. Returns 0 or a negative ZINX_E* code. Thread: the one
+   starting the server. */
+int zinx__listener_start(zinx__listener_t *l);
+/* Any thread but the loops': close the listening sockets, each on its
+   loop, and wait until that is done. With ReusePort, and unless the
+   kernel moves them to another listener of the port (tcp_migrate_req),
+   the connections still queued are accepted first and drained with the
+   rest instead of being reset. */
 void zinx__listener_stop(zinx__listener_t *l);
 /* After the loops are gone (or never ran): close and free. A Unix socket
    file the listener made is removed if it is still the same file. */

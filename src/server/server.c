@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "base/array.h"
@@ -12,6 +13,10 @@
 #include "server/config_internal.h"
 #include "server/listener.h"
 #include "ws/ws.h"
+
+/* ReusePort: how long a stopping server goes on serving its connections
+   after its listeners closed (see handover_grace). */
+#define HANDOVER_GRACE_MS 100u
 
 zinx_server_t *zinx_server_new(const zinx_config_t *cfg)
 {
@@ -242,7 +247,7 @@ static int create_threads(zinx_server_t *s)
         return ZINX_ENOMEM;
     for (int i = 0; i < ZINX__LISTENERS; i++)
         if (s->listeners[i] != NULL &&
-            (rc = zinx__listener_start(s->listeners[i], s->loops[0])) != 0)
+            (rc = zinx__listener_start(s->listeners[i])) != 0)
             return rc;
     if (rc == 0)
         rc = zinx__pool_start(s->pool);
@@ -334,11 +339,12 @@ zinx_conn_t *zinx__server_open_conn(zinx_server_t *s, zinx__shard_t *shard,
     return c;
 }
 
-int zinx__server_accept_conn(zinx_server_t *s, zinx__loop_t *here, int fd,
+int zinx__server_accept_conn(zinx_server_t *s, zinx__loop_t *here,
+                             zinx__shard_t *shard, int fd,
                              const zinx__stack_spec_t *stack)
 {
     int err;
-    zinx_conn_t *c = zinx__server_open_conn(s, NULL, fd, stack, &err);
+    zinx_conn_t *c = zinx__server_open_conn(s, shard, fd, stack, &err);
     if (c == NULL)
         return err;
     atomic_fetch_add_explicit(&s->stats.accepted, 1, memory_order_relaxed);
@@ -507,10 +513,13 @@ static void describe(const zinx_server_t *s, int which, char *out, size_t len)
     const zinx_config_t *cfg = &s->cfg;
     const char *tls = cfg->cert_file[0] != '\0' ? " over TLS" : "";
     const char *pp = cfg->proxy_protocol < 4 ? proxy[cfg->proxy_protocol] : "";
+    static const char *const reuse[] = {"", ", ReusePort process",
+                                        ", ReusePort loops"};
+    const char *rp = cfg->reuse_port < 3 ? reuse[cfg->reuse_port] : "";
     if (which == ZINX__LISTEN_WS)
-        snprintf(out, len, "WebSocket on %s%s%s", cfg->ws_path, tls, pp);
+        snprintf(out, len, "WebSocket on %s%s%s%s", cfg->ws_path, tls, pp, rp);
     else
-        snprintf(out, len, "TCP%s%s", tls, pp);
+        snprintf(out, len, "TCP%s%s%s", tls, pp, rp);
 }
 
 static void log_listener(zinx_server_t *s, int which, int port)
@@ -564,6 +573,30 @@ static void close_listener(zinx_server_t *s)
     for (int i = 0; i < ZINX__LISTENERS; i++)
         if (s->listeners[i] != NULL)
             zinx__listener_stop(s->listeners[i]);
+}
+
+/*
+ * ReusePort: a connection accepted just before the listeners closed has
+ * its request on the way or in the socket, unread; a graceful close now
+ * would stop reading and answer it with an orderly end. The connections
+ * are served on for a moment first, so the requests of a hand-over's last
+ * accepted connections are answered; new connections already go to the
+ * port's other listeners. Within the stop's deadline.
+ */
+static void handover_grace(zinx_server_t *s, uint64_t deadline)
+{
+    if (s->cfg.reuse_port == ZINX_REUSE_PORT_OFF)
+        return;
+    uint64_t now = zinx__now_ms();
+    uint64_t until = now + HANDOVER_GRACE_MS;
+    if (until > deadline)
+        until = deadline;
+    if (until <= now)
+        return;
+    uint64_t ms = until - now;
+    struct timespec ts = {(time_t)(ms / 1000u), (long)(ms % 1000u) * 1000000L};
+    while (nanosleep(&ts, &ts) != 0) {
+    } /* EINTR: the rest */
 }
 
 /* Closes every connection gracefully and waits for their OnConnStop,
@@ -672,6 +705,7 @@ void zinx__server_shutdown(zinx_server_t *s)
        hooks; it ends before any of what it uses does. */
     zinx__cluster_leave(s);
     close_listener(s);
+    handover_grace(s, deadline);
     stop_dialers(s);
     drain_connections(s, deadline);
     destroy_threads(s, deadline);
