@@ -362,6 +362,30 @@ static void *send_numbered(void *arg)
     return NULL;
 }
 
+/* The cluster's counters reach the metrics text (src/metrics/collect.c):
+   heartbeats go on meanwhile, so the exported count lies between a read
+   of zinx_cluster_stats() before and one after. */
+static void check_cluster_metrics(zinx_server_t *s,
+                                  const zinx_cluster_stats_t *before)
+{
+    char *text = malloc(1 << 16);
+    assert_non_null(text);
+    long n = zinx_server_metrics_text(s, text, 1 << 16);
+    assert_true(n > 0 && n < (1 << 16));
+    zinx_cluster_stats_t after = {.struct_size = sizeof(after)};
+    assert_int_equal(zinx_cluster_stats(s, &after), 0);
+    const char *row = strstr(text, "\nzinx_cluster_msgs_sent_total ");
+    assert_non_null(row);
+    unsigned long long sent = strtoull(strchr(row + 1, ' ') + 1, NULL, 10);
+    assert_true(sent >= before->msgs_sent && sent <= after.msgs_sent);
+    assert_non_null(strstr(text, "\nzinx_cluster_node 1\n"));
+    assert_non_null(strstr(text, "\nzinx_cluster_nodes_alive 1\n"));
+    assert_non_null(strstr(text, "\nzinx_cluster_connected 1\n"));
+    assert_non_null(
+        strstr(text, "# TYPE zinx_cluster_dropped_total counter\n"));
+    free(text);
+}
+
 static void test_cross_node(void **state)
 {
     (void)state;
@@ -415,6 +439,7 @@ static void test_cross_node(void **state)
     assert_int_equal(sa.connected, 1);
     assert_int_equal(sa.member, 1);
     assert_int_equal(sa.node, 1);
+    check_cluster_metrics(a.s, &sa);
 
     /* A connection that ends is reported gone on the other node. */
     tc_close(fb);
