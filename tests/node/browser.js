@@ -20,9 +20,20 @@ const wsUrl = process.argv[2];
 const chromium = process.env.ZINX_TEST_CHROMIUM || '/usr/bin/chromium';
 let browser = null;
 
+// Chromium leads a process group of its own (spawned detached): killing
+// the group stops its helper processes too, which would otherwise go on
+// writing the profile while it is being removed, and leave it behind.
+function killBrowser() {
+  try {
+    process.kill(-browser.pid, 'SIGKILL');
+  } catch (e) {
+    browser.kill('SIGKILL');
+  }
+}
+
 function finish(code, text) {
   (code === 0 ? console.log : console.error)(`browser: ${text}`);
-  if (browser) browser.kill('SIGKILL');
+  if (browser) killBrowser();
   process.exit(code);
 }
 setTimeout(() => finish(1, 'no verdict from the page in 60 s'), 60000).unref();
@@ -94,7 +105,7 @@ server.listen(0, '127.0.0.1', () => {
     '--disable-dev-shm-usage', '--no-first-run', '--no-default-browser-check',
     `--user-data-dir=${profile}`, ...extra,
     `http://127.0.0.1:${server.address().port}/`];
-  browser = spawn(chromium, args, { stdio: ['ignore', 'ignore', 'pipe'] });
+  browser = spawn(chromium, args, { stdio: ['ignore', 'ignore', 'pipe'], detached: true });
   let log = '';
   browser.stderr.on('data', (d) => { log = (log + d).slice(-4000); });
   browser.on('error', (e) => finish(1, `cannot run ${chromium}: ${e.message}`));

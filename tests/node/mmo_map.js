@@ -37,9 +37,20 @@ function removeProfile() {
   } catch (e) { /* left in the temporary directory */ }
 }
 
+// Chromium leads a process group of its own (spawned detached): killing
+// the group stops its helper processes too, which would otherwise go on
+// writing the profile while it is being removed, and leave it behind.
+function killBrowser() {
+  try {
+    process.kill(-browser.pid, 'SIGKILL');
+  } catch (e) {
+    browser.kill('SIGKILL');
+  }
+}
+
 function finish(code, text) {
   (code === 0 ? console.log : console.error)(`map: ${text}`);
-  if (browser) browser.kill('SIGKILL');
+  if (browser) killBrowser();
   removeProfile();
   process.exit(code);
 }
@@ -129,7 +140,7 @@ async function main() {
     '--disable-dev-shm-usage', '--no-first-run', '--no-default-browser-check',
     '--hide-scrollbars', '--remote-debugging-port=0',
     `--user-data-dir=${profile}`, ...extra, 'about:blank'],
-  { stdio: ['ignore', 'ignore', 'pipe'] });
+  { stdio: ['ignore', 'ignore', 'pipe'], detached: true });
   let log = '';
   browser.stderr.on('data', (d) => { log = (log + d).slice(-4000); });
   browser.on('error', (e) => finish(1, `cannot run ${chromium}: ${e.message}`));
