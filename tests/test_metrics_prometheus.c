@@ -34,6 +34,7 @@
 
 #include "test_client.h"
 #include "test_fixture.h"
+#include "test_peer.h"
 #include "test_http.h"
 
 #define TLV ZINX_FORMAT_TLV
@@ -56,30 +57,8 @@ static char resp[1 << 16];
 
 static const char *prometheus_path(void)
 {
-    static char found[512];
-    const char *path = getenv("PATH");
-    while (path != NULL && *path != '\0') {
-        size_t n = strcspn(path, ":");
-        snprintf(found, sizeof(found), "%.*s/prometheus", (int)n, path);
-        if (access(found, X_OK) == 0)
-            return found;
-        path += n + (path[n] == ':');
-    }
-    return access("/usr/bin/prometheus", X_OK) == 0 ? "/usr/bin/prometheus"
-                                                    : NULL;
-}
-
-/* A loopback port free a moment ago (Prometheus takes it by name). */
-static int free_port(void)
-{
-    int fd = socket(AF_INET, SOCK_STREAM, 0);
-    struct sockaddr_in a = {.sin_family = AF_INET};
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    socklen_t al = sizeof(a);
-    assert_int_equal(bind(fd, (struct sockaddr *)&a, sizeof(a)), 0);
-    assert_int_equal(getsockname(fd, (struct sockaddr *)&a, &al), 0);
-    close(fd);
-    return ntohs(a.sin_port);
+    static const char *const fixed[] = {"/usr/bin/prometheus", NULL};
+    return tp_find_program("prometheus", fixed);
 }
 
 static void write_config(const prom_t *p, int target_port)
@@ -115,7 +94,7 @@ static void prom_start(prom_t *p, const char *exe)
 {
     p->exe = exe;
     p->starts++;
-    p->port = free_port();
+    p->port = tp_free_port();
     p->pid = fork();
     assert_true(p->pid >= 0);
     if (p->pid > 0)
@@ -180,7 +159,7 @@ static int teardown(void **state)
 
 /* The value Prometheus holds now for zinx_connections, or -1 (not up
    yet, not scraped yet). Prometheus exiting early is most likely its
-   port taken by a parallel test between free_port() and its bind: it
+   port taken by a parallel test between tp_free_port() and its bind: it
    is started again on another port, twice at most; then the test
    fails. */
 static double recorded(prom_t *p)

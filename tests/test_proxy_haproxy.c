@@ -33,6 +33,7 @@
 
 #include "test_client.h"
 #include "test_fixture.h"
+#include "test_peer.h"
 
 #define TLV ZINX_FORMAT_TLV
 #define T_IO 5000
@@ -67,34 +68,9 @@ static void on_stop(zinx_conn_t *c, void *udata)
    may lack. NULL when there is none. */
 static const char *haproxy_path(void)
 {
-    static char found[512];
-    const char *fixed[] = {"/usr/sbin/haproxy", "/usr/local/sbin/haproxy"};
-    for (size_t i = 0; i < sizeof(fixed) / sizeof(fixed[0]); i++)
-        if (access(fixed[i], X_OK) == 0)
-            return fixed[i];
-    const char *path = getenv("PATH");
-    while (path != NULL && *path != '\0') {
-        const char *end = strchr(path, ':');
-        size_t n = end != NULL ? (size_t)(end - path) : strlen(path);
-        snprintf(found, sizeof(found), "%.*s/haproxy", (int)n, path);
-        if (n > 0 && access(found, X_OK) == 0)
-            return found;
-        path = end != NULL ? end + 1 : NULL;
-    }
-    return NULL;
-}
-
-/* A loopback port free a moment ago. */
-static int free_port(void)
-{
-    int fd = socket(AF_INET, SOCK_STREAM, 0);
-    struct sockaddr_in a = {.sin_family = AF_INET};
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    socklen_t al = sizeof(a);
-    assert_int_equal(bind(fd, (struct sockaddr *)&a, sizeof(a)), 0);
-    assert_int_equal(getsockname(fd, (struct sockaddr *)&a, &al), 0);
-    close(fd);
-    return ntohs(a.sin_port);
+    static const char *const fixed[] = {"/usr/sbin/haproxy",
+                                        "/usr/local/sbin/haproxy", NULL};
+    return tp_find_program("haproxy", fixed);
 }
 
 typedef struct haproxy {
@@ -144,7 +120,7 @@ static void haproxy_start(haproxy_t *h, const char *exe, int backend_port,
     assert_non_null(mkdtemp(h->dir));
     snprintf(h->cfg, sizeof(h->cfg), "%s/haproxy.cfg", h->dir);
     snprintf(h->log, sizeof(h->log), "%s/haproxy.log", h->dir);
-    h->port = free_port();
+    h->port = tp_free_port();
     write_config(h, backend_port, send_proxy);
     h->pid = fork();
     assert_true(h->pid >= 0);

@@ -20,27 +20,14 @@
 
 #include "test_client.h"
 #include "test_fixture.h"
+#include "test_peer.h"
 
 const char *tn_path(void)
 {
-    const char *fixed[] = {"/usr/sbin/nats-server", "/usr/bin/nats-server",
-                           "/usr/local/bin/nats-server"};
-    for (size_t i = 0; i < sizeof(fixed) / sizeof(fixed[0]); i++)
-        if (access(fixed[i], X_OK) == 0)
-            return fixed[i];
-    return NULL;
-}
-
-static int free_port(void)
-{
-    int fd = socket(AF_INET, SOCK_STREAM, 0);
-    struct sockaddr_in a = {.sin_family = AF_INET};
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    socklen_t al = sizeof(a);
-    assert_int_equal(bind(fd, (struct sockaddr *)&a, sizeof(a)), 0);
-    assert_int_equal(getsockname(fd, (struct sockaddr *)&a, &al), 0);
-    close(fd);
-    return ntohs(a.sin_port);
+    static const char *const fixed[] = {"/usr/sbin/nats-server",
+                                        "/usr/bin/nats-server",
+                                        "/usr/local/bin/nats-server", NULL};
+    return tp_find_program("nats-server", fixed);
 }
 
 static void spawn(tn_server_t *n, const char *exe)
@@ -76,7 +63,7 @@ void tn_start(tn_server_t *n)
         skip();
     }
     if (n->port == 0)
-        n->port = free_port();
+        n->port = tp_free_port();
     snprintf(n->url, sizeof(n->url), "nats://127.0.0.1:%d", n->port);
     spawn(n, exe);
     uint64_t end = tf_now_ms() + (uint64_t)tf_ms(10000);
