@@ -17,7 +17,8 @@
 #            python3 (the TLS tests' peers), chromium, Node.js and npm
 #            (the WebSocket tests' peers), protobuf-compiler and
 #            python3-protobuf (the MMO demo's Python client),
-#            nats-server and prometheus (the scale-out tests' peers). gcc
+#            nats-server and prometheus (the scale-out tests' peers),
+#            python3-gevent (the gevent echo peer's framing check). gcc
 #            brings its own sanitizer runtimes (libasan8, libubsan1,
 #            libtsan2, through libgcc-12-dev).
 #   instr    make bench-instr: build, and valgrind (callgrind counts the
@@ -33,7 +34,10 @@
 #   peers    the benchmark's optional peers (libuv, libevent, Go);
 #            scripts/bench.sh asks for them and skips what is missing
 #   all      every profile above
-#   demo and bench are names for build, bench-instr for instr,
+#   bench    make bench: build, and python3-gevent (the gevent echo
+#            server scripts/bench-python.sh measures Python handlers
+#            against)
+#   demo is a name for build, bench-instr for instr,
 #   format-check for format.
 #
 # Silent and quick when everything is present. As root it installs what
@@ -53,8 +57,13 @@ cmake_pkgs=(make cmake pkg-config libcjson-dev liburing-dev libssl-dev)
 # Prints the packages of one profile, one a line.
 profile_packages() {
     case $1 in
-    build | demo | bench) printf '%s\n' "${cc_pkgs[@]}" "${cmake_pkgs[@]}" \
+    build | demo) printf '%s\n' "${cc_pkgs[@]}" "${cmake_pkgs[@]}" \
         libcmocka-dev libprotobuf-c-dev protobuf-c-compiler libnats-dev ;;
+    bench)
+        profile_packages build
+        # scripts/bench-python.sh's baseline: the gevent echo server.
+        echo python3-gevent
+        ;;
     test)
         profile_packages build
         printf '%s\n' valgrind openssl python3
@@ -72,6 +81,8 @@ profile_packages() {
         # Scale-out's real peers: the NATS server the cluster tests join,
         # and Prometheus, which scrapes /metrics in its test.
         printf '%s\n' nats-server prometheus
+        # The gevent echo peer's framing check (bench_gevent_echo_*).
+        echo python3-gevent
         ;;
     cluster | cluster-demo)
         profile_packages build
