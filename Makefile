@@ -3,7 +3,7 @@
 #   make / make build   configure and build build/ (RelWithDebInfo)
 #   make deps           install the Debian packages `make test` needs
 #   make deps-PROFILE   those of one profile of scripts/install-deps.sh:
-#                       build test instr fuzz soak format peers all
+#                       build bench test instr fuzz soak format peers all
 #   make test           build and run the tests plain, with ASan+UBSan
 #                       (build-asan/) and with TSan (build-tsan/); each
 #                       ctest run has every test twice, on epoll and as
@@ -28,7 +28,9 @@
 #   make mmo-bench      the MMO server's saturation under the bot swarm
 #                       (about 6 minutes): a table into
 #                       examples/mmo/README.md (scripts/mmo-bench.sh)
-#   make bench          run scripts/bench.sh against build/
+#   make bench          run scripts/bench.sh, scripts/bench-ws.sh and
+#                       scripts/bench-python.sh (Python handlers against
+#                       gevent and C) against build/
 #   make bench-instr    callgrind's user-space instructions per echoed
 #                       frame of zinx-echo (w0, w10) and the bare epoll
 #                       peer against bench/instr-budgets.txt; fails when a
@@ -67,7 +69,7 @@ BENCH_INSTR_ARGS ?=
 FORMAT_DIRS := src include tests examples bench
 # deps-build, deps-test, ...: the Debian packages of one target
 # (scripts/install-deps.sh PROFILE).
-DEPS_PROFILES := build test instr fuzz soak format peers all
+DEPS_PROFILES := build bench test instr fuzz soak format peers all
 DEPS_TARGETS := $(addprefix deps-,$(DEPS_PROFILES))
 
 CTEST_FLAGS = --output-on-failure --no-tests=error -j$(CTEST_JOBS)
@@ -167,10 +169,11 @@ cluster-test: deps-test
 
 # scripts/bench.sh installs (or names) the peers' packages itself; the
 # benchmark runs without the peers that are missing.
-bench: build
+bench: deps-bench build
 	@if [ -f scripts/bench.sh ]; then \
 	    bash scripts/bench.sh $(BUILD) && \
-	    bash scripts/bench-ws.sh $(BUILD); \
+	    bash scripts/bench-ws.sh $(BUILD) && \
+	    bash scripts/bench-python.sh $(BUILD); \
 	else \
 	    echo "make bench: scripts/bench.sh is not there yet"; exit 1; \
 	fi
