@@ -106,7 +106,9 @@ for t in zinx-echo zinx-bench; do
     }
 done
 
-pypath=$PWD/bindings/python:$PWD/$build/bindings/python
+# The build's folder first: the source folder has a _zinx folder too
+# (the C sources), which must not shadow the built module.
+pypath=$(cd "$build" && pwd)/bindings/python:$PWD/bindings/python
 have_py=1
 if ! PYTHONPATH=$pypath "$PYTHON" -c \
     'import _zinx, znet.server, znet.router, zconf' 2>"$workdir/pyimport.err"; then

@@ -3,7 +3,7 @@
 (bindings/python), as a user of the Python port writes it: a BaseRouter
 whose Handle sends the request's data back under its message ID.
 
-    PYTHONPATH=bindings/python:build/bindings/python \\
+    PYTHONPATH=build/bindings/python:bindings/python \\
         /usr/bin/python3 bench/peers/zinx_py_echo.py [--port 0] \\
         [--format tlv] [--max-packet 4096] [--workers N] [--io-threads 1]
 
@@ -21,7 +21,6 @@ gracefully and it exits 0.
 
 import argparse
 import signal
-import socket
 import sys
 
 from zconf import GlobalObject
@@ -36,17 +35,10 @@ class EchoRouter(BaseRouter):
         request.GetConnection().SendMsg(request.GetMsgID(), request.GetData())
 
 
-def free_port(host):
-    """A port the system has just handed out (the server binds it next)."""
-    with socket.socket() as s:
-        s.bind((host, 0))
-        return s.getsockname()[1]
-
-
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--host", default="127.0.0.1")
-    ap.add_argument("--port", type=int, default=0, help="0: a free port")
+    ap.add_argument("--port", type=int, default=0, help="0: any free port")
     ap.add_argument("--format", choices=("tlv", "ltv_le"))
     ap.add_argument("--max-packet", type=int)
     ap.add_argument("--workers", type=int, help="WorkerPoolSize")
@@ -54,7 +46,7 @@ def main():
     args = ap.parse_args()
 
     GlobalObject.Host = args.host
-    GlobalObject.TCPPort = args.port or free_port(args.host)
+    GlobalObject.TCPPort = args.port
     if args.format is not None:
         GlobalObject.PacketFormat = args.format
     if args.max_packet is not None:
@@ -75,7 +67,7 @@ def main():
     stop_signals = {signal.SIGTERM, signal.SIGINT}
     signal.pthread_sigmask(signal.SIG_BLOCK, stop_signals)
     server.Start()
-    print("listening on %s:%d" % (args.host, GlobalObject.TCPPort), flush=True)
+    print("listening on %s:%d" % (args.host, server.GetPort()), flush=True)
     signal.sigwait(stop_signals)
     server.Stop()
     return 0
