@@ -14,8 +14,14 @@
  */
 #include "pyzinx.h" /* Python.h first, as Python asks */
 
+#include <errno.h>
+#include <poll.h>
+#include <pthread.h>
+#include <signal.h>
 #include <stdio.h>
+#include <sys/eventfd.h>
 #include <time.h>
+#include <unistd.h>
 
 #define STEPS 3
 
@@ -327,33 +333,150 @@ static PyObject *server_start(pz_server_obj_t *self, PyObject *unused)
     Py_RETURN_NONE;
 }
 
+/*
+ * Serve() and signals. The interpreter owns the signal handlers (a
+ * Python thread may be the one the kernel hands SIGINT to), so Serve()
+ * does not let the library read signals: a thread of ours waits for the
+ * stop and carries it out (zinx_server_wait), while the calling thread
+ * keeps running Python's signal handlers. Ctrl-C (KeyboardInterrupt) and
+ * SIGTERM (mapped to it meanwhile, on the main thread) ask for the
+ * graceful stop, and Serve() returns once it is over.
+ */
+typedef struct {
+    zinx_server_t *srv;
+    int done_fd; /* eventfd, written when the stop is over */
+    int rc;
+} pz_waiter_t;
+
+static void *waiter_main(void *arg)
+{
+    pz_waiter_t *w = arg;
+    w->rc = zinx_server_wait(w->srv);
+    (void)eventfd_write(w->done_fd, 1);
+    return NULL;
+}
+
+/* Starts the waiter with the stop signals blocked, so that they reach
+   the thread that runs Python's handlers or another Python thread. */
+static int start_waiter(pz_waiter_t *w, pthread_t *tid)
+{
+    w->done_fd = eventfd(0, EFD_CLOEXEC);
+    if (w->done_fd < 0)
+        return -errno;
+    sigset_t block, old;
+    sigemptyset(&block);
+    sigaddset(&block, SIGINT);
+    sigaddset(&block, SIGTERM);
+    sigaddset(&block, SIGHUP);
+    pthread_sigmask(SIG_BLOCK, &block, &old);
+    int rc = pthread_create(tid, NULL, waiter_main, w);
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    if (rc != 0) {
+        close(w->done_fd);
+        return -rc;
+    }
+    return 0;
+}
+
+/* signal.signal(SIGTERM, handler); returns the old handler (a new
+   reference), or NULL with nothing set when this is not the main
+   thread or the signal module refuses. */
+static PyObject *set_sigterm(PyObject *handler)
+{
+    PyObject *signal = PyImport_ImportModule("signal");
+    PyObject *old = signal != NULL ? PyObject_CallMethod(signal, "signal", "iO",
+                                                         SIGTERM, handler)
+                                   : NULL;
+    Py_XDECREF(signal);
+    if (old == NULL)
+        PyErr_Clear();
+    return old;
+}
+
+static PyObject *sigterm_as_interrupt(void)
+{
+    PyObject *signal = PyImport_ImportModule("signal");
+    PyObject *h = signal != NULL
+                      ? PyObject_GetAttrString(signal, "default_int_handler")
+                      : NULL;
+    Py_XDECREF(signal);
+    PyObject *old = h != NULL ? set_sigterm(h) : NULL;
+    Py_XDECREF(h);
+    PyErr_Clear();
+    return old;
+}
+
+/*
+ * Runs signal handlers until the waiter says the stop is over. The first
+ * exception they raise asks for the stop; KeyboardInterrupt is how a
+ * stop is asked for and is not kept, any other is returned (a new
+ * reference triple in *exc) to be raised once the stop is over.
+ */
+static void watch_signals(pz_server_obj_t *self, pz_waiter_t *w,
+                          PyObject *exc[3])
+{
+    struct pollfd pfd = {.fd = w->done_fd, .events = POLLIN};
+    for (;;) {
+        PyThreadState *ts = PyEval_SaveThread();
+        int n = poll(&pfd, 1, 50);
+        PyEval_RestoreThread(ts);
+        if (n > 0)
+            return;
+        if (PyErr_CheckSignals() == 0)
+            continue;
+        if (PyErr_ExceptionMatches(PyExc_KeyboardInterrupt) || exc[0] != NULL)
+            PyErr_Clear();
+        else
+            PyErr_Fetch(&exc[0], &exc[1], &exc[2]);
+        zinx_server_stop(self->srv);
+    }
+}
+
 static PyObject *server_serve(pz_server_obj_t *self, PyObject *unused)
 {
     (void)unused;
     if (check_made(self) != 0)
         return NULL;
-    if (self->serving) {
-        PyErr_SetString(PyExc_RuntimeError, "Serve: already serving");
-        return NULL;
-    }
-    if (pz_in_library_call()) {
+    if (self->serving || pz_in_library_call()) {
         PyErr_SetString(PyExc_RuntimeError,
-                        "Serve: not from a handler or hook");
+                        self->serving ? "Serve: already serving"
+                                      : "Serve: not from a handler or hook");
         return NULL;
     }
-    if (!self->running && mark_running(self) != 0)
-        return NULL;
+    if (!self->running) {
+        PyObject *started = server_start(self, NULL);
+        if (started == NULL)
+            return NULL;
+        Py_DECREF(started);
+    }
+    pz_waiter_t w = {.srv = self->srv};
+    pthread_t tid;
+    int rc = start_waiter(&w, &tid);
+    if (rc != 0)
+        return pz_raise(rc, "Serve");
     self->serving = 1;
     Py_INCREF(self);
+    PyObject *old_term = sigterm_as_interrupt();
+    PyObject *exc[3] = {NULL, NULL, NULL};
+    watch_signals(self, &w, exc);
     PyThreadState *ts = PyEval_SaveThread();
-    int rc = zinx_server_serve(self->srv);
+    pthread_join(tid, NULL);
+    close(w.done_fd);
     close_dialers(self);
     PyEval_RestoreThread(ts);
+    if (old_term != NULL) {
+        Py_XDECREF(set_sigterm(old_term));
+        Py_DECREF(old_term);
+    }
     self->serving = 0;
     mark_stopped(self);
     Py_DECREF(self);
-    if (rc != 0)
-        return pz_raise(rc, "Serve");
+    if (exc[0] != NULL) {
+        PyErr_Restore(exc[0], exc[1], exc[2]);
+        return NULL;
+    }
+    if (w.rc != 0)
+        return pz_raise(w.rc, "Serve");
     Py_RETURN_NONE;
 }
 
@@ -544,8 +667,10 @@ static PyMethodDef server_methods[] = {
     {"Start", (PyCFunction)server_start, METH_NOARGS,
      "Binds, listens and starts the threads; returns at once."},
     {"Serve", (PyCFunction)server_serve, METH_NOARGS,
-     "Starts if needed and serves until SIGINT, SIGTERM or Stop(), then "
-     "stops gracefully and returns."},
+     "Starts if needed and serves until Ctrl-C (KeyboardInterrupt), "
+     "SIGTERM (on the main thread) or Stop(), then stops gracefully and "
+     "returns. An exception raised by a signal handler meanwhile also stops "
+     "the server and is raised once the stop is over."},
     {"Stop", (PyCFunction)server_stop, METH_NOARGS,
      "Stops gracefully (replies flushed, OnConnStop for every connection). "
      "From a handler or hook it asks for the stop and returns."},
