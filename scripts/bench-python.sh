@@ -39,6 +39,8 @@
 #   SERVERS           subset, e.g. "gevent py-w0" (default: all five)
 #   QUICK [0]         1: ROUNDS 1, DURATION 1
 #   PYTHON [/usr/bin/python3]  Debian's Python, where python3-gevent is
+#   PYPATH [BUILDDIR/bindings/python:bindings/python]  where the Python
+#                     servers find _zinx and the package
 #
 # The markdown report is printed and written to
 # BUILDDIR/bench-python-results.md. Every server is stopped when the
@@ -108,7 +110,7 @@ done
 
 # The build's folder first: the source folder has a _zinx folder too
 # (the C sources), which must not shadow the built module.
-pypath=$(cd "$build" && pwd)/bindings/python:$PWD/bindings/python
+pypath=${PYPATH:-$(cd "$build" && pwd)/bindings/python:$PWD/bindings/python}
 have_py=1
 if ! PYTHONPATH=$pypath "$PYTHON" -c \
     'import _zinx, znet.server, znet.router, zconf' 2>"$workdir/pyimport.err"; then
