@@ -51,8 +51,9 @@ def per_server(table):
 
 def print_servers(runs):
     print("| connections x depth | server | frames/s | p50 us | p99 us "
-          "| server CPU us/frame | rounds' spread |")
-    print("|---|---|---:|---:|---:|---:|---:|")
+          "| server CPU us/frame | server CPU % | client CPU % "
+          "| rounds' spread |")
+    print("|---|---|---:|---:|---:|---:|---:|---:|---:|")
     for (conns, depth), table in sorted(runs.items()):
         by = per_server(table)
         names = [s for s in ORDER if s in by] + sorted(set(by) - set(ORDER))
@@ -64,25 +65,30 @@ def print_servers(runs):
             p99 = statistics.median(r["latency_us"]["p99"] for r in res)
             cpu = [r["server_cpu_us_per_frame"] for r in res
                    if "server_cpu_us_per_frame" in r]
+            spct = [r["server_cpu_pct"] for r in res if "server_cpu_pct" in r]
+            cpct = statistics.median(r["client_cpu_pct"] for r in res)
             spread = (max(rates) - min(rates)) / med * 100 if med else 0
-            print("| %d x %d | %s | %s | %.0f | %.0f | %s | %.0f %% |" % (
-                conns, depth, s, fmt_rate(med), p50, p99,
-                "%.2f" % statistics.median(cpu) if cpu else "-", spread))
+            print("| %d x %d | %s | %s | %.0f | %.0f | %s | %s | %.0f | %.0f %% |"
+                  % (conns, depth, s, fmt_rate(med), p50, p99,
+                     "%.2f" % statistics.median(cpu) if cpu else "-",
+                     "%.0f" % statistics.median(spct) if spct else "-",
+                     cpct, spread))
         failed = sorted({s for (s, _), r in table.items()
                          if not r.get("frames_per_s")})
         if failed:
-            print("| %d x %d | failed runs: %s | | | | | |" % (
+            print("| %d x %d | failed runs: %s | | | | | | | |" % (
                 conns, depth, ", ".join(failed)))
 
 
-def print_ratios(runs):
+def print_ratios(runs, title, value, invert):
+    """A table of value(result) ratios per server pair; invert: b / a."""
     shown = [(a, b) for a, b in RATIOS
              if any(per_server(t).get(a) and per_server(t).get(b)
                     for t in runs.values())]
     if not shown:
         return
     print()
-    print("Throughput ratios within each round (round 1, 2, ... -> median):")
+    print(title)
     print()
     print("| connections x depth | " +
           " | ".join("%s / %s" % p for p in shown) + " |")
@@ -91,9 +97,12 @@ def print_ratios(runs):
         by = per_server(table)
         cells = []
         for a, b in shown:
-            ra = dict((rnd, r["frames_per_s"]) for rnd, r in by.get(a, []))
-            rb = dict((rnd, r["frames_per_s"]) for rnd, r in by.get(b, []))
-            vals = [ra[k] / rb[k] for k in sorted(ra) if k in rb and rb[k]]
+            ra = dict((rnd, value(r)) for rnd, r in by.get(a, []))
+            rb = dict((rnd, value(r)) for rnd, r in by.get(b, []))
+            if invert:
+                ra, rb = rb, ra
+            vals = [ra[k] / rb[k] for k in sorted(ra)
+                    if k in rb and rb[k] and ra[k] is not None]
             cells.append("%s -> **%.2f**" % (
                 ", ".join("%.2f" % v for v in vals),
                 statistics.median(vals)) if vals else "-")
@@ -103,7 +112,13 @@ def print_ratios(runs):
 def main():
     runs = load(sys.argv[1])
     print_servers(runs)
-    print_ratios(runs)
+    print_ratios(runs, "Throughput ratios within each round (frames/s; "
+                 "round 1, 2, ... -> median):",
+                 lambda r: r["frames_per_s"], False)
+    print_ratios(runs, "Efficiency ratios within each round (server CPU "
+                 "per frame, the second server's over the first's: how "
+                 "many times less CPU the first spends per frame):",
+                 lambda r: r.get("server_cpu_us_per_frame"), True)
 
 
 if __name__ == "__main__":

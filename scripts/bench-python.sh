@@ -43,7 +43,8 @@
 #                     servers find _zinx and the package
 #
 # The markdown report is printed and written to
-# BUILDDIR/bench-python-results.md. Every server is stopped when the
+# BUILDDIR/bench-python-results.md, the runs (zinx-bench's JSON of each)
+# to BUILDDIR/bench-python-runs.tsv. Every server is stopped when the
 # script exits, however it exits.
 
 set -euo pipefail
@@ -270,5 +271,7 @@ report=$build/bench-python-results.md
     echo
     "$PYTHON" bench/report_python.py "$runs"
 } >"$report"
+cp "$runs" "$build/bench-python-runs.tsv"
 cat "$report"
-say "report written to $report"
+say "report written to $report (the runs: $build/bench-python-runs.tsv," \
+    "bench/report_python.py makes the tables again from them)"
