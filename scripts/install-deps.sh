@@ -17,9 +17,11 @@
 #            python3 (the TLS tests' peers), chromium, Node.js and npm
 #            (the WebSocket tests' peers), protobuf-compiler and
 #            python3-protobuf (the MMO demo's Python client),
-#            nats-server and prometheus (the scale-out tests' peers). gcc
-#            brings its own sanitizer runtimes (libasan8, libubsan1,
-#            libtsan2, through libgcc-12-dev).
+#            nats-server and prometheus (the scale-out tests' peers),
+#            python (the Python binding's build) with python3-pytest and
+#            python3-gevent (its tests, tests/python). gcc brings its own
+#            sanitizer runtimes (libasan8, libubsan1, libtsan2, through
+#            libgcc-12-dev).
 #   instr    make bench-instr: build, and valgrind (callgrind counts the
 #            instructions)
 #   fuzz     make fuzz: clang and its libFuzzer runtime (libclang-rt-14-dev,
@@ -30,6 +32,9 @@
 #   cluster  make cluster-demo: build, and the demo's peers nats-server
 #            and haproxy
 #   format   make format, make format-check: clang-format
+#   python   make python: build, and Debian's python3 headers,
+#            setuptools, wheel, pip and venv (pip builds the binding with
+#            them into a virtual environment; nothing is downloaded)
 #   peers    the benchmark's optional peers (libuv, libevent, Go);
 #            scripts/bench.sh asks for them and skips what is missing
 #   all      every profile above
@@ -43,7 +48,7 @@ set -euo pipefail
 
 usage() {
     echo "usage: $0 [--check]" \
-        "[build|test|instr|fuzz|soak|cluster|format|peers|all]..." >&2
+        "[build|test|instr|fuzz|soak|cluster|format|peers|python|all]..." >&2
     exit 2
 }
 
@@ -72,6 +77,15 @@ profile_packages() {
         # Scale-out's real peers: the NATS server the cluster tests join,
         # and Prometheus, which scrapes /metrics in its test.
         printf '%s\n' nats-server prometheus
+        # The Python binding's tests (tests/python): pytest runs them,
+        # and gevent is the port's runtime that the benchmark compares.
+        profile_packages python
+        printf '%s\n' python3-pytest python3-gevent
+        ;;
+    python)
+        profile_packages build
+        printf '%s\n' python3 python3-dev python3-setuptools python3-wheel \
+            python3-pip python3-venv
         ;;
     cluster | cluster-demo)
         profile_packages build
