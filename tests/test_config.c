@@ -2125,6 +2125,92 @@ static void test_concurrent_loads(void **state)
     }
 }
 
+/* ---- zinx_config_to_json ------------------------------------------------ */
+
+static char *dump_config(const zinx_config_t *cfg)
+{
+    int n = zinx_config_to_json(cfg, NULL, 0);
+    assert_true(n > 2);
+    char *text = malloc((size_t)n + 1);
+    assert_non_null(text);
+    assert_int_equal(zinx_config_to_json(cfg, text, (size_t)n + 1), n);
+    assert_int_equal(strlen(text), (size_t)n);
+    return text;
+}
+
+static void test_to_json_defaults(void **state)
+{
+    (void)state;
+    zinx_config_t cfg;
+    zinx_config_default(&cfg);
+    char *text = dump_config(&cfg);
+    assert_contains(text, "\"Name\":\"ZinxServerApp\"");
+    assert_contains(text, "\"TCPPort\":8999");
+    assert_contains(text, "\"MaxConn\":12000");
+    assert_contains(text, "\"PacketFormat\":\"tlv\"");
+    assert_contains(text, "\"UnixMode\":\"0660\"");
+    assert_contains(text, "\"WorkerMode\":\"Hash\"");
+    assert_contains(text, "\"LogCons\":false");
+    assert_contains(text, "\"IOBackend\":\"epoll\"");
+    assert_contains(text, "\"ClusterMaxPending\":67108864");
+    free(text);
+}
+
+/* Every key written comes back as it was, and none is unknown. */
+static void test_to_json_round_trip(void **state)
+{
+    (void)state;
+    static const char changed[] =
+        "{\"Name\":\"round \\\"trip\\\"\",\"Host\":\"::1\",\"TCPPort\":0,"
+        "\"PacketFormat\":\"ltv_le\",\"WorkerPoolSize\":0,"
+        "\"WorkerMode\":\"DynamicBind\",\"LogCons\":true,"
+        "\"UnixMode\":\"0600\",\"LogFileSize\":1099511627776,"
+        "\"LengthFieldAdjustment\":-12,\"HeartbeatMsgID\":4294967295,"
+        "\"IOBackend\":\"io_uring\",\"Mode\":\"\",\"ReusePort\":\"loops\"}";
+    zinx_config_t cfg;
+    zinx_config_default(&cfg);
+    char err[ERR_LEN];
+    struct warn_log log = {0};
+    assert_int_equal(zinx_config_load_json(&cfg, changed, strlen(changed),
+                                           ORIGIN, err, sizeof(err),
+                                           record_warn, &log),
+                     0);
+    char *text = dump_config(&cfg);
+    zinx_config_t back;
+    zinx_config_default(&back);
+    assert_int_equal(zinx_config_load_json(&back, text, strlen(text), ORIGIN,
+                                           err, sizeof(err), record_warn, &log),
+                     0);
+    assert_int_equal(log.count, 0);
+    assert_memory_equal(&back, &cfg, sizeof(cfg));
+    assert_contains(text, "\"Mode\":\"\"");
+    assert_contains(text, "\"WorkerMode\":\"DynamicBind\"");
+    free(text);
+}
+
+static void test_to_json_cut_and_refused(void **state)
+{
+    (void)state;
+    zinx_config_t cfg;
+    zinx_config_default(&cfg);
+    int n = zinx_config_to_json(&cfg, NULL, 0);
+    char small[8];
+    memset(small, 'x', sizeof(small));
+    assert_int_equal(zinx_config_to_json(&cfg, small, sizeof(small)), n);
+    assert_int_equal(strlen(small), sizeof(small) - 1);
+    assert_memory_equal(small, "{\"Name\"", sizeof(small) - 1);
+    assert_int_equal(zinx_config_to_json(NULL, small, sizeof(small)),
+                     ZINX_EINVAL);
+    assert_int_equal(zinx_config_to_json(&cfg, NULL, 4), ZINX_EINVAL);
+    cfg.io_backend = 77; /* no name stands for it */
+    assert_int_equal(zinx_config_to_json(&cfg, small, sizeof(small)),
+                     ZINX_EINVAL);
+    zinx_config_default(&cfg);
+    cfg.struct_size = 3;
+    assert_int_equal(zinx_config_to_json(&cfg, small, sizeof(small)),
+                     ZINX_EINVAL);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -2196,6 +2282,9 @@ int main(void)
         cmocka_unit_test(test_struct_size_refused),
         cmocka_unit_test(test_zero_literal_refused),
         cmocka_unit_test(test_struct_size_kept_by_loads),
+        cmocka_unit_test(test_to_json_defaults),
+        cmocka_unit_test(test_to_json_round_trip),
+        cmocka_unit_test(test_to_json_cut_and_refused),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

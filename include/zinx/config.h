@@ -461,6 +461,22 @@ int zinx_config_load_file(zinx_config_t *cfg, const char *path, char *err,
 int zinx_config_load_default(zinx_config_t *cfg, char *err, size_t err_len,
                              zinx_log_fn warn, void *warn_udata);
 
+/*
+ * Writes *cfg as a zinx.json object: every key this library reads, with
+ * its value, in the spelling and form zinx_config_load_json() takes
+ * (names for named values, "0660" for UnixMode), so that loading the
+ * text over the defaults gives *cfg back. For printing the configuration
+ * a program runs with, and for bindings that show it.
+ *
+ * As snprintf(): writes at most len - 1 bytes and a NUL into buf (buf
+ * may be NULL when len is 0) and returns the length of the whole text
+ * without the NUL, so a return >= len means it was cut; call again with
+ * a buffer one byte longer. Returns ZINX_EINVAL for a NULL cfg, a
+ * refused struct_size or a field holding a value no name stands for, or
+ * ZINX_ENOMEM. The text is at most a few KiB. Thread: any.
+ */
+int zinx_config_to_json(const zinx_config_t *cfg, char *buf, size_t len);
+
 #pragma GCC visibility pop
 
 #ifdef __cplusplus

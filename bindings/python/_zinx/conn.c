@@ -1,0 +1,274 @@
+/*
+ * Connection: the Python face of one zinx_conn_t.
+ *
+ * The object is kept in the connection's own properties under WRAP_KEY,
+ * so every handler and hook of the connection gets the same object, and
+ * whatever the program hangs on it lives as long as the connection. User
+ * properties hold a reference to their Python value; the library drops
+ * it (with the GIL, below) when the value is replaced or removed, or
+ * when the properties are released after OnConnStop.
+ */
+#include "pyzinx.h" /* Python.h first, as Python asks */
+
+#include <stdlib.h>
+#include <string.h>
+
+#define RESERVED_PREFIX "zinx.python:"
+#define WRAP_KEY RESERVED_PREFIX "conn"
+
+/* A property's value was let go by the library: drop our reference. */
+static void release_value(void *value)
+{
+    if (_Py_IsFinalizing())
+        return; /* too late to run Python code: let it go with the process */
+    PyGILState_STATE s = PyGILState_Ensure();
+    Py_DECREF((PyObject *)value);
+    PyGILState_Release(s);
+}
+
+PyObject *pz_conn_wrap(zinx_conn_t *conn, uint32_t max_packet)
+{
+    void *kept;
+    if (zinx_conn_get_property(conn, WRAP_KEY, &kept) == 0)
+        return Py_NewRef((PyObject *)kept);
+    pz_conn_obj_t *self = PyObject_New(pz_conn_obj_t, &pz_conn_type);
+    if (self == NULL)
+        return NULL;
+    self->conn = zinx_conn_ref(conn);
+    self->id = zinx_conn_id(conn);
+    self->max_packet = max_packet;
+    /* Kept while the connection lives; once its properties are released
+       (it ended) the object is simply not kept. */
+    Py_INCREF(self);
+    if (zinx_conn_set_property(conn, WRAP_KEY, self, release_value) != 0)
+        Py_DECREF(self);
+    return (PyObject *)self;
+}
+
+static void conn_dealloc(pz_conn_obj_t *self)
+{
+    zinx_conn_unref(self->conn);
+    PyObject_Free(self);
+}
+
+static PyObject *conn_repr(pz_conn_obj_t *self)
+{
+    return PyUnicode_FromFormat("<znet Connection %llu %s>",
+                                (unsigned long long)self->id,
+                                zinx_conn_remote_addr(self->conn));
+}
+
+static PyObject *conn_get_id(pz_conn_obj_t *self, PyObject *unused)
+{
+    (void)unused;
+    return PyLong_FromUnsignedLongLong(self->id);
+}
+
+/* A message ID from Python: 0 .. 2^32 - 1. Returns 0 or -1. */
+static int parse_msg_id(PyObject *o, uint32_t *id)
+{
+    unsigned long long v = PyLong_AsUnsignedLongLong(o);
+    if (PyErr_Occurred() || v > UINT32_MAX) {
+        PyErr_Clear();
+        PyErr_SetString(PyExc_ValueError,
+                        "a message ID is an int from 0 to 4294967295");
+        return -1;
+    }
+    *id = (uint32_t)v;
+    return 0;
+}
+
+static PyObject *send_now(pz_conn_obj_t *self, uint32_t id, Py_buffer *data)
+{
+    PyThreadState *ts = PyEval_SaveThread();
+    int rc = zinx_conn_send_msg(self->conn, id, data->buf, (uint32_t)data->len);
+    PyEval_RestoreThread(ts);
+    if (rc != 0)
+        return pz_raise(rc, "SendMsg");
+    Py_RETURN_NONE;
+}
+
+static PyObject *conn_send(pz_conn_obj_t *self, PyObject *args)
+{
+    PyObject *id_obj;
+    Py_buffer data;
+    if (!PyArg_ParseTuple(args, "Oy*:SendMsg", &id_obj, &data))
+        return NULL;
+    uint32_t id;
+    PyObject *result = NULL;
+    if (parse_msg_id(id_obj, &id) != 0)
+        goto out;
+    if ((uint64_t)data.len > self->max_packet) {
+        PyErr_Format(PyExc_ValueError,
+                     "SendMsg: %zd bytes is more than MaxPacketSize (%u)",
+                     data.len, self->max_packet);
+        goto out;
+    }
+    int queued =
+        pz_call_queue_send(self->conn, id, data.buf, (uint32_t)data.len);
+    if (queued < 0)
+        goto out;
+    result = queued ? Py_NewRef(Py_None) : send_now(self, id, &data);
+out:
+    PyBuffer_Release(&data);
+    return result;
+}
+
+static PyObject *conn_stop(pz_conn_obj_t *self, PyObject *unused)
+{
+    (void)unused;
+    int queued = pz_call_queue_close(self->conn);
+    if (queued < 0)
+        return NULL;
+    if (!queued) {
+        PyThreadState *ts = PyEval_SaveThread();
+        (void)zinx_conn_close(self->conn);
+        PyEval_RestoreThread(ts);
+    }
+    Py_RETURN_NONE;
+}
+
+static PyObject *conn_is_alive(pz_conn_obj_t *self, PyObject *unused)
+{
+    (void)unused;
+    return PyBool_FromLong(zinx_conn_is_open(self->conn));
+}
+
+/* A user property key: a str, not in the module's own name space. */
+static const char *user_key(PyObject *key)
+{
+    if (!PyUnicode_Check(key)) {
+        PyErr_SetString(PyExc_TypeError, "a property key is a str");
+        return NULL;
+    }
+    const char *k = PyUnicode_AsUTF8(key);
+    if (k != NULL &&
+        strncmp(k, RESERVED_PREFIX, sizeof(RESERVED_PREFIX) - 1) == 0) {
+        PyErr_Format(PyExc_ValueError,
+                     "property keys starting with %s are "
+                     "the binding's own",
+                     RESERVED_PREFIX);
+        return NULL;
+    }
+    return k;
+}
+
+static PyObject *conn_set_property(pz_conn_obj_t *self, PyObject *args)
+{
+    PyObject *key, *value;
+    if (!PyArg_ParseTuple(args, "OO:SetProperty", &key, &value))
+        return NULL;
+    const char *k = user_key(key);
+    if (k == NULL)
+        return NULL;
+    Py_INCREF(value);
+    int rc = zinx_conn_set_property(self->conn, k, value, release_value);
+    if (rc != 0) {
+        Py_DECREF(value);
+        return pz_raise(rc, "SetProperty");
+    }
+    Py_RETURN_NONE;
+}
+
+static PyObject *conn_get_property(pz_conn_obj_t *self, PyObject *key)
+{
+    const char *k = user_key(key);
+    if (k == NULL)
+        return NULL;
+    void *value;
+    if (zinx_conn_get_property(self->conn, k, &value) != 0) {
+        PyErr_SetObject(PyExc_KeyError, key);
+        return NULL;
+    }
+    /* Still ours: a release waits for the GIL we hold. */
+    return Py_NewRef((PyObject *)value);
+}
+
+static PyObject *conn_remove_property(pz_conn_obj_t *self, PyObject *key)
+{
+    const char *k = user_key(key);
+    if (k == NULL)
+        return NULL;
+    if (zinx_conn_remove_property(self->conn, k) != 0) {
+        PyErr_SetObject(PyExc_KeyError, key);
+        return NULL;
+    }
+    Py_RETURN_NONE;
+}
+
+/* "1.2.3.4:5678", "[::1]:5678" or a Unix path as (host, port); a path
+   has port 0. */
+static PyObject *split_addr(const char *s)
+{
+    const char *colon = strrchr(s, ':');
+    if (s[0] == '/' || colon == NULL)
+        return Py_BuildValue("(si)", s, 0);
+    const char *host = s;
+    size_t host_len = (size_t)(colon - s);
+    if (host[0] == '[' && host_len >= 2 && host[host_len - 1] == ']') {
+        host++;
+        host_len -= 2;
+    }
+    return Py_BuildValue("(s#i)", host, (Py_ssize_t)host_len, atoi(colon + 1));
+}
+
+static PyObject *conn_remote_addr(pz_conn_obj_t *self, PyObject *unused)
+{
+    (void)unused;
+    return split_addr(zinx_conn_remote_addr(self->conn));
+}
+
+static PyObject *conn_local_addr(pz_conn_obj_t *self, PyObject *unused)
+{
+    (void)unused;
+    return split_addr(zinx_conn_local_addr(self->conn));
+}
+
+static PyObject *conn_remote_addr_string(pz_conn_obj_t *self, PyObject *unused)
+{
+    (void)unused;
+    return PyUnicode_FromString(zinx_conn_remote_addr(self->conn));
+}
+
+static PyMethodDef conn_methods[] = {
+    {"GetConnID", (PyCFunction)conn_get_id, METH_NOARGS,
+     "The connection's ID, unique within its server."},
+    {"SendMsg", (PyCFunction)conn_send, METH_VARARGS,
+     "SendMsg(msg_id, data): frames data (bytes-like, copied) as message "
+     "msg_id and sends it. Inside a handler or hook the send is carried out "
+     "when the call returns, in order; raises ValueError above "
+     "MaxPacketSize, ConnectionError once the connection ended (outside "
+     "handlers)."},
+    {"SendBuffMsg", (PyCFunction)conn_send, METH_VARARGS,
+     "The same as SendMsg (every send is buffered here)."},
+    {"Stop", (PyCFunction)conn_stop, METH_NOARGS,
+     "Closes gracefully: replies already sent are flushed first. "
+     "Idempotent."},
+    {"IsAlive", (PyCFunction)conn_is_alive, METH_NOARGS,
+     "True while open and not closing."},
+    {"SetProperty", (PyCFunction)conn_set_property, METH_VARARGS,
+     "SetProperty(key, value): keeps value (any object) under key until "
+     "replaced, removed, or the connection ends."},
+    {"GetProperty", (PyCFunction)conn_get_property, METH_O,
+     "GetProperty(key): the value under key; KeyError when there is none."},
+    {"RemoveProperty", (PyCFunction)conn_remove_property, METH_O,
+     "RemoveProperty(key): drops the value under key; KeyError when none."},
+    {"RemoteAddr", (PyCFunction)conn_remote_addr, METH_NOARGS,
+     "The peer's address as (host, port)."},
+    {"GetRemoteAddr", (PyCFunction)conn_remote_addr, METH_NOARGS,
+     "The same as RemoteAddr."},
+    {"RemoteAddrString", (PyCFunction)conn_remote_addr_string, METH_NOARGS,
+     "The peer's address as 'host:port' ('[v6]:port' for IPv6)."},
+    {"LocalAddr", (PyCFunction)conn_local_addr, METH_NOARGS,
+     "The local address as (host, port)."},
+    {NULL, NULL, 0, NULL}};
+
+PyTypeObject pz_conn_type = {
+    PyVarObject_HEAD_INIT(NULL, 0).tp_name = "_zinx.Connection",
+    .tp_basicsize = sizeof(pz_conn_obj_t),
+    .tp_dealloc = (destructor)conn_dealloc,
+    .tp_repr = (reprfunc)conn_repr,
+    .tp_flags = Py_TPFLAGS_DEFAULT,
+    .tp_doc = "A connection (made by the server or a client, never by hand).",
+    .tp_methods = conn_methods,
+};
