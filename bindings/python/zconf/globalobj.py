@@ -54,11 +54,18 @@ class _GlobalObj:
     def __setattr__(self, name, value):
         if name.startswith("_"):
             raise AttributeError("GlobalObject keys do not start with '_'")
+        known = self._load()
+        if name not in known:
+            # The C loader only warns about an unknown key (a file may
+            # carry keys of other Zinx versions); a name typed in a
+            # program is a mistake.
+            raise ValueError("GlobalObject has no key %r (keys: %s)"
+                             % (name, ", ".join(sorted(known))))
         with self._lock:
             overrides = dict(self._overrides)
             overrides[name] = value
-            # Checked now, so a typo fails where it is written rather
-            # than at NewServer().
+            # Checked now, so a bad value fails where it is written
+            # rather than at NewServer().
             values = self._effective(overrides)
             object.__setattr__(self, "_overrides", overrides)
             object.__setattr__(self, "_values", values)
