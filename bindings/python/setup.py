@@ -41,8 +41,10 @@ def version():
 def static_library():
     """The path of libzinx.a in the CMake build folder, or exit with what
     to run."""
-    build = os.environ.get("ZINX_BUILD_DIR") or os.path.join(ROOT, "build")
-    lib = os.path.join(os.path.abspath(build), "libzinx.a")
+    build = os.path.abspath(os.environ.get("ZINX_BUILD_DIR") or
+                            os.path.join(ROOT, "build"))
+    # CMakeLists.txt puts archives in <build>/lib.
+    lib = os.path.join(build, "lib", "libzinx.a")
     if not os.path.isfile(lib):
         sys.exit("setup.py: %s is missing: build the library first "
                  "(make build, or set ZINX_BUILD_DIR to a CMake build "
