@@ -200,12 +200,16 @@ soak: deps-soak
 # --system-site-packages: Debian's own Python packages (setuptools and
 # wheel for the build, gevent, pytest) stay visible in the environment.
 # --no-build-isolation --no-index: pip builds with what is installed and
-# never asks a package index (none is reachable from here).
+# never asks a package index (none is reachable from here). pip builds in
+# bindings/python: what it leaves there is removed before (setuptools
+# would ship files since deleted) and after.
 python: deps-python build
 	$(PYTHON) -m venv --system-site-packages $(PYTHON_VENV)
+	rm -rf bindings/python/build bindings/python/zinx.egg-info
 	ZINX_BUILD_DIR="$(abspath $(BUILD))" $(PYTHON_VENV)/bin/pip install \
 	    --no-build-isolation --no-index --no-deps --force-reinstall \
 	    --no-cache-dir --quiet bindings/python
+	rm -rf bindings/python/build bindings/python/zinx.egg-info
 	@$(PYTHON_VENV)/bin/python -c 'import znet.server, _zinx'
 	@printf '\nThe Python binding is installed in %s.\n' "$(abspath $(PYTHON_VENV))"
 	@printf 'Run a program with it:\n'

@@ -2,7 +2,6 @@
 routers on the core's workers as a server handles its requests."""
 
 from ziface.iclient import IClient
-from znet import _lifetime
 from znet.server import Server
 
 
@@ -39,7 +38,6 @@ class Client(IClient):
         the client stopped again) when the server cannot be reached within
         the timeout."""
         self._endpoint._core.Start()
-        _lifetime.started(self)
         try:
             self._conn = self._endpoint._core.Dial(
                 self._ip, self._port, self._timeout_ms)
@@ -60,8 +58,6 @@ class Client(IClient):
         OnConnStop runs) and stops the client's threads. From a handler or
         hook it only asks for the stop."""
         self._endpoint._core.Stop()
-        if _lifetime.is_main_thread():
-            _lifetime.stopped(self)
 
 
 def NewClient(ip, port, config=None, timeout=5.0):

@@ -4,7 +4,7 @@ import json
 
 from ziface.iserver import IServer
 from zconf import GlobalObject
-from znet import _core, _lifetime
+from znet import _core
 from znet.connmanager import ConnManager
 from znet.msghandler import MsgHandle
 from znet.router import steps_of
@@ -19,7 +19,9 @@ class Server(IServer):
     programmatic overrides) and config, a dict of further overrides.
 
     Handlers and hooks run on the core's worker threads and hold the GIL
-    only while the Python function runs.
+    only while the Python function runs. A started server is kept alive
+    by the C module (through atexit) until it is stopped, and stopped at
+    interpreter exit at the latest.
     """
 
     def __init__(self, config=None, _client=False):
@@ -76,23 +78,16 @@ class Server(IServer):
         """Binds and starts serving on the core's threads; returns at once
         (OSError or ValueError when it cannot start)."""
         self._core.Start()
-        _lifetime.started(self)
 
     def Serve(self):
         """Start, then block until Stop(), Ctrl-C (SIGINT) or SIGTERM;
         returns after the graceful stop (replies sent, OnConnStop run)."""
-        _lifetime.started(self)
-        try:
-            self._core.Serve()
-        finally:
-            _lifetime.stopped(self)
+        self._core.Serve()
 
     def Stop(self):
         """Stops gracefully. From a handler or hook it only asks for the
         stop, which the core carries out once the handler has returned."""
         self._core.Stop()
-        if _lifetime.is_main_thread():
-            _lifetime.stopped(self)
 
     def GetConnMgr(self):
         """The ConnManager of the live connections (Len, Get, ClearConn)."""
