@@ -5,6 +5,7 @@ connection)."""
 
 import re
 import signal
+import socket
 import threading
 import time
 
@@ -129,3 +130,15 @@ def test_signal_makes_serve_return_gracefully(tmp_path, signo):
         for c in clients:
             c.close()
         prog.kill()
+
+
+def test_serve_raises_when_it_cannot_start(make_server):
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        server = make_server({"TCPPort": taken.getsockname()[1]})
+        old = signal.getsignal(signal.SIGTERM)
+        with pytest.raises(OSError):
+            server.Serve()
+        # Serve() put the SIGTERM handler it had replaced back.
+        assert signal.getsignal(signal.SIGTERM) is old

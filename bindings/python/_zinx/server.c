@@ -413,13 +413,17 @@ static PyObject *sigterm_as_interrupt(void)
 }
 
 /* Puts back the SIGTERM handler sigterm_as_interrupt() replaced (and
-   drops the reference to it). */
+   drops the reference to it). An exception already set (a failed start)
+   stays set: the call into Python runs with it put aside. */
 static void restore_sigterm(PyObject *old)
 {
-    if (old != NULL) {
-        Py_XDECREF(set_sigterm(old));
-        Py_DECREF(old);
-    }
+    if (old == NULL)
+        return;
+    PyObject *type, *value, *tb;
+    PyErr_Fetch(&type, &value, &tb);
+    Py_XDECREF(set_sigterm(old));
+    Py_DECREF(old);
+    PyErr_Restore(type, value, tb);
 }
 
 /*
