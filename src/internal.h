@@ -273,8 +273,6 @@ int zinx__cluster_notify(zinx_server_t *server, const uint64_t *ids, size_t n,
                          uint32_t msg_id, const void *data, uint32_t len);
 int zinx__cluster_broadcast(zinx_server_t *server, uint32_t msg_id,
                             const void *data, uint32_t len);
-/* A topic of zinx_cluster_subscribe/publish: 1..64 of [A-Za-z0-9_-]. */
-bool zinx__cluster_topic_ok(const char *topic);
 /* notify.c: to this node's connections only. Thread: any. */
 int zinx__server_notify_local(zinx_server_t *server, const uint64_t *ids,
                               size_t n, uint32_t msg_id, const void *data,

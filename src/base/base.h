@@ -24,6 +24,12 @@ uint64_t zinx__now_ms(void);
 /* CLOCK_MONOTONIC in nanoseconds. Thread: any. */
 uint64_t zinx__now_ns(void);
 
+/* ---- token.c ---------------------------------------------------------- */
+
+/* Whether s is 1..max_len characters of [A-Za-z0-9_-]: a name that goes
+   into a NATS subject unescaped. Thread: any. */
+bool zinx__is_token(const char *s, size_t max_len);
+
 /* ---- buf.c ------------------------------------------------------------ */
 
 /* Bytes data[off..len) are live; data[0..off) were consumed already. */

@@ -89,7 +89,8 @@ int zinx_cluster_on_remote_conn(zinx_server_t *s, zinx_cluster_conn_fn fn,
 int zinx_cluster_subscribe(zinx_server_t *s, const char *topic,
                            zinx_cluster_msg_fn fn, void *udata)
 {
-    if (topic == NULL || fn == NULL || !zinx__cluster_topic_ok(topic))
+    if (topic == NULL || fn == NULL ||
+        !zinx__is_token(topic, ZINX_CLUSTER_TOPIC_MAX))
         return ZINX_EINVAL;
     int rc = setup_check(s);
     if (rc != 0)

@@ -229,26 +229,11 @@ void zinx__route_deliver(zinx__cluster_t *cl, const zinx__wire_msg_t *m)
     }
 }
 
-/* ---- topics -------------------------------------------------------------- */
-
-bool zinx__cluster_topic_ok(const char *topic)
-{
-    size_t n = 0;
-    for (; topic[n] != '\0'; n++) {
-        char c = topic[n];
-        bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
-                  (c >= '0' && c <= '9') || c == '-' || c == '_';
-        if (!ok || n >= ZINX_CLUSTER_TOPIC_MAX)
-            return false;
-    }
-    return n > 0;
-}
-
 int zinx_cluster_publish(zinx_server_t *s, const char *topic, const void *data,
                          size_t len)
 {
     if (s == NULL || topic == NULL || (data == NULL && len > 0) ||
-        !zinx__cluster_topic_ok(topic))
+        !zinx__is_token(topic, ZINX_CLUSTER_TOPIC_MAX))
         return ZINX_EINVAL;
     zinx__cluster_t *cl = s->cluster;
     if (!s->clustered)

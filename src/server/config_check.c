@@ -6,6 +6,7 @@
 #include <string.h>
 #include <sys/un.h>
 
+#include "base/base.h"
 #include "proxy/netlist.h"
 #include "server/config_internal.h"
 #include "stream/stream.h"
@@ -415,18 +416,6 @@ static int check_transports(const zinx_config_t *c, char *err, size_t err_len)
 }
 
 /* A NATS subject token: what a cluster name may hold. */
-static bool subject_safe(const char *s)
-{
-    for (; *s != '\0'; s++) {
-        char c = *s;
-        bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
-                  (c >= '0' && c <= '9') || c == '-' || c == '_';
-        if (!ok)
-            return false;
-    }
-    return true;
-}
-
 static int check_cluster(const zinx_config_t *c, char *err, size_t err_len)
 {
     char q[ZINX__CONFIG_QUOTE_LEN];
@@ -437,7 +426,7 @@ static int check_cluster(const zinx_config_t *c, char *err, size_t err_len)
                          (unsigned long)c->cluster_node);
         return ZINX_ECONFIG;
     }
-    if (!subject_safe(c->cluster_name)) {
+    if (!zinx__is_token(c->cluster_name, sizeof(c->cluster_name) - 1)) {
         zinx__config_msg(err, err_len,
                          "ClusterName: \"%s\" may hold only letters, "
                          "digits, '-' and '_'",

@@ -200,12 +200,15 @@ int pz_call_queue_close(zinx_conn_t *conn)
 
 /* The text of the set exception with its traceback (a new reference),
    or NULL (nothing set) when it cannot be formatted. */
-static PyObject *format_exception(pz_server_obj_t *srv, PyObject *type,
-                                  PyObject *value, PyObject *tb)
+static PyObject *format_exception(PyObject *type, PyObject *value, PyObject *tb)
 {
-    PyObject *lines = PyObject_CallFunctionObjArgs(
-        srv->format_exc, type, value != NULL ? value : Py_None,
-        tb != NULL ? tb : Py_None, NULL);
+    PyObject *mod = PyImport_ImportModule("traceback");
+    PyObject *lines =
+        mod != NULL ? PyObject_CallMethod(mod, "format_exception", "OOO", type,
+                                          value != NULL ? value : Py_None,
+                                          tb != NULL ? tb : Py_None)
+                    : NULL;
+    Py_XDECREF(mod);
     if (lines == NULL)
         return NULL;
     PyObject *empty = PyUnicode_FromString("");
@@ -215,7 +218,7 @@ static PyObject *format_exception(pz_server_obj_t *srv, PyObject *type,
     return text;
 }
 
-void pz_log_exception(pz_server_obj_t *srv, const char *where)
+void pz_log_exception(zinx_server_t *srv, const char *where)
 {
     PyObject *type, *value, *tb;
     PyErr_Fetch(&type, &value, &tb);
@@ -224,17 +227,17 @@ void pz_log_exception(pz_server_obj_t *srv, const char *where)
     PyErr_NormalizeException(&type, &value, &tb);
     if (tb != NULL && value != NULL)
         PyException_SetTraceback(value, tb);
-    PyObject *text = format_exception(srv, type, value, tb);
+    PyObject *text = format_exception(type, value, tb);
     const char *utf8 = text != NULL ? PyUnicode_AsUTF8(text) : NULL;
     if (utf8 != NULL) {
         size_t n = strlen(utf8);
         while (n > 0 && utf8[n - 1] == '\n')
             n--;
-        zinx_server_log(srv->srv, ZINX_LOG_ERROR,
-                        "Python exception in %s:\n%.*s", where, (int)n, utf8);
+        zinx_server_log(srv, ZINX_LOG_ERROR, "Python exception in %s:\n%.*s",
+                        where, (int)n, utf8);
     } else {
         PyErr_Clear();
-        zinx_server_log(srv->srv, ZINX_LOG_ERROR,
+        zinx_server_log(srv, ZINX_LOG_ERROR,
                         "Python exception in %s (its traceback could not be "
                         "formatted)",
                         where);

@@ -13,11 +13,11 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define RESERVED_PREFIX "zinx.python:"
+#define RESERVED_PREFIX PZ_RESERVED_PREFIX
 #define WRAP_KEY RESERVED_PREFIX "conn"
 
 /* A property's value was let go by the library: drop our reference. */
-static void release_value(void *value)
+void pz_release_value(void *value)
 {
     if (_Py_IsFinalizing())
         return; /* too late to run Python code: let it go with the process */
@@ -40,7 +40,7 @@ PyObject *pz_conn_wrap(zinx_conn_t *conn, uint32_t max_packet)
     /* Kept while the connection lives; once its properties are released
        (it ended) the object is simply not kept. */
     Py_INCREF(self);
-    if (zinx_conn_set_property(conn, WRAP_KEY, self, release_value) != 0)
+    if (zinx_conn_set_property(conn, WRAP_KEY, self, pz_release_value) != 0)
         Py_DECREF(self);
     return (PyObject *)self;
 }
@@ -162,7 +162,7 @@ static PyObject *conn_set_property(pz_conn_obj_t *self, PyObject *args)
     if (k == NULL)
         return NULL;
     Py_INCREF(value);
-    int rc = zinx_conn_set_property(self->conn, k, value, release_value);
+    int rc = zinx_conn_set_property(self->conn, k, value, pz_release_value);
     if (rc != 0) {
         Py_DECREF(value);
         return pz_raise(rc, "SetProperty");
@@ -261,6 +261,15 @@ static PyMethodDef conn_methods[] = {
      "The peer's address as 'host:port' ('[v6]:port' for IPv6)."},
     {"LocalAddr", (PyCFunction)conn_local_addr, METH_NOARGS,
      "The local address as (host, port)."},
+    {"AddCloseCallback", (PyCFunction)pz_conn_add_close_callback, METH_VARARGS,
+     "AddCloseCallback(handler, key, callback): callback() runs once when "
+     "the connection ends, right after OnConnStop, in the order added; the "
+     "same (handler, key) again replaces the callback and keeps its place. "
+     "The connection keeps callback until then."},
+    {"RemoveCloseCallback", (PyCFunction)pz_conn_remove_close_callback,
+     METH_VARARGS,
+     "RemoveCloseCallback(handler, key): that callback will not run (no "
+     "error when there is none)."},
     {NULL, NULL, 0, NULL}};
 
 PyTypeObject pz_conn_type = {

@@ -6,6 +6,8 @@
  *              manager's lookups, dialing out
  *   conn.c     Connection: one Python object per connection, sends,
  *              close, properties holding Python objects
+ *   conn_close.c  Connection's close callbacks (Python callables kept
+ *              by the connection)
  *   request.c  Request: the message a handler is called with
  *   bridge.c   calling Python from the library's threads: the GIL, the
  *              sends a handler queues, exceptions to the log
@@ -39,8 +41,7 @@ typedef struct {
     PyObject_HEAD zinx_server_t *srv;
     PyObject *on_start; /* callables, or NULL */
     PyObject *on_stop;
-    PyObject *format_exc; /* traceback.format_exception */
-    pz_route_t *routes;   /* kept until the server is freed */
+    pz_route_t *routes; /* kept until the server is freed */
     pz_dialers_t *dialers;
     uint32_t max_packet;
     int client;  /* made by zinx_client_new */
@@ -68,6 +69,16 @@ typedef struct {
 } pz_conn_obj_t;
 
 extern PyTypeObject pz_conn_type;
+
+/* Property keys of the binding's own; user keys may not start so. */
+#define PZ_RESERVED_PREFIX "zinx.python:"
+
+/* Releases a property value that is a Python object (any thread). */
+void pz_release_value(void *value);
+
+/* Connection.AddCloseCallback / RemoveCloseCallback (conn_close.c). */
+PyObject *pz_conn_add_close_callback(pz_conn_obj_t *self, PyObject *args);
+PyObject *pz_conn_remove_close_callback(pz_conn_obj_t *self, PyObject *args);
 
 /*
  * The Connection object of conn (a new reference): the one kept in its
@@ -123,7 +134,7 @@ int pz_in_library_call(void);
  * log at error level, with its traceback, saying where it happened.
  * GIL held.
  */
-void pz_log_exception(pz_server_obj_t *srv, const char *where);
+void pz_log_exception(zinx_server_t *srv, const char *where);
 
 /* Raises the Python exception that stands for a ZINX_E* code. */
 PyObject *pz_raise(int rc, const char *what);

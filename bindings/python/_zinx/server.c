@@ -50,7 +50,7 @@ static void log_step_exception(pz_route_t *r, int step, zinx_request_t *req)
              "(connection %llu)",
              step_names[step], r->id,
              (unsigned long long)zinx_conn_id(zinx_request_conn(req)));
-    pz_log_exception(r->owner, where);
+    pz_log_exception(r->owner->srv, where);
 }
 
 /* The library's handler of a Python router: its steps in one call. */
@@ -89,7 +89,7 @@ static void call_hook(pz_server_obj_t *self, PyObject *fn, zinx_conn_t *conn,
         char where[96];
         snprintf(where, sizeof(where), "%s (connection %llu)", name,
                  (unsigned long long)zinx_conn_id(conn));
-        pz_log_exception(self, where);
+        pz_log_exception(self->srv, where);
     }
     Py_XDECREF(res);
     Py_XDECREF(c);
@@ -125,12 +125,6 @@ static int server_init(pz_server_obj_t *self, PyObject *args, PyObject *kw)
     }
     zinx_config_t cfg;
     if (pz_config_load(&cfg, overrides) != 0)
-        return -1;
-    PyObject *tb = PyImport_ImportModule("traceback");
-    self->format_exc =
-        tb != NULL ? PyObject_GetAttrString(tb, "format_exception") : NULL;
-    Py_XDECREF(tb);
-    if (self->format_exc == NULL)
         return -1;
     self->srv = client ? zinx_client_new(&cfg) : zinx_server_new(&cfg);
     if (self->srv == NULL) {
@@ -171,7 +165,6 @@ static void server_dealloc(pz_server_obj_t *self)
     }
     Py_XDECREF(self->on_start);
     Py_XDECREF(self->on_stop);
-    Py_XDECREF(self->format_exc);
     Py_TYPE(self)->tp_free((PyObject *)self);
 }
 
