@@ -51,5 +51,16 @@ class IConnection(ABC):
         when there is none."""
 
     @abstractmethod
+    def AddCloseCallback(self, handler, key, callback):
+        """callback() runs once when the connection ends, right after
+        OnConnStop, in the order added; the same (handler, key) again
+        replaces the callback and keeps its place."""
+
+    @abstractmethod
+    def RemoveCloseCallback(self, handler, key):
+        """The callback of (handler, key) will not run (nothing happens
+        when there is none)."""
+
+    @abstractmethod
     def IsAlive(self):
         """False once the connection is closing or closed."""
