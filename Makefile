@@ -75,7 +75,7 @@ BENCH_INSTR_ARGS ?=
 # and the virtual environment make python installs the binding into.
 PYTHON      ?= /usr/bin/python3
 PYTHON_VENV ?= $(BUILD)/python-venv
-FORMAT_DIRS := src include tests examples bench
+FORMAT_DIRS := src include tests examples bench bindings
 # deps-build, deps-test, ...: the Debian packages of one target
 # (scripts/install-deps.sh PROFILE).
 DEPS_PROFILES := build test instr fuzz soak format peers python all
