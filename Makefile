@@ -197,13 +197,18 @@ fuzz: deps-fuzz
 soak: deps-soak
 	SOAK_MINUTES="$(SOAK_MINUTES)" bash scripts/soak.sh
 
+# Only the static library is built (pip links _zinx to it): not the
+# tests, examples and benchmarks of make build.
 # --system-site-packages: Debian's own Python packages (setuptools and
 # wheel for the build, gevent, pytest) stay visible in the environment.
 # --no-build-isolation --no-index: pip builds with what is installed and
 # never asks a package index (none is reachable from here). pip builds in
 # bindings/python: what it leaves there is removed before (setuptools
 # would ship files since deleted) and after.
-python: deps-python build
+python: deps-python
+	$(CMAKE) -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=$(BUILD_TYPE) \
+	    -DZINX_SANITIZE= $(CMAKE_ARGS)
+	env -u MAKELEVEL $(CMAKE) --build $(BUILD) -j$(JOBS) --target zinx_static
 	$(PYTHON) -m venv --system-site-packages $(PYTHON_VENV)
 	rm -rf bindings/python/build bindings/python/zinx.egg-info
 	ZINX_BUILD_DIR="$(abspath $(BUILD))" $(PYTHON_VENV)/bin/pip install \
