@@ -130,12 +130,14 @@ class Program:
     """A Python program run as a subprocess in a folder, its stdout and
     stderr read line by line on threads (so neither pipe fills up)."""
 
-    def __init__(self, script, cwd, args=(), env=None):
-        full_env = dict(os.environ)
+    def __init__(self, script, cwd, args=(), env=None, python=None,
+                 base_env=None):
+        full_env = dict(os.environ if base_env is None else base_env)
         full_env["PYTHONUNBUFFERED"] = "1"
         full_env.update(env or {})
         self.proc = subprocess.Popen(
-            [sys.executable, script] + list(args), cwd=cwd, env=full_env,
+            [python or sys.executable, script] + list(args), cwd=cwd,
+            env=full_env,
             stdin=subprocess.PIPE, stdout=subprocess.PIPE,
             stderr=subprocess.PIPE)
         self.lines = queue.Queue()
