@@ -215,7 +215,7 @@ python: deps-python
 	    --no-build-isolation --no-index --no-deps --force-reinstall \
 	    --no-cache-dir --quiet bindings/python
 	rm -rf bindings/python/build bindings/python/zinx.egg-info
-	@$(PYTHON_VENV)/bin/python -c 'import znet.server, _zinx'
+	@cd / && "$(abspath $(PYTHON_VENV))/bin/python" -c 'import znet.server, _zinx'
 	@printf '\nThe Python binding is installed in %s.\n' "$(abspath $(PYTHON_VENV))"
 	@printf 'Run a program with it:\n'
 	@printf '    %s/bin/python your_server.py\n' "$(abspath $(PYTHON_VENV))"
