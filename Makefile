@@ -3,7 +3,8 @@
 #   make / make build   configure and build build/ (RelWithDebInfo)
 #   make deps           install the Debian packages `make test` needs
 #   make deps-PROFILE   those of one profile of scripts/install-deps.sh:
-#                       build bench test instr fuzz soak format peers all
+#                       build bench test instr fuzz soak format peers
+#                       python all
 #   make test           build and run the tests plain, with ASan+UBSan
 #                       (build-asan/) and with TSan (build-tsan/); each
 #                       ctest run has every test twice, on epoll and as
@@ -41,6 +42,12 @@
 #                       build-fuzz/ and run each FUZZ_SECONDS (60)
 #   make soak           connection churn under load for SOAK_MINUTES (30),
 #                       checking RSS, descriptors, threads (scripts/soak.sh)
+#   make python         the Python binding (ziface, znet, zconf and the C
+#                       module _zinx) built by pip from bindings/python
+#                       against build/'s libzinx.a and installed into a
+#                       virtual environment, $(PYTHON_VENV) (Debian's
+#                       python3 refuses system-wide pip installs); prints
+#                       how to run a program with it
 #   make install        install to $(PREFIX) (DESTDIR is honoured)
 #   make clean          remove the build trees
 #   make format         clang-format the sources in place
@@ -66,10 +73,14 @@ CMAKE_ARGS  ?=
 FUZZ_SECONDS ?= 60
 SOAK_MINUTES ?= 30
 BENCH_INSTR_ARGS ?=
-FORMAT_DIRS := src include tests examples bench
+# Debian's interpreter (a pyenv or other python3 may come first on PATH),
+# and the virtual environment make python installs the binding into.
+PYTHON      ?= /usr/bin/python3
+PYTHON_VENV ?= $(BUILD)/python-venv
+FORMAT_DIRS := src include tests examples bench bindings
 # deps-build, deps-test, ...: the Debian packages of one target
 # (scripts/install-deps.sh PROFILE).
-DEPS_PROFILES := build bench test instr fuzz soak format peers all
+DEPS_PROFILES := build bench test instr fuzz soak format peers python all
 DEPS_TARGETS := $(addprefix deps-,$(DEPS_PROFILES))
 
 CTEST_FLAGS = --output-on-failure --no-tests=error -j$(CTEST_JOBS)
@@ -95,7 +106,7 @@ endef
 .NOTPARALLEL:
 
 .PHONY: all build deps test test-plain test-asan test-tsan demo bench \
-        bench-instr mmo mmo-bench cluster-demo cluster-test \
+        bench-instr mmo mmo-bench cluster-demo cluster-test python \
         install clean format format-check fuzz soak $(DEPS_TARGETS)
 
 all: build
@@ -188,6 +199,33 @@ fuzz: deps-fuzz
 
 soak: deps-soak
 	SOAK_MINUTES="$(SOAK_MINUTES)" bash scripts/soak.sh
+
+# Only the static library is built (pip links _zinx to it): not the
+# tests, examples and benchmarks of make build.
+# --system-site-packages: Debian's own Python packages (setuptools and
+# wheel for the build, gevent, pytest) stay visible in the environment.
+# --no-build-isolation --no-index: pip builds with what is installed and
+# never asks a package index (none is reachable from here). pip builds in
+# bindings/python: what it leaves there is removed before (setuptools
+# would ship files since deleted) and after.
+python: deps-python
+	$(CMAKE) -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=$(BUILD_TYPE) \
+	    -DZINX_SANITIZE= $(CMAKE_ARGS)
+	env -u MAKELEVEL $(CMAKE) --build $(BUILD) -j$(JOBS) --target zinx_static
+	$(PYTHON) -m venv --system-site-packages $(PYTHON_VENV)
+	rm -rf bindings/python/build bindings/python/zinx.egg-info
+	ZINX_BUILD_DIR="$(abspath $(BUILD))" $(PYTHON_VENV)/bin/pip install \
+	    --no-build-isolation --no-index --no-deps --force-reinstall \
+	    --no-cache-dir --quiet bindings/python
+	rm -rf bindings/python/build bindings/python/zinx.egg-info
+	@cd / && "$(abspath $(PYTHON_VENV))/bin/python" -c 'import znet.server, _zinx'
+	@printf '\nThe Python binding is installed in %s.\n' "$(abspath $(PYTHON_VENV))"
+	@printf 'Run a program with it:\n'
+	@printf '    %s/bin/python your_server.py\n' "$(abspath $(PYTHON_VENV))"
+	@printf 'or activate the environment first, then use python3 as usual:\n'
+	@printf '    . %s/bin/activate\n' "$(abspath $(PYTHON_VENV))"
+	@printf '    python3 your_server.py\n'
+	@printf 'It reads conf/zinx.json of the current folder (or $$ZINX_CONFIG_FILE_PATH).\n'
 
 install: build
 	DESTDIR="$(DESTDIR)" $(CMAKE) --install $(BUILD) --prefix "$(PREFIX)"

@@ -18,9 +18,10 @@
 #            (the WebSocket tests' peers), protobuf-compiler and
 #            python3-protobuf (the MMO demo's Python client),
 #            nats-server and prometheus (the scale-out tests' peers),
-#            python3-gevent (the gevent echo peer's framing check). gcc
-#            brings its own sanitizer runtimes (libasan8, libubsan1,
-#            libtsan2, through libgcc-12-dev).
+#            python (the Python binding's build) with python3-pytest and
+#            python3-gevent (its tests, tests/python, and the gevent echo
+#            peer's framing check). gcc brings its own sanitizer runtimes
+#            (libasan8, libubsan1, libtsan2, through libgcc-12-dev).
 #   instr    make bench-instr: build, and valgrind (callgrind counts the
 #            instructions)
 #   fuzz     make fuzz: clang and its libFuzzer runtime (libclang-rt-14-dev,
@@ -31,12 +32,15 @@
 #   cluster  make cluster-demo: build, and the demo's peers nats-server
 #            and haproxy
 #   format   make format, make format-check: clang-format
+#   python   make python: build, and Debian's python3 headers,
+#            setuptools, wheel, pip and venv (pip builds the binding with
+#            them into a virtual environment; nothing is downloaded)
 #   peers    the benchmark's optional peers (libuv, libevent, Go);
 #            scripts/bench.sh asks for them and skips what is missing
 #   all      every profile above
-#   bench    make bench: build, and python3-gevent (the gevent echo
-#            server scripts/bench-python.sh measures Python handlers
-#            against)
+#   bench    make bench: python (the binding's build), and python3-gevent
+#            (the gevent echo server scripts/bench-python.sh measures
+#            Python handlers against)
 #   demo is a name for build, bench-instr for instr,
 #   format-check for format.
 #
@@ -47,7 +51,7 @@ set -euo pipefail
 
 usage() {
     echo "usage: $0 [--check]" \
-        "[build|test|instr|fuzz|soak|cluster|format|peers|all]..." >&2
+        "[build|test|instr|fuzz|soak|cluster|format|peers|python|all]..." >&2
     exit 2
 }
 
@@ -60,8 +64,9 @@ profile_packages() {
     build | demo) printf '%s\n' "${cc_pkgs[@]}" "${cmake_pkgs[@]}" \
         libcmocka-dev libprotobuf-c-dev protobuf-c-compiler libnats-dev ;;
     bench)
-        profile_packages build
-        # scripts/bench-python.sh's baseline: the gevent echo server.
+        # scripts/bench-python.sh: the Python binding's build, and its
+        # baseline, the gevent echo server.
+        profile_packages python
         echo python3-gevent
         ;;
     test)
@@ -81,8 +86,15 @@ profile_packages() {
         # Scale-out's real peers: the NATS server the cluster tests join,
         # and Prometheus, which scrapes /metrics in its test.
         printf '%s\n' nats-server prometheus
-        # The gevent echo peer's framing check (bench_gevent_echo_*).
-        echo python3-gevent
+        # The Python binding's tests (tests/python): pytest runs them,
+        # and gevent is the port's runtime that the benchmark compares.
+        profile_packages python
+        printf '%s\n' python3-pytest python3-gevent
+        ;;
+    python)
+        profile_packages build
+        printf '%s\n' python3 python3-dev python3-setuptools python3-wheel \
+            python3-pip python3-venv
         ;;
     cluster | cluster-demo)
         profile_packages build

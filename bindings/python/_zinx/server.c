@@ -381,8 +381,14 @@ static PyObject *set_sigterm(PyObject *handler)
                                                          SIGTERM, handler)
                                    : NULL;
     Py_XDECREF(signal);
-    if (old == NULL)
+    if (old == NULL) {
+        /* signal.signal is Python code: a Ctrl-C may surface inside it.
+           That is a request to stop, kept by raising it again. */
+        int interrupted = PyErr_ExceptionMatches(PyExc_KeyboardInterrupt);
         PyErr_Clear();
+        if (interrupted)
+            PyErr_SetInterrupt();
+    }
     return old;
 }
 
@@ -397,6 +403,20 @@ static PyObject *sigterm_as_interrupt(void)
     Py_XDECREF(h);
     PyErr_Clear();
     return old;
+}
+
+/* Puts back the SIGTERM handler sigterm_as_interrupt() replaced (and
+   drops the reference to it). An exception already set (a failed start)
+   stays set: the call into Python runs with it put aside. */
+static void restore_sigterm(PyObject *old)
+{
+    if (old == NULL)
+        return;
+    PyObject *type, *value, *tb;
+    PyErr_Fetch(&type, &value, &tb);
+    Py_XDECREF(set_sigterm(old));
+    Py_DECREF(old);
+    PyErr_Restore(type, value, tb);
 }
 
 /*
@@ -436,20 +456,27 @@ static PyObject *server_serve(pz_server_obj_t *self, PyObject *unused)
                                       : "Serve: not from a handler or hook");
         return NULL;
     }
+    /* SIGTERM is mapped before the server accepts anything: a client's
+       handler may run at once, and a SIGTERM it leads to must not find
+       the default action (death) still in place. */
+    PyObject *old_term = sigterm_as_interrupt();
     if (!self->running) {
         PyObject *started = server_start(self, NULL);
-        if (started == NULL)
+        if (started == NULL) {
+            restore_sigterm(old_term);
             return NULL;
+        }
         Py_DECREF(started);
     }
     pz_waiter_t w = {.srv = self->srv};
     pthread_t tid;
     int rc = start_waiter(&w, &tid);
-    if (rc != 0)
+    if (rc != 0) {
+        restore_sigterm(old_term);
         return pz_raise(rc, "Serve");
+    }
     self->serving = 1;
     Py_INCREF(self);
-    PyObject *old_term = sigterm_as_interrupt();
     PyObject *exc[3] = {NULL, NULL, NULL};
     watch_signals(self, &w, exc);
     PyThreadState *ts = PyEval_SaveThread();
@@ -457,10 +484,7 @@ static PyObject *server_serve(pz_server_obj_t *self, PyObject *unused)
     close(w.done_fd);
     close_dialers(self);
     PyEval_RestoreThread(ts);
-    if (old_term != NULL) {
-        Py_XDECREF(set_sigterm(old_term));
-        Py_DECREF(old_term);
-    }
+    restore_sigterm(old_term);
     self->serving = 0;
     mark_stopped(self);
     Py_DECREF(self);
