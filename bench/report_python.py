@@ -19,6 +19,7 @@ from collections import defaultdict
 # (numerator, denominator) server pairs; a pair is shown when both ran.
 RATIOS = [
     ("py-w0", "gevent"),
+    ("c-w0", "gevent"),  # the ceiling: what a C handler gets in that row
     ("py-w10", "gevent"),
     ("c-w0", "py-w0"),
     ("c-w10", "py-w10"),
