@@ -441,7 +441,10 @@ static void run_close_now_queued(uint32_t pool)
             break;
     }
     size_t queued = zinx__conn_unsent(c);
+    assert_true(zinx_conn_can_send(c));
     TF_ASSERT_RC(zinx_conn_close_now(c), 0);
+    assert_false(zinx_conn_can_send(c)); /* at once, before the I/O thread */
+    assert_false(zinx_conn_can_send(NULL));
     assert_int_equal(tf_wait_stat(ts->srv, TF_STAT(closed), 1, tf_ms(T_IO)), 1);
     assert_int_equal(zinx_server_broadcast(ts->srv, ID_CAST, "x", 1), 0);
     TF_ASSERT_RC(zinx_conn_send_msg(c, ID_SEND, "x", 1), ZINX_ECLOSED);
@@ -501,6 +504,7 @@ static void run_close_queued(uint32_t pool)
         assert_memory_equal(buf, msg, len);
     }
     TF_ASSERT_RC(tc_expect_eof(fd, tf_ms(T_IO)), 0);
+    assert_false(zinx_conn_can_send(c)); /* finished before its EOF */
     zinx_conn_unref(c);
     tc_close(fd);
     tf_server_free(ts);

@@ -113,6 +113,17 @@ int zinx_conn_send_msg(zinx_conn_t *conn, uint32_t id, const void *data,
                        uint32_t len);
 
 /*
+ * Nonzero while zinx_conn_send_msg() would take a message on the
+ * connection's state: open, or draining after a graceful close (whose
+ * replies still go out); 0 after zinx_conn_close_now() or once it has
+ * finished, and for NULL. Size and output limits are not looked at. For
+ * code that sends later on behalf of now (a language binding queueing a
+ * handler's sends) and wants to refuse at once what would be refused
+ * then; the state can change right after the call. Thread: any.
+ */
+int zinx_conn_can_send(const zinx_conn_t *conn);
+
+/*
  * Why the connection ended: 0 while it is open and after an orderly end
  * (a close call, the peer's EOF, a server stop), else the ZINX_E* code of
  * what cut it: ZINX_EMSGSIZE (a frame above MaxPacketSize), ZINX_ETIMEDOUT

@@ -320,6 +320,18 @@ static int stage(zinx_conn_t *c, uint32_t id, const void *data, uint32_t len,
     return 0;
 }
 
+/* After close_now nothing more may leave, even before the I/O thread
+   has acted on it; a graceful close still lets replies out. */
+static inline bool refuses_sends(const zinx_conn_t *c)
+{
+    return atomic_load(&c->finished) || atomic_load(&c->close_req) == CLOSE_NOW;
+}
+
+int zinx_conn_can_send(const zinx_conn_t *c)
+{
+    return c != NULL && !refuses_sends(c);
+}
+
 int zinx_conn_send_msg(zinx_conn_t *c, uint32_t id, const void *data,
                        uint32_t len)
 {
@@ -327,9 +339,7 @@ int zinx_conn_send_msg(zinx_conn_t *c, uint32_t id, const void *data,
         return ZINX_EINVAL;
     if (len > c->max_packet_size)
         return ZINX_EMSGSIZE;
-    /* After close_now nothing more may leave, even before the I/O thread
-       has acted on it; a graceful close still lets replies out. */
-    if (atomic_load(&c->finished) || atomic_load(&c->close_req) == CLOSE_NOW)
+    if (refuses_sends(c))
         return ZINX_ECLOSED;
     size_t frame = zinx__codec_frame_len(c->codec, len);
     bool here = zinx__loop_is_self(c->loop);

@@ -104,6 +104,10 @@ static PyObject *conn_send(pz_conn_obj_t *self, PyObject *args)
                      data.len, self->max_packet);
         goto out;
     }
+    if (!zinx_conn_can_send(self->conn)) {
+        pz_raise(ZINX_ECLOSED, "SendMsg");
+        goto out;
+    }
     int queued =
         pz_call_queue_send(self->conn, id, data.buf, (uint32_t)data.len);
     if (queued < 0)
@@ -237,8 +241,7 @@ static PyMethodDef conn_methods[] = {
      "SendMsg(msg_id, data): frames data (bytes-like, copied) as message "
      "msg_id and sends it. Inside a handler or hook the send is carried out "
      "when the call returns, in order; raises ValueError above "
-     "MaxPacketSize, ConnectionError once the connection ended (outside "
-     "handlers)."},
+     "MaxPacketSize, ConnectionError once the connection ended."},
     {"SendBuffMsg", (PyCFunction)conn_send, METH_VARARGS,
      "The same as SendMsg (every send is buffered here)."},
     {"Stop", (PyCFunction)conn_stop, METH_NOARGS,
