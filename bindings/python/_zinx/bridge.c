@@ -37,6 +37,7 @@ struct pz_call {
     int depth;            /* nested begins on this thread */
     int pinned;           /* this thread keeps a Python thread state */
     PyThreadState *ts;    /* that state, once pinned */
+    PyObject *spare;      /* see pz_call_take_spare() */
     PyGILState_STATE gil; /* of the outermost begin */
     unsigned char *ops;   /* inline_buf, or a larger heap block */
     size_t len;
@@ -63,6 +64,7 @@ static void unpin(void *arg)
     if (c->ts == NULL || !Py_IsInitialized() || _Py_IsFinalizing())
         return; /* the interpreter is gone or going: nothing to give */
     PyEval_RestoreThread(c->ts);
+    Py_CLEAR(c->spare);
     PyThreadState_Clear(c->ts);
     PyThreadState_DeleteCurrent(); /* and the GIL with it */
     c->ts = NULL;
@@ -95,6 +97,21 @@ pz_call_t *pz_call_begin(void)
     c->len = 0;
     c->cap = sizeof(c->inline_buf);
     return c;
+}
+
+PyObject *pz_call_take_spare(void)
+{
+    PyObject *obj = tl_call.spare;
+    tl_call.spare = NULL;
+    return obj;
+}
+
+void pz_call_put_spare(PyObject *obj)
+{
+    if (tl_call.spare == NULL && tl_call.pinned)
+        tl_call.spare = obj;
+    else
+        Py_DECREF(obj);
 }
 
 int pz_in_library_call(void)

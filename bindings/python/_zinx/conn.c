@@ -10,6 +10,7 @@
  */
 #include "pyzinx.h" /* Python.h first, as Python asks */
 
+#include <limits.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -26,8 +27,31 @@ void pz_release_value(void *value)
     PyGILState_Release(s);
 }
 
+/*
+ * The connection's user data (zinx_conn_data) points at its Connection
+ * object while the property keeps it: a pointer read per message instead
+ * of a property lookup by name. The binding owns the user data of the
+ * connections of its servers (Python code cannot reach it). It is read
+ * and written with the GIL held only, which is all the synchronisation it
+ * needs; it is cleared before the property's reference is dropped.
+ */
+static void release_wrapper(void *value)
+{
+    if (_Py_IsFinalizing())
+        return; /* too late to run Python code: let it go with the process */
+    PyGILState_STATE s = PyGILState_Ensure();
+    pz_conn_obj_t *self = value;
+    if (zinx_conn_data(self->conn) == self)
+        zinx_conn_set_data(self->conn, NULL);
+    Py_DECREF(self);
+    PyGILState_Release(s);
+}
+
 PyObject *pz_conn_wrap(zinx_conn_t *conn, uint32_t max_packet)
 {
+    PyObject *known = zinx_conn_data(conn);
+    if (known != NULL)
+        return Py_NewRef(known);
     void *kept;
     if (zinx_conn_get_property(conn, WRAP_KEY, &kept) == 0)
         return Py_NewRef((PyObject *)kept);
@@ -40,8 +64,10 @@ PyObject *pz_conn_wrap(zinx_conn_t *conn, uint32_t max_packet)
     /* Kept while the connection lives; once its properties are released
        (it ended) the object is simply not kept. */
     Py_INCREF(self);
-    if (zinx_conn_set_property(conn, WRAP_KEY, self, pz_release_value) != 0)
+    if (zinx_conn_set_property(conn, WRAP_KEY, self, release_wrapper) != 0)
         Py_DECREF(self);
+    else
+        zinx_conn_set_data(conn, self);
     return (PyObject *)self;
 }
 
@@ -67,8 +93,8 @@ static PyObject *conn_get_id(pz_conn_obj_t *self, PyObject *unused)
 /* A message ID from Python: 0 .. 2^32 - 1. Returns 0 or -1. */
 static int parse_msg_id(PyObject *o, uint32_t *id)
 {
-    unsigned long long v = PyLong_AsUnsignedLongLong(o);
-    if (PyErr_Occurred() || v > UINT32_MAX) {
+    unsigned long v = PyLong_Check(o) ? PyLong_AsUnsignedLong(o) : ULONG_MAX;
+    if (v > UINT32_MAX) {
         PyErr_Clear();
         PyErr_SetString(PyExc_ValueError,
                         "a message ID is an int from 0 to 4294967295");
@@ -78,42 +104,56 @@ static int parse_msg_id(PyObject *o, uint32_t *id)
     return 0;
 }
 
-static PyObject *send_now(pz_conn_obj_t *self, uint32_t id, Py_buffer *data)
+static PyObject *send_now(pz_conn_obj_t *self, uint32_t id, const void *data,
+                          uint32_t len)
 {
     PyThreadState *ts = PyEval_SaveThread();
-    int rc = zinx_conn_send_msg(self->conn, id, data->buf, (uint32_t)data->len);
+    int rc = zinx_conn_send_msg(self->conn, id, data, len);
     PyEval_RestoreThread(ts);
     if (rc != 0)
         return pz_raise(rc, "SendMsg");
     Py_RETURN_NONE;
 }
 
-static PyObject *conn_send(pz_conn_obj_t *self, PyObject *args)
+/* Sends (or queues) data[0..len) after the checks that can be made now. */
+static PyObject *send_checked(pz_conn_obj_t *self, uint32_t id,
+                              const void *data, Py_ssize_t len)
 {
-    PyObject *id_obj;
-    Py_buffer data;
-    if (!PyArg_ParseTuple(args, "Oy*:SendMsg", &id_obj, &data))
-        return NULL;
-    uint32_t id;
-    PyObject *result = NULL;
-    if (parse_msg_id(id_obj, &id) != 0)
-        goto out;
-    if ((uint64_t)data.len > self->max_packet) {
+    if ((uint64_t)len > self->max_packet) {
         PyErr_Format(PyExc_ValueError,
-                     "SendMsg: %zd bytes is more than MaxPacketSize (%u)",
-                     data.len, self->max_packet);
-        goto out;
+                     "SendMsg: %zd bytes is more than MaxPacketSize (%u)", len,
+                     self->max_packet);
+        return NULL;
     }
-    if (!zinx_conn_can_send(self->conn)) {
-        pz_raise(ZINX_ECLOSED, "SendMsg");
-        goto out;
-    }
-    int queued =
-        pz_call_queue_send(self->conn, id, data.buf, (uint32_t)data.len);
+    if (!zinx_conn_can_send(self->conn))
+        return pz_raise(ZINX_ECLOSED, "SendMsg");
+    int queued = pz_call_queue_send(self->conn, id, data, (uint32_t)len);
     if (queued < 0)
-        goto out;
-    result = queued ? Py_NewRef(Py_None) : send_now(self, id, &data);
-out:
+        return NULL;
+    return queued ? Py_NewRef(Py_None)
+                  : send_now(self, id, data, (uint32_t)len);
+}
+
+/* SendMsg(msg_id, data): a fast call, and bytes read in place; any other
+   bytes-like object through the buffer protocol. */
+static PyObject *conn_send(pz_conn_obj_t *self, PyObject *const *args,
+                           Py_ssize_t nargs)
+{
+    if (nargs != 2) {
+        PyErr_SetString(PyExc_TypeError,
+                        "SendMsg takes a message ID and the data");
+        return NULL;
+    }
+    uint32_t id;
+    if (parse_msg_id(args[0], &id) != 0)
+        return NULL;
+    if (PyBytes_CheckExact(args[1]))
+        return send_checked(self, id, PyBytes_AS_STRING(args[1]),
+                            PyBytes_GET_SIZE(args[1]));
+    Py_buffer data;
+    if (PyObject_GetBuffer(args[1], &data, PyBUF_SIMPLE) != 0)
+        return NULL;
+    PyObject *result = send_checked(self, id, data.buf, data.len);
     PyBuffer_Release(&data);
     return result;
 }
@@ -237,12 +277,12 @@ static PyObject *conn_remote_addr_string(pz_conn_obj_t *self, PyObject *unused)
 static PyMethodDef conn_methods[] = {
     {"GetConnID", (PyCFunction)conn_get_id, METH_NOARGS,
      "The connection's ID, unique within its server."},
-    {"SendMsg", (PyCFunction)conn_send, METH_VARARGS,
+    {"SendMsg", (PyCFunction)(void (*)(void))conn_send, METH_FASTCALL,
      "SendMsg(msg_id, data): frames data (bytes-like, copied) as message "
      "msg_id and sends it. Inside a handler or hook the send is carried out "
      "when the call returns, in order; raises ValueError above "
      "MaxPacketSize, ConnectionError once the connection ended."},
-    {"SendBuffMsg", (PyCFunction)conn_send, METH_VARARGS,
+    {"SendBuffMsg", (PyCFunction)(void (*)(void))conn_send, METH_FASTCALL,
      "The same as SendMsg (every send is buffered here)."},
     {"Stop", (PyCFunction)conn_stop, METH_NOARGS,
      "Closes gracefully: replies already sent are flushed first. "

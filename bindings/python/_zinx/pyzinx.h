@@ -100,7 +100,8 @@ typedef struct {
 
 extern PyTypeObject pz_request_type;
 
-/* A Request for req, valid until pz_request_end(). GIL held. */
+/* A Request for req (a new reference), valid until pz_request_end(),
+   which also drops that reference. GIL held. */
 pz_request_obj_t *pz_request_new(zinx_request_t *req, uint32_t max_packet);
 void pz_request_end(pz_request_obj_t *r);
 
@@ -124,6 +125,15 @@ void pz_call_end(pz_call_t *call);
 int pz_call_queue_send(zinx_conn_t *conn, uint32_t id, const void *data,
                        uint32_t len);
 int pz_call_queue_close(zinx_conn_t *conn);
+
+/*
+ * One spare object per thread, for reuse by the next call on the same
+ * thread (a Request nobody kept). take returns it (a reference) or NULL;
+ * put keeps obj's reference, or drops it when the slot is full. Only
+ * inside a call; the spare is dropped when the thread ends.
+ */
+PyObject *pz_call_take_spare(void);
+void pz_call_put_spare(PyObject *obj);
 
 /* Whether this thread is inside a call from the library (a handler or a
    hook of some server). */

@@ -10,7 +10,11 @@
 
 pz_request_obj_t *pz_request_new(zinx_request_t *req, uint32_t max_packet)
 {
-    pz_request_obj_t *r = PyObject_New(pz_request_obj_t, &pz_request_type);
+    /* The thread's last Request, when nobody kept it: one allocation
+       less per message. */
+    pz_request_obj_t *r = (pz_request_obj_t *)pz_call_take_spare();
+    if (r == NULL)
+        r = PyObject_New(pz_request_obj_t, &pz_request_type);
     if (r == NULL)
         return NULL;
     r->req = req;
@@ -25,6 +29,13 @@ pz_request_obj_t *pz_request_new(zinx_request_t *req, uint32_t max_packet)
 void pz_request_end(pz_request_obj_t *r)
 {
     r->req = NULL;
+    if (Py_REFCNT(r) != 1) { /* kept by the program: stays as it is */
+        Py_DECREF(r);
+        return;
+    }
+    Py_CLEAR(r->conn);
+    Py_CLEAR(r->data);
+    pz_call_put_spare((PyObject *)r);
 }
 
 static void request_dealloc(pz_request_obj_t *self)

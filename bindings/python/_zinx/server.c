@@ -75,7 +75,6 @@ static void route_run(zinx_request_t *req, void *udata)
         Py_DECREF(res);
     }
     pz_request_end(q);
-    Py_DECREF(q);
     pz_call_end(call);
 }
 
