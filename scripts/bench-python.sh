@@ -79,11 +79,6 @@ workdir=$(mktemp -d "${TMPDIR:-/tmp}/zinx-bench-python.XXXXXX")
 server_pid=
 starts=0
 
-stop_server() {
-    [ -n "$server_pid" ] || return 0
-    stop_process "$server_pid" || true
-    server_pid=
-}
 cleanup() {
     stop_server
     rm -rf "$workdir"
@@ -175,32 +170,8 @@ server_cmd() {
     return 0
 }
 
-servers=()
-for s in ${SERVERS:-c-w0 c-w10 py-w0 py-w10 gevent}; do
-    if [ -n "$(server_cmd "$s")" ]; then
-        servers+=("$s")
-    else
-        say "server $s is not available; skipped"
-    fi
-done
-[ "${#servers[@]}" -gt 0 ] || {
-    say "FAILED: no server to run"
-    exit 1
-}
+select_servers c-w0 c-w10 py-w0 py-w10 gevent
 
-start_server() {
-    starts=$((starts + 1))
-    local out=$workdir/server.$starts.out
-    : >"$out"
-    # shellcheck disable=SC2046
-    "${srv_pin[@]}" $(server_cmd "$1") >"$out" 2>"$workdir/server.err" &
-    server_pid=$!
-    wait_listening "$out" "$server_pid" 0.02 && return 0
-    say "server $1 did not start:"
-    tail -5 "$workdir/server.err" >&2
-    stop_server
-    return 1
-}
 
 # ------------------------------------------------------------ runs
 

@@ -140,12 +140,6 @@ workdir=$(mktemp -d "${TMPDIR:-/tmp}/zinx-bench.XXXXXX")
 server_pid=
 starts=0
 
-stop_server() {
-    [ -n "$server_pid" ] || return 0
-    stop_process "$server_pid" || true
-    server_pid=
-}
-
 cleanup() {
     stop_server
     rm -rf "$workdir"
@@ -209,35 +203,8 @@ server_cmd() {
 }
 
 all_servers="zinx-w0 zinx-w10 zinx-bind zinx-dyn zinx-uring epoll libuv libevent go"
-servers=()
-for s in ${SERVERS:-$all_servers}; do
-    if [ -n "$(server_cmd "$s")" ]; then
-        servers+=("$s")
-    else
-        say "server $s is not available (not built); skipped"
-    fi
-done
-[ "${#servers[@]}" -gt 0 ] || {
-    say "FAILED: no server to run"
-    exit 1
-}
+select_servers $all_servers
 
-# Starts server $1 pinned; sets server_pid and server_port.
-start_server() {
-    # A new file each time: the shell creates it in the background child,
-    # so an old file could still show the previous server's port.
-    starts=$((starts + 1))
-    local out=$workdir/server.$starts.out
-    : >"$out"
-    # shellcheck disable=SC2046
-    "${srv_pin[@]}" $(server_cmd "$1") >"$out" 2>"$workdir/server.err" &
-    server_pid=$!
-    wait_listening "$out" "$server_pid" 0.02 && return 0
-    say "server $1 did not start:"
-    cat "$workdir/server.err" >&2
-    stop_server
-    return 1
-}
 
 # Extracts a number from a flat JSON object: json_num KEY < json
 json_num() {

@@ -1,6 +1,12 @@
 # shellcheck shell=bash
-# Sourced by scripts/bench.sh and scripts/bench-instr.sh: starting and
-# stopping the server a benchmark measures.
+# Sourced by scripts/bench.sh, scripts/bench-python.sh and
+# scripts/bench-instr.sh: starting and stopping the server a benchmark
+# measures.
+#
+# The last three functions need from the sourcing script: say (prints a
+# line), server_cmd NAME (the command line of server NAME, or nothing
+# when it is not available), the array srv_pin (the pinning prefix),
+# workdir, and the variables starts and server_pid (both start empty/0).
 #
 # wait_listening OUTFILE PID INTERVAL: waits (up to STARTUP_TIMEOUT
 # seconds) for the server PID to print "listening on HOST:PORT" to
@@ -38,4 +44,49 @@ stop_process() {
     fi
     wait "$pid" 2>/dev/null || rc=$?
     return "$rc"
+}
+
+# select_servers NAME...: the servers of SERVERS (a list of names; the
+# arguments when SERVERS is unset) that server_cmd can run, into the
+# array `servers`; says which were skipped, and exits 1 when none is left.
+select_servers() {
+    servers=()
+    local s
+    for s in ${SERVERS:-$*}; do
+        if [ -n "$(server_cmd "$s")" ]; then
+            servers+=("$s")
+        else
+            say "server $s is not available (not built); skipped"
+        fi
+    done
+    [ "${#servers[@]}" -gt 0 ] || {
+        say "FAILED: no server to run"
+        exit 1
+    }
+}
+
+# stop_server: stops the server start_server started, if any.
+stop_server() {
+    [ -n "$server_pid" ] || return 0
+    stop_process "$server_pid" || true
+    server_pid=
+}
+
+# start_server NAME: starts server NAME pinned and waits until it
+# listens; sets server_pid and server_port. Returns 1 (with the end of its
+# error output) when it did not start.
+start_server() {
+    # A new file each time: the shell creates it in the background child,
+    # so an old file could still show the previous server's port.
+    starts=$((starts + 1))
+    local out=$workdir/server.$starts.out
+    : >"$out"
+    # shellcheck disable=SC2046
+    "${srv_pin[@]}" $(server_cmd "$1") >"$out" 2>"$workdir/server.err" &
+    server_pid=$!
+    wait_listening "$out" "$server_pid" 0.02 && return 0
+    say "server $1 did not start:"
+    tail -20 "$workdir/server.err" >&2
+    stop_server
+    return 1
 }
