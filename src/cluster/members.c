@@ -152,9 +152,13 @@ static void clash(zinx__cluster_t *cl, const zinx__wire_msg_t *m)
     if (m->instance == cl->clash_with)
         return; /* counted and logged once per other start */
     cl->clash_with = m->instance;
-    zinx__cl_count(&cl->st.clashes, 1);
     bool later = cl->start_ms > m->value ||
                  (cl->start_ms == m->value && cl->instance > m->instance);
+    /* Leave first, then count: whoever reads the count mostly finds the
+       outcome too (the counters are no atomic snapshot). */
+    if (later && atomic_exchange(&cl->member, 0) == 1)
+        zinx__link_unsubscribe(cl);
+    zinx__cl_count(&cl->st.clashes, 1);
     zinx__log(s, ZINX_LOG_ERROR,
               "cluster %s: another live node has number %u (instance "
               "%016llx, started %llu ms after the epoch)%s",
@@ -162,8 +166,6 @@ static void clash(zinx__cluster_t *cl, const zinx__wire_msg_t *m)
               (unsigned long long)m->value,
               later ? "; this node started later and leaves the cluster"
                     : "; it started later and should leave");
-    if (later && atomic_exchange(&cl->member, 0) == 1)
-        zinx__link_unsubscribe(cl);
 }
 
 zinx__peer_t *zinx__members_heard(zinx__cluster_t *cl,
