@@ -52,21 +52,24 @@ static zinx__cluster_t *cluster_of(zinx_server_t *s)
     return cl;
 }
 
-static int setup_check(const zinx_server_t *s)
+/* The cluster state of a server not yet started, for a registration:
+ *out on 0, else ZINX_EINVAL, ZINX_ESTATE (started) or ZINX_ENOMEM. */
+static int setup_cluster(zinx_server_t *s, zinx__cluster_t **out)
 {
     if (s == NULL)
         return ZINX_EINVAL;
-    return zinx__server_is_new(s) ? 0 : ZINX_ESTATE;
+    if (!zinx__server_is_new(s))
+        return ZINX_ESTATE;
+    *out = cluster_of(s);
+    return *out != NULL ? 0 : ZINX_ENOMEM;
 }
 
 int zinx_cluster_on_node(zinx_server_t *s, zinx_cluster_node_fn fn, void *udata)
 {
-    int rc = setup_check(s);
+    zinx__cluster_t *cl;
+    int rc = setup_cluster(s, &cl);
     if (rc != 0)
         return rc;
-    zinx__cluster_t *cl = cluster_of(s);
-    if (cl == NULL)
-        return ZINX_ENOMEM;
     cl->node_fn = fn;
     cl->node_udata = udata;
     return 0;
@@ -75,12 +78,10 @@ int zinx_cluster_on_node(zinx_server_t *s, zinx_cluster_node_fn fn, void *udata)
 int zinx_cluster_on_remote_conn(zinx_server_t *s, zinx_cluster_conn_fn fn,
                                 void *udata)
 {
-    int rc = setup_check(s);
+    zinx__cluster_t *cl;
+    int rc = setup_cluster(s, &cl);
     if (rc != 0)
         return rc;
-    zinx__cluster_t *cl = cluster_of(s);
-    if (cl == NULL)
-        return ZINX_ENOMEM;
     cl->conn_fn = fn;
     cl->conn_udata = udata;
     return 0;
@@ -92,12 +93,10 @@ int zinx_cluster_subscribe(zinx_server_t *s, const char *topic,
     if (topic == NULL || fn == NULL ||
         !zinx__is_token(topic, ZINX_CLUSTER_TOPIC_MAX))
         return ZINX_EINVAL;
-    int rc = setup_check(s);
+    zinx__cluster_t *cl;
+    int rc = setup_cluster(s, &cl);
     if (rc != 0)
         return rc;
-    zinx__cluster_t *cl = cluster_of(s);
-    if (cl == NULL)
-        return ZINX_ENOMEM;
     for (size_t i = 0; i < cl->ntopics; i++)
         if (strcmp(cl->topics[i].name, topic) == 0)
             return ZINX_EEXIST;
