@@ -75,16 +75,7 @@ say() { printf 'bench-python: %s\n' "$*" >&2; }
 
 # ------------------------------------------------------------ programs
 
-workdir=$(mktemp -d "${TMPDIR:-/tmp}/zinx-bench-python.XXXXXX")
-server_pid=
-starts=0
-
-cleanup() {
-    stop_server
-    rm -rf "$workdir"
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM HUP
+bench_workdir zinx-bench-python
 
 if [ ! -f "$build/CMakeCache.txt" ]; then
     cmake -S . -B "$build" -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null

@@ -136,16 +136,7 @@ else
     pinning="not pinned (fewer than 2 CPUs or no taskset)"
 fi
 
-workdir=$(mktemp -d "${TMPDIR:-/tmp}/zinx-bench.XXXXXX")
-server_pid=
-starts=0
-
-cleanup() {
-    stop_server
-    rm -rf "$workdir"
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM HUP
+bench_workdir zinx-bench
 
 # zinx-echo's two configurations: one I/O thread, handlers inline or on
 # Zinx's default pool of 10 workers. 16 MiB frames fit, and the output

@@ -3,10 +3,10 @@
 # scripts/bench-instr.sh: starting and stopping the server a benchmark
 # measures.
 #
-# The last three functions need from the sourcing script: say (prints a
+# The functions after stop_process need from the sourcing script: say (prints a
 # line), server_cmd NAME (the command line of server NAME, or nothing
 # when it is not available), the array srv_pin (the pinning prefix),
-# workdir, and the variables starts and server_pid (both start empty/0).
+# and workdir, starts and server_pid, which bench_workdir sets up.
 #
 # wait_listening OUTFILE PID INTERVAL: waits (up to STARTUP_TIMEOUT
 # seconds) for the server PID to print "listening on HOST:PORT" to
@@ -44,6 +44,23 @@ stop_process() {
     fi
     wait "$pid" 2>/dev/null || rc=$?
     return "$rc"
+}
+
+# bench_workdir NAME: a fresh work folder ${TMPDIR:-/tmp}/NAME.XXXXXX in
+# `workdir`, no server yet, and traps that stop the server and remove
+# the folder however the script ends.
+bench_workdir() {
+    workdir=$(mktemp -d "${TMPDIR:-/tmp}/$1.XXXXXX")
+    server_pid=
+    starts=0
+    trap bench_cleanup EXIT
+    trap 'exit 130' INT TERM HUP
+}
+
+# shellcheck disable=SC2317 # called by the trap
+bench_cleanup() {
+    stop_server
+    rm -rf "$workdir"
 }
 
 # select_servers NAME...: the servers of SERVERS (a list of names; the
