@@ -1603,6 +1603,48 @@ static void test_dialer_reconnects_after_server_kick(void **state)
     waiter_destroy(&sctx.w);
 }
 
+/* A dialer without reconnect whose connection came up and ended before
+   anyone waited: the wait still reports the connection (closed), as the
+   connect did succeed and the hooks ran; zinx_dialer_conn() has none. */
+static void test_dialer_wait_after_a_short_life(void **state)
+{
+    (void)state;
+    srv_ctx_t sctx;
+    cli_ctx_t cctx;
+    dial_log_t log;
+    srv_ctx_init(&sctx);
+    cli_ctx_init(&cctx);
+    log_init(&log);
+    zinx_server_t *s = echo_server(ZINX_FORMAT_LTV_LE, 0, &sctx);
+    zinx_server_t *e = hello_client(ZINX_FORMAT_LTV_LE, 1, 0, &cctx);
+    zinx_dial_opts_t o = {.on_event = record_event, .udata = &log};
+    zinx_dialer_t *d;
+    assert_int_equal(
+        zinx_server_dial(e, "127.0.0.1", zinx_server_port(s), &o, &d), 0);
+    long up = wait_event(&log, 0, ZINX_DIAL_CONNECTED, T_IO);
+    assert_true(up >= 0);
+    zinx_conn_t *first = zinx_dialer_conn(d);
+    assert_non_null(first);
+    assert_int_equal(zinx_conn_send_msg(first, ID_BYE, NULL, 0), 0);
+    assert_true(wait_event(&log, (size_t)up, ZINX_DIAL_GAVE_UP, T_IO) > up);
+    assert_int_equal(wait_ge(&cctx.w, &cctx.stops, 1, T_IO), 1);
+    assert_null(zinx_dialer_conn(d));
+    zinx_conn_t *c = NULL;
+    assert_int_equal(zinx_dialer_wait(d, T_IO, &c), 0);
+    assert_ptr_equal(c, first);
+    assert_false(zinx_conn_is_open(c));
+    zinx_conn_unref(c);
+    zinx_conn_unref(first);
+    zinx_dialer_close(d);
+    zinx_server_free(e);
+    zinx_server_free(s);
+    assert_int_equal(atomic_load(&cctx.starts), 1);
+    assert_int_equal(atomic_load(&cctx.stops), 1);
+    waiter_destroy(&log.w);
+    waiter_destroy(&cctx.w);
+    waiter_destroy(&sctx.w);
+}
+
 static void test_dialer_gives_up_after_outage(void **state)
 {
     (void)state;
@@ -1900,6 +1942,7 @@ int main(void)
         cmocka_unit_test(test_dialer_max_attempts_gives_up),
         cmocka_unit_test(test_dialer_reconnects_after_server_restart),
         cmocka_unit_test(test_dialer_reconnects_after_server_kick),
+        cmocka_unit_test(test_dialer_wait_after_a_short_life),
         cmocka_unit_test(test_dialer_gives_up_after_outage),
         cmocka_unit_test(test_dialer_close_stops_retrying),
         cmocka_unit_test(test_dialer_close_while_connected),

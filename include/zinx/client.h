@@ -126,7 +126,10 @@ zinx_conn_t *zinx_dialer_conn(zinx_dialer_t *dialer);
  * Waits up to timeout_ms for the dialer to be connected and stores a new
  * reference to the connection in *out (may be NULL). Returns 0,
  * ZINX_ETIMEDOUT, or, once the dialer gave up, the last attempt's error
- * (for example -ECONNREFUSED). Thread: any but the endpoint's own.
+ * (for example -ECONNREFUSED). A dialer without reconnect whose
+ * connection came up and already ended (the peer closed at once) still
+ * returns 0 and that connection, closed: it did connect, and its hooks
+ * ran. Thread: any but the endpoint's own.
  */
 int zinx_dialer_wait(zinx_dialer_t *dialer, uint32_t timeout_ms,
                      zinx_conn_t **out);

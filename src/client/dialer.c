@@ -74,6 +74,10 @@ struct zinx_dialer {
        becomes `conn` when it opens; its end before that is a failed
        attempt. */
     zinx_conn_t *opening;
+    /* Reference to the connection that came up and ended when no other
+       follows it (no reconnect): a waiter that was slower than its whole
+       life still gets it, already closed, rather than an error. */
+    zinx_conn_t *ended;
     bool stopped;   /* closed by the user or the endpoint */
     bool detached;  /* the endpoint stopped: it may be freed */
     bool reporting; /* on_event is running on the loop thread */
@@ -99,6 +103,7 @@ void zinx__dialer_unref(zinx_dialer_t *d)
         return;
     zinx_conn_unref(d->conn);
     zinx_conn_unref(d->opening);
+    zinx_conn_unref(d->ended);
     if (d->has_tls)
         zinx__tls_dial_free(&d->tls);
     zinx__ws_conf_free(d->ws);
@@ -364,9 +369,14 @@ static void conn_lost(zinx_dialer_t *d)
 {
     if (handshake_lost(d))
         return;
+    bool last = !d->active || !d->opts.reconnect;
     pthread_mutex_lock(&d->lock);
     zinx_conn_t *c = d->conn;
     d->conn = NULL;
+    if (last && d->ended == NULL) {
+        d->ended = c;
+        c = NULL;
+    }
     pthread_mutex_unlock(&d->lock);
     zinx_conn_unref(c);
     if (!d->active)
@@ -600,9 +610,10 @@ int zinx_dialer_wait(zinx_dialer_t *d, uint32_t timeout_ms, zinx_conn_t **out)
             zinx__now_ms() >= deadline)
             break;
     }
-    if (d->conn != NULL) {
+    zinx_conn_t *got = d->conn != NULL ? d->conn : d->ended;
+    if (got != NULL && (d->conn != NULL || !d->stopped)) {
         if (out != NULL)
-            *out = zinx_conn_ref(d->conn);
+            *out = zinx_conn_ref(got);
     } else if (d->stopped) {
         rc = ZINX_ECLOSED;
     } else {
