@@ -29,9 +29,11 @@
 #   make mmo-bench      the MMO server's saturation under the bot swarm
 #                       (about 6 minutes): a table into
 #                       examples/mmo/README.md (scripts/mmo-bench.sh)
-#   make bench          run scripts/bench.sh, scripts/bench-ws.sh and
+#   make bench          run scripts/bench.sh, scripts/bench-ws.sh,
 #                       scripts/bench-python.sh (Python handlers against
-#                       gevent and C) against build/
+#                       gevent and C) and scripts/bench-kcp.sh (KCP
+#                       against TCP on a lossy link; root only, else
+#                       skipped) against build/
 #   make bench-instr    callgrind's user-space instructions per echoed
 #                       frame of zinx-echo (w0, w10) and the bare epoll
 #                       peer against bench/instr-budgets.txt; fails when a
@@ -184,7 +186,8 @@ bench: deps-bench build
 	@if [ -f scripts/bench.sh ]; then \
 	    bash scripts/bench.sh $(BUILD) && \
 	    bash scripts/bench-ws.sh $(BUILD) && \
-	    bash scripts/bench-python.sh $(BUILD); \
+	    bash scripts/bench-python.sh $(BUILD) && \
+	    bash scripts/bench-kcp.sh $(BUILD); \
 	else \
 	    echo "make bench: scripts/bench.sh is not there yet"; exit 1; \
 	fi

@@ -26,6 +26,7 @@
 package main
 
 import (
+	"bufio"
 	"encoding/binary"
 	"encoding/json"
 	"errors"
@@ -48,6 +49,7 @@ type options struct {
 	sndwnd, rcvwnd            int
 	ackNoDelay                bool
 	count                     int
+	samples                   string
 }
 
 func parseFlags() options {
@@ -66,6 +68,7 @@ func parseFlags() options {
 	flag.IntVar(&o.rcvwnd, "rcvwnd", 32, "KCP receive window (segments)")
 	flag.BoolVar(&o.ackNoDelay, "acknodelay", false, "KCP: acknowledge at once")
 	flag.IntVar(&o.count, "count", 1000, "datagrams (probe)")
+	flag.StringVar(&o.samples, "samples", "", "append every round trip (us, one a line) to this file")
 	flag.Parse()
 	if o.payload < 8 {
 		o.payload = 8
@@ -246,6 +249,9 @@ func runClient(o options) error {
 		}
 	}
 	sort.Slice(all, func(i, j int) bool { return all[i] < all[j] })
+	if err := appendSamples(o.samples, all); err != nil {
+		return err
+	}
 	r.Frames = len(all)
 	r.FramesPerS = float64(len(all)) / o.duration.Seconds()
 	r.P50, r.P99, r.P999 = percentile(all, 0.50), percentile(all, 0.99), percentile(all, 0.999)
@@ -256,6 +262,27 @@ func runClient(o options) error {
 		return errors.New("some connections failed")
 	}
 	return nil
+}
+
+// appendSamples adds the round trips to path (none: no file), so that a
+// script can pool the frames of several runs before taking percentiles.
+func appendSamples(path string, rtts []int64) error {
+	if path == "" {
+		return nil
+	}
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o644)
+	if err != nil {
+		return err
+	}
+	w := bufio.NewWriter(f)
+	for _, v := range rtts {
+		fmt.Fprintln(w, v/1000)
+	}
+	if err := w.Flush(); err != nil {
+		f.Close()
+		return err
+	}
+	return f.Close()
 }
 
 // ------------------------------------------------------------ servers
