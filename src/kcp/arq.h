@@ -124,9 +124,9 @@ uint32_t zinx__kcp_conv(const zinx__kcp_t *k);
  * estimate, freed send buffer, fast-retransmit counts), data (queued for
  * zinx__kcp_recv in order, duplicates and segments beyond the receive
  * window dropped, an ACK owed for each), window probes. Returns 0, or
- * ZINX_EPROTO when a segment does not parse or names another conv (what
- * came before it in the datagram is kept). Sends nothing itself: ACKs
- * leave with the next flush.
+ * ZINX_EPROTO when a segment does not parse, names another conv or
+ * carries more than mtu - 24 bytes (what came before it in the datagram
+ * is kept). Sends nothing itself: ACKs leave with the next flush.
  */
 int zinx__kcp_input(zinx__kcp_t *k, const uint8_t *p, size_t n, uint32_t now);
 
