@@ -815,6 +815,7 @@ static void test_wrap_sn(void **state)
     assert_int_equal(zinx__kcp_send(pr.a, "z", 1), 1);
     zinx__kcp_flush(pr.a, pr.now);
     assert_true(wire_has_push(&pr.a2b, 84));
+    flow_free(&f);
     pair_close(&pr);
 }
 
@@ -841,6 +842,7 @@ static void test_wrap_ts(void **state)
     assert_true(st.srtt >= 50 && st.srtt <= 200);
     assert_true(st.rto <= 1000);
     assert_true(zinx__kcp_check(pr.a, pr.now) - pr.now <= 10);
+    flow_free(&f);
     pair_close(&pr);
 }
 
