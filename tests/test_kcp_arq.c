@@ -516,6 +516,36 @@ static void test_rto_retransmit(void **state)
     pair_close(&pr);
 }
 
+/* The RTO after one 5 ms sample: 5 + max(interval 10, 4 * 2) = 15,
+   raised to the floor: 30 ms with nodelay, 100 ms without. */
+static uint32_t rto_after_5ms(bool nodelay)
+{
+    zinx__kcp_conf_t conf;
+    zinx__kcp_conf_default(&conf);
+    conf.nodelay = nodelay;
+    pair_t pr;
+    pair_open(&pr, &conf, 7);
+    assert_int_equal(zinx__kcp_send(pr.a, "r", 1), 1);
+    zinx__kcp_flush(pr.a, pr.now);
+    pr.now += 5;
+    unsigned long c = 0;
+    deliver(&pr.a2b, pr.b, pr.now, NULL, NULL, &c, false);
+    zinx__kcp_flush(pr.b, pr.now);
+    deliver(&pr.b2a, pr.a, pr.now, NULL, NULL, &c, false);
+    zinx__kcp_stats_t st;
+    zinx__kcp_get_stats(pr.a, &st);
+    assert_int_equal(st.srtt, 5);
+    pair_close(&pr);
+    return st.rto;
+}
+
+static void test_rto_floor(void **state)
+{
+    (void)state;
+    assert_int_equal(rto_after_5ms(true), 30);
+    assert_int_equal(rto_after_5ms(false), 100);
+}
+
 static void test_fast_retransmit(void **state)
 {
     (void)state;
@@ -923,6 +953,7 @@ int main(void)
         cmocka_unit_test(test_stream_in_order),
         cmocka_unit_test(test_message_mode),
         cmocka_unit_test(test_rto_retransmit),
+        cmocka_unit_test(test_rto_floor),
         cmocka_unit_test(test_fast_retransmit),
         cmocka_unit_test(test_congestion_window),
         cmocka_unit_test(test_window_limits),
