@@ -249,6 +249,7 @@ static void test_junk_makes_nothing(void **state)
     zinx_server_stats(s, &st);
     assert_int_equal(st.accepted, 0);
     assert_int_equal(st.connections, 0);
+    assert_int_equal(tf_wait_stat(s, TF_STAT(kcp_dropped), 5, T_IO), 5);
     /* The first segment of a conversation opens it, and its frame is
        echoed. */
     n = push(buf, 80, 0, ZINX__KCP_CMD_PUSH);
