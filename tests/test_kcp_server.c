@@ -412,6 +412,42 @@ static void test_graceful_stop_delivers(void **state)
     zinx_server_free(s);
 }
 
+/* With KCP's own idle timeout off, the connection's deadlines still close
+   a silent peer: IdleTimeoutMs, and the heartbeat (a peer that neither
+   sends nor acknowledges is dead after HeartbeatMax). */
+static void silent_peer_closed_by(uint32_t idle_ms, uint32_t beat_ms,
+                                  size_t stat)
+{
+    zinx_config_t cfg;
+    kcp_config(&cfg);
+    cfg.kcp_idle_timeout_ms = 0;
+    cfg.idle_timeout_ms = idle_ms;
+    cfg.heartbeat_interval_ms = beat_ms;
+    cfg.heartbeat_max = 1;
+    zinx_server_t *s = kcp_server(&cfg, NULL);
+    int fd = udp_peer();
+    uint8_t buf[64];
+    size_t n = push(buf, 9, 0, ZINX__KCP_CMD_PUSH);
+    send_to(fd, zinx_server_kcp_port(s), buf, n);
+    assert_int_equal(tf_wait_stat(s, TF_STAT(accepted), 1, T_IO), 1);
+    assert_int_equal(tf_wait_stat(s, stat, 1, T_IO), 1);
+    assert_int_equal(tf_wait_stat(s, TF_STAT(closed), 1, T_IO), 1);
+    close(fd);
+    zinx_server_free(s);
+}
+
+static void test_idle_timeout_closes_silent_peer(void **state)
+{
+    (void)state;
+    silent_peer_closed_by((uint32_t)tf_ms(300), 0, TF_STAT(timeouts));
+}
+
+static void test_heartbeat_closes_silent_peer(void **state)
+{
+    (void)state;
+    silent_peer_closed_by(0, 100, TF_STAT(dead_peers));
+}
+
 static void test_config_refuses_fec(void **state)
 {
     (void)state;
@@ -465,6 +501,8 @@ int main(void)
         cmocka_unit_test(test_session_limit_and_silence),
         cmocka_unit_test(test_unacknowledged_peer_hits_the_limits),
         cmocka_unit_test(test_graceful_stop_delivers),
+        cmocka_unit_test(test_idle_timeout_closes_silent_peer),
+        cmocka_unit_test(test_heartbeat_closes_silent_peer),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
