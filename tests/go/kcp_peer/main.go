@@ -33,6 +33,7 @@ import (
 	"os"
 	"os/signal"
 	"sort"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -101,13 +102,15 @@ func readFrame(r io.Reader, max int) (frame, error) {
 
 // ---- server -------------------------------------------------------------
 
-func echo(s *kcp.UDPSession, max int) {
+// echo answers every frame of s with the same frame until s ends; an
+// error other than the end is reported unless the server is closing.
+func echo(s *kcp.UDPSession, max int, closing *atomic.Bool) {
 	defer s.Close()
 	frames := 0
 	for {
 		fr, err := readFrame(s, max)
 		if err != nil {
-			if !errors.Is(err, io.EOF) {
+			if !errors.Is(err, io.EOF) && !closing.Load() {
 				fmt.Fprintf(os.Stderr, "kcp_peer server: conv %d from %s after %d frames: %v\n",
 					s.GetConv(), s.RemoteAddr(), frames, err)
 			}
@@ -139,15 +142,20 @@ func runServer(args []string) int {
 
 	// The test that started the server ends it by closing its stdin (or
 	// by a signal, or by dying: its stdin then closes too).
+	var closing atomic.Bool
+	stop := func() {
+		closing.Store(true)
+		l.Close()
+	}
 	go func() {
 		io.Copy(io.Discard, os.Stdin)
-		l.Close()
+		stop()
 	}()
 	go func() {
 		sig := make(chan os.Signal, 1)
 		signal.Notify(sig, syscall.SIGTERM, syscall.SIGINT)
 		<-sig
-		l.Close()
+		stop()
 	}()
 	for {
 		s, err := l.AcceptKCP()
@@ -155,7 +163,7 @@ func runServer(args []string) int {
 			return 0
 		}
 		sf.apply(s)
-		go echo(s, *max)
+		go echo(s, *max, &closing)
 	}
 }
 
