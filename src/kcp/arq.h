@@ -105,8 +105,7 @@ void zinx__kcp_conf_default(zinx__kcp_conf_t *conf);
 
 /* Sends one datagram (len <= mtu). It may be dropped; p is valid only
    during the call. */
-typedef void (*zinx__kcp_output_fn)(void *udata, const uint8_t *p,
-                                    size_t len);
+typedef void (*zinx__kcp_output_fn)(void *udata, const uint8_t *p, size_t len);
 
 typedef struct zinx__kcp zinx__kcp_t;
 
@@ -124,21 +123,22 @@ uint32_t zinx__kcp_conv(const zinx__kcp_t *k);
  * estimate, freed send buffer, fast-retransmit counts), data (queued for
  * zinx__kcp_recv in order, duplicates and segments beyond the receive
  * window dropped, an ACK owed for each), window probes. Returns 0, or
- * ZINX_EPROTO when a segment does not parse or names another conv (what
- * came before it in the datagram is kept). Sends nothing itself: ACKs
- * leave with the next flush.
+ * ZINX_EPROTO when a segment does not parse, names another conv or
+ * carries more than mtu - 24 bytes (what came before it in the datagram
+ * is kept). Sends nothing itself: ACKs leave with the next flush.
  */
 int zinx__kcp_input(zinx__kcp_t *k, const uint8_t *p, size_t n, uint32_t now);
 
 /*
  * Queues bytes to send: returns how many it took (fewer than len, or
  * ZINX_EAGAIN for none, once the segments waiting to be sent or
- * acknowledged reach the send window: that is the back-pressure), or
- * ZINX_EINVAL for len 0. In stream mode the bytes join the last queued
- * segment while it has room; in message mode one call is one message of
- * at most min(rcv_wnd, 128) fragments of mtu - 24 bytes, so a longer
- * one is cut there (the rest is left to the next call, harmless for a
- * byte stream).
+ * acknowledged reach the send window: that is the back-pressure),
+ * ZINX_EINVAL for len 0, or ZINX_ENOMEM when no segment could be had.
+ * In stream mode the bytes join the last queued segment while it has
+ * room; in message mode one call is one message of at most
+ * min(rcv_wnd, 128) fragments of mtu - 24 bytes, so a longer one is cut
+ * there (the rest is left to the next call, harmless for a byte
+ * stream).
  */
 ssize_t zinx__kcp_send(zinx__kcp_t *k, const void *buf, size_t len);
 
@@ -190,16 +190,16 @@ uint32_t zinx__kcp_since_ack(const zinx__kcp_t *k, uint32_t now);
 
 /* Statistics for tests and metrics. */
 typedef struct zinx__kcp_stats {
-    uint64_t segs_sent;        /* PUSH segments sent, first sends */
-    uint64_t retrans_timeout;  /* retransmitted because the RTO expired */
-    uint64_t retrans_fast;     /* retransmitted by fast retransmit */
-    uint64_t segs_received;    /* PUSH segments accepted (new) */
-    uint64_t dup_received;     /* PUSH segments dropped as duplicates */
-    uint64_t beyond_window;    /* PUSH segments dropped beyond the window */
-    uint32_t rto;              /* current retransmission timeout, ms */
-    uint32_t srtt;             /* smoothed RTT, ms */
-    uint32_t rmt_wnd;          /* the peer's last advertised window */
-    uint32_t cwnd;             /* congestion window (snd_wnd when nc) */
+    uint64_t segs_sent;       /* PUSH segments sent, first sends */
+    uint64_t retrans_timeout; /* retransmitted because the RTO expired */
+    uint64_t retrans_fast;    /* retransmitted by fast retransmit */
+    uint64_t segs_received;   /* PUSH segments accepted (new) */
+    uint64_t dup_received;    /* PUSH segments dropped as duplicates */
+    uint64_t beyond_window;   /* PUSH segments dropped beyond the window */
+    uint32_t rto;             /* current retransmission timeout, ms */
+    uint32_t srtt;            /* smoothed RTT, ms */
+    uint32_t rmt_wnd;         /* the peer's last advertised window */
+    uint32_t cwnd;            /* congestion window (snd_wnd when nc) */
 } zinx__kcp_stats_t;
 
 void zinx__kcp_get_stats(const zinx__kcp_t *k, zinx__kcp_stats_t *st);
