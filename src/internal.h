@@ -8,6 +8,7 @@
  *   event/   the reactor: I/O handles, closures, timers; its backends
  *   codec/   frame layouts (tlv, ltv_le) behind one interface
  *   stream/  byte transports (TCP and Unix sockets) behind one interface
+ *   kcp/     KCP: the ARQ, UDP endpoints and the stream over a session
  *   work/    the worker pool: jobs, lanes, reservations
  *   conn/    connections and the shard (the connections of one loop)
  *   server/  the server, listener, connection manager, router, config,
@@ -221,6 +222,12 @@ struct zinx_server {
     uint8_t *tls_alpn;     /* zinx_server_set_tls_alpn's, wire form */
     size_t tls_alpn_len;
     atomic_int ws_port; /* WsPort as bound; 0 until then */
+    /* Mode "kcp": one UDP endpoint per loop (NULL otherwise). */
+    struct zinx__kcp_endpoint **kcp;
+    atomic_int kcp_port; /* KcpPort as bound; 0 until then */
+    /* Sessions the KCP endpoints admitted and still hold: the loops admit
+       side by side, so MaxConn is kept by reserving here first. */
+    atomic_int kcp_sessions;
     /* Numeric address bound (or "unix:PATH"), "" until then; written once
        before start returns. */
     char listen_host[ZINX_CONFIG_HOST_MAX];
@@ -309,6 +316,13 @@ zinx_conn_t *zinx__server_open_conn(zinx_server_t *server, zinx__shard_t *shard,
                                     int fd,
                                     const struct zinx__stack_spec *stack,
                                     int *err);
+struct zinx__kcp_session;
+/* As zinx__server_open_conn, over a KCP session (taken: discarded on
+   failure too), on the loop thread of shard. */
+zinx_conn_t *zinx__server_open_kcp_conn(zinx_server_t *server,
+                                        zinx__shard_t *shard,
+                                        struct zinx__kcp_session *sess,
+                                        int *err);
 /* Loop `here`: an accepted socket becomes a connection of `shard` (NULL:
    the shard its ID picks), adopted now when that shard is here, else
    posted to its own loop. Returns 0 or the error of

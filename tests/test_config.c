@@ -221,19 +221,8 @@ static void set_num(zinx_config_t *cfg, const struct num_field *f, long long v)
 
 /* Zinx keys the library knows of but does not use. */
 static const char *const unused_keys[] = {
-    "KcpPort",
     "Version",
     "RequestPoolMode",
-    "KcpACKNoDelay",
-    "KcpStreamMode",
-    "KcpNoDelay",
-    "KcpInterval",
-    "KcpResend",
-    "KcpNc",
-    "KcpSendWindow",
-    "KcpRecvWindow",
-    "KcpFecDataShards",
-    "KcpFecParityShards",
 };
 
 /* A private temporary directory, so parallel runs never collide. */
@@ -1313,11 +1302,17 @@ static void test_transport_keys(void **state)
     assert_int_equal(cfg.ws_max_message_size, 4096);
     assert_int_equal(zinx_config_validate(&cfg, err, sizeof(err)), 0);
 
-    /* KCP is Zinx's third mode; until it is served, it is refused. */
+    /* KCP is Zinx's third mode, on its own port. */
     zinx_config_default(&cfg);
-    assert_int_equal(load_text(&cfg, "{\"Mode\": \"kcp\"}", err, &w),
+    assert_int_equal(load_text(&cfg, "{\"Mode\": \"kcp\"}", err, &w), 0);
+    assert_int_equal(cfg.mode, ZINX_MODE_KCP);
+    assert_int_equal(zinx_config_validate(&cfg, err, sizeof(err)), 0);
+    /* A misspelt Mode is still refused, with the names it may take. */
+    zinx_config_default(&cfg);
+    assert_int_equal(load_text(&cfg, "{\"Mode\": \"kcpp\"}", err, &w),
                      ZINX_ECONFIG);
     assert_contains(err, "Mode");
+    assert_contains(err, "kcp");
     assert_int_equal(load_text(&cfg, "{\"ProxyProtocol\": \"v3\"}", err, &w),
                      ZINX_ECONFIG);
     assert_contains(err, "off, v1, v2 or either");
@@ -1333,6 +1328,10 @@ static void test_transport_keys(void **state)
         {"{\"Mode\": \"\", \"TCPPort\": 7000, \"WsPort\": 7000}",
          "TCPPort and WsPort are both 7000"},
         {"{\"Mode\": \"\", \"Host\": \"unix:/tmp/z.sock\"}", "needs two ports"},
+        {"{\"Mode\": \"kcp\", \"Host\": \"unix:/tmp/z.sock\"}",
+         "KCP runs over UDP"},
+        {"{\"KcpFecDataShards\": 10, \"KcpFecParityShards\": 3}",
+         "FEC is not supported"},
         {"{\"ProxyProtocol\": \"v1\"}", "ProxyProtocolFrom is empty"},
         {"{\"ProxyProtocol\": \"v2\", \"ProxyProtocolFrom\": \"::/0\", "
          "\"Host\": \"unix:/tmp/z.sock\"}",
@@ -1445,8 +1444,9 @@ static void test_load_file_warnings(void **state)
         assert_contains(w.text[i], path);
     }
     assert_contains(w.text[0], "unknown key \"PrometheusMetricsEnable\"");
-    assert_contains(w.text[1], "\"KcpStreamMode\" is a Zinx setting");
-    assert_contains(w.text[2], "\"KcpPort\" is a Zinx setting");
+    assert_contains(w.text[1], "\"Version\" is a Zinx setting");
+    assert_contains(w.text[2], "\"RequestPoolMode\" is a Zinx setting");
+    assert_int_equal(cfg.kcp_port, 9001); /* served: no warning */
 }
 
 static void test_load_file_rejections(void **state)

@@ -94,6 +94,14 @@ typedef struct zinx_dial_opts {
        before the upgrade is over wait for it, and a refused upgrade ends
        the connection. NULL: plain TCP. */
     const char *ws_path;
+    /* Nonzero: KCP over UDP (a Zinx server's Mode "kcp", or any kcp-go
+       peer with no encryption and no FEC) with the endpoint's Kcp*
+       settings and a random conversation ID; with neither tls nor
+       ws_path. There is no handshake: the connection is reported
+       connected at once, and a peer that never answers ends it after
+       KcpIdleTimeoutMs (or once a segment went unacknowledged 20
+       times). */
+    int kcp;
 } zinx_dial_opts_t;
 
 /*

@@ -46,7 +46,14 @@
  *      (MetricsAddr), cluster_name (ClusterName), cluster_nats_url
  *      (ClusterNatsUrl), cluster_node (ClusterNode), cluster_heartbeat_ms
  *      (ClusterHeartbeatMs), cluster_dead_after (ClusterDeadAfter),
- *      cluster_max_pending (ClusterMaxPending).
+ *      cluster_max_pending (ClusterMaxPending);
+ *   7: adds KCP: kcp_port (KcpPort), kcp_ack_nodelay (KcpACKNoDelay),
+ *      kcp_stream_mode (KcpStreamMode), kcp_nodelay (KcpNoDelay),
+ *      kcp_interval (KcpInterval), kcp_resend (KcpResend), kcp_nc
+ *      (KcpNc), kcp_send_window (KcpSendWindow), kcp_recv_window
+ *      (KcpRecvWindow), kcp_fec_data_shards (KcpFecDataShards),
+ *      kcp_fec_parity_shards (KcpFecParityShards), kcp_mtu (KcpMtu),
+ *      kcp_idle_timeout_ms (KcpIdleTimeoutMs), and pad_7.
  *
  * Every layout ends exactly at its last member, with no padding after
  * it: otherwise a field added later could fall into bytes an older
@@ -116,6 +123,19 @@
  * | ClusterHeartbeatMs | cluster_heartbeat_ms | 1000          |
  * | ClusterDeadAfter  | cluster_dead_after  | 3               |
  * | ClusterMaxPending | cluster_max_pending | 67108864        |
+ * | KcpPort           | kcp_port            | 9001            |
+ * | KcpACKNoDelay     | kcp_ack_nodelay     | false (0)       |
+ * | KcpStreamMode     | kcp_stream_mode     | true (1)        |
+ * | KcpNoDelay        | kcp_nodelay         | 1               |
+ * | KcpInterval       | kcp_interval        | 10              |
+ * | KcpResend         | kcp_resend          | 2               |
+ * | KcpNc             | kcp_nc              | 1               |
+ * | KcpSendWindow     | kcp_send_window     | 32              |
+ * | KcpRecvWindow     | kcp_recv_window     | 32              |
+ * | KcpFecDataShards  | kcp_fec_data_shards | 0 (only)        |
+ * | KcpFecParityShards | kcp_fec_parity_shards | 0 (only)      |
+ * | KcpMtu            | kcp_mtu             | 1400            |
+ * | KcpIdleTimeoutMs  | kcp_idle_timeout_ms | 30000           |
  *
  * Scale-out (docs/scale-out.md). ReusePort "process" binds the listener
  * with SO_REUSEPORT, so that several processes share the port and the
@@ -199,6 +219,16 @@
  * the whole of a connection's handshakes (PROXY header, TLS, WebSocket
  * upgrade); 0 means none. docs/transports.md says what each guarantees.
  *
+ * Mode "kcp" serves KCP (reliable UDP, as kcp-go speaks it with no
+ * encryption and no FEC) on KcpPort instead, as Zinx does: the same
+ * frames as a byte stream, with Zinx's Kcp* keys on every conversation.
+ * KcpFecDataShards and KcpFecParityShards must be 0: FEC is not
+ * implemented, and a non-zero value is refused rather than ignored, as
+ * a peer using it could not be understood. KcpMtu (kcp-go's default
+ * 1400) and KcpIdleTimeoutMs (a session whose peer sends nothing for
+ * that long ends with ZINX_ETIMEDOUT: UDP has no FIN) are this
+ * library's own.
+ *
  * The README's configuration table says what each one does.
  */
 #ifndef ZINX_CONFIG_H
@@ -260,7 +290,8 @@ typedef enum zinx_bad_frame_policy {
 typedef enum zinx_mode {
     ZINX_MODE_TCP = 0,       /* "tcp": TCPPort only (the default) */
     ZINX_MODE_WEBSOCKET = 1, /* "websocket": WsPort only */
-    ZINX_MODE_TCP_WS = 2     /* "": TCPPort and WsPort, one server */
+    ZINX_MODE_TCP_WS = 2,    /* "": TCPPort and WsPort, one server */
+    ZINX_MODE_KCP = 3        /* "kcp": KcpPort only (UDP) */
 } zinx_mode_t;
 
 /* The values of zinx_config_t.proxy_protocol (the ProxyProtocol key). */
@@ -361,6 +392,22 @@ typedef struct zinx_config {
     uint32_t cluster_dead_after;                 /* 2..100 missed heartbeats */
     uint32_t cluster_max_pending; /* 1 MiB..1 GiB unread cluster bytes */
     uint32_t pad_6; /* not a setting: ends layout 6 on its alignment */
+    /* Layout 7: KCP (docs/transports.md). */
+    int kcp_port;                   /* 0..65535; 0 picks a free port */
+    int kcp_ack_nodelay;            /* 0/1: ACKs leave at once */
+    int kcp_stream_mode;            /* 0/1: byte stream (1) or messages */
+    int kcp_nodelay;                /* 0/1: KCP's nodelay mode */
+    uint32_t kcp_interval;          /* 10..5000 ms between flushes */
+    uint32_t kcp_resend;            /* 0..100: fast retransmit after N */
+    int kcp_nc;                     /* 0/1: no congestion window */
+    uint32_t kcp_send_window;       /* 1..65535 segments */
+    uint32_t kcp_recv_window;       /* 1..65535 segments */
+    uint32_t kcp_fec_data_shards;   /* 0 only: no FEC (refused otherwise) */
+    uint32_t kcp_fec_parity_shards; /* 0 only */
+    uint32_t kcp_mtu;               /* 50..65507 bytes per datagram */
+    uint32_t kcp_idle_timeout_ms;   /* 0..86400000: silence that ends a
+                                       session; 0: never */
+    uint32_t pad_7; /* not a setting: ends layout 7 on its alignment */
 } zinx_config_t;
 
 /*

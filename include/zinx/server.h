@@ -282,6 +282,10 @@ int zinx_server_port(const zinx_server_t *server);
    start or when Mode does not listen on WsPort. Thread: any. */
 int zinx_server_ws_port(const zinx_server_t *server);
 
+/* The bound KCP (UDP) port (the real one when KcpPort was 0), or 0
+   before start or when Mode is not "kcp". Thread: any. */
+int zinx_server_kcp_port(const zinx_server_t *server);
+
 /* The connection manager; owned by the server. Thread: any. */
 zinx_connmgr_t *zinx_server_connmgr(zinx_server_t *server);
 

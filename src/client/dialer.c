@@ -21,6 +21,7 @@
 #include <unistd.h>
 
 #include "internal.h"
+#include "kcp/kcp.h"
 #include "stream/stream.h"
 #include "tls/client.h"
 #include "ws/ws.h"
@@ -255,6 +256,20 @@ static void connected(zinx_dialer_t *d)
     publish(d, c);
 }
 
+/* KCP has no handshake: the conversation is up as soon as it exists. */
+static void connect_kcp(zinx_dialer_t *d, const struct sockaddr_storage *a,
+                        socklen_t len)
+{
+    int err;
+    zinx_conn_t *c = zinx__kcp_dial(d->server, d->shard, a, len, &err);
+    if (c == NULL) {
+        attempt_failed(d, err);
+        return;
+    }
+    zinx__conn_set_dialer(c, d);
+    publish(d, c);
+}
+
 void zinx__dialer_conn_opened(zinx_dialer_t *d, zinx_conn_t *c)
 {
     pthread_mutex_lock(&d->lock);
@@ -297,6 +312,10 @@ static void start_attempt(zinx_dialer_t *d)
     if (d->addr_index == 0)
         d->attempt++;
     const struct sockaddr_storage *a = &d->addrs[d->addr_index];
+    if (d->opts.kcp) {
+        connect_kcp(d, a, d->addr_lens[d->addr_index]);
+        return;
+    }
     int fd =
         socket(a->ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     if (fd < 0) {
@@ -373,7 +392,9 @@ static void conn_lost(zinx_dialer_t *d)
     pthread_mutex_lock(&d->lock);
     zinx_conn_t *c = d->conn;
     d->conn = NULL;
-    if (last && d->ended == NULL) {
+    /* Not once closed: the connection holds the dialer, and a closed
+       dialer has no waiter left to give it to. */
+    if (last && d->ended == NULL && !d->stopped) {
         d->ended = c;
         c = NULL;
     }
@@ -561,7 +582,9 @@ int zinx_server_dial(zinx_server_t *s, const char *host, int port,
     if (d == NULL)
         return ZINX_ENOMEM;
     int rc = 0;
-    if (opts != NULL && opts->tls != NULL) {
+    if (opts != NULL && opts->kcp && (opts->tls != NULL || opts->ws_path))
+        rc = ZINX_EINVAL; /* KCP carries the frames itself */
+    if (rc == 0 && opts != NULL && opts->tls != NULL) {
         rc = zinx__tls_dial_init(&d->tls, opts->tls, host);
         d->has_tls = rc == 0;
         /* TLS first: a WebSocket upgrade travels inside it (wss). */
@@ -632,7 +655,10 @@ void zinx_dialer_close(zinx_dialer_t *d)
     stop(d);
     pthread_mutex_lock(&d->lock);
     bool detached = d->detached;
+    zinx_conn_t *ended = d->ended; /* it holds the dialer: no cycle */
+    d->ended = NULL;
     pthread_mutex_unlock(&d->lock);
+    zinx_conn_unref(ended);
     /* A stopped endpoint already dropped its registry entry and may be
        gone; only a live one is told. */
     if (!detached)

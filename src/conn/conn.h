@@ -35,6 +35,14 @@ zinx_conn_t *zinx__conn_new(zinx_server_t *server, int fd, uint64_t id,
                             zinx__shard_t *shard, zinx__worker_t *worker,
                             uint32_t worker_id,
                             const struct zinx__stack_spec *stack);
+struct zinx__kcp_session;
+/* As zinx__conn_new, over a KCP session (kcp/kcp.h; taken: discarded on
+   failure too) instead of a socket, with no layers. Loop thread of
+   shard. */
+zinx_conn_t *zinx__conn_new_kcp(zinx_server_t *server,
+                                struct zinx__kcp_session *sess, uint64_t id,
+                                zinx__shard_t *shard, zinx__worker_t *worker,
+                                uint32_t worker_id);
 /* Any thread: whether the connection manager shows conn (its
    handshakes, if any, are over). */
 bool zinx__conn_shown(const zinx_conn_t *conn);

@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include "conn/conn_private.h"
+#include "kcp/kcp.h"
 
 static void run_poke(void *arg);
 static void drop_poke(void *arg);
@@ -16,23 +17,22 @@ static void conn_free(zinx_conn_t *c);
 
 /* ---- creation and references ------------------------------------------ */
 
-zinx_conn_t *zinx__conn_new(zinx_server_t *server, int fd, uint64_t id,
-                            zinx__shard_t *shard, zinx__worker_t *worker,
-                            uint32_t worker_id, const zinx__stack_spec_t *stack)
+/* A connection with everything but its streams; NULL when out of memory
+   (or the codec refused its state). */
+static zinx_conn_t *conn_alloc(zinx_server_t *server, uint64_t id,
+                               zinx__shard_t *shard, zinx__worker_t *worker,
+                               uint32_t worker_id)
 {
     zinx_conn_t *c = NULL;
     if (!zinx__fault(server, ZINX__ALLOC_CONN))
         c = calloc(1, sizeof(*c));
-    if (c == NULL) {
-        close(fd);
+    if (c == NULL)
         return NULL;
-    }
     c->codec = server->codec != NULL
                    ? server->codec
                    : zinx__codec_of(server->cfg.packet_format);
     if (zinx__codec_state_new(c->codec, &c->codec_state) != 0) {
         free(c); /* the codec refused it, as malloc would */
-        close(fd);
         return NULL;
     }
     zinx__closure_init(&c->poke, run_poke, drop_poke, c);
@@ -55,11 +55,18 @@ zinx_conn_t *zinx__conn_new(zinx_server_t *server, int fd, uint64_t id,
     zinx__timer_init(&c->timer, conn_on_timer, c);
     pthread_mutex_init(&c->lock, NULL);
     conn_init_jobs(c);
-    zinx__stream_t *bottom = zinx__transport_init(&c->transport, c->loop, fd);
+    return c;
+}
+
+/* Puts stack's layers over bottom (c's transport). On failure frees c
+   and, with it, the transport. */
+static zinx_conn_t *conn_stack(zinx_conn_t *c, zinx__stream_t *bottom,
+                               const zinx__stack_spec_t *stack)
+{
     int err = 0;
     c->stream = zinx__stack_build(stack, bottom, &err);
     if (c->stream == NULL) {
-        c->stream = c->io = bottom; /* closes fd */
+        c->stream = c->io = bottom; /* closes the transport */
         conn_free(c);
         return NULL;
     }
@@ -68,6 +75,32 @@ zinx_conn_t *zinx__conn_new(zinx_server_t *server, int fd, uint64_t id,
         c->stream != bottom && zinx__stream_has_handshake(c->stream);
     atomic_init(&c->shown, !c->handshaking);
     return c;
+}
+
+zinx_conn_t *zinx__conn_new(zinx_server_t *server, int fd, uint64_t id,
+                            zinx__shard_t *shard, zinx__worker_t *worker,
+                            uint32_t worker_id, const zinx__stack_spec_t *stack)
+{
+    zinx_conn_t *c = conn_alloc(server, id, shard, worker, worker_id);
+    if (c == NULL) {
+        close(fd);
+        return NULL;
+    }
+    return conn_stack(c, zinx__transport_init(&c->transport, c->loop, fd),
+                      stack);
+}
+
+zinx_conn_t *zinx__conn_new_kcp(zinx_server_t *server,
+                                struct zinx__kcp_session *sess, uint64_t id,
+                                zinx__shard_t *shard, zinx__worker_t *worker,
+                                uint32_t worker_id)
+{
+    zinx_conn_t *c = conn_alloc(server, id, shard, worker, worker_id);
+    if (c == NULL) {
+        zinx__kcp_session_discard(sess);
+        return NULL;
+    }
+    return conn_stack(c, zinx__kcp_stream_init(&c->transport.kcp, sess), NULL);
 }
 
 static void conn_free(zinx_conn_t *c)

@@ -330,7 +330,7 @@ static size_t send_message(zinx__kcp_t *k, const uint8_t *p, size_t len)
     uint32_t free_wnd = k->conf.snd_wnd - waiting(k);
     if (free_wnd < limit)
         limit = free_wnd;
-    size_t count = (len + k->mss - 1) / k->mss;
+    size_t count = len / k->mss + (len % k->mss != 0); /* no overflow */
     if (count > limit)
         count = limit;
     size_t taken = 0;

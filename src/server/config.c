@@ -47,7 +47,11 @@ _Static_assert((offsetof(zinx_config_t, pad_5) + sizeof(uint32_t)) %
                        CONFIG_ALIGN ==
                    0,
                "layout 5 must end on the struct's alignment");
-_Static_assert(offsetof(zinx_config_t, pad_6) + sizeof(uint32_t) ==
+_Static_assert((offsetof(zinx_config_t, pad_6) + sizeof(uint32_t)) %
+                       CONFIG_ALIGN ==
+                   0,
+               "layout 6 must end on the struct's alignment");
+_Static_assert(offsetof(zinx_config_t, pad_7) + sizeof(uint32_t) ==
                    sizeof(zinx_config_t),
                "the last member must end the struct: follow it by a pad");
 
@@ -111,6 +115,18 @@ static void fill_defaults(zinx_config_t *cfg)
     cfg->cluster_heartbeat_ms = 1000;
     cfg->cluster_dead_after = 3;
     cfg->cluster_max_pending = 64u << 20;
+    /* Zinx's KCP defaults ("turbo" nodelay settings, stream mode). */
+    cfg->kcp_port = 9001;
+    cfg->kcp_ack_nodelay = 0;
+    cfg->kcp_stream_mode = 1;
+    cfg->kcp_nodelay = 1;
+    cfg->kcp_interval = 10;
+    cfg->kcp_resend = 2;
+    cfg->kcp_nc = 1;
+    cfg->kcp_send_window = 32;
+    cfg->kcp_recv_window = 32;
+    cfg->kcp_mtu = 1400;
+    cfg->kcp_idle_timeout_ms = 30000;
 }
 
 void zinx_config_default_sized(zinx_config_t *cfg, size_t size)

@@ -453,6 +453,19 @@ static int check_cluster(const zinx_config_t *c, char *err, size_t err_len)
 /* ReusePort shares a network port; MetricsAddr names one. */
 static int check_scale_out(const zinx_config_t *c, char *err, size_t err_len)
 {
+    if (c->kcp_fec_data_shards != 0 || c->kcp_fec_parity_shards != 0) {
+        zinx__config_msg(err, err_len,
+                         "KcpFecDataShards %u, KcpFecParityShards %u: FEC "
+                         "is not supported (both must be 0); a kcp-go peer "
+                         "with FEC on would not be understood",
+                         c->kcp_fec_data_shards, c->kcp_fec_parity_shards);
+        return ZINX_ECONFIG;
+    }
+    if (c->mode == ZINX_MODE_KCP && zinx__addr_is_unix(c->host)) {
+        zinx__config_msg(err, err_len,
+                         "Mode kcp needs a network Host: KCP runs over UDP");
+        return ZINX_ECONFIG;
+    }
     if (c->reuse_port != ZINX_REUSE_PORT_OFF && zinx__addr_is_unix(c->host)) {
         zinx__config_msg(err, err_len,
                          "ReusePort needs a network Host: a unix: socket "

@@ -59,9 +59,11 @@ static const zinx__key_names_t policy_names = {
    so open a port nobody asked for, so only "" says that. */
 static const zinx__key_name_t mode_list[] = {{"tcp", ZINX_MODE_TCP},
                                              {"websocket", ZINX_MODE_WEBSOCKET},
-                                             {"", ZINX_MODE_TCP_WS}};
+                                             {"", ZINX_MODE_TCP_WS},
+                                             {"kcp", ZINX_MODE_KCP}};
 static const zinx__key_names_t mode_names = {
-    "mode", "tcp, websocket or \"\" (both)", NAMES(mode_list)};
+    "mode", "tcp, websocket, kcp or \"\" (tcp and websocket)",
+    NAMES(mode_list)};
 
 static const zinx__key_name_t proxy_list[] = {{"off", ZINX_PROXY_OFF},
                                               {"v1", ZINX_PROXY_V1},
@@ -184,6 +186,29 @@ const zinx__key_spec_t zinx__config_keys[] = {
      CHECKED_OFFSET(cluster_dead_after, uint32_t), 2, 100, NULL},
     {"ClusterMaxPending", ZINX__KEY_U32,
      CHECKED_OFFSET(cluster_max_pending, uint32_t), 1048576, 1073741824, NULL},
+    {"KcpPort", ZINX__KEY_INT, CHECKED_OFFSET(kcp_port, int), 0, 65535, NULL},
+    {"KcpACKNoDelay", ZINX__KEY_BOOL, CHECKED_OFFSET(kcp_ack_nodelay, int), 0,
+     1, NULL},
+    {"KcpStreamMode", ZINX__KEY_BOOL, CHECKED_OFFSET(kcp_stream_mode, int), 0,
+     1, NULL},
+    {"KcpNoDelay", ZINX__KEY_INT, CHECKED_OFFSET(kcp_nodelay, int), 0, 1, NULL},
+    {"KcpInterval", ZINX__KEY_U32, CHECKED_OFFSET(kcp_interval, uint32_t), 10,
+     5000, NULL},
+    {"KcpResend", ZINX__KEY_U32, CHECKED_OFFSET(kcp_resend, uint32_t), 0, 100,
+     NULL},
+    {"KcpNc", ZINX__KEY_INT, CHECKED_OFFSET(kcp_nc, int), 0, 1, NULL},
+    {"KcpSendWindow", ZINX__KEY_U32, CHECKED_OFFSET(kcp_send_window, uint32_t),
+     1, 65535, NULL},
+    {"KcpRecvWindow", ZINX__KEY_U32, CHECKED_OFFSET(kcp_recv_window, uint32_t),
+     1, 65535, NULL},
+    {"KcpFecDataShards", ZINX__KEY_U32,
+     CHECKED_OFFSET(kcp_fec_data_shards, uint32_t), 0, 255, NULL},
+    {"KcpFecParityShards", ZINX__KEY_U32,
+     CHECKED_OFFSET(kcp_fec_parity_shards, uint32_t), 0, 255, NULL},
+    {"KcpMtu", ZINX__KEY_U32, CHECKED_OFFSET(kcp_mtu, uint32_t), 50, 65507,
+     NULL},
+    {"KcpIdleTimeoutMs", ZINX__KEY_U32,
+     CHECKED_OFFSET(kcp_idle_timeout_ms, uint32_t), 0, 86400000, NULL},
 };
 
 const size_t zinx__config_key_count =
@@ -198,19 +223,8 @@ const size_t zinx__config_key_count =
    then its own line in a diff when keys come and go. */
 /* clang-format off */
 static const char *const unused_keys[] = {
-    "KcpPort",
     "Version",
     "RequestPoolMode",
-    "KcpACKNoDelay",
-    "KcpStreamMode",
-    "KcpNoDelay",
-    "KcpInterval",
-    "KcpResend",
-    "KcpNc",
-    "KcpSendWindow",
-    "KcpRecvWindow",
-    "KcpFecDataShards",
-    "KcpFecParityShards",
 };
 /* clang-format on */
 

@@ -10,8 +10,10 @@
 
 #include "base/array.h"
 #include "internal.h"
+#include "kcp/kcp.h"
 #include "server/config_internal.h"
 #include "server/listener.h"
+#include "server/transports.h"
 #include "ws/ws.h"
 
 /* ReusePort: how long a stopping server goes on serving its connections
@@ -74,6 +76,11 @@ zinx_connmgr_t *zinx_server_connmgr(zinx_server_t *s)
 int zinx_server_port(const zinx_server_t *s)
 {
     return atomic_load(&s->port);
+}
+
+int zinx_server_kcp_port(const zinx_server_t *s)
+{
+    return atomic_load(&s->kcp_port);
 }
 
 int zinx_server_ws_port(const zinx_server_t *s)
@@ -249,6 +256,8 @@ static int create_threads(zinx_server_t *s)
         if (s->listeners[i] != NULL &&
             (rc = zinx__listener_start(s->listeners[i])) != 0)
             return rc;
+    if ((rc = zinx__transports_kcp_open(s)) != 0)
+        return rc;
     if (rc == 0)
         rc = zinx__pool_start(s->pool);
     for (uint32_t i = 0; i < s->nloops && rc == 0; i++) {
@@ -303,13 +312,29 @@ static void destroy_threads(zinx_server_t *s, uint64_t linger_until_ms)
     /* Loop 0 closed the listeners at the stop; after a failed start it
        never got that far. */
     free_listeners(s);
+    zinx__transports_kcp_free(s);
 }
 
 /* ---- connections ------------------------------------------------------- */
 
-zinx_conn_t *zinx__server_open_conn(zinx_server_t *s, zinx__shard_t *shard,
-                                    int fd, const zinx__stack_spec_t *stack,
-                                    int *err)
+/* Where a new connection's bottom stream comes from: a socket, or a KCP
+   session when kcp is set. */
+typedef struct conn_src {
+    int fd;
+    struct zinx__kcp_session *kcp;
+    const zinx__stack_spec_t *stack;
+} conn_src_t;
+
+static void drop_src(const conn_src_t *src)
+{
+    if (src->kcp != NULL)
+        zinx__kcp_session_discard(src->kcp);
+    else
+        close(src->fd);
+}
+
+static zinx_conn_t *open_conn(zinx_server_t *s, zinx__shard_t *shard,
+                              const conn_src_t *src, int *err)
 {
     /* The node's number in the top bits makes IDs cluster-unique (0
        without a cluster: the IDs are as before). */
@@ -319,14 +344,17 @@ zinx_conn_t *zinx__server_open_conn(zinx_server_t *s, zinx__shard_t *shard,
     zinx__worker_t *w;
     *err = zinx__pool_acquire(s->pool, id, &w);
     if (*err != 0) {
-        close(fd);
+        drop_src(src);
         return NULL;
     }
     *err = ZINX_ENOMEM;
-    zinx_conn_t *c = zinx__conn_new(s, fd, id, shard, w,
-                                    w != NULL ? zinx__worker_id(w) : 0, stack);
+    uint32_t wid = w != NULL ? zinx__worker_id(w) : 0;
+    zinx_conn_t *c =
+        src->kcp != NULL
+            ? zinx__conn_new_kcp(s, src->kcp, id, shard, w, wid)
+            : zinx__conn_new(s, src->fd, id, shard, w, wid, src->stack);
     if (c != NULL && zinx__connmgr_add(s->mgr, c) != 0) {
-        zinx_conn_unref(c); /* closes fd */
+        zinx_conn_unref(c); /* closes its transport */
         c = NULL;
     }
     if (c == NULL) {
@@ -337,6 +365,22 @@ zinx_conn_t *zinx__server_open_conn(zinx_server_t *s, zinx__shard_t *shard,
     }
     *err = 0;
     return c;
+}
+
+zinx_conn_t *zinx__server_open_conn(zinx_server_t *s, zinx__shard_t *shard,
+                                    int fd, const zinx__stack_spec_t *stack,
+                                    int *err)
+{
+    conn_src_t src = {.fd = fd, .stack = stack};
+    return open_conn(s, shard, &src, err);
+}
+
+zinx_conn_t *zinx__server_open_kcp_conn(zinx_server_t *s, zinx__shard_t *shard,
+                                        struct zinx__kcp_session *sess,
+                                        int *err)
+{
+    conn_src_t src = {.fd = -1, .kcp = sess};
+    return open_conn(s, shard, &src, err);
 }
 
 int zinx__server_accept_conn(zinx_server_t *s, zinx__loop_t *here,
@@ -553,6 +597,18 @@ static void log_listening(zinx_server_t *s)
         log_listener(s, ZINX__LISTEN_TCP, atomic_load(&s->port));
     if (s->listeners[ZINX__LISTEN_WS] != NULL)
         log_listener(s, ZINX__LISTEN_WS, atomic_load(&s->ws_port));
+    if (s->kcp != NULL)
+        ZINX__LOG(s, ZINX_LOG_INFO,
+                  "listening on %s:%d (KCP/UDP, Host \"%s\", %u I/O threads "
+                  "on %s, %u workers (%s), format %s, MaxConn %d, "
+                  "MaxPacketSize %u, nodelay %d interval %u resend %u nc %d "
+                  "windows %u/%u, %s mode)",
+                  s->cfg.host, atomic_load(&s->kcp_port), s->cfg.host,
+                  s->nloops, s->io_backend, s->nworkers, worker_mode(s),
+                  framing(s), s->cfg.max_conn, s->cfg.max_packet_size,
+                  s->cfg.kcp_nodelay, s->cfg.kcp_interval, s->cfg.kcp_resend,
+                  s->cfg.kcp_nc, s->cfg.kcp_send_window, s->cfg.kcp_recv_window,
+                  s->cfg.kcp_stream_mode ? "stream" : "message");
 }
 
 /* ---- stop ------------------------------------------------------------------
@@ -570,6 +626,7 @@ int zinx_server_stop(zinx_server_t *s)
 
 static void close_listener(zinx_server_t *s)
 {
+    zinx__transports_kcp_stop(s);
     for (int i = 0; i < ZINX__LISTENERS; i++)
         if (s->listeners[i] != NULL)
             zinx__listener_stop(s->listeners[i]);

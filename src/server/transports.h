@@ -32,6 +32,15 @@ int zinx__transports_setup(zinx_server_t *server);
 /* Before start, after setup: opens the listeners of Mode. Returns 0 or
    the error of binding, logged. */
 int zinx__transports_listen(zinx_server_t *server);
+/* After the loops are made, before they start: Mode "kcp"'s UDP
+   endpoint on every loop, sharing KcpPort. Returns 0 or the error of
+   binding, logged. */
+int zinx__transports_kcp_open(zinx_server_t *server);
+/* Any thread: KcpPort takes no new conversation (the stop's drain). */
+void zinx__transports_kcp_stop(zinx_server_t *server);
+/* After the loops are joined (or never ran): closes and frees the KCP
+   endpoints. Idempotent. */
+void zinx__transports_kcp_free(zinx_server_t *server);
 /* After the loops are gone (or never ran): frees the layers' settings.
    Idempotent. */
 void zinx__transports_free(zinx_server_t *server);

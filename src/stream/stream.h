@@ -294,13 +294,28 @@ typedef struct zinx__uring_stream {
 /* As zinx__sock_stream_init. */
 void zinx__uring_stream_init(zinx__uring_stream_t *us, int fd);
 
+/* ---- KCP streams (kcp/session.c) ---------------------------------------- */
+
+struct zinx__kcp_session;
+
+/* A stream over a KCP conversation (kcp/kcp.h), embedded in its
+   connection: no descriptor of its own. */
+typedef struct zinx__kcp_stream {
+    zinx__stream_t base;
+    struct zinx__kcp_session *sess; /* NULL once closed */
+    zinx__stream_ready_fn on_ready;
+    void *owner;
+    uint32_t want; /* ZINX__EV_READ | ZINX__EV_WRITE */
+} zinx__kcp_stream_t;
+
 /* ---- the transport of a connection -------------------------------------- */
 
 /* The stream at the bottom of a connection: what its loop runs on
-   decides which. */
+   decides which, or KCP. */
 typedef union zinx__transport {
     zinx__sock_stream_t sock;
     zinx__uring_stream_t uring;
+    zinx__kcp_stream_t kcp;
 } zinx__transport_t;
 
 /* Any thread: sets up t over fd (taken) for a connection of loop and
