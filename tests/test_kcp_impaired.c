@@ -99,6 +99,29 @@ static void run_client(const char *exe, int port)
     assert_int_equal(strncmp(summary, "OK ", 3), 0);
 }
 
+static void test_c_server_impaired(void **state)
+{
+    (void)state;
+    const char *exe = kp_require();
+    zinx_config_t cfg;
+    tf_config(&cfg);
+    cfg.mode = ZINX_MODE_KCP;
+    cfg.kcp_port = 0;
+    cfg.kcp_nodelay = 1;
+    cfg.kcp_interval = 10;
+    cfg.kcp_resend = 2;
+    cfg.kcp_nc = 1;
+    zinx_server_t *s = tf_echo_server_new(&cfg);
+    assert_int_equal(zinx_server_start(s), 0);
+    int port = start_relay(zinx_server_kcp_port(s));
+
+    run_client(exe, port);
+    check_loss();
+
+    assert_int_equal(tf_stop_wait(s, tf_ms(10000)), 0);
+    zinx_server_free(s);
+}
+
 /* The control: kcp-go on both ends of the same link. */
 static void test_go_server_impaired(void **state)
 {
@@ -117,6 +140,7 @@ int main(void)
 {
     signal(SIGPIPE, SIG_IGN);
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test_teardown(test_c_server_impaired, teardown),
         cmocka_unit_test_teardown(test_go_server_impaired, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
