@@ -95,16 +95,19 @@ static void c_server_go_client(int stream)
     snprintf(max, sizeof(max), "%d", MAX_PAYLOAD);
     snprintf(lockstep, sizeof(lockstep), "%d", LOCKSTEP);
     const char *args[] = {
-        "-addr",     addr,     "-frames",
-        frames,      "-max",   max,
-        "-lockstep", lockstep, stream ? "-stream=true" : "-stream=false",
-        "-seed",     "15",     NULL};
+        "-addr", addr, "-frames", frames, "-max", max, "-lockstep", lockstep,
+        stream ? "-stream=true" : "-stream=false", "-seed", "15",
+        /* message mode also with a conversation ID chosen by the client,
+           as kcp-go's NewConn3 takes one: the server adopts any */
+        stream ? NULL : "-conv", "305419896", NULL};
     char summary[256];
     int rc = kp_client_run(exe, args, tf_ms(T_RUN), summary, sizeof(summary));
     tf_note("kcp-go client: %s", summary);
     if (rc != 0)
         fail_msg("kcp-go client exited %d: %s", rc, summary);
     assert_int_equal(strncmp(summary, "OK ", 3), 0);
+    if (!stream)
+        assert_non_null(strstr(summary, " conv=305419896 "));
     assert_int_equal(atomic_load(&h.starts), 1);
 
     assert_int_equal(tf_stop_wait(s, tf_ms(10000)), 0);
