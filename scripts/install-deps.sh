@@ -20,7 +20,9 @@
 #            nats-server and prometheus (the scale-out tests' peers),
 #            python (the Python binding's build) with python3-pytest and
 #            python3-gevent (its tests, tests/python, and the gevent echo
-#            peer's framing check). gcc brings its own sanitizer runtimes
+#            peer's framing check), golang-go and
+#            golang-github-xtaci-kcp-dev (tests/go/kcp_peer, the KCP
+#            interop tests' kcp-go peer). gcc brings its own sanitizer runtimes
 #            (libasan8, libubsan1, libtsan2, through libgcc-12-dev).
 #   instr    make bench-instr: build, and valgrind (callgrind counts the
 #            instructions)
@@ -90,6 +92,8 @@ profile_packages() {
         # and gevent is the port's runtime that the benchmark compares.
         profile_packages python
         printf '%s\n' python3-pytest python3-gevent
+        # KCP's interop peer: a Go program on Debian's kcp-go.
+        printf '%s\n' golang-go golang-github-xtaci-kcp-dev
         ;;
     python)
         profile_packages build

@@ -249,6 +249,7 @@ static void test_junk_makes_nothing(void **state)
     zinx_server_stats(s, &st);
     assert_int_equal(st.accepted, 0);
     assert_int_equal(st.connections, 0);
+    assert_int_equal(tf_wait_stat(s, TF_STAT(kcp_dropped), 5, T_IO), 5);
     /* The first segment of a conversation opens it, and its frame is
        echoed. */
     n = push(buf, 80, 0, ZINX__KCP_CMD_PUSH);
@@ -375,7 +376,7 @@ static void test_unacknowledged_peer_hits_the_limits(void **state)
 static void slow_echo(zinx_request_t *req, void *udata)
 {
     (void)udata;
-    tf_sleep_ms(2);
+    tf_sleep_ms(10); /* 100 of them outlast the transfer by far */
     tf_echo(req, NULL);
 }
 
@@ -396,9 +397,11 @@ static void test_graceful_stop_delivers(void **state)
     zinx_dialer_t *d;
     zinx_conn_t *c = dial(cli, zinx_server_kcp_port(s), &d);
     send_frames(c, 0, N);
-    /* The first reply shows the requests arrived; the stop then drains
-       the rest: every reply is delivered before the server ends. */
-    assert_true(tf_wait_atomic_ge(&in.got, 1, T_IO) >= 1);
+    /* Every request arrived (decoded) while the slow handler has answered
+       few: the stop then drains the rest, and every reply is delivered
+       before the server ends. */
+    assert_int_equal(tf_wait_stat(s, TF_STAT(msgs_in), N, T_IO), N);
+    assert_true(atomic_load(&in.got) < N);
     assert_int_equal(zinx_server_stop(s), 0);
     assert_int_equal(zinx_server_wait(s), 0);
     assert_true(tf_wait_atomic_ge(&in.got, N, T_IO) >= N);
@@ -407,6 +410,42 @@ static void test_graceful_stop_delivers(void **state)
     zinx_dialer_close(d);
     zinx_server_free(cli);
     zinx_server_free(s);
+}
+
+/* With KCP's own idle timeout off, the connection's deadlines still close
+   a silent peer: IdleTimeoutMs, and the heartbeat (a peer that neither
+   sends nor acknowledges is dead after HeartbeatMax). */
+static void silent_peer_closed_by(uint32_t idle_ms, uint32_t beat_ms,
+                                  size_t stat)
+{
+    zinx_config_t cfg;
+    kcp_config(&cfg);
+    cfg.kcp_idle_timeout_ms = 0;
+    cfg.idle_timeout_ms = idle_ms;
+    cfg.heartbeat_interval_ms = beat_ms;
+    cfg.heartbeat_max = 1;
+    zinx_server_t *s = kcp_server(&cfg, NULL);
+    int fd = udp_peer();
+    uint8_t buf[64];
+    size_t n = push(buf, 9, 0, ZINX__KCP_CMD_PUSH);
+    send_to(fd, zinx_server_kcp_port(s), buf, n);
+    assert_int_equal(tf_wait_stat(s, TF_STAT(accepted), 1, T_IO), 1);
+    assert_int_equal(tf_wait_stat(s, stat, 1, T_IO), 1);
+    assert_int_equal(tf_wait_stat(s, TF_STAT(closed), 1, T_IO), 1);
+    close(fd);
+    zinx_server_free(s);
+}
+
+static void test_idle_timeout_closes_silent_peer(void **state)
+{
+    (void)state;
+    silent_peer_closed_by((uint32_t)tf_ms(300), 0, TF_STAT(timeouts));
+}
+
+static void test_heartbeat_closes_silent_peer(void **state)
+{
+    (void)state;
+    silent_peer_closed_by(0, 100, TF_STAT(dead_peers));
 }
 
 static void test_config_refuses_fec(void **state)
@@ -462,6 +501,8 @@ int main(void)
         cmocka_unit_test(test_session_limit_and_silence),
         cmocka_unit_test(test_unacknowledged_peer_hits_the_limits),
         cmocka_unit_test(test_graceful_stop_delivers),
+        cmocka_unit_test(test_idle_timeout_closes_silent_peer),
+        cmocka_unit_test(test_heartbeat_closes_silent_peer),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -76,7 +76,8 @@ typedef struct zinx_server zinx_server_t;
     XX(proxy_refused, "closed: PROXY header missing, bad or not allowed") \
     XX(tls_failed, "closed: TLS handshake failed")                        \
     XX(ws_refused, "closed: WebSocket upgrade refused")                   \
-    XX(handshake_failed, "closed: another layer's handshake failed")
+    XX(handshake_failed, "closed: another layer's handshake failed")      \
+    XX(kcp_dropped, "KCP datagrams of no conversation, not opening one")
 
 /*
  * Counters since the server was created, then the connections open now.

@@ -49,7 +49,6 @@ struct zinx__kcp_endpoint {
     size_t nbuckets, count;
     uint8_t *rx; /* RX_CAP bytes */
     char local[ZINX__ADDR_TEXT_MAX];
-    uint64_t dropped; /* datagrams of no session, not opening one */
 };
 
 void zinx__kcp_settings_from(const zinx_config_t *cfg,
@@ -425,6 +424,13 @@ static zinx__kcp_session_t *open_session(zinx__kcp_endpoint_t *ep,
     return s;
 }
 
+/* A datagram of no session that opens none: counted, nothing kept. */
+static void drop(zinx__kcp_endpoint_t *ep)
+{
+    atomic_fetch_add_explicit(&ep->server->stats.kcp_dropped, 1,
+                              memory_order_relaxed);
+}
+
 static void touch(zinx__kcp_session_t *s, zinx__kcp_session_t **list)
 {
     if (s->touched)
@@ -440,18 +446,18 @@ static void on_datagram(zinx__kcp_endpoint_t *ep,
 {
     const uint8_t *p = ep->rx;
     if (n < ZINX__KCP_HEADER) {
-        ep->dropped++;
+        drop(ep);
         return;
     }
     uint32_t conv = (uint32_t)p[0] | (uint32_t)p[1] << 8 |
                     (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
     zinx__kcp_session_t *s = find(ep, a, conv);
     if (s == NULL && ep->client) {
-        ep->dropped++;
+        drop(ep);
         return;
     }
     if (s == NULL && (s = open_session(ep, a, alen, p, n, now)) == NULL) {
-        ep->dropped++;
+        drop(ep);
         return;
     }
     zinx__kcp_session_input(s, p, n, now);
