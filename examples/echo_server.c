@@ -80,6 +80,8 @@ static void print_listening(const zinx_server_t *server)
 {
     const char *host = zinx_server_listen_host(server);
     int port = zinx_server_port(server);
+    if (port == 0) /* Mode "kcp": its UDP port */
+        port = zinx_server_kcp_port(server);
     if (strchr(host, ':') != NULL)
         printf("listening on [%s]:%d\n", host, port);
     else

@@ -343,6 +343,18 @@ int zinx__kcp_endpoint_listen(zinx_server_t *server, zinx__shard_t *shard,
     return 0;
 }
 
+int zinx__kcp_endpoint_host(const zinx__kcp_endpoint_t *ep, char *host,
+                            size_t len)
+{
+    struct sockaddr_storage ss;
+    socklen_t sl = sizeof(ss);
+    if (getsockname(ep->fd, (struct sockaddr *)&ss, &sl) != 0)
+        return -errno;
+    int rc = getnameinfo((const struct sockaddr *)&ss, sl, host, (socklen_t)len,
+                         NULL, 0, NI_NUMERICHOST);
+    return rc == 0 ? 0 : ZINX_EINVAL;
+}
+
 int zinx__kcp_endpoint_start(zinx__kcp_endpoint_t *ep)
 {
     return zinx__io_start(ep->loop, &ep->io, ep->fd, ZINX__EV_READ);

@@ -56,6 +56,10 @@ void zinx__kcp_settings_from(const zinx_config_t *cfg,
 int zinx__kcp_endpoint_listen(zinx_server_t *server, zinx__shard_t *shard,
                               const char *host, int port, int *bound,
                               zinx__kcp_endpoint_t **out);
+/* Writes the numeric host the socket is bound to ("127.0.0.1", "::")
+   into host (len bytes). Returns 0 or a negated errno. */
+int zinx__kcp_endpoint_host(const zinx__kcp_endpoint_t *ep, char *host,
+                            size_t len);
 /* Registers the socket on the shard's loop (before the loop starts, or
    on it). Returns 0 or a negated errno. */
 int zinx__kcp_endpoint_start(zinx__kcp_endpoint_t *ep);

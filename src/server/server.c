@@ -603,7 +603,7 @@ static void log_listening(zinx_server_t *s)
                   "on %s, %u workers (%s), format %s, MaxConn %d, "
                   "MaxPacketSize %u, nodelay %d interval %u resend %u nc %d "
                   "windows %u/%u, %s mode)",
-                  s->cfg.host, atomic_load(&s->kcp_port), s->cfg.host,
+                  s->listen_host, atomic_load(&s->kcp_port), s->cfg.host,
                   s->nloops, s->io_backend, s->nworkers, worker_mode(s),
                   framing(s), s->cfg.max_conn, s->cfg.max_packet_size,
                   s->cfg.kcp_nodelay, s->cfg.kcp_interval, s->cfg.kcp_resend,

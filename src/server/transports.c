@@ -114,6 +114,11 @@ int zinx__transports_kcp_open(zinx_server_t *s)
             return rc;
         }
     }
+    /* The address taken, as TCPPort's listener notes it (Mode "kcp" has
+       no other): what zinx_server_listen_host() names. */
+    if (zinx__kcp_endpoint_host(s->kcp[0], s->listen_host,
+                                sizeof(s->listen_host)) != 0)
+        s->listen_host[0] = '\0';
     atomic_store(&s->kcp_port, bound);
     return 0;
 }
