@@ -273,8 +273,10 @@ static bool quit_done(zinx__loop_t *loop, int *timeout)
     bool force = zinx__now_ms() >= loop->quit_deadline_ms;
     bool settled = loop->hooks.settle == NULL ||
                    loop->hooks.settle(loop->hooks.arg, force);
-    /* What was posted before the quit runs first. */
-    if (atomic_load(&loop->posted) != NULL) {
+    /* What was posted before the quit runs first, and what the settle
+       deferred (a closed stream's release) runs before the loop leaves:
+       a deferred closure is never dropped. */
+    if (atomic_load(&loop->posted) != NULL || loop->deferred_head != NULL) {
         *timeout = 0;
         return false;
     }
