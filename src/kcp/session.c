@@ -25,7 +25,6 @@
 
 static void on_timer(zinx__timer_t *t, void *arg);
 static void run_later(void *arg);
-static void drop_later(void *arg);
 
 static uint32_t ms32(uint64_t now)
 {
@@ -61,7 +60,7 @@ zinx__kcp_session_t *zinx__kcp_session_new(zinx__kcp_endpoint_t *ep,
     s->addr_len = addr_len;
     s->last_rx_ms = now;
     zinx__timer_init(&s->timer, on_timer, s);
-    zinx__closure_init(&s->later, run_later, drop_later, s);
+    zinx__closure_init(&s->later, run_later, NULL, s); /* deferred only */
     return s;
 }
 
@@ -193,14 +192,6 @@ static void run_later(void *arg)
         zinx__kcp_flush(s->arq, ms32(now));
     }
     service(s, now);
-}
-
-/* The loop was freed with `later` still deferred. */
-static void drop_later(void *arg)
-{
-    zinx__kcp_session_t *s = arg;
-    if (s->closed)
-        session_free(s);
 }
 
 /* The connection is done with it: no more events; freed by `later`, as
