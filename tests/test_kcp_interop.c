@@ -33,24 +33,6 @@
 #define WINDOW 64        /* pipelined frames in flight from the C client */
 #define T_RUN 60000
 
-/* ---- hooks --------------------------------------------------------------- */
-
-typedef struct hooks {
-    atomic_int starts, stops;
-} hooks_t;
-
-static void on_start(zinx_conn_t *c, void *udata)
-{
-    (void)c;
-    atomic_fetch_add(&((hooks_t *)udata)->starts, 1);
-}
-
-static void on_stop(zinx_conn_t *c, void *udata)
-{
-    (void)c;
-    atomic_fetch_add(&((hooks_t *)udata)->stops, 1);
-}
-
 /* The Kcp* settings of both sides: Zinx's defaults but the stream mode;
    a server also serves KCP only, on a free port. */
 static void kcp_config(zinx_config_t *cfg, int stream, int server)
@@ -82,9 +64,8 @@ static void c_server_go_client(int stream)
     zinx_config_t cfg;
     kcp_config(&cfg, stream, 1);
     zinx_server_t *s = tf_echo_server_new(&cfg);
-    hooks_t h = {0};
-    assert_int_equal(zinx_server_on_conn_start(s, on_start, &h), 0);
-    assert_int_equal(zinx_server_on_conn_stop(s, on_stop, &h), 0);
+    tf_hooks_t h = {0};
+    assert_int_equal(tf_count_hooks(s, &h), 0);
     assert_int_equal(zinx_server_start(s), 0);
     int port = zinx_server_kcp_port(s);
     assert_true(port > 0);
@@ -226,11 +207,10 @@ static void c_client_go_server(int stream)
     cfg.worker_pool_size = 0; /* the router on the I/O thread, in order */
     zinx_server_t *cli = zinx_client_new(&cfg);
     assert_non_null(cli);
-    hooks_t h = {0};
+    tf_hooks_t h = {0};
     zinx_router_t r = {.handle = on_echo, .udata = &e};
     assert_int_equal(zinx_server_add_router(cli, TC_ECHO_ID, &r), 0);
-    assert_int_equal(zinx_server_on_conn_start(cli, on_start, &h), 0);
-    assert_int_equal(zinx_server_on_conn_stop(cli, on_stop, &h), 0);
+    assert_int_equal(tf_count_hooks(cli, &h), 0);
     assert_int_equal(zinx_server_start(cli), 0);
 
     zinx_dial_opts_t o = {.kcp = 1};

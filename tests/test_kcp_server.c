@@ -34,22 +34,6 @@
 #define FRAMES 300
 #define T_IO tf_ms(10000)
 
-typedef struct hooks {
-    atomic_int starts, stops;
-} hooks_t;
-
-static void on_start(zinx_conn_t *c, void *udata)
-{
-    (void)c;
-    atomic_fetch_add(&((hooks_t *)udata)->starts, 1);
-}
-
-static void on_stop(zinx_conn_t *c, void *udata)
-{
-    (void)c;
-    atomic_fetch_add(&((hooks_t *)udata)->stops, 1);
-}
-
 static void kcp_config(zinx_config_t *cfg)
 {
     tf_config(cfg);
@@ -58,15 +42,14 @@ static void kcp_config(zinx_config_t *cfg)
     cfg->kcp_idle_timeout_ms = (uint32_t)tf_ms(1000);
 }
 
-static zinx_server_t *kcp_server(zinx_config_t *cfg, hooks_t *h)
+static zinx_server_t *kcp_server(zinx_config_t *cfg, tf_hooks_t *h)
 {
     zinx_server_t *s = zinx_server_new(cfg);
     assert_non_null(s);
     zinx_router_t echo = {.handle = tf_echo};
     assert_int_equal(zinx_server_set_fallback_router(s, &echo), 0);
     if (h != NULL) {
-        assert_int_equal(zinx_server_on_conn_start(s, on_start, h), 0);
-        assert_int_equal(zinx_server_on_conn_stop(s, on_stop, h), 0);
+        assert_int_equal(tf_count_hooks(s, h), 0);
     }
     assert_int_equal(zinx_server_start(s), 0);
     assert_true(zinx_server_kcp_port(s) > 0);
@@ -110,7 +93,7 @@ static void on_reply(zinx_request_t *req, void *udata)
     atomic_fetch_add(&in->got, 1);
 }
 
-static zinx_server_t *kcp_client(inbox_t *in, hooks_t *h)
+static zinx_server_t *kcp_client(inbox_t *in, tf_hooks_t *h)
 {
     zinx_config_t cfg;
     kcp_config(&cfg);
@@ -121,8 +104,7 @@ static zinx_server_t *kcp_client(inbox_t *in, hooks_t *h)
     zinx_router_t r = {.handle = on_reply, .udata = in};
     assert_int_equal(zinx_server_set_fallback_router(cli, &r), 0);
     if (h != NULL) {
-        assert_int_equal(zinx_server_on_conn_start(cli, on_start, h), 0);
-        assert_int_equal(zinx_server_on_conn_stop(cli, on_stop, h), 0);
+        assert_int_equal(tf_count_hooks(cli, h), 0);
     }
     assert_int_equal(zinx_server_start(cli), 0);
     return cli;
@@ -149,7 +131,7 @@ static void send_frames(zinx_conn_t *c, uint32_t from, uint32_t to)
 static void test_echo_both_ways(void **state)
 {
     (void)state;
-    hooks_t sh = {0}, ch = {0};
+    tf_hooks_t sh = {0}, ch = {0};
     inbox_t in = {.lock = PTHREAD_MUTEX_INITIALIZER};
     zinx_config_t cfg;
     kcp_config(&cfg);
@@ -280,7 +262,7 @@ static void test_session_limit_and_silence(void **state)
 {
     (void)state;
     enum { PEERS = 12, MAX = 4 };
-    hooks_t h = {0};
+    tf_hooks_t h = {0};
     zinx_config_t cfg;
     kcp_config(&cfg);
     cfg.max_conn = MAX;
@@ -462,7 +444,7 @@ static void say_hello(zinx_conn_t *c, void *udata)
 static void test_stop_cuts_an_unacknowledged_session(void **state)
 {
     (void)state;
-    hooks_t h = {0};
+    tf_hooks_t h = {0};
     zinx_config_t cfg;
     kcp_config(&cfg);
     cfg.kcp_idle_timeout_ms = 0;
@@ -470,7 +452,7 @@ static void test_stop_cuts_an_unacknowledged_session(void **state)
     zinx_server_t *s = zinx_server_new(&cfg);
     assert_non_null(s);
     assert_int_equal(zinx_server_on_conn_start(s, say_hello, NULL), 0);
-    assert_int_equal(zinx_server_on_conn_stop(s, on_stop, &h), 0);
+    assert_int_equal(zinx_server_on_conn_stop(s, tf_count_stop, &h), 0);
     assert_int_equal(zinx_server_start(s), 0);
     int fd = udp_peer();
     uint8_t buf[2048];

@@ -314,6 +314,24 @@ const char *tf_rc_name(int rc)
     return zinx_err_name(rc);
 }
 
+static void count_start(zinx_conn_t *conn, void *udata)
+{
+    (void)conn;
+    atomic_fetch_add(&((tf_hooks_t *)udata)->starts, 1);
+}
+
+void tf_count_stop(zinx_conn_t *conn, void *udata)
+{
+    (void)conn;
+    atomic_fetch_add(&((tf_hooks_t *)udata)->stops, 1);
+}
+
+int tf_count_hooks(zinx_server_t *srv, tf_hooks_t *h)
+{
+    int rc = zinx_server_on_conn_start(srv, count_start, h);
+    return rc != 0 ? rc : zinx_server_on_conn_stop(srv, tf_count_stop, h);
+}
+
 void tf_echo(zinx_request_t *req, void *udata)
 {
     (void)udata;

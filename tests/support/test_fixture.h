@@ -134,6 +134,19 @@ void tf_config(zinx_config_t *cfg);
 /* tf_config() with MaxConn 100000, for hundreds or thousands of clients. */
 void tf_config_many_conns(zinx_config_t *cfg);
 
+/* Counts of a server's OnConnStart and OnConnStop runs. */
+typedef struct tf_hooks {
+    atomic_int starts, stops;
+} tf_hooks_t;
+
+/* Installs hooks on srv (before start) that count into *h; returns 0 or
+   the API's error. */
+int tf_count_hooks(zinx_server_t *srv, tf_hooks_t *h);
+
+/* The stop hook alone (what tf_count_hooks installs): counts into
+   ((tf_hooks_t *)udata)->stops. */
+void tf_count_stop(zinx_conn_t *conn, void *udata);
+
 /* A router step that answers with the same ID and payload. */
 void tf_echo(zinx_request_t *req, void *udata);
 
