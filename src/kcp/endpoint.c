@@ -42,8 +42,9 @@ struct zinx__kcp_endpoint {
     zinx__shard_t *shard;
     zinx__loop_t *loop;
     zinx__kcp_settings_t set;
-    bool client;           /* a dialer's: one session, connected socket */
-    atomic_bool accepting; /* a server's, until it stops */
+    bool client;              /* a dialer's: one session, connected socket */
+    zinx__kcp_session_t *one; /* a client's session, while linked */
+    atomic_bool accepting;    /* a server's, until it stops */
     uint64_t seed;
     zinx__kcp_session_t **buckets;
     size_t nbuckets, count;
@@ -235,6 +236,8 @@ void zinx__kcp_endpoint_unlink(zinx__kcp_endpoint_t *ep, zinx__kcp_session_t *s)
         *pp = s->next;
     s->linked = false;
     ep->count--;
+    if (ep->one == s)
+        ep->one = NULL;
 }
 
 /* ---- making endpoints --------------------------------------------------- */
@@ -452,6 +455,18 @@ static void touch(zinx__kcp_session_t *s, zinx__kcp_session_t **list)
     *list = s;
 }
 
+/* The session a datagram from a with conv belongs to, or NULL. */
+static zinx__kcp_session_t *lookup(zinx__kcp_endpoint_t *ep,
+                                   const struct sockaddr_storage *a,
+                                   uint32_t conv)
+{
+    if (!ep->client)
+        return find(ep, a, conv);
+    /* A client's socket is connected: every datagram is from its one
+       session's peer, whatever form the kernel gives the address in. */
+    return ep->one != NULL && ep->one->conv == conv ? ep->one : NULL;
+}
+
 static void on_datagram(zinx__kcp_endpoint_t *ep,
                         const struct sockaddr_storage *a, socklen_t alen,
                         size_t n, uint64_t now, zinx__kcp_session_t **touched)
@@ -463,7 +478,7 @@ static void on_datagram(zinx__kcp_endpoint_t *ep,
     }
     uint32_t conv = (uint32_t)p[0] | (uint32_t)p[1] << 8 |
                     (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
-    zinx__kcp_session_t *s = find(ep, a, conv);
+    zinx__kcp_session_t *s = lookup(ep, a, conv);
     if (s == NULL && ep->client) {
         drop(ep);
         return;
@@ -474,21 +489,6 @@ static void on_datagram(zinx__kcp_endpoint_t *ep,
     }
     zinx__kcp_session_input(s, p, n, now);
     touch(s, touched);
-}
-
-/* A client's socket is connected: every datagram is its session's
-   peer's, whatever form the kernel gives the address in. */
-static void client_peer(const zinx__kcp_endpoint_t *ep,
-                        struct sockaddr_storage *a, socklen_t *alen)
-{
-    for (size_t b = 0; b < ep->nbuckets; b++) {
-        const zinx__kcp_session_t *only = ep->buckets[b];
-        if (only != NULL) {
-            memcpy(a, &only->addr, only->addr_len);
-            *alen = only->addr_len;
-            return;
-        }
-    }
 }
 
 static void on_events(zinx__io_t *io, uint32_t events)
@@ -510,8 +510,6 @@ static void on_events(zinx__io_t *io, uint32_t events)
                 continue;
             break; /* EAGAIN; an ICMP error of a connected socket */
         }
-        if (ep->client) /* connected: the peer is the dialed address */
-            client_peer(ep, &a, &alen);
         on_datagram(ep, &a, alen, (size_t)n, now, &touched);
     }
     while (touched != NULL) {
@@ -563,8 +561,10 @@ zinx_conn_t *zinx__kcp_dial(zinx_server_t *server, zinx__shard_t *shard,
         c = zinx__server_open_kcp_conn(server, shard, s, err);
     else if (s != NULL)
         zinx__kcp_session_discard(s);
-    if (c != NULL)
+    if (c != NULL) {
         link_session(ep, s);
+        ep->one = s;
+    }
     /* The session holds the endpoint from now on: the socket closes when
        the session is freed. */
     zinx__kcp_endpoint_unref(ep);
